@@ -1,0 +1,184 @@
+"""ArticleIndex: the few verbs everything else uses (add, remove, search, ask, save)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from .articles import Article
+from .chunking import Chunk, chunk_text
+from .embedder import Embedder, get_embedder
+from .lexical import LexicalIndex
+from .quotes import select_quotes
+from .results import Answer, Passage, SourceMatch
+from .search import Mode, retrieve
+from .settings import Settings
+from .store import Store, StoredArticle
+
+MAX_QUESTION_CHARS = 1000
+NEAREST_SOURCES = 3
+AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked (empty or too long)."""
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What adding one article did; `duplicate_of` names the article that already has its text."""
+
+    article_id: str
+    title: str
+    status: AddStatus
+    passages: int
+    duplicate_of: str = ""
+
+
+def check_question(question: str) -> str:
+    """The question stripped, or QuestionError saying why it cannot be asked."""
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("the question is empty")
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is too long ({len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,})")
+    return question
+
+
+class ArticleIndex:
+    """A searchable collection of articles in one folder."""
+
+    def __init__(self, folder: Path, embedder: Embedder, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedder = embedder
+        self.store = Store(Path(folder), embedder.name, embedder.dim)
+        self.lexical = LexicalIndex()
+        self._lexical_generation = -1
+        # Searches see either all of an add or none of it; the slow embedding happens outside.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, settings: Settings) -> "ArticleIndex":
+        """Open (or create) the index folder of `settings` with its model, loaded once per process."""
+        embedder = get_embedder(settings.model, settings.device, settings.batch_size)
+        return cls(settings.index_dir, embedder, settings)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    # -- adding and removing ------------------------------------------------------------------
+
+    def _embedding_text(self, title: str, passage: str) -> str:
+        return f"{title}\n{passage}" if self.settings.title_context and title else passage
+
+    def chunk(self, article: Article) -> list[Chunk]:
+        """The article's chunks, sized so that title context plus chunk fit the model."""
+        budget = self.embedder.max_tokens - 2
+        if self.settings.title_context and article.title:
+            title_tokens = self.embedder.count_tokens([article.title])[0] + 1
+            if title_tokens <= budget // 3:
+                budget -= title_tokens
+        return chunk_text(article.text, self.embedder.count_tokens, budget)
+
+    def add(self, article: Article, collection: str = "", added_by: str = "") -> AddResult:
+        """Add an article, replace its older version, or recognise it as already there."""
+        current = self.store.article(article.id)
+        if current is not None and current.content_hash == article.content_hash:
+            return AddResult(article.id, article.title, "unchanged", current.passages)
+        twin = self.store.article_with_text(article.content_hash)
+        if twin is not None and twin.id != article.id:
+            return AddResult(article.id, article.title, "duplicate", twin.passages, twin.id)
+        chunks = self.chunk(article)
+        vectors = self.embedder.encode([self._embedding_text(article.title, c.text) for c in chunks])
+        with self._lock:
+            self.store.add(article, chunks, vectors, collection=collection, added_by=added_by)
+        return AddResult(article.id, article.title, "updated" if current else "added", len(chunks))
+
+    def remove(self, article_id: str) -> bool:
+        """Remove an article; False if there was none with that id."""
+        with self._lock:
+            return self.store.remove(article_id)
+
+    def save(self) -> None:
+        """Persist the vector index (the database is already durable after each add)."""
+        with self._lock:
+            self.store.save()
+
+    def articles(self) -> list[StoredArticle]:
+        """All articles, newest first."""
+        return self.store.articles()
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        return self.store.article(article_id)
+
+    # -- searching and asking -----------------------------------------------------------------
+
+    def _refresh_lexical(self) -> None:
+        generation = self.store.generation
+        if generation == self._lexical_generation:
+            return
+        chunks = self.store.all_chunks()
+        articles = {a.id: a for a in self.store.articles()}
+        self.lexical.build(
+            [c.id for c in chunks],
+            [self._embedding_text(articles[c.article_id].title, articles[c.article_id].text[c.start:c.end])
+             for c in chunks],
+        )
+        self._lexical_generation = generation
+
+    def _passages(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode) -> list[Passage]:
+        self._refresh_lexical()
+        hits = retrieve(self.store, self.lexical, query_vector, terms, k, mode)
+        chunks = self.store.chunks([h[0] for h in hits])
+        texts = self.store.texts(c.article_id for c in chunks.values())
+        passages = []
+        for chunk_id, score, dense, lexical in hits:
+            c = chunks[chunk_id]
+            passages.append(Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph,
+                                    texts[c.article_id][c.start:c.end], score, dense, lexical))
+        return passages
+
+    def search(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
+        """The `k` passages that best match the question, best first."""
+        question = check_question(question)
+        query_vector = self.embedder.encode([question])[0]
+        with self._lock:
+            return self._passages(query_vector, self.lexical.analyzer.terms(question), k, mode)
+
+    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> Answer:
+        """Answer with verbatim quotes, or say nothing was found and name the nearest sources.
+
+        Args:
+            question: the user's question.
+            k: the most quotes to return (default: the `top_k` setting).
+            mode: how passages are retrieved.
+        """
+        question = check_question(question)
+        limit = k or self.settings.top_k
+        query_vector = self.embedder.encode([question])[0]
+        terms = self.lexical.analyzer.terms(question)
+        with self._lock:
+            passages = self._passages(query_vector, terms, max(limit * 2, 6), mode)
+            articles = {a: self.store.article(a) for a in {p.article_id for p in passages}}
+        sources = self._nearest_sources(passages, articles)
+        if not passages or passages[0].score < self.settings.min_score:
+            return Answer(question, False, (), sources)
+        quotes = select_quotes(query_vector, terms, passages, articles, self.embedder.encode,
+                               self.lexical.analyzer.terms, self.lexical.idf, limit)
+        return Answer(question, bool(quotes), tuple(quotes), sources)
+
+    @staticmethod
+    def _nearest_sources(passages: Sequence[Passage], articles: dict[str, StoredArticle | None]) -> tuple[SourceMatch, ...]:
+        best: dict[str, float] = {}
+        for p in passages:
+            best.setdefault(p.article_id, p.score)
+        matches = []
+        for article_id, score in list(best.items())[:NEAREST_SOURCES]:
+            a = articles.get(article_id)
+            if a is not None:
+                matches.append(SourceMatch(a.id, a.title, a.url, a.outlet, a.published, round(score, 6)))
+        return tuple(matches)

@@ -1,0 +1,175 @@
+"""The Article record and the loaders that make one from a file, a folder or an HTML page."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .clean import clean_article_text
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+MAX_ARTICLE_BYTES = 5 * 1024 * 1024
+MIN_ARTICLE_WORDS = 5
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
+_FIELD = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MD_HEADING = re.compile(r"^#{1,6}[ \t]+", re.MULTILINE)
+_MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
+_DATE_FIELDS = ("date", "published", "published_at")
+
+
+class ArticleError(ValueError):
+    """An input cannot become an article; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article: cleaned prose plus where it came from.
+
+    `source` identifies the article (its URL, else its file path): the same source with new
+    text is a new version of the same article.
+    """
+
+    title: str
+    text: str
+    source: str
+    url: str = ""
+    outlet: str = ""
+    author: str = ""
+    published: str = ""
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def split_front_matter(text: str) -> tuple[dict[str, str], str]:
+    """Split a `---`-fenced block of `key: value` lines from the top of `text`."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    fields: dict[str, str] = {}
+    for line in match.group(1).splitlines():
+        field = _FIELD.match(line)
+        if field:
+            fields[field.group(1).lower()] = _unquote(field.group(2))
+    return fields, text[match.end():]
+
+
+def _markdown_to_text(text: str) -> str:
+    text = _MD_IMAGE.sub("", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_HEADING.sub("", text)
+    return _MD_EMPHASIS.sub(r"\2", text)
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode UTF-8 text, refusing binary data and other encodings with a clear message."""
+    if b"\x00" in data[:8192]:
+        raise ArticleError(f"{name}: looks like a binary file, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(f"{name}: is not UTF-8 text (bad byte at offset {exc.start})") from None
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > 8:
+        raise ArticleError(f"{name}: looks like a binary file, not text")
+    return text
+
+
+def _finish(title: str, body: str, source: str, meta: dict[str, str], name: str) -> Article:
+    title = " ".join(title.split())
+    cleaned = clean_article_text(body, title)
+    if len(cleaned.text.split()) < MIN_ARTICLE_WORDS:
+        raise ArticleError(f"{name}: no article text found")
+    date = next((meta[f] for f in _DATE_FIELDS if meta.get(f)), "")
+    return Article(
+        title=title or cleaned.text.split("\n", 1)[0][:120],
+        text=cleaned.text,
+        source=meta.get("url") or source,
+        url=meta.get("url", ""),
+        outlet=meta.get("outlet") or meta.get("site") or meta.get("sitename", ""),
+        author=meta.get("author") or cleaned.author,
+        published=date,
+    )
+
+
+def parse_text(text: str, source: str, name: str = "", markdown: bool = False) -> Article:
+    """Make an article from plain text or Markdown: front matter, else the first line, is the title."""
+    meta, body = split_front_matter(text)
+    if markdown:
+        body = _markdown_to_text(body)
+    title = meta.get("title", "")
+    if not title:
+        first, _, rest = body.lstrip().partition("\n")
+        title, body = first.strip(), rest
+    return _finish(title, body, source, meta, name or source)
+
+
+def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") -> Article:
+    """Extract the main text and metadata of an HTML page with trafilatura."""
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(
+        html, url=url or None, with_metadata=True, include_comments=False,
+        include_tables=False, favor_precision=True,
+    )
+    if doc is None or not (doc.text or "").strip():
+        raise ArticleError(f"{name or source}: no article text found in the page")
+    meta = {
+        "url": url or (doc.url or ""),
+        "author": doc.author or "",
+        "date": doc.date or "",
+        "outlet": doc.sitename or "",
+    }
+    # trafilatura puts one paragraph per line; the cleaner expects blank lines between them.
+    body = (doc.text or "").replace("\n", "\n\n")
+    return _finish(doc.title or "", body, url or source, meta, name or source)
+
+
+def load_file(path: Path) -> Article:
+    """Load one `.txt`, `.md` or `.html` file as an article."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ArticleError(f"{path}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
+    try:
+        size = path.stat().st_size
+        if size > MAX_ARTICLE_BYTES:
+            raise ArticleError(f"{path}: too large ({size:,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArticleError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    source = f"file:{path.resolve()}"
+    if suffix in HTML_SUFFIXES:
+        decode_text(data, str(path))  # refuse binary junk before the HTML parser guesses at it
+        return parse_html(data, source, name=str(path))
+    return parse_text(decode_text(data, str(path)), source, str(path), markdown=suffix != ".txt")
+
+
+def find_files(path: Path) -> Iterator[Path]:
+    """The supported files at `path`: the file itself, or those below a folder, in a stable order."""
+    if not path.exists():
+        raise ArticleError(f"{path}: no such file or folder")
+    if path.is_file():
+        yield path
+        return
+    for child in sorted(path.rglob("*")):
+        if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES and not child.name.startswith("."):
+            yield child

@@ -1,0 +1,195 @@
+"""The `articlebot` command line: ingest, ask, sources, remove (and run, for the Discord bot)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence, TextIO
+
+from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from .article_index import ArticleIndex
+    from .results import Answer
+
+
+class CliError(Exception):
+    """A one-line error for the user; the command exits with status 1."""
+
+
+def _open_index(args: argparse.Namespace) -> "ArticleIndex":
+    from .article_index import ArticleIndex
+    from .embedder import ModelError
+    from .store import StoreError
+
+    settings = args.settings
+    try:
+        return ArticleIndex.open(settings)
+    except (ModelError, StoreError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def format_answer(answer: "Answer") -> str:
+    """An answer as plain text for a terminal: quotes under their source, or the nearest sources."""
+    lines = [f"Q: {answer.question}", ""]
+    if not answer.answered:
+        lines.append("Nothing in the articles answers that.")
+        if answer.sources:
+            lines.append("Nearest sources:")
+            lines += [f"  - {s.title}{_byline(s.outlet, s.published)}" for s in answer.sources]
+        return "\n".join(lines)
+    current = None
+    for number, quote in enumerate(answer.quotes, start=1):
+        if quote.article_id != current:
+            current = quote.article_id
+            lines.append(f"{quote.title}{_byline(quote.outlet, quote.published)}")
+            if quote.url:
+                lines.append(f"  {quote.url}")
+        lines.append(f'  [{number}] "{quote.text}" (paragraph {quote.paragraph})')
+    return "\n".join(lines)
+
+
+def _byline(outlet: str, published: str) -> str:
+    parts = [p for p in (outlet, published) if p]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
+    from .ingest import ingest_paths
+
+    index = _open_index(args)
+    report = ingest_paths(index, [Path(p) for p in args.paths], progress=True)
+    for r in report.results:
+        detail = f"same text as {r.duplicate_of}" if r.status == "duplicate" else f"{r.passages} passages"
+        print(f"{r.status:9} {r.article_id}  {r.title} ({detail})", file=out)
+    for error in report.errors:
+        print(f"articlebot: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def _answer_each(index: "ArticleIndex", questions: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
+    from .article_index import QuestionError
+
+    status = 0
+    for question in questions:
+        try:
+            answer = index.ask(question, k=args.k)
+        except QuestionError as exc:
+            if args.json:
+                print(json.dumps({"question": question, "error": str(exc)}), file=out)
+            else:
+                print(f"articlebot: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer), file=out)
+        if not args.json and len(questions) > 1:
+            print(file=out)
+        out.flush()
+    return status
+
+
+def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
+    from .article_index import QuestionError, check_question
+    from .ingest import ensure_seeded
+
+    if args.question == "-":
+        questions = [line.strip() for line in sys.stdin if line.strip()]
+    else:
+        try:
+            questions = [check_question(args.question)]
+        except QuestionError as exc:
+            raise CliError(str(exc)) from None
+    index = _open_index(args)
+    seeded = ensure_seeded(index, args.settings.seeds_dir)
+    if seeded is not None:
+        for error in seeded.errors:
+            print(f"articlebot: seeds: {error}", file=sys.stderr)
+    if not len(index):
+        raise CliError(f"the index is empty and there are no seed articles in {args.settings.seeds_dir}; "
+                       "add some with: articlebot ingest PATH")
+    return _answer_each(index, questions, args, out)
+
+
+def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
+    index = _open_index(args)
+    articles = index.articles()
+    if args.json:
+        rows = [{"article_id": a.id, "title": a.title, "url": a.url, "outlet": a.outlet, "author": a.author,
+                 "published": a.published, "passages": a.passages, "added_at": a.added_at} for a in articles]
+        print(json.dumps(rows, ensure_ascii=False), file=out)
+        return 0
+    if not articles:
+        print("No articles yet. Add some with: articlebot ingest PATH", file=out)
+    for a in articles:
+        print(f"{a.id}  {a.title}{_byline(a.outlet, a.published)}, {a.passages} passages", file=out)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
+    index = _open_index(args)
+    article = index.article(args.article_id)
+    if article is None or not index.remove(args.article_id):
+        raise CliError(f"no article with id {args.article_id} (see: articlebot sources)")
+    index.save()
+    print(f"removed   {article.id}  {article.title}", file=out)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError("must be between 1 and 10")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", metavar="DIR", help="index folder (default: $ARTICLEBOT_INDEX or .articlebot/index)")
+    parser = argparse.ArgumentParser(prog="articlebot", description="Answer questions about articles by quoting them.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", parents=[common], help="add articles from files or folders (.txt, .md, .html)")
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_FOLDER")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question with quotes ('-' reads one per line from stdin)")
+    p.add_argument("question", metavar="QUESTION")
+    p.add_argument("--k", type=_positive, default=None, help="the most quotes to show (1-10)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("sources", parents=[common], help="list the articles in the index")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_sources)
+
+    p = sub.add_parser("remove", parents=[common], help="remove an article by id")
+    p.add_argument("article_id", metavar="ARTICLE_ID")
+    p.set_defaults(func=cmd_remove)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"articlebot: {exc}", file=sys.stderr)
+        return 1
+    args.settings = replace(settings, index_dir=Path(args.index)) if args.index else settings
+    func: Callable[[argparse.Namespace, TextIO], int] = args.func
+    try:
+        return func(args, out or sys.stdout)
+    except CliError as exc:
+        print(f"articlebot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("articlebot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""What searching and asking return: passages, verbatim quotes, sources and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: its place in the article and how well it matched."""
+
+    chunk_id: int
+    article_id: str
+    start: int
+    end: int
+    paragraph: int
+    text: str
+    score: float
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A verbatim piece of an article: `text == article.text[start:end]`."""
+
+    text: str
+    article_id: str
+    title: str
+    url: str
+    outlet: str
+    published: str
+    paragraph: int
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class SourceMatch:
+    """An article near the question, with the score of its best passage."""
+
+    article_id: str
+    title: str
+    url: str
+    outlet: str
+    published: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Quotes that answer a question, grouped by article, or `answered=False` with nearest sources."""
+
+    question: str
+    answered: bool
+    quotes: tuple[Quote, ...]
+    sources: tuple[SourceMatch, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON form documented in the README."""
+        quote_keys = ("text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score")
+        source_keys = ("article_id", "title", "url", "score")
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "quotes": [{k: _round(asdict(q)[k]) for k in quote_keys} for q in self.quotes],
+            "sources": [{k: _round(asdict(s)[k]) for k in source_keys} for s in self.sources],
+        }
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value

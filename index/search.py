@@ -1,0 +1,52 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) candidates, fused on comparable scores."""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+
+from .lexical import LexicalIndex
+from .store import Store
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
+#: Weight of the dense cosine against normalised BM25 in hybrid mode.
+DENSE_WEIGHT = 0.5
+#: Candidates each side contributes before fusion.
+CANDIDATES = 50
+
+
+def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, query_terms: Sequence[str],
+             k: int, mode: Mode = "hybrid", dense_weight: float = DENSE_WEIGHT,
+             candidates: int = CANDIDATES) -> list[tuple[int, float, float, float]]:
+    """The best `k` chunks for a query as (chunk id, score, dense, lexical), best first.
+
+    Both sides score every candidate either side found, so a chunk found only by BM25 still
+    gets its true cosine (and the other way round) before the weighted sum.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
+    pool = max(k, candidates)
+    dense_hits = dict(store.search(query_vector, pool)) if mode != "bm25" else {}
+    lexical_all = lexical.scores(query_terms) if mode != "dense" else np.zeros(len(lexical), np.float32)
+    lexical_hits: dict[int, float] = {}
+    if mode != "dense" and len(lexical_all):
+        top = np.argpartition(-lexical_all, min(pool, len(lexical_all) - 1))[:pool]
+        lexical_hits = {int(lexical.ids[i]): float(lexical_all[i]) for i in top if lexical_all[i] > 0}
+
+    ids = sorted(set(dense_hits) | set(lexical_hits))
+    if not ids:
+        return []
+    missing = [i for i in ids if i not in dense_hits]
+    if missing:
+        dense_hits.update(zip(missing, (store.vectors(missing) @ query_vector).tolist()))
+    positions = np.searchsorted(lexical.ids, ids) if len(lexical) else np.zeros(len(ids), dtype=int)
+    results = []
+    for chunk_id, pos in zip(ids, positions):
+        dense = dense_hits[chunk_id]
+        lex = float(lexical_all[pos]) if len(lexical) and pos < len(lexical) and lexical.ids[pos] == chunk_id else 0.0
+        score = {"dense": dense, "bm25": lex}.get(mode, dense_weight * dense + (1 - dense_weight) * lex)
+        results.append((chunk_id, score, dense, lex))
+    results.sort(key=lambda r: -r[1])
+    return results[:k]

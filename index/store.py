@@ -1,0 +1,341 @@
+"""The on-disk index: SQLite holds articles, chunks and their vectors; FAISS searches the vectors.
+
+SQLite is the source of truth and every add or remove is one transaction, so an article is
+either wholly stored or not at all. The FAISS file is a saved copy of the vectors tagged with
+the database generation it matches; when a crash leaves it behind, it is rebuilt from SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .articles import Article
+from .chunking import Chunk
+
+DB_NAME = "articles.sqlite3"
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    url TEXT NOT NULL,
+    outlet TEXT NOT NULL,
+    author TEXT NOT NULL,
+    published TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    paragraph INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+"""
+
+
+class StoreError(RuntimeError):
+    """The index folder cannot be used (another model's index, unreadable, corrupt)."""
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as stored, with its bookkeeping."""
+
+    id: str
+    title: str
+    text: str
+    source: str
+    url: str
+    outlet: str
+    author: str
+    published: str
+    content_hash: str
+    collection: str
+    added_by: str
+    added_at: str
+    passages: int
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk's place in its article (its text is `article.text[start:end]`)."""
+
+    id: int
+    article_id: str
+    start: int
+    end: int
+    paragraph: int
+
+
+_ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
+                    "a.content_hash, a.collection, a.added_by, a.added_at, "
+                    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id)")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+class Store:
+    """Articles, chunks and vectors in one folder. Methods are safe to call from several threads."""
+
+    def __init__(self, folder: Path, model: str, dim: int) -> None:
+        import faiss
+
+        self._faiss = faiss
+        self.folder = Path(folder)
+        self.dim = dim
+        self._lock = threading.RLock()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.folder / DB_NAME, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: an add reported as done survives a crash or power loss right after.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.folder}: cannot open the index database ({exc})") from None
+        self._check_model(model, dim)
+        self._index = self._load_vectors()
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def _check_model(self, model: str, dim: int) -> None:
+        stored_model, stored_dim = self._meta("model"), self._meta("dim")
+        if stored_model is None:
+            with self._transaction():
+                self._set_meta("model", model)
+                self._set_meta("dim", str(dim))
+                self._set_meta("schema", SCHEMA_VERSION)
+                self._set_meta("generation", "0")
+        elif stored_model != model or stored_dim != str(dim):
+            raise StoreError(
+                f"{self.folder} was built with model {stored_model!r} ({stored_dim} dimensions), "
+                f"not {model!r}; use that model or another index folder"
+            )
+
+    @property
+    def generation(self) -> int:
+        """Counts committed changes; the saved FAISS file names the generation it matches."""
+        return int(self._meta("generation") or 0)
+
+    def _vectors_path(self, generation: int) -> Path:
+        return self.folder / f"vectors.{generation}.faiss"
+
+    def _load_vectors(self):  # -> faiss.IndexIDMap2
+        path = self._vectors_path(self.generation)
+        if path.exists():
+            try:
+                index = self._faiss.read_index(str(path))
+                if index.d == self.dim and index.ntotal == self.count_chunks():
+                    return index
+            except RuntimeError:
+                pass  # a damaged file is rebuilt below like a stale one
+        return self._rebuild_vectors()
+
+    def _rebuild_vectors(self):  # -> faiss.IndexIDMap2
+        index = self._faiss.IndexIDMap2(self._faiss.IndexFlatIP(self.dim))
+        rows = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
+        while batch := rows.fetchmany(10_000):
+            ids = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
+            vectors = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), self.dim)
+            index.add_with_ids(vectors, ids)
+        return index
+
+    def _transaction(self):
+        return _Transaction(self._db)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def count_chunks(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+
+    def articles(self) -> list[StoredArticle]:
+        """All articles, newest first."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a ORDER BY a.published DESC, a.added_at DESC")
+            return [StoredArticle(*row) for row in rows]
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a WHERE a.id = ?", (article_id,)).fetchone()
+            return StoredArticle(*row) if row else None
+
+    def article_with_text(self, content_hash: str) -> StoredArticle | None:
+        """An article whose cleaned text has this hash (the same text under any name)."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_ARTICLE_COLUMNS} FROM articles a WHERE a.content_hash = ? LIMIT 1", (content_hash,)
+            ).fetchone()
+            return StoredArticle(*row) if row else None
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """The chunks with these ids (missing ids are left out)."""
+        with self._lock:
+            marks = ",".join("?" * len(ids))
+            rows = self._db.execute(
+                f"SELECT id, article_id, start, end, paragraph FROM chunks WHERE id IN ({marks})", list(ids)
+            )
+            return {row[0]: StoredChunk(*row) for row in rows}
+
+    def all_chunks(self) -> list[StoredChunk]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, article_id, start, end, paragraph FROM chunks ORDER BY id")
+            return [StoredChunk(*row) for row in rows]
+
+    def texts(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The cleaned text of each article."""
+        ids = list(set(article_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, text FROM articles WHERE id IN ({','.join('?' * len(ids))})", ids
+            )
+            return dict(rows.fetchall())
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The `k` chunks whose vectors have the largest inner product with `query`."""
+        with self._lock:
+            if self._index.ntotal == 0 or k <= 0:
+                return []
+            scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), min(k, self._index.ntotal))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of these chunk ids, in order."""
+        with self._lock:
+            if not ids:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+            collection: str = "", added_by: str = "") -> list[int]:
+        """Store an article with its chunks and vectors in one transaction, replacing its old version.
+
+        Returns:
+            The ids of the new chunks.
+        """
+        if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
+            raise ValueError("one vector of the index's dimension is needed per chunk")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._lock:
+            old_ids = self._chunk_ids(article.id)
+            with self._transaction():
+                self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
+                self._db.execute(
+                    "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (article.id, article.source, article.title, article.url, article.outlet, article.author,
+                     article.published, article.text, article.content_hash, collection, added_by, added_at),
+                )
+                new_ids = []
+                for chunk, vector in zip(chunks, vectors):
+                    cursor = self._db.execute(
+                        "INSERT INTO chunks (article_id, start, end, paragraph, vector) VALUES (?, ?, ?, ?, ?)",
+                        (article.id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes()),
+                    )
+                    new_ids.append(int(cursor.lastrowid))
+                self._bump_generation()
+            if old_ids:
+                self._index.remove_ids(np.asarray(old_ids, dtype=np.int64))
+            if new_ids:
+                self._index.add_with_ids(vectors, np.asarray(new_ids, dtype=np.int64))
+            return new_ids
+
+    def remove(self, article_id: str) -> bool:
+        """Delete an article and its chunks; False if there was no such article."""
+        with self._lock:
+            old_ids = self._chunk_ids(article_id)
+            with self._transaction():
+                gone = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
+                if gone:
+                    self._bump_generation()
+            if old_ids:
+                self._index.remove_ids(np.asarray(old_ids, dtype=np.int64))
+            return bool(gone)
+
+    def _chunk_ids(self, article_id: str) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))]
+
+    def _bump_generation(self) -> None:
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def save(self) -> None:
+        """Write the FAISS index atomically for the current generation, then drop older copies."""
+        with self._lock:
+            generation = self.generation
+            path = self._vectors_path(generation)
+            if not path.exists():
+                atomic_write(path, self._faiss.serialize_index(self._index).tobytes())
+            for old in self.folder.glob("vectors.*.faiss"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
