@@ -18,7 +18,8 @@ _BULLET = re.compile(r"^\s*(?:[•·▪◦‣●○■□►▸\-*+–—]|\d{1,
 _TERMINAL = re.compile(r"[.!?…:\"'”’)\]]$")
 _WORD = re.compile(r"\w+")
 
-# A paragraph that is exactly one of these headings starts the page furniture after an article.
+# A paragraph that is exactly one of these headings is page furniture; in the second half of the
+# page it starts the furniture that follows the story (author bio, comments, link lists).
 _END_MARKERS = re.compile(
     r"^(?:about the (?:author|authors|writer|writers|reporter)|about us|related(?: articles| stories"
     r"| coverage| content| posts| reading)?|read more|more from .{1,40}|more stories|recommended"
@@ -36,7 +37,7 @@ _PROMO = re.compile(
     re.IGNORECASE,
 )
 _UPDATE_FLAG = re.compile(r"^(?:updated?|breaking(?: news)?|exclusive|live|watch)\s*[|:]\s*", re.IGNORECASE)
-_BYLINE = re.compile(r"^(?:by|written by)\s+([A-Z][\w.'’-]+(?:\s+(?:[A-Z][\w.'’-]+|and|&)){0,5})\s*$")
+_BYLINE = re.compile(r"^(?i:by|written by)\s+([A-Z][\w.'’-]+(?:\s+(?:[A-Z][\w.'’-]+|and|&)){0,5})\s*$")
 
 PROMO_MAX_WORDS = 40
 HEADING_MAX_WORDS = 8
@@ -119,9 +120,11 @@ def clean_article_text(raw: str, title: str = "") -> CleanText:
 
     author = ""
     kept: list[str] = []
-    for p in paragraphs:
-        if _END_MARKERS.match(p) and kept:
-            break
+    for position, p in enumerate(paragraphs):
+        if _END_MARKERS.match(p):
+            if kept and position * 2 >= len(paragraphs):
+                break
+            continue
         byline = _BYLINE.match(p)
         if byline and not author:
             author = byline.group(1)

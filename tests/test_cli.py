@@ -1,0 +1,131 @@
+"""The `articlebot` command line, as a user runs it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.cli import main
+
+from .conftest import REPO, SEEDS, write
+from .test_ask import XI_SENTENCE
+
+ARTICLE = "Bridge closes\n\nThe city council voted on Tuesday to close the old river bridge for repairs."
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "index"
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(folder))
+    monkeypatch.setenv("ARTICLEBOT_SEEDS", str(SEEDS))
+    return folder
+
+
+def run(*argv: str, stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    old_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        status = main(list(argv), out)
+    finally:
+        sys.stdin = old_stdin
+    return status, out.getvalue()
+
+
+def test_ask_on_an_empty_index_builds_it_from_the_seeds(index_dir: Path) -> None:
+    status, out = run("ask", "How did China react?")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[2].startswith("North Korea's Kim Jong Un Congratulates Vladimir Putin on Election Win (Newsweek")
+    assert lines[3].startswith(f'  [1] "{XI_SENTENCE}')
+
+
+def test_ask_json_is_one_object_with_the_documented_shape(index_dir: Path) -> None:
+    status, out = run("ask", "What percentage of votes did Putin win?", "--json", "--k", "1")
+    data = json.loads(out)
+    assert status == 0 and data["answered"] is True
+    assert len(data["quotes"]) == 1 and "77 percent" in data["quotes"][0]["text"]
+    assert data["quotes"][0]["outlet"] == "Newsweek"
+
+
+def test_not_found_is_said_plainly_with_the_nearest_sources(index_dir: Path) -> None:
+    status, out = run("ask", "What is the capital of Peru?")
+    assert status == 0
+    assert "Nothing in the articles answers that." in out
+    assert "Nearest sources:" in out and '"' not in out
+
+
+def test_ask_dash_answers_one_question_per_line(index_dir: Path) -> None:
+    status, out = run("ask", "-", "--json", stdin="How did China react?\n\nWhat is the capital of Peru?\n")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert status == 0
+    assert [r["question"] for r in rows] == ["How did China react?", "What is the capital of Peru?"]
+    assert [r["answered"] for r in rows] == [True, False]
+
+
+def test_ingest_reports_each_article_and_is_idempotent(index_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    write(folder, "a.txt", ARTICLE)
+    write(folder, "sub/b.md", "# Museum opens\n\nA new science museum opened downtown on Saturday with a planetarium.")
+    status, out = run("ingest", str(folder))
+    assert status == 0
+    assert [line.split()[0] for line in out.splitlines()] == ["added", "added"]
+    status, out = run("ingest", str(folder))
+    assert [line.split()[0] for line in out.splitlines()] == ["unchanged", "unchanged"]
+    status, out = run("sources", "--json")
+    assert sorted(a["title"] for a in json.loads(out)) == ["Bridge closes", "Museum opens"]
+
+
+def test_ingest_errors_are_one_line_each_and_the_rest_is_added(index_dir: Path, tmp_path: Path, capsys) -> None:
+    good = write(tmp_path, "good.txt", ARTICLE)
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    status, out = run("ingest", str(good), str(binary), str(tmp_path / "missing.txt"))
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 1
+    assert out.startswith("added")
+    assert errors == [f"articlebot: {tmp_path / 'missing.txt'}: no such file or folder",
+                      f"articlebot: {binary}: looks like a binary file, not text"]
+
+
+def test_sources_and_remove(index_dir: Path, tmp_path: Path, capsys) -> None:
+    run("ingest", str(write(tmp_path, "a.txt", ARTICLE)))
+    status, out = run("sources")
+    article_id = out.split()[0]
+    assert status == 0 and "Bridge closes" in out and "1 passages" in out
+    assert run("remove", article_id) == (0, f"removed   {article_id}  Bridge closes\n")
+    assert run("sources")[1].startswith("No articles yet")
+    assert run("remove", article_id)[0] == 1
+    assert "no article with id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["ask", ""], "articlebot: the question is empty"),
+    (["ask", "   "], "articlebot: the question is empty"),
+    (["ingest", "/no/such/folder"], "articlebot: /no/such/folder: no such file or folder"),
+])
+def test_user_errors_are_one_clear_line_and_exit_1(index_dir: Path, capsys, argv: list[str], message: str) -> None:
+    assert run(*argv)[0] == 1
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_a_bad_setting_is_reported(index_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("ARTICLEBOT_MIN_SCORE", "high")
+    assert run("sources")[0] == 1
+    assert "ARTICLEBOT_MIN_SCORE must be a float" in capsys.readouterr().err
+
+
+def test_the_installed_command_answers_from_a_fresh_index(tmp_path: Path) -> None:
+    env = {**os.environ, "ARTICLEBOT_INDEX": str(tmp_path / "index")}
+    env.pop("ARTICLEBOT_SEEDS", None)
+    done = subprocess.run([sys.executable, "-m", "index.cli", "ask", "How did China react?"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert XI_SENTENCE in done.stdout
+    assert "Traceback" not in done.stderr

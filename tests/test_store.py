@@ -1,0 +1,136 @@
+"""The store: add, remove, save and load round trips with real FAISS and SQLite, and crash safety."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import ArticleIndex
+from index.articles import load_file, parse_text
+from index.store import Store, StoreError, atomic_write
+
+from .conftest import write
+
+BRIDGE = "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."
+MUSEUM = "Museum opens\n\nA new science museum opened downtown with a planetarium and a hall of dinosaur skeletons."
+
+
+def reopen(index: ArticleIndex) -> ArticleIndex:
+    """A fresh ArticleIndex on the same folder, as a restarted process would open it."""
+    index.store.close()
+    return ArticleIndex(index.store.folder, index.embedder, index.settings)
+
+
+def top_article(index: ArticleIndex, question: str) -> str:
+    return index.search(question, k=1)[0].article_id
+
+
+def test_save_and_load_round_trip(empty_index: ArticleIndex) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+    empty_index.save()
+    before = empty_index.search("dinosaur skeletons", k=2)
+
+    loaded = reopen(empty_index)
+    assert {a.id for a in loaded.articles()} == {bridge.article_id, museum.article_id}
+    after = loaded.search("dinosaur skeletons", k=2)
+    assert [(p.chunk_id, p.text) for p in after] == [(p.chunk_id, p.text) for p in before]
+    assert after[0].article_id == museum.article_id
+    assert after[0].score == pytest.approx(before[0].score, abs=1e-5)
+
+
+def test_remove_takes_an_article_out_of_search_and_survives_reload(empty_index: ArticleIndex) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+    assert top_article(empty_index, "corroded steel bridge") == bridge.article_id
+    assert empty_index.remove(bridge.article_id)
+    assert not empty_index.remove(bridge.article_id)
+    assert top_article(empty_index, "corroded steel bridge") == museum.article_id
+    empty_index.save()
+
+    loaded = reopen(empty_index)
+    assert [a.id for a in loaded.articles()] == [museum.article_id]
+    assert all(p.article_id == museum.article_id for p in loaded.search("corroded steel bridge", k=5))
+    assert loaded.store.count_chunks() == loaded.store._index.ntotal
+
+
+def test_a_crash_before_save_loses_nothing_that_was_added(empty_index: ArticleIndex) -> None:
+    # The database commits each add; a stale vector file (from before the crash) is rebuilt.
+    empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    empty_index.save()
+    museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))  # no save: the process "dies" here
+    loaded = reopen(empty_index)
+    assert top_article(loaded, "dinosaur skeletons planetarium") == museum.article_id
+
+
+def test_a_crash_while_saving_leaves_the_previous_index_loadable(empty_index: ArticleIndex, monkeypatch) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    empty_index.save()
+    empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+
+    def crash(*args, **kwargs):
+        raise OSError("disk died during fsync")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError):
+        empty_index.save()
+    monkeypatch.undo()
+    folder = empty_index.store.folder
+    assert not list(folder.glob(".*.tmp")), "the temporary file is cleaned up"
+    loaded = reopen(empty_index)
+    assert len(loaded) == 2
+    assert top_article(loaded, "corroded steel") == bridge.article_id
+
+
+def test_a_damaged_vector_file_is_rebuilt_from_the_database(empty_index: ArticleIndex) -> None:
+    museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+    empty_index.save()
+    [vector_file] = empty_index.store.folder.glob("vectors.*.faiss")
+    vector_file.write_bytes(b"garbage")
+    loaded = reopen(empty_index)
+    assert top_article(loaded, "dinosaur museum") == museum.article_id
+
+
+def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
+    target = tmp_path / "file.bin"
+    atomic_write(target, b"old")
+    atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+def test_an_index_refuses_another_model(tmp_path: Path) -> None:
+    Store(tmp_path, "model-a", 8).close()
+    with pytest.raises(StoreError, match="model-a"):
+        Store(tmp_path, "model-b", 8)
+
+
+def test_add_needs_one_vector_per_chunk(tmp_path: Path) -> None:
+    store = Store(tmp_path, "m", 4)
+    article = parse_text(BRIDGE, "file:bridge.txt")
+    with pytest.raises(ValueError):
+        store.add(article, [], np.ones((1, 4), dtype=np.float32))
+    assert len(store) == 0
+
+
+def test_reingesting_is_a_no_op_a_new_version_replaces_and_copies_are_recognised(empty_index: ArticleIndex, tmp_path: Path) -> None:
+    path = write(tmp_path, "news/bridge.txt", BRIDGE)
+    first = empty_index.add(load_file(path))
+    assert first.status == "added"
+    generation = empty_index.store.generation
+    assert empty_index.add(load_file(path)).status == "unchanged"
+    assert empty_index.store.generation == generation
+
+    copy = empty_index.add(load_file(write(tmp_path, "elsewhere/copy.txt", BRIDGE)))
+    assert (copy.status, copy.duplicate_of) == ("duplicate", first.article_id)
+
+    path.write_text(BRIDGE.replace("Tuesday", "Friday"), encoding="utf-8")
+    second = empty_index.add(load_file(path))
+    assert (second.status, second.article_id) == ("updated", first.article_id)
+    [stored] = empty_index.articles()
+    assert "Friday" in stored.text and "Tuesday" not in stored.text
+    assert all("Tuesday" not in p.text for p in empty_index.search("When did the council vote?", k=5))
+
