@@ -56,3 +56,9 @@ def test_an_index_remembers_its_model(tiny_model: Path, tmp_path: Path, embedder
 def test_a_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="cannot load embedding model"):
         Embedder(str(tmp_path / "no-such-model"))
+
+
+def test_the_model_is_loaded_once_per_process(tmp_path: Path, embedder: Embedder) -> None:
+    first = ArticleIndex.open(Settings(index_dir=tmp_path / "a"))
+    second = ArticleIndex.open(Settings(index_dir=tmp_path / "b"))
+    assert first.embedder is second.embedder is embedder
