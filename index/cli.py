@@ -1,4 +1,4 @@
-"""The `articlebot` command line: ingest, ask, sources, remove (and run, for the Discord bot)."""
+"""The `articlebot` command line: ingest, ask, sources, remove (`run` is added by the bot package)."""
 
 from __future__ import annotations
 
@@ -145,7 +145,11 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Adds a subcommand to the parser; how packages built on the index (the bot) add theirs.
+CommandAdder = Callable[["argparse._SubParsersAction", argparse.ArgumentParser], None]
+
+
+def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR", help="index folder (default: $ARTICLEBOT_INDEX or .articlebot/index)")
     parser = argparse.ArgumentParser(prog="articlebot", description="Answer questions about articles by quoting them.")
@@ -168,12 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[common], help="remove an article by id")
     p.add_argument("article_id", metavar="ARTICLE_ID")
     p.set_defaults(func=cmd_remove)
+    for add in extra_commands:
+        add(sub, common)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
+         extra_commands: Sequence[CommandAdder] = ()) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(extra_commands).parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

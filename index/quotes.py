@@ -11,7 +11,7 @@ from .results import Passage, Quote
 from .store import StoredArticle
 
 QUOTES_PER_ARTICLE = 2
-#: How many of the best passages are read for quotable sentences.
+#: How many of the best passages are read for quotable sentences (at least one per quote wanted).
 PASSAGES_READ = 6
 #: A following sentence joins a quote when it scores this close to it and the quote stays short.
 JOIN_RATIO = 0.9
@@ -62,7 +62,7 @@ def select_quotes(
     """
     seen: set[tuple[str, int]] = set()
     candidates: list[_Candidate] = []
-    for passage in passages[:PASSAGES_READ]:
+    for passage in passages[:max(PASSAGES_READ, limit)]:
         text = articles[passage.article_id].text
         for span in sentence_spans(text, passage.start, passage.end):
             if (passage.article_id, span.start) not in seen:

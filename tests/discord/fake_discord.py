@@ -1468,9 +1468,9 @@ class FakeDiscord:
         interaction = self._webhook_interaction(request)
         body: JSON = request[_BODY] or {}
         original = interaction.original
-        if original is not None and original.loading:
+        if original is not None and original.loading and not original.deleted:
             # The first followup after a deferred response replaces the "thinking..." message,
-            # keeping the ephemerality chosen when deferring.
+            # keeping the ephemerality chosen when deferring (once deleted, there is none to replace).
             msg = original
             self._apply_body(msg, body, request[_FILES], interaction.channel)
             msg.flags &= ~MessageFlag.LOADING

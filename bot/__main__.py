@@ -1,0 +1,7 @@
+"""`python -m bot`: start the Discord bot."""
+
+import sys
+
+from .app import main
+
+sys.exit(main())

@@ -1,0 +1,44 @@
+"""Start the bot: settings, logging, and one clear line for each way starting can fail."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import discord
+
+from index.settings import SettingsError
+
+from .client import ArticleBot
+from .index_service import IndexService
+from .settings import BotSettings
+
+NO_TOKEN = ("DISCORD_TOKEN is not set: create a bot at https://discord.com/developers/applications, "
+            "then put its token in .env (see .env.example)")
+
+
+def main(index_dir: Path | None = None) -> int:
+    """Run the bot until it is stopped; returns the exit status (2 for a configuration problem)."""
+    try:
+        settings = BotSettings.from_env()
+    except SettingsError as exc:
+        print(f"articlebot: {exc}", file=sys.stderr)
+        return 2
+    if not settings.token:
+        print(f"articlebot: {NO_TOKEN}", file=sys.stderr)
+        return 2
+    if index_dir is not None:
+        settings = replace(settings, index=replace(settings.index, index_dir=index_dir))
+    discord.utils.setup_logging()
+    bot = ArticleBot(IndexService(settings.index), settings)
+    try:
+        bot.run(settings.token, log_handler=None)
+    except discord.LoginFailure:
+        print("articlebot: Discord refused DISCORD_TOKEN; copy the token again from the Bot page", file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("articlebot: ASK_CHANNELS needs the Message Content intent: enable it on the Bot page of the "
+              "Developer Portal, or leave ASK_CHANNELS empty", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,79 @@
+"""ArticleBot: the commands.Bot that receives its index and settings, loads and syncs in setup_hook."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .cogs.ask import FAILED, AskCog
+from .cogs.sources import SourcesCog
+from .index_service import IndexService
+from .render import NO_MENTIONS
+from .settings import BotSettings
+
+log = logging.getLogger(__name__)
+
+
+def intents_for(settings: BotSettings) -> discord.Intents:
+    """Default intents; message content (privileged) only when ask channels need to read every message."""
+    intents = discord.Intents.default()
+    intents.message_content = bool(settings.ask_channels)
+    return intents
+
+
+class ArticleBot(commands.Bot):
+    """Answers questions about the articles of `service` in Discord."""
+
+    def __init__(self, service: IndexService, settings: BotSettings, **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents_for(settings),
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+            **options,
+        )
+        self.service = service
+        self.settings = settings
+
+    async def setup_hook(self) -> None:
+        await self.service.load()
+        await self.add_cog(AskCog(self))
+        await self.add_cog(SourcesCog(self))
+        self.tree.error(self.on_app_command_error)
+        synced = await self.sync_commands()
+        log.info("synced %d commands%s", len(synced),
+                 f" to server {self.settings.guild_id}" if self.settings.guild_id else " globally")
+
+    async def sync_commands(self) -> list[app_commands.AppCommand]:
+        """Sync to the development server when one is set (instant), else globally."""
+        if self.settings.guild_id:
+            guild = discord.Object(id=self.settings.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            return await self.tree.sync(guild=guild)
+        return await self.tree.sync()
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: questions in messages are the AskCog's."""
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Tell the user briefly and privately; put the traceback in the log; stay up."""
+        if isinstance(error, app_commands.CheckFailure):
+            text = str(error) or "You can't use this command here."
+        else:
+            name = interaction.command.qualified_name if interaction.command else "?"
+            log.error("command /%s failed", name, exc_info=error)
+            text = FAILED
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.send_message(text, ephemeral=True)
+                return
+            if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
+                # The public "thinking…" message would otherwise show the error to everyone.
+                await interaction.delete_original_response()
+            await interaction.followup.send(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not report the error of an interaction", exc_info=True)

@@ -1,0 +1,101 @@
+"""Asking: /ask, mentions of the bot, and every message in the ask channels."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index import QuestionError
+from index.article_index import MAX_QUESTION_CHARS, check_question
+
+from ..cooldown import QuestionCooldown, cooldown_message
+from ..render import NO_MENTIONS, render_answer
+
+if TYPE_CHECKING:
+    from ..client import ArticleBot
+
+log = logging.getLogger(__name__)
+
+HINT = ("Ask me a question about the articles, for example: "
+        "`@{name} How did China react?` (or use `/ask`). `/sources` lists what I know.")
+FAILED = "Sorry, something went wrong while answering. The error has been logged."
+
+
+def question_from(message: discord.Message, bot_id: int) -> str:
+    """The message text without the bot's own mention(s)."""
+    return re.sub(rf"<@!?{bot_id}>", " ", message.content).strip()
+
+
+class AskCog(commands.Cog):
+    """Answers questions with verbatim quotes from the articles."""
+
+    def __init__(self, bot: "ArticleBot") -> None:
+        self.bot = bot
+        self.cooldown = QuestionCooldown(bot.settings.cooldown)
+
+    @app_commands.command(name="ask", description="Ask the articles a question; the answer quotes them word for word")
+    @app_commands.describe(question="What you want to know", private="Show the answer only to you")
+    async def ask(self, interaction: discord.Interaction,
+                  question: app_commands.Range[str, 1, MAX_QUESTION_CHARS], private: bool = False) -> None:
+        try:
+            question = check_question(question)
+        except QuestionError as exc:
+            await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
+            return
+        wait = self.cooldown.retry_after(interaction.user.id)
+        if wait:
+            await interaction.response.send_message(cooldown_message(wait), ephemeral=True)
+            return
+        # Discord wants an acknowledgement within 3 seconds; the search may take longer.
+        await interaction.response.defer(ephemeral=private, thinking=True)
+        answer = await self.bot.service.ask(question)
+        for embeds in render_answer(answer):
+            await interaction.followup.send(embeds=embeds, ephemeral=private, allowed_mentions=NO_MENTIONS)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.author.bot:
+            return
+        mentioned = me in message.mentions
+        in_ask_channel = message.channel.id in self.bot.settings.ask_channels
+        private = message.guild is None
+        if not (mentioned or in_ask_channel or private):
+            return
+        question = question_from(message, me.id)
+        if not question:
+            if mentioned or private:
+                await self._reply(message, HINT.format(name=me.display_name))
+            return
+        try:
+            question = check_question(question)
+        except QuestionError as exc:
+            await self._reply(message, f"Sorry: {exc}.")
+            return
+        wait = self.cooldown.retry_after(message.author.id)
+        if wait:
+            await self._reply(message, cooldown_message(wait))
+            return
+        try:
+            async with message.channel.typing():
+                answer = await self.bot.service.ask(question)
+            first, *rest = render_answer(answer)
+            await message.reply(embeds=first, mention_author=False, allowed_mentions=NO_MENTIONS)
+            for embeds in rest:
+                await message.channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
+        except discord.Forbidden:
+            log.warning("cannot answer in channel %s: missing permissions", message.channel.id)
+        except Exception:
+            log.exception("answering message %s failed", message.id)
+            await self._reply(message, FAILED)
+
+    async def _reply(self, message: discord.Message, text: str) -> None:
+        try:
+            await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("could not reply to message %s", message.id, exc_info=True)

@@ -1,0 +1,173 @@
+"""Answers and article lists as Discord embeds: escaped, never pinging, always within Discord's limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+from urllib.parse import quote as url_quote
+
+import discord
+
+from index import Answer, Quote
+from index.store import StoredArticle
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#create-message).
+CONTENT_LIMIT = 2000
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FOOTER_LIMIT = 2048
+EMBED_FIELD_VALUE_LIMIT = 1024
+EMBED_FIELDS_LIMIT = 25
+MESSAGE_EMBED_CHARS_LIMIT = 6000
+MESSAGE_EMBEDS_LIMIT = 10
+
+#: Every message the bot sends: article text or a question containing @everyone must not ping.
+NO_MENTIONS = discord.AllowedMentions.none()
+ELLIPSIS = "…"
+ANSWER_COLOUR = discord.Colour.blurple()
+NOT_FOUND_COLOUR = discord.Colour.light_grey()
+SOURCES_PER_PAGE = 10
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
+_SPACE = re.compile(r"\s")
+_BRACKET = re.compile(r"(?<!\\)([\[\]])")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a sentence end, else between words, plus an ellipsis."""
+    if len(text) <= limit:
+        return text
+    room = text[: max(limit - len(ELLIPSIS) - 1, 0)]
+    ends = [m.end() for m in _SENTENCE_END.finditer(room)]
+    if ends and ends[-1] >= len(room) // 2:
+        cut = room[: ends[-1]]
+    else:
+        spaces = [m.start() for m in _SPACE.finditer(text, 0, len(room) + 1)]
+        # A single word longer than the limit can only be cut inside; nothing else is.
+        cut = room[: spaces[-1]] if spaces else room
+    return f"{cut.rstrip()} {ELLIPSIS}" if cut.strip() else ELLIPSIS
+
+
+def escape(text: str) -> str:
+    """Escape markdown (and masked links) so article text shows as written, on one line."""
+    text = discord.utils.escape_markdown(" ".join(text.split()))
+    return "\\" + text if text.startswith("#") else text
+
+
+def link(title: str, url: str) -> str:
+    """A bold title, linked to `url` when it is an http(s) address."""
+    label = _BRACKET.sub(r"\\\1", escape(title))
+    if url.startswith(("https://", "http://")):
+        safe = url_quote(url, safe=":/?#[]@!$&'*+,;=%~")
+        return f"**[{label}]({safe})**"
+    return f"**{label}**"
+
+
+def byline(outlet: str, published: str, *extra: str) -> str:
+    return " · ".join(p for p in (outlet, published, *extra) if p)
+
+
+def _quote_block(quote: Quote, limit: int) -> str:
+    return f"> {escape(shorten(quote.text, limit))}\n*paragraph {quote.paragraph}*"
+
+
+def _article_embed(quotes: Sequence[Quote]) -> discord.Embed:
+    first = quotes[0]
+    limit = EMBED_DESCRIPTION_LIMIT // len(quotes)
+    while True:  # escaping can lengthen text, so shrink until the description fits
+        description = "\n\n".join(_quote_block(q, limit) for q in quotes)
+        if len(description) <= EMBED_DESCRIPTION_LIMIT and len(description) + len(first.title) < MESSAGE_EMBED_CHARS_LIMIT - 300:
+            break
+        limit = limit * 3 // 4
+    embed = discord.Embed(
+        title=shorten(first.title, EMBED_TITLE_LIMIT) or "Untitled",
+        url=first.url if first.url.startswith(("https://", "http://")) else None,
+        description=description,
+        colour=ANSWER_COLOUR,
+    )
+    footer = byline(first.outlet, first.published)
+    if footer:
+        embed.set_footer(text=shorten(footer, EMBED_FOOTER_LIMIT))
+    return embed
+
+
+def group_by_article(quotes: Iterable[Quote]) -> list[list[Quote]]:
+    """Consecutive quotes of the same article together, in answer order."""
+    groups: list[list[Quote]] = []
+    for quote in quotes:
+        if groups and groups[-1][0].article_id == quote.article_id:
+            groups[-1].append(quote)
+        else:
+            groups.append([quote])
+    return groups
+
+
+def pack(embeds: Sequence[discord.Embed]) -> list[list[discord.Embed]]:
+    """Split embeds into messages of at most 10 embeds and 6,000 characters each (`len(embed)`
+    counts the characters as Discord does)."""
+    messages: list[list[discord.Embed]] = []
+    size = 0
+    for embed in embeds:
+        if not messages or len(messages[-1]) == MESSAGE_EMBEDS_LIMIT or size + len(embed) > MESSAGE_EMBED_CHARS_LIMIT:
+            messages.append([])
+            size = 0
+        messages[-1].append(embed)
+        size += len(embed)
+    return messages
+
+
+def render_not_found(answer: Answer) -> discord.Embed:
+    lines = ["I couldn't find anything in the articles that answers that."]
+    if answer.sources:
+        lines += ["", "**Nearest sources**"]
+        lines += [f"• {link(shorten(s.title, 200), s.url)} {byline(s.outlet, s.published)}".rstrip()
+                  for s in answer.sources]
+    return discord.Embed(title="Nothing found", description="\n".join(lines), colour=NOT_FOUND_COLOUR)
+
+
+def render_answer(answer: Answer) -> list[list[discord.Embed]]:
+    """The answer as messages of embeds: one embed per article with its verbatim quotes."""
+    if not answer.answered or not answer.quotes:
+        return [[render_not_found(answer)]]
+    return pack([_article_embed(group) for group in group_by_article(answer.quotes)])
+
+
+def render_sources_page(articles: Sequence[StoredArticle], page: int) -> discord.Embed:
+    """One page (0-based) of the article list, newest first."""
+    pages = page_count(len(articles))
+    page = min(max(page, 0), pages - 1)
+    chunk = articles[page * SOURCES_PER_PAGE:(page + 1) * SOURCES_PER_PAGE]
+    lines = [
+        f"{link(shorten(a.title, 200), a.url)}\n{byline(a.outlet, a.published, f'{a.passages} passages')}"
+        for a in chunk
+    ]
+    embed = discord.Embed(
+        title=f"Articles I can quote ({len(articles)})",
+        description="\n\n".join(lines) if lines else "No articles yet.",
+        colour=ANSWER_COLOUR,
+    )
+    embed.set_footer(text=f"Page {page + 1} of {pages}")
+    return embed
+
+
+def page_count(items: int) -> int:
+    return max(1, -(-items // SOURCES_PER_PAGE))
+
+
+def render_article(article: StoredArticle, opening_chars: int = 600) -> discord.Embed:
+    """One article's details: link, outlet, author, date, length and its first lines."""
+    embed = discord.Embed(
+        title=shorten(article.title, EMBED_TITLE_LIMIT) or "Untitled",
+        url=article.url if article.url.startswith(("https://", "http://")) else None,
+        description=f"> {escape(shorten(article.text.split(chr(10))[0], opening_chars))}",
+        colour=ANSWER_COLOUR,
+    )
+    for name, value in (("Outlet", article.outlet), ("Author", article.author), ("Date", article.published)):
+        if value:
+            embed.add_field(name=name, value=shorten(escape(value), EMBED_FIELD_VALUE_LIMIT))
+    words = len(article.text.split())
+    embed.add_field(name="Length", value=f"{words:,} words, {article.passages} passages")
+    if article.url:
+        embed.add_field(name="Link", value=shorten(article.url, EMBED_FIELD_VALUE_LIMIT), inline=False)
+    embed.set_footer(text=f"id {article.id}")
+    return embed

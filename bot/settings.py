@@ -1,0 +1,69 @@
+"""The bot's settings: Discord's, read from the environment or `.env`, plus the index settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from index.settings import Settings, SettingsError, load_dotenv_file
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """At most `questions` per `seconds` for each user; 0 questions means no limit."""
+
+    questions: int = 4
+    seconds: float = 60.0
+
+    @classmethod
+    def parse(cls, text: str) -> "Cooldown":
+        """Read `N/SECONDS` (e.g. `4/60`), or `0` for no limit."""
+        text = text.strip()
+        if text in {"", "0", "off"}:
+            return cls(0, 0.0)
+        questions, sep, seconds = text.partition("/")
+        try:
+            parsed = cls(int(questions), float(seconds))
+        except ValueError:
+            parsed = None
+        if not sep or parsed is None or parsed.questions < 1 or parsed.seconds <= 0:
+            raise SettingsError(f"ASK_COOLDOWN must look like 4/60 (questions/seconds) or 0, got {text!r}")
+        return parsed
+
+
+def _ids(name: str, text: str) -> frozenset[int]:
+    parts = [p for p in text.replace(" ", ",").split(",") if p]
+    if not all(p.isdigit() for p in parts):
+        raise SettingsError(f"{name} must be channel ids separated by commas, got {text!r}")
+    return frozenset(int(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """What the bot needs besides the index; build it with `BotSettings.from_env()`."""
+
+    token: str = ""
+    guild_id: int | None = None
+    ask_channels: frozenset[int] = frozenset()
+    cooldown: Cooldown = Cooldown()
+    #: Seconds the Previous/Next buttons of /sources keep working.
+    page_timeout: float = 180.0
+    index: Settings = field(default_factory=Settings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "BotSettings":
+        """Read the settings from `env` (default: the process environment after loading `.env`)."""
+        if env is None:
+            load_dotenv_file()
+            env = os.environ
+        guild = env.get("DISCORD_GUILD_ID", "").strip()
+        if guild and not guild.isdigit():
+            raise SettingsError(f"DISCORD_GUILD_ID must be a server id (digits), got {guild!r}")
+        return cls(
+            token=env.get("DISCORD_TOKEN", "").strip(),
+            guild_id=int(guild) if guild else None,
+            ask_channels=_ids("ASK_CHANNELS", env.get("ASK_CHANNELS", "")),
+            cooldown=Cooldown.parse(env.get("ASK_COOLDOWN", "4/60")),
+            index=Settings.from_env(env),
+        )

@@ -1,0 +1,297 @@
+"""The real bot, with the real index and model, against the fake Discord: what users see."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bot.client import ArticleBot
+from bot.index_service import IndexService
+from bot.render import MESSAGE_EMBED_CHARS_LIMIT
+from bot.settings import BotSettings, Cooldown
+from index import ArticleIndex
+from index.articles import parse_text
+
+from ..test_ask import XI_SENTENCE
+from .fake_discord import FakeDiscord, running_client
+from .fake_payloads import FakeChannel, FakeGuild, FakeMessage, FakeUser
+
+SEED_TITLE = "North Korea's Kim Jong Un Congratulates Vladimir Putin on Election Win"
+
+
+@dataclass
+class Server:
+    """A guild with two channels and two members, and the bot connected to it."""
+
+    fake: FakeDiscord
+    bot: ArticleBot
+    guild: FakeGuild
+    general: FakeChannel
+    asks: FakeChannel
+    alice: FakeUser
+    bob: FakeUser
+
+    async def ask(self, question: str, user: FakeUser | None = None, **options: Any):
+        return await self.fake.send_command("ask", user=user or self.alice, channel=self.general,
+                                            options={"question": question, **options})
+
+
+@asynccontextmanager
+async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = False, **changes: Any) -> AsyncIterator[Server]:
+    guild = fake.add_guild("Newsroom")
+    general = fake.add_channel(guild, "general")
+    asks = fake.add_channel(guild, "ask-the-articles")
+    alice, bob = fake.add_user("alice"), fake.add_user("bob")
+    fake.add_member(guild, alice)
+    fake.add_member(guild, bob)
+    settings = BotSettings(token=fake.token, guild_id=int(guild.id), index=index.settings,
+                           ask_channels=frozenset({int(asks.id)}) if ask_channels else frozenset(), **changes)
+    bot = ArticleBot(IndexService(index.settings, index), settings, guild_ready_timeout=0.1)
+    async with running_client(fake, bot, timeout=60):
+        yield Server(fake, bot, guild, general, asks, alice, bob)
+
+
+@pytest_asyncio.fixture
+async def server(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> AsyncIterator[Server]:
+    async with serve(fake_discord, seed_index) as s:
+        yield s
+
+
+def button(message: FakeMessage, label: str) -> dict[str, Any]:
+    return next(c for row in message.components for c in row["components"] if c.get("label") == label)
+
+
+def body(message: FakeMessage) -> dict[str, Any]:
+    """What the bot last sent for this message (a deferred reply is filled in by an edit)."""
+    sent = message.edits[-1] if message.edits else message.sent
+    assert sent is not None
+    return sent
+
+
+async def answer_of(interaction) -> FakeMessage:
+    """The deferred /ask's answer, after checking it was deferred in time."""
+    response = await interaction.wait_for_response()
+    assert response.type == 5 and response.after < 3, "acknowledged with a deferral within 3 s"
+    return await interaction.wait_for_followup(timeout=30)
+
+
+@pytest.mark.asyncio
+async def test_commands_are_synced_with_their_options(server: Server) -> None:
+    ask = server.fake.command("ask", guild=server.guild)
+    assert [(o["name"], o["type"], o.get("required", False)) for o in ask["options"]] == [
+        ("question", 3, True), ("private", 5, False)]
+    assert ask["options"][0]["max_length"] == 1000
+    [page] = server.fake.command("sources", guild=server.guild)["options"]
+    assert (page["name"], page["type"], page.get("required", False)) == ("page", 4, False)
+    [article] = server.fake.command("source", guild=server.guild)["options"]
+    assert article["autocomplete"] is True
+    assert server.fake.identify["intents"] & (1 << 15) == 0, "no privileged message-content intent"
+
+
+@pytest.mark.asyncio
+async def test_ask_is_deferred_then_answered_with_the_xi_quote(server: Server) -> None:
+    reply = await answer_of(await server.ask("How did China react?"))
+    assert not reply.ephemeral
+    first = reply.embeds[0]
+    assert first["title"] == SEED_TITLE
+    assert first["description"].startswith(f"> {XI_SENTENCE}")
+    assert "*paragraph 9*" in first["description"]
+    assert first["footer"]["text"] == "Newsweek · 2018-03-20"
+    assert body(reply)["allowed_mentions"] == {"parse": []}
+
+
+@pytest.mark.asyncio
+async def test_private_answers_are_ephemeral(server: Server) -> None:
+    reply = await answer_of(await server.ask("How did China react?", private=True))
+    assert reply.ephemeral and reply.embeds[0]["title"] == SEED_TITLE
+
+
+@pytest.mark.asyncio
+async def test_not_found_says_so_and_lists_the_nearest_sources(server: Server) -> None:
+    reply = await answer_of(await server.ask("What is the capital of Peru?"))
+    [embed] = reply.embeds
+    assert embed["title"] == "Nothing found"
+    assert "couldn't find anything" in embed["description"]
+    assert f"**{SEED_TITLE}**" in embed["description"] and ">" not in embed["description"]
+
+
+@pytest.mark.asyncio
+async def test_sources_lists_the_seed_article(server: Server) -> None:
+    interaction = await server.fake.send_command("sources", user=server.alice, channel=server.general)
+    reply = await interaction.wait_for_original()
+    [embed] = reply.embeds
+    assert embed["title"] == "Articles I can quote (1)"
+    assert SEED_TITLE in embed["description"] and "Newsweek · 2018-03-20 · 10 passages" in embed["description"]
+    assert reply.components == [], "one page needs no buttons"
+
+
+@pytest.mark.asyncio
+async def test_sources_pages_turn_only_for_the_asker_and_stop_after_a_timeout(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+    for n in range(12):
+        seed_index.add(parse_text(f"Local story {n:02}\n\nThe town council met {n} times to discuss the park.",
+                                  f"file:story{n}.txt"))
+    async with serve(fake_discord, seed_index, page_timeout=2.0) as s:
+        interaction = await s.fake.send_command("sources", user=s.alice, channel=s.general)
+        message = await interaction.wait_for_original()
+        assert message.embeds[0]["footer"]["text"] == "Page 1 of 2"
+        assert button(message, "Previous")["disabled"] is True
+        first_page = message.embeds[0]["description"]
+
+        refused = await s.fake.send_component(message, button(message, "Next")["custom_id"], user=s.bob)
+        assert (await refused.wait_for_original()).ephemeral
+        assert message.embeds[0]["footer"]["text"] == "Page 1 of 2"
+
+        turned = await s.fake.send_component(message, button(message, "Next")["custom_id"], user=s.alice)
+        assert (await turned.wait_for_response()).type == 7
+        assert message.embeds[0]["footer"]["text"] == "Page 2 of 2"
+        assert message.embeds[0]["description"] != first_page
+        assert button(message, "Next")["disabled"] is True
+
+        await s.fake.wait_for(lambda: button(message, "Previous").get("disabled"), 10, "buttons disabled by the timeout")
+
+
+@pytest.mark.asyncio
+async def test_source_autocompletes_titles_and_shows_details(server: Server) -> None:
+    complete = await server.fake.send_autocomplete("source", user=server.alice, channel=server.general,
+                                                   focused="article", value="kim jong")
+    await complete.wait_for_response()
+    [choice] = complete.choices
+    assert choice["name"] == SEED_TITLE
+    interaction = await server.fake.send_command("source", user=server.alice, channel=server.general,
+                                                 options={"article": choice["value"]})
+    [embed] = (await interaction.wait_for_original()).embeds
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert embed["title"] == SEED_TITLE
+    assert fields["Outlet"] == "Newsweek" and fields["Author"] == "Tracy Lee" and fields["Date"] == "2018-03-20"
+    assert fields["Length"].endswith("10 passages")
+    assert embed["description"].startswith("> North Korean leader Kim Jong Un")
+
+    missing = await server.fake.send_command("source", user=server.alice, channel=server.general,
+                                             options={"article": "No such story"})
+    assert (await missing.wait_for_original()).ephemeral
+
+
+@pytest.mark.asyncio
+async def test_a_mention_is_answered_as_a_reply_without_the_message_content_intent(server: Server) -> None:
+    fake = server.fake
+    question = await fake.send_message(server.general, server.alice, f"{fake.bot_user.mention} How did China react?")
+    reply = await fake.wait_for_message(server.general, timeout=30)
+    assert reply.referenced is question
+    assert reply.embeds[0]["description"].startswith(f"> {XI_SENTENCE}")
+    assert reply.mentions == [] and body(reply)["allowed_mentions"]["parse"] == []
+
+    await fake.send_message(server.general, server.alice, fake.bot_user.mention)
+    hint = await fake.wait_for_message(server.general)
+    assert "/ask" in hint.content
+
+
+@pytest.mark.asyncio
+async def test_plain_messages_are_answered_only_in_ask_channels(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+    async with serve(fake_discord, seed_index, ask_channels=True) as s:
+        assert s.fake.identify["intents"] & (1 << 15), "ask channels need the message-content intent"
+        await s.fake.send_message(s.general, s.alice, "How did China react?")
+        question = await s.fake.send_message(s.asks, s.alice, "How did China react?")
+        reply = await s.fake.wait_for_message(s.asks, timeout=30)
+        assert reply.referenced is question and XI_SENTENCE in reply.embeds[0]["description"]
+        robot = s.fake.add_user("otherbot", bot=True)
+        s.fake.add_member(s.guild, robot)
+        await s.fake.send_message(s.asks, robot, "How did China react?")
+        await asyncio.sleep(1.0)  # give a wrong answer the time to arrive
+        assert s.fake.bot_messages(s.general) == []
+        assert len(s.fake.bot_messages(s.asks)) == 1, "other bots and the bot itself are ignored"
+
+
+@pytest.mark.asyncio
+async def test_article_text_with_mentions_never_pings(server: Server) -> None:
+    server.bot.service.index.add(parse_text(
+        "Club notice\n\nThe chess club secretary wrote @everyone and <@123456789012345678> that the tournament "
+        "moves to the library on Friday.", "file:club.txt"))
+    reply = await answer_of(await server.ask("Where does the chess tournament move?"))
+    assert "@everyone" in reply.embeds[0]["description"]
+    assert "<@123456789012345678>" in reply.embeds[0]["description"]
+    assert body(reply)["allowed_mentions"] == {"parse": []}
+    assert reply.mentions == [] and not reply.mention_everyone
+
+
+@pytest.mark.asyncio
+async def test_a_long_answer_stays_within_every_limit(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+    seed_index.settings = replace(seed_index.settings, top_k=10)
+    words = " ".join(f"harbour{i} crane" for i in range(300))
+    for n in range(10):
+        seed_index.add(parse_text(f"Harbour report {n} with a long title {'x' * 300}\n\n"
+                                  f"The harbour cranes of dock {n} {words} moved today.", f"file:harbour{n}.txt"))
+    async with serve(fake_discord, seed_index) as s:
+        interaction = await s.ask("harbour cranes moved")
+        await answer_of(interaction)
+        await asyncio.sleep(1.0)
+        replies = [interaction.original, *[m for m in interaction.followups if m is not interaction.original]]
+        embeds = [e for m in replies for e in m.embeds]
+        assert len(embeds) >= 8 and len(replies) >= 2, "many articles' quotes split over several messages"
+        for message in replies:
+            assert sum(len(e.get("title", "")) + len(e.get("description", "")) + len(e.get("footer", {}).get("text", ""))
+                       for e in message.embeds) <= MESSAGE_EMBED_CHARS_LIMIT
+        for embed in embeds:
+            assert len(embed["title"]) <= 256 and embed["title"].endswith(" …")
+            for block in embed["description"].split("\n\n"):
+                quote = block.split("\n")[0].removeprefix("> ")
+                assert any(quote in a.text for a in seed_index.articles()), "quotes stay verbatim"
+    # Nothing was refused: the fake fails the test on any limit broken.
+
+
+@pytest.mark.asyncio
+async def test_the_cooldown_answers_kindly(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+    async with serve(fake_discord, seed_index, cooldown=Cooldown(2, 60)) as s:
+        for _ in range(2):
+            await answer_of(await s.ask("How did China react?"))
+        third = await s.ask("How did China react?")
+        refused = await third.wait_for_original()
+        assert refused.ephemeral and "please wait" in refused.content
+        assert third.response.type == 4
+        other = await s.ask("How did China react?", user=s.bob)
+        await answer_of(other)
+
+
+@pytest.mark.asyncio
+async def test_an_error_in_a_command_is_answered_privately_and_the_bot_stays_up(server: Server, monkeypatch, caplog) -> None:
+    index = server.bot.service.index
+    real_ask = index.ask
+
+    def broken(question: str, *args: Any, **kwargs: Any):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(index, "ask", broken)
+    failing = await server.ask("How did China react?")
+    await failing.wait_for_response()
+    error = await failing.wait_for_followup()
+    assert error.ephemeral and "something went wrong" in error.content
+    assert failing.original is None or failing.original.deleted, "the public thinking message is gone"
+    assert "disk on fire" in caplog.text and "Traceback" in caplog.text
+
+    monkeypatch.setattr(index, "ask", real_ask)
+    reply = await answer_of(await server.ask("How did China react?"))
+    assert reply.embeds[0]["title"] == SEED_TITLE
+
+
+@pytest.mark.asyncio
+async def test_heartbeats_keep_going_during_a_slow_search(server: Server, monkeypatch) -> None:
+    index = server.bot.service.index
+    real_ask = index.ask
+
+    def slow(question: str, *args: Any, **kwargs: Any):
+        time.sleep(3.5)  # a search this slow would stall the gateway if it ran on the event loop
+        return real_ask(question, *args, **kwargs)
+
+    monkeypatch.setattr(index, "ask", slow)
+    interaction = await server.ask("How did China react?")
+    reply = await answer_of(interaction)
+    assert reply.embeds[0]["title"] == SEED_TITLE
+    during = [t for t in server.fake.heartbeats if t > interaction.dispatched_at]
+    assert len(during) >= 3
+    assert max(b - a for a, b in zip(during, during[1:])) < 1.5

@@ -1,0 +1,65 @@
+"""Rendering for Discord: trimmed cleanly, escaped, within every limit."""
+
+from __future__ import annotations
+
+import discord
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.render import (EMBED_DESCRIPTION_LIMIT, EMBED_TITLE_LIMIT, MESSAGE_EMBED_CHARS_LIMIT,
+                        MESSAGE_EMBEDS_LIMIT, escape, render_answer, shorten)
+from index import Answer, Quote, SourceMatch
+
+
+def quote(text: str, article: int, title: str = "Title", url: str = "https://news.test/a") -> Quote:
+    return Quote(text=text, article_id=f"a{article}", title=title, url=url, outlet="Outlet",
+                 published="2024-01-01", paragraph=1, start=0, end=len(text), score=1.0)
+
+
+def test_shorten_prefers_a_sentence_end_then_a_word_boundary() -> None:
+    text = "First sentence here. Second sentence is rather long and goes on and on."
+    assert shorten(text, 40) == "First sentence here. …"
+    assert shorten("one two three four five six seven", 20) == "one two three four …"
+    assert shorten("short", 20) == "short"
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(min_size=1, max_size=3000), limit=st.integers(min_value=2, max_value=2500))
+def test_shorten_never_exceeds_the_limit_nor_cuts_a_word(text: str, limit: int) -> None:
+    short = shorten(text, limit)
+    assert len(short) <= limit
+    if short != text and short != "…":
+        kept = short.removesuffix(" …")
+        assert text.startswith(kept)
+        assert text[len(kept)].isspace() or not any(c.isspace() for c in text[:limit]), "cut inside a word"
+
+
+def test_markdown_in_quotes_is_escaped_but_the_words_stay() -> None:
+    raw = "**Breaking** _news_: see [this](https://evil.test) > 3 `x` ~~y~~ @everyone"
+    escaped = escape(raw)
+    assert escaped.replace("\\", "") == raw
+    assert "\\[this]" in escaped and "\\*\\*Breaking" in escaped
+
+
+@given(texts=st.lists(st.text(alphabet=st.sampled_from("ab *_>`~|[]()#\n .!"), min_size=1, max_size=5000),
+                      min_size=1, max_size=10),
+       title=st.text(min_size=1, max_size=600))
+@settings(max_examples=60, deadline=None)
+def test_any_answer_renders_within_discords_limits(texts: list[str], title: str) -> None:
+    quotes = tuple(quote(t, i // 2, title) for i, t in enumerate(texts))
+    messages = render_answer(Answer("q", True, quotes, ()))
+    assert sum(len(m) for m in messages) == len({q.article_id for q in quotes})
+    for embeds in messages:
+        assert 1 <= len(embeds) <= MESSAGE_EMBEDS_LIMIT
+        assert sum(len(e) for e in embeds) <= MESSAGE_EMBED_CHARS_LIMIT
+        for embed in embeds:
+            assert len(embed.title or "") <= EMBED_TITLE_LIMIT
+            assert len(embed.description or "") <= EMBED_DESCRIPTION_LIMIT
+
+
+def test_not_found_lists_sources_with_links() -> None:
+    answer = Answer("q", False, (), (SourceMatch("a1", "A [bracketed] title", "https://news.test/a", "Outlet", "2024-01-01", 0.1),))
+    [[embed]] = render_answer(answer)
+    assert embed.title == "Nothing found"
+    assert "**[A \\[bracketed\\] title](https://news.test/a)** Outlet · 2024-01-01" in (embed.description or "")
+    assert isinstance(embed, discord.Embed)
