@@ -120,8 +120,9 @@ def render_not_found(answer: Answer) -> discord.Embed:
     lines = ["I couldn't find anything in the articles that answers that."]
     if answer.sources:
         lines += ["", "**Nearest sources**"]
-        lines += [f"• {link(shorten(s.title, 200), s.url)} {byline(s.outlet, s.published)}".rstrip()
-                  for s in answer.sources]
+        for source in answer.sources:
+            where = byline(source.outlet, source.published)
+            lines.append(f"• {link(shorten(source.title, 200), source.url)}" + (f" — {where}" if where else ""))
     return discord.Embed(title="Nothing found", description="\n".join(lines), colour=NOT_FOUND_COLOUR)
 
 

@@ -61,5 +61,5 @@ def test_not_found_lists_sources_with_links() -> None:
     answer = Answer("q", False, (), (SourceMatch("a1", "A [bracketed] title", "https://news.test/a", "Outlet", "2024-01-01", 0.1),))
     [[embed]] = render_answer(answer)
     assert embed.title == "Nothing found"
-    assert "**[A \\[bracketed\\] title](https://news.test/a)** Outlet · 2024-01-01" in (embed.description or "")
+    assert "**[A \\[bracketed\\] title](https://news.test/a)** — Outlet · 2024-01-01" in (embed.description or "")
     assert isinstance(embed, discord.Embed)
