@@ -157,19 +157,24 @@ class ArticleIndex:
             k: the most quotes to return (default: the `top_k` setting).
             mode: how passages are retrieved.
         """
+        return self.ask_with_passages(question, k, mode)[0]
+
+    def ask_with_passages(self, question: str, k: int | None = None, mode: Mode = "hybrid",
+                          depth: int = 0) -> tuple[Answer, list[Passage]]:
+        """`ask`, also returning the passages the answer was chosen from (at least `depth` of them)."""
         question = check_question(question)
         limit = k or self.settings.top_k
         query_vector = self.embedder.encode([question])[0]
         terms = self.lexical.analyzer.terms(question)
         with self._lock:
-            passages = self._passages(query_vector, terms, max(limit * 2, 6), mode)
+            passages = self._passages(query_vector, terms, max(limit * 2, 6, depth), mode)
             articles = {a: self.store.article(a) for a in {p.article_id for p in passages}}
         sources = self._nearest_sources(passages, articles)
         if not passages or passages[0].score < self.settings.min_score:
-            return Answer(question, False, (), sources)
+            return Answer(question, False, (), sources), passages
         quotes = select_quotes(query_vector, terms, passages, articles, self.embedder.encode,
                                self.lexical.analyzer.terms, self.lexical.idf, limit)
-        return Answer(question, bool(quotes), tuple(quotes), sources)
+        return Answer(question, bool(quotes), tuple(quotes), sources), passages
 
     @staticmethod
     def _nearest_sources(passages: Sequence[Passage], articles: dict[str, StoredArticle | None]) -> tuple[SourceMatch, ...]:

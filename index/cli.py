@@ -1,4 +1,4 @@
-"""The `articlebot` command line: ingest, ask, sources, remove (`run` is added by the bot package)."""
+"""The `articlebot` command line: ingest, ask, sources, remove, eval (`run` is added by the bot package)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,27 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    from .embedder import ModelError
+    from .evaluate import DatasetError, evaluate, format_report
+    from .search import MODES
+
+    modes = [m.strip() for m in args.mode.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise CliError(f"unknown mode {', '.join(unknown) or '(none)'}; choose from {', '.join(MODES)}")
+    folder = Path(args.dataset)
+    if not folder.is_dir():
+        raise CliError(f"{folder}: no such dataset folder")
+    try:
+        report = evaluate(folder, args.settings, limit=args.limit, seed=args.seed, modes=modes,  # type: ignore[arg-type]
+                          unanswerable=args.unanswerable, progress=True)
+    except (DatasetError, ModelError) as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(report.to_json()) if args.json else format_report(report), file=out)
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 10:
@@ -172,6 +193,16 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p = sub.add_parser("remove", parents=[common], help="remove an article by id")
     p.add_argument("article_id", metavar="ARTICLE_ID")
     p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("eval", help="measure retrieval and quote quality on a question set (SQuAD format)")
+    p.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles.jsonl and questions.jsonl")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="ask a fixed sample of N questions")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample (default 0)")
+    p.add_argument("--mode", default="bm25,dense,hybrid", help="search modes to compare, comma-separated")
+    p.add_argument("--unanswerable", action="store_true",
+                   help="index every other article and also ask about the others (the answer is 'not found')")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+
     for add in extra_commands:
         add(sub, common)
     return parser
@@ -186,7 +217,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     except SettingsError as exc:
         print(f"articlebot: {exc}", file=sys.stderr)
         return 1
-    args.settings = replace(settings, index_dir=Path(args.index)) if args.index else settings
+    index_dir = getattr(args, "index", None)
+    args.settings = replace(settings, index_dir=Path(index_dir)) if index_dir else settings
     func: Callable[[argparse.Namespace, TextIO], int] = args.func
     try:
         return func(args, out or sys.stdout)

@@ -1,0 +1,238 @@
+"""`articlebot eval`: retrieval and quote quality on a question set, per search mode, side by side.
+
+The dataset format is that of `shared/eval/squad-v1.1-dev`: `articles.jsonl` (id, title, text,
+passages with character offsets) and `questions.jsonl` (question, answers, answer_spans,
+article_id). Articles go through the same code path as `articlebot ingest` (files in a folder)
+and questions through the same as `articlebot ask`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .article_index import ArticleIndex
+from .clean import normalise
+from .embedder import get_embedder
+from .ingest import ingest_paths
+from .results import Passage
+from .search import MODES, Mode
+from .settings import Settings
+
+RANK_DEPTH = 10
+
+
+class DatasetError(ValueError):
+    """The dataset folder is missing a file or has a malformed line."""
+
+
+@dataclass(frozen=True)
+class GoldSpan:
+    """Where an answer lies in the article text as the index stores it (after cleaning)."""
+
+    article: str  # the dataset's article id
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    question: str
+    article: str
+    answers: tuple[str, ...]
+    spans: tuple[GoldSpan, ...]  # empty when cleaning dropped the answer's paragraph
+
+
+@dataclass(frozen=True)
+class ModeReport:
+    """Metrics of one search mode; the JSON keys are documented in the README and kept stable."""
+
+    recall_at_1: float
+    recall_at_5: float
+    mrr_at_10: float
+    quote_accuracy: float
+    mean_quote_chars: float
+    abstain_rate: float
+    p50_ms: float
+    p95_ms: float
+
+    def to_json(self) -> dict[str, float]:
+        keys = {"recall_at_1": "recall@1", "recall_at_5": "recall@5", "mrr_at_10": "mrr@10"}
+        return {keys.get(k, k): round(v, 4) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    dataset: str
+    questions: int
+    modes: dict[str, ModeReport]
+    #: With --unanswerable: per mode, the share of questions about unindexed articles left unanswered.
+    unanswerable: dict[str, float] | None = None
+    unanswerable_questions: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"dataset": self.dataset, "questions": self.questions,
+                                "modes": {m: r.to_json() for m, r in self.modes.items()}}
+        if self.unanswerable is not None:
+            data["unanswerable"] = {"questions": self.unanswerable_questions,
+                                    "abstain_rate": {m: round(v, 4) for m, v in self.unanswerable.items()}}
+        return data
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing")
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{path}:{number}: not JSON ({exc.msg})") from None
+    return rows
+
+
+def _article_file(article: dict[str, Any]) -> str:
+    """The article as an ingestable text file with front matter."""
+    title = " ".join(str(article.get("title", "")).split()) or str(article["id"])
+    url = str(article.get("url") or "")
+    return f"---\ntitle: {json.dumps(title)}\nurl: {url}\n---\n{article['text']}"
+
+
+def _locate(original: str, cleaned: str, passage: tuple[int, int], answer: tuple[int, int], text: str) -> tuple[int, int] | None:
+    """Map an answer span of the original text into the cleaned text, via its paragraph."""
+    paragraph = normalise(original[passage[0]:passage[1]]).strip()
+    paragraph = " ".join(paragraph.split())
+    where = cleaned.find(paragraph)
+    if where < 0 or not text:
+        return None
+    relative = len(" ".join(normalise(original[passage[0]:answer[0]]).split()))
+    candidates = [m.start() for m in re.finditer(re.escape(text), cleaned[where:where + len(paragraph)])]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda c: abs(c - relative))
+    return where + best, where + best + len(text)
+
+
+def load_questions(folder: Path, articles: dict[str, dict[str, Any]], cleaned: dict[str, str]) -> list[EvalQuestion]:
+    """The dataset's questions about `articles`, with answer spans mapped into the cleaned texts."""
+    questions = []
+    for row in _read_jsonl(folder / "questions.jsonl"):
+        article = articles.get(row.get("article_id"))
+        if article is None or not str(row.get("question", "")).strip():
+            continue
+        spans: list[GoldSpan] = []
+        gold = row.get("gold_passage_span") or {}
+        if row["article_id"] in cleaned and gold:
+            for span in row.get("answer_spans", []):
+                mapped = _locate(article["text"], cleaned[row["article_id"]], (gold["start"], gold["end"]),
+                                 (span["start"], span["end"]), span.get("text", ""))
+                if mapped:
+                    spans.append(GoldSpan(row["article_id"], *mapped))
+        questions.append(EvalQuestion(row["question"], row["article_id"], tuple(row.get("answers", [])), tuple(spans)))
+    return questions
+
+
+def _hit(passage: Passage, question: EvalQuestion, index_ids: dict[str, str]) -> bool:
+    return any(index_ids.get(s.article) == passage.article_id and passage.start <= s.start and s.end <= passage.end
+               for s in question.spans)
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode, index_ids: dict[str, str],
+             progress: bool = False) -> ModeReport:
+    """Ask every question in `mode` and score passages and first quotes."""
+    from tqdm import tqdm
+
+    r1 = r5 = rr = correct = abstained = 0.0
+    quote_chars: list[int] = []
+    latencies: list[float] = []
+    for q in tqdm(questions, desc=f"asking ({mode})", unit="q", disable=None if progress else True, leave=False):
+        started = time.perf_counter()
+        answer, passages = index.ask_with_passages(q.question, mode=mode, depth=RANK_DEPTH)
+        latencies.append((time.perf_counter() - started) * 1000)
+        hits = [_hit(p, q, index_ids) for p in passages[:RANK_DEPTH]]
+        r1 += bool(hits[:1] and hits[0])
+        r5 += any(hits[:5])
+        rr += next((1 / (i + 1) for i, h in enumerate(hits) if h), 0.0)
+        if not answer.answered:
+            abstained += 1
+            continue
+        first = answer.quotes[0].text
+        quote_chars.append(len(first))
+        correct += any(a.casefold() in first.casefold() for a in q.answers)
+    n = max(len(questions), 1)
+    return ModeReport(r1 / n, r5 / n, rr / n, correct / n, statistics.fmean(quote_chars) if quote_chars else 0.0,
+                      abstained / n, _percentile(latencies, 0.5), _percentile(latencies, 0.95))
+
+
+def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings, progress: bool) -> tuple[ArticleIndex, dict[str, str], dict[str, str]]:
+    """Ingest `articles` from files into a fresh index; returns it, dataset id → index id, and cleaned texts."""
+    files = folder / "articles"
+    files.mkdir()
+    for article in articles:
+        (files / f"{article['id']}.txt").write_text(_article_file(article), encoding="utf-8")
+    index = ArticleIndex(folder / "index", get_embedder(settings.model, settings.device, settings.batch_size), settings)
+    ingest_paths(index, [files], progress=progress)
+    ids, cleaned = {}, {}
+    for stored in index.articles():
+        dataset_id = Path(stored.source.removeprefix("file:")).stem
+        ids[dataset_id] = stored.id
+        cleaned[dataset_id] = stored.text
+    return index, ids, cleaned
+
+
+def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: int = 0,
+             modes: Sequence[Mode] = MODES, unanswerable: bool = False, progress: bool = False) -> EvalReport:
+    """Index the dataset's articles in a temporary folder and report each mode's metrics.
+
+    Args:
+        folder: the dataset folder (articles.jsonl, questions.jsonl).
+        settings: model and scoring settings; the index folder is replaced by a temporary one.
+        limit: ask a sample of this many questions (fixed by `seed`) instead of all.
+        modes: the search modes to compare.
+        unanswerable: index every other article only; also ask questions about the others.
+    """
+    articles = {a["id"]: a for a in _read_jsonl(folder / "articles.jsonl")}
+    if not articles:
+        raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
+    held_out: set[str] = set(sorted(articles)[1::2]) if unanswerable else set()
+    indexed = {i: a for i, a in articles.items() if i not in held_out}
+    with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
+        index, ids, cleaned = _build(indexed.values(), Path(tmp), replace(settings, index_dir=Path(tmp) / "index"), progress)
+        questions = load_questions(folder, articles, cleaned)
+        rng = random.Random(seed)
+        answerable = [q for q in questions if q.article not in held_out]
+        outside = [q for q in questions if q.article in held_out]
+        if limit is not None:
+            answerable = rng.sample(answerable, min(limit, len(answerable)))
+            outside = rng.sample(outside, min(limit, len(outside)))
+        reports = {m: run_mode(index, answerable, m, ids, progress) for m in modes}
+        abstain = {m: run_mode(index, outside, m, ids, progress).abstain_rate for m in modes} if unanswerable else None
+        index.store.close()
+    return EvalReport(str(folder), len(answerable), reports, abstain, len(outside))
+
+
+def format_report(report: EvalReport) -> str:
+    """The report as an aligned text table, modes side by side."""
+    keys = ["recall@1", "recall@5", "mrr@10", "quote_accuracy", "mean_quote_chars", "abstain_rate", "p50_ms", "p95_ms"]
+    modes = list(report.modes)
+    lines = [f"{report.dataset}: {report.questions} questions", f"{'metric':18}" + "".join(f"{m:>10}" for m in modes)]
+    for key in keys:
+        lines.append(f"{key:18}" + "".join(f"{report.modes[m].to_json()[key]:>10}" for m in modes))
+    if report.unanswerable is not None:
+        lines.append(f"{'unanswerable':18}" + "".join(f"{report.unanswerable[m]:>10.4f}" for m in modes)
+                     + f"   (abstain rate on {report.unanswerable_questions} questions about unindexed articles)")
+    return "\n".join(lines)
