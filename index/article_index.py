@@ -10,7 +10,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .articles import Article
-from .chunking import Chunk, chunk_text
+from .chunking import Chunk, chunk_text, sentence_spans
 from .embedder import Embedder, get_embedder
 from .lexical import LexicalIndex
 from .quotes import select_quotes
@@ -84,6 +84,16 @@ class ArticleIndex:
                 budget -= title_tokens
         return chunk_text(article.text, self.embedder.count_tokens, budget)
 
+    def embed_chunks(self, article: Article, chunks: Sequence[Chunk]) -> tuple[np.ndarray, list[list[tuple[int, int, np.ndarray]]]]:
+        """Chunk vectors, and each chunk's sentences with vectors from the same forward pass."""
+        texts = [self._embedding_text(article.title, c.text) for c in chunks]
+        sentence_spans_ = [sentence_spans(article.text, c.start, c.end) for c in chunks]
+        local = [[(s - c.start + len(t) - len(c.text), e - c.start + len(t) - len(c.text)) for s, e in spans]
+                 for c, t, spans in zip(chunks, texts, sentence_spans_)]
+        vectors, pooled = self.embedder.encode_with_spans(texts, local)
+        sentences = [[(s, e, v) for (s, e), v in zip(spans, rows)] for spans, rows in zip(sentence_spans_, pooled)]
+        return vectors, sentences
+
     def add(self, article: Article, collection: str = "", added_by: str = "") -> AddResult:
         """Add an article, replace its older version, or recognise it as already there."""
         current = self.store.article(article.id)
@@ -93,9 +103,9 @@ class ArticleIndex:
         if twin is not None and twin.id != article.id:
             return AddResult(article.id, article.title, "duplicate", twin.passages, twin.id)
         chunks = self.chunk(article)
-        vectors = self.embedder.encode([self._embedding_text(article.title, c.text) for c in chunks])
+        vectors, sentences = self.embed_chunks(article, chunks)
         with self._lock:
-            self.store.add(article, chunks, vectors, collection=collection, added_by=added_by)
+            self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
         return AddResult(article.id, article.title, "updated" if current else "added", len(chunks))
 
     def remove(self, article_id: str) -> bool:
@@ -172,7 +182,9 @@ class ArticleIndex:
         sources = self._nearest_sources(passages, articles)
         if not passages or passages[0].score < self.settings.min_score:
             return Answer(question, False, (), sources), passages
-        quotes = select_quotes(query_vector, terms, passages, articles, self.embedder.encode,
+        with self._lock:
+            sentences = self.store.sentences([p.chunk_id for p in passages])
+        quotes = select_quotes(query_vector, terms, passages, articles, sentences,
                                self.lexical.analyzer.terms, self.lexical.idf, limit)
         return Answer(question, bool(quotes), tuple(quotes), sources), passages
 

@@ -64,12 +64,46 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of `texts` and, from the same forward pass, a vector for each character span of each.
+
+        A span's vector is the normalised mean of the contextual token vectors inside it, which
+        picks the best sentence of a passage as well as encoding the sentence alone would, at no
+        extra model cost.
+
+        Returns:
+            The (len(texts), dim) text vectors, and per text a (len(spans), dim) array.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        outputs = self._model.encode(list(texts), batch_size=self.batch_size, output_value=None,
+                                     convert_to_numpy=False, show_progress_bar=False)
+        offsets = self._tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
+                                  max_length=self.max_tokens)["offset_mapping"]
+        vectors = _unit(np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs]))
+        pooled = []
+        for output, text_offsets, text_spans, vector in zip(outputs, offsets, spans, vectors):
+            positions = np.asarray(text_offsets, dtype=np.int64).reshape(-1, 2)
+            tokens = output["token_embeddings"][: len(positions)].float().cpu().numpy()
+            rows = []
+            for start, end in text_spans:
+                inside = (positions[:, 0] >= start) & (positions[:, 1] <= end) & (positions[:, 1] > positions[:, 0])
+                # A span the model never saw (cut off by its length limit) borrows the whole text's vector.
+                rows.append(tokens[inside].mean(axis=0) if inside.any() else vector)
+            pooled.append(_unit(np.asarray(rows, dtype=np.float32).reshape(-1, self.dim)))
+        return np.ascontiguousarray(vectors, dtype=np.float32), pooled
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, without the special tokens the model adds."""
         if not texts:
             return []
         encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 _cache: dict[tuple[str, str], Embedder] = {}

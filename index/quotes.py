@@ -6,9 +6,9 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .chunking import Span, sentence_spans
+from .chunking import Span
 from .results import Passage, Quote
-from .store import StoredArticle
+from .store import StoredArticle, StoredSentence
 
 QUOTES_PER_ARTICLE = 2
 #: How many of the best passages are read for quotable sentences (at least one per quote wanted).
@@ -43,7 +43,7 @@ def select_quotes(
     question_terms: Sequence[str],
     passages: Sequence[Passage],
     articles: Mapping[str, StoredArticle],
-    embed: Callable[[Sequence[str]], np.ndarray],
+    sentences: Mapping[int, Sequence[StoredSentence]],
     analyze: Callable[[str], list[str]],
     idf: Callable[[str], float],
     limit: int,
@@ -55,26 +55,26 @@ def select_quotes(
         question_terms: the question's analysed terms (as the lexical index sees them).
         passages: retrieved passages, best first.
         articles: the stored articles of those passages, by id.
-        embed: encodes sentences into unit vectors.
+        sentences: the stored sentences (with vectors) of those passages, by chunk id.
         analyze: turns text into terms like the lexical index does.
         idf: the lexical index's idf of a term.
         limit: the most quotes to return.
     """
     seen: set[tuple[str, int]] = set()
     candidates: list[_Candidate] = []
+    similarities: list[float] = []
     for passage in passages[:max(PASSAGES_READ, limit)]:
-        text = articles[passage.article_id].text
-        for span in sentence_spans(text, passage.start, passage.end):
-            if (passage.article_id, span.start) not in seen:
-                seen.add((passage.article_id, span.start))
-                candidates.append(_Candidate(passage, span))
+        for sentence in sentences.get(passage.chunk_id, ()):
+            if (passage.article_id, sentence.start) not in seen:
+                seen.add((passage.article_id, sentence.start))
+                candidates.append(_Candidate(passage, Span(sentence.start, sentence.end)))
+                similarities.append(float(sentence.vector @ question_vector))
     if not candidates:
         return []
-    texts = [articles[c.passage.article_id].text[c.span.start:c.span.end] for c in candidates]
-    similarities = embed(texts) @ question_vector
-    for candidate, text, similarity in zip(candidates, texts, similarities):
+    for candidate, similarity in zip(candidates, similarities):
+        text = articles[candidate.passage.article_id].text[candidate.span.start:candidate.span.end]
         overlap = term_overlap(set(analyze(text)), question_terms, idf)
-        candidate.score = (SIMILARITY_WEIGHT * float(similarity) + OVERLAP_WEIGHT * overlap
+        candidate.score = (SIMILARITY_WEIGHT * similarity + OVERLAP_WEIGHT * overlap
                            + PASSAGE_WEIGHT * candidate.passage.score)
 
     chosen: list[Quote] = []

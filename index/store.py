@@ -50,6 +50,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS sentences (
+    chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
 """
 
 
@@ -85,6 +92,15 @@ class StoredChunk:
     start: int
     end: int
     paragraph: int
+
+
+@dataclass(frozen=True)
+class StoredSentence:
+    """A sentence of a chunk: its span in the article and its vector in the chunk's context."""
+
+    start: int
+    end: int
+    vector: np.ndarray
 
 
 _ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
@@ -234,6 +250,19 @@ class Store:
             rows = self._db.execute("SELECT id, article_id, start, end, paragraph FROM chunks ORDER BY id")
             return [StoredChunk(*row) for row in rows]
 
+    def sentences(self, chunk_ids: Sequence[int]) -> dict[int, list[StoredSentence]]:
+        """The sentences of these chunks, in text order."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT chunk_id, start, end, vector FROM sentences WHERE chunk_id IN ({','.join('?' * len(chunk_ids))})"
+                " ORDER BY chunk_id, start", list(chunk_ids),
+            ).fetchall()
+        found: dict[int, list[StoredSentence]] = {}
+        for chunk_id, start, end, blob in rows:
+            vector = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+            found.setdefault(chunk_id, []).append(StoredSentence(start, end, vector))
+        return found
+
     def texts(self, article_ids: Iterable[str]) -> dict[str, str]:
         """The cleaned text of each article."""
         ids = list(set(article_ids))
@@ -261,8 +290,12 @@ class Store:
     # -- writing -----------------------------------------------------------------------------
 
     def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+            sentences: Sequence[Sequence[tuple[int, int, np.ndarray]]] = (),
             collection: str = "", added_by: str = "") -> list[int]:
         """Store an article with its chunks and vectors in one transaction, replacing its old version.
+
+        Args:
+            sentences: per chunk, its sentences as (start, end, vector) in article coordinates.
 
         Returns:
             The ids of the new chunks.
@@ -281,12 +314,19 @@ class Store:
                      article.published, article.text, article.content_hash, collection, added_by, added_at),
                 )
                 new_ids = []
-                for chunk, vector in zip(chunks, vectors):
+                for n, (chunk, vector) in enumerate(zip(chunks, vectors)):
                     cursor = self._db.execute(
                         "INSERT INTO chunks (article_id, start, end, paragraph, vector) VALUES (?, ?, ?, ?, ?)",
                         (article.id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes()),
                     )
                     new_ids.append(int(cursor.lastrowid))
+                    if n < len(sentences):
+                        # float16 halves the space; the cosines it gives differ by < 1e-3.
+                        self._db.executemany(
+                            "INSERT INTO sentences VALUES (?, ?, ?, ?)",
+                            [(new_ids[-1], start, end, np.asarray(v, dtype=np.float16).tobytes())
+                             for start, end, v in sentences[n]],
+                        )
                 self._bump_generation()
             if old_ids:
                 self._index.remove_ids(np.asarray(old_ids, dtype=np.int64))
