@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from .articles import Article
 from .chunking import Chunk, chunk_text, sentence_spans
 from .embedder import Embedder, get_embedder
 from .lexical import LexicalIndex
-from .quotes import select_quotes
+from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes
 from .results import Answer, Passage, SourceMatch
 from .search import Mode, retrieve
 from .settings import Settings
@@ -21,7 +21,16 @@ from .store import Store, StoredArticle
 
 MAX_QUESTION_CHARS = 1000
 NEAREST_SOURCES = 3
+#: Candidates re-ranked by their best sentence, and that sentence's share of the passage score.
+RERANK_DEPTH = 30
+SENTENCE_WEIGHT = 0.6
 AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
+
+
+class _Retrieval(NamedTuple):
+    passages: list[Passage]
+    articles: dict[str, StoredArticle]
+    sentences: list[ScoredSentence]
 
 
 class QuestionError(ValueError):
@@ -140,24 +149,38 @@ class ArticleIndex:
         )
         self._lexical_generation = generation
 
-    def _passages(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode) -> list[Passage]:
+    def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode) -> _Retrieval:
+        """The best `k` passages, re-ranked by their best sentence, with what quoting them needs."""
         self._refresh_lexical()
-        hits = retrieve(self.store, self.lexical, query_vector, terms, k, mode)
+        depth = max(k, RERANK_DEPTH) if SENTENCE_WEIGHT else k
+        hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode)
         chunks = self.store.chunks([h[0] for h in hits])
-        texts = self.store.texts(c.article_id for c in chunks.values())
-        passages = []
-        for chunk_id, score, dense, lexical in hits:
-            c = chunks[chunk_id]
-            passages.append(Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph,
-                                    texts[c.article_id][c.start:c.end], score, dense, lexical))
-        return passages
+        articles = {a: self.store.article(a) for a in {c.article_id for c in chunks.values()}}
+        passages = [Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph,
+                            articles[c.article_id].text[c.start:c.end], score, dense, lexical)
+                    for chunk_id, score, dense, lexical in hits if (c := chunks[chunk_id])]
+        sentences = self.store.sentences([p.chunk_id for p in passages])
+        scored = score_sentences(query_vector, terms, passages, articles, sentences,
+                                 self.lexical.analyzer.terms, self.lexical.idf)
+        if SENTENCE_WEIGHT:
+            # A passage holding one sentence that matches the question well beats one that
+            # matches it diffusely: fuse the passage score with its best sentence's evidence.
+            best: dict[int, float] = {}
+            for sentence in scored:
+                best[sentence.passage.chunk_id] = max(best.get(sentence.passage.chunk_id, 0.0), sentence.evidence)
+            passages = sorted(
+                (replace(p, score=(1 - SENTENCE_WEIGHT) * p.score + SENTENCE_WEIGHT * best.get(p.chunk_id, 0.0))
+                 for p in passages), key=lambda p: -p.score)[:k]
+            kept = {p.chunk_id: p for p in passages}
+            scored = [replace(s, passage=kept[s.passage.chunk_id]) for s in scored if s.passage.chunk_id in kept]
+        return _Retrieval(passages, articles, scored)
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
         """The `k` passages that best match the question, best first."""
         question = check_question(question)
         query_vector = self.embedder.encode([question])[0]
         with self._lock:
-            return self._passages(query_vector, self.lexical.analyzer.terms(question), k, mode)
+            return self._retrieve(query_vector, self.lexical.analyzer.terms(question), k, mode).passages
 
     def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> Answer:
         """Answer with verbatim quotes, or say nothing was found and name the nearest sources.
@@ -177,19 +200,17 @@ class ArticleIndex:
         query_vector = self.embedder.encode([question])[0]
         terms = self.lexical.analyzer.terms(question)
         with self._lock:
-            passages = self._passages(query_vector, terms, max(limit * 2, 6, depth), mode)
-            articles = {a: self.store.article(a) for a in {p.article_id for p in passages}}
-        sources = self._nearest_sources(passages, articles)
+            found = self._retrieve(query_vector, terms, max(limit * 2, PASSAGES_READ, depth), mode)
+        passages = found.passages
+        sources = self._nearest_sources(passages, found.articles)
         if not passages or passages[0].score < self.settings.min_score:
             return Answer(question, False, (), sources), passages
-        with self._lock:
-            sentences = self.store.sentences([p.chunk_id for p in passages])
-        quotes = select_quotes(query_vector, terms, passages, articles, sentences,
-                               self.lexical.analyzer.terms, self.lexical.idf, limit)
+        readable = {p.chunk_id for p in passages[:max(PASSAGES_READ, limit)]}
+        quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit)
         return Answer(question, bool(quotes), tuple(quotes), sources), passages
 
     @staticmethod
-    def _nearest_sources(passages: Sequence[Passage], articles: dict[str, StoredArticle | None]) -> tuple[SourceMatch, ...]:
+    def _nearest_sources(passages: Sequence[Passage], articles: dict[str, StoredArticle]) -> tuple[SourceMatch, ...]:
         best: dict[str, float] = {}
         for p in passages:
             best.setdefault(p.article_id, p.score)

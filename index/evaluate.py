@@ -182,15 +182,16 @@ def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings,
     """Ingest `articles` from files into a fresh index; returns it, dataset id → index id, and cleaned texts."""
     files = folder / "articles"
     files.mkdir()
+    sources = {}
     for article in articles:
-        (files / f"{article['id']}.txt").write_text(_article_file(article), encoding="utf-8")
+        path = files / f"{article['id']}.txt"
+        path.write_text(_article_file(article), encoding="utf-8")
+        sources[article["id"]] = article.get("url") or f"file:{path.resolve()}"
     index = ArticleIndex(folder / "index", get_embedder(settings.model, settings.device, settings.batch_size), settings)
     ingest_paths(index, [files], progress=progress)
-    ids, cleaned = {}, {}
-    for stored in index.articles():
-        dataset_id = Path(stored.source.removeprefix("file:")).stem
-        ids[dataset_id] = stored.id
-        cleaned[dataset_id] = stored.text
+    stored = {a.source: a for a in index.articles()}
+    ids = {d: stored[src].id for d, src in sources.items() if src in stored}
+    cleaned = {d: stored[src].text for d, src in sources.items() if src in stored}
     return index, ids, cleaned
 
 

@@ -1,7 +1,8 @@
-"""Pick the sentences of the best passages that answer the question, verbatim and grouped by source."""
+"""Score the sentences of retrieved passages against the question; pick verbatim quotes from them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -18,18 +19,29 @@ JOIN_RATIO = 0.9
 MAX_QUOTE_CHARS = 350
 #: Quotes scoring below this share of the best quote are left out: they rarely answer anything.
 RELATIVE_CUTOFF = 0.6
-# Sentence score = weighted cosine to the question, share of the question's terms it holds, and
-# the score of the passage around it (context the sentence alone may lack).
-SIMILARITY_WEIGHT = 0.5
-OVERLAP_WEIGHT = 0.3
-PASSAGE_WEIGHT = 0.2
+# Sentence evidence = weighted cosine to the question and idf-weighted share of its terms held.
+SIMILARITY_WEIGHT = 0.6
+OVERLAP_WEIGHT = 0.4
+#: Share of the passage score (context the sentence alone may lack) in a quote's score.
+PASSAGE_WEIGHT = 0.3
 
 
-class _Candidate:
-    __slots__ = ("passage", "span", "score")
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence of a passage with its evidence for the question."""
 
-    def __init__(self, passage: Passage, span: Span) -> None:
-        self.passage, self.span, self.score = passage, span, 0.0
+    passage: Passage
+    span: Span
+    similarity: float
+    overlap: float
+
+    @property
+    def evidence(self) -> float:
+        return SIMILARITY_WEIGHT * self.similarity + OVERLAP_WEIGHT * self.overlap
+
+    @property
+    def score(self) -> float:
+        return (1 - PASSAGE_WEIGHT) * self.evidence + PASSAGE_WEIGHT * self.passage.score
 
 
 def term_overlap(sentence_terms: set[str], question_terms: Sequence[str], idf: Callable[[str], float]) -> float:
@@ -38,7 +50,7 @@ def term_overlap(sentence_terms: set[str], question_terms: Sequence[str], idf: C
     return sum(idf(t) for t in question_terms if t in sentence_terms) / total if total else 0.0
 
 
-def select_quotes(
+def score_sentences(
     question_vector: np.ndarray,
     question_terms: Sequence[str],
     passages: Sequence[Passage],
@@ -46,52 +58,56 @@ def select_quotes(
     sentences: Mapping[int, Sequence[StoredSentence]],
     analyze: Callable[[str], list[str]],
     idf: Callable[[str], float],
-    limit: int,
-) -> list[Quote]:
-    """Best sentences of the top passages as quotes: at most two per article, grouped by article.
+) -> list[ScoredSentence]:
+    """Every stored sentence of `passages`, scored by cosine and term overlap with the question.
 
     Args:
         question_vector: the question's unit vector.
         question_terms: the question's analysed terms (as the lexical index sees them).
-        passages: retrieved passages, best first.
+        passages: retrieved passages.
         articles: the stored articles of those passages, by id.
         sentences: the stored sentences (with vectors) of those passages, by chunk id.
         analyze: turns text into terms like the lexical index does.
         idf: the lexical index's idf of a term.
+    """
+    scored = []
+    for passage in passages:
+        rows = sentences.get(passage.chunk_id, ())
+        if not rows:
+            continue
+        text = articles[passage.article_id].text
+        similarities = np.stack([s.vector for s in rows]) @ question_vector
+        for sentence, similarity in zip(rows, similarities.tolist()):
+            overlap = term_overlap(set(analyze(text[sentence.start:sentence.end])), question_terms, idf)
+            scored.append(ScoredSentence(passage, Span(sentence.start, sentence.end), similarity, overlap))
+    return scored
+
+
+def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, StoredArticle], limit: int) -> list[Quote]:
+    """The best sentences as quotes: at most two per article, grouped by article, best first.
+
+    Args:
+        scored: sentences of the retrieved passages with their scores.
+        articles: the stored articles, by id.
         limit: the most quotes to return.
     """
-    seen: set[tuple[str, int]] = set()
-    candidates: list[_Candidate] = []
-    similarities: list[float] = []
-    for passage in passages[:max(PASSAGES_READ, limit)]:
-        for sentence in sentences.get(passage.chunk_id, ()):
-            if (passage.article_id, sentence.start) not in seen:
-                seen.add((passage.article_id, sentence.start))
-                candidates.append(_Candidate(passage, Span(sentence.start, sentence.end)))
-                similarities.append(float(sentence.vector @ question_vector))
-    if not candidates:
-        return []
-    for candidate, similarity in zip(candidates, similarities):
-        text = articles[candidate.passage.article_id].text[candidate.span.start:candidate.span.end]
-        overlap = term_overlap(set(analyze(text)), question_terms, idf)
-        candidate.score = (SIMILARITY_WEIGHT * similarity + OVERLAP_WEIGHT * overlap
-                           + PASSAGE_WEIGHT * candidate.passage.score)
-
+    best: dict[tuple[str, int], ScoredSentence] = {}
+    for s in scored:  # a sentence in two overlapping passages counts once, at its best
+        key = (s.passage.article_id, s.span.start)
+        if key not in best or s.score > best[key].score:
+            best[key] = s
+    ranked = sorted(best.values(), key=lambda s: -s.score)
     chosen: list[Quote] = []
     per_article: dict[str, int] = {}
     used: set[tuple[str, int]] = set()
-    ranked = sorted(candidates, key=lambda c: -c.score)
     for candidate in ranked:
         article_id = candidate.passage.article_id
         if len(chosen) >= limit or candidate.score < RELATIVE_CUTOFF * ranked[0].score:
             break
-        if per_article.get(article_id, 0) >= QUOTES_PER_ARTICLE:
+        if per_article.get(article_id, 0) >= QUOTES_PER_ARTICLE or (article_id, candidate.span.start) in used:
             continue
-        if (article_id, candidate.span.start) in used:
-            continue
-        article = articles[article_id]
         span = candidate.span
-        following = _next_sentence(candidates, candidate)
+        following = _next_sentence(best, candidate)
         if (following is not None and following.score >= JOIN_RATIO * candidate.score
                 and following.span.end - span.start <= MAX_QUOTE_CHARS
                 and (article_id, following.span.start) not in used):
@@ -99,6 +115,7 @@ def select_quotes(
             used.add((article_id, following.span.start))
         used.add((article_id, candidate.span.start))
         per_article[article_id] = per_article.get(article_id, 0) + 1
+        article = articles[article_id]
         chosen.append(Quote(
             text=article.text[span.start:span.end], article_id=article_id, title=article.title,
             url=article.url, outlet=article.outlet, published=article.published,
@@ -110,12 +127,11 @@ def select_quotes(
     return sorted(chosen, key=lambda q: (order[q.article_id], -q.score))
 
 
-def _next_sentence(candidates: Sequence[_Candidate], current: _Candidate) -> _Candidate | None:
+def _next_sentence(best: Mapping[tuple[str, int], ScoredSentence], current: ScoredSentence) -> ScoredSentence | None:
     """The sentence right after `current` in the same paragraph, if it is a candidate."""
-    for other in candidates:
-        if (other.passage.article_id == current.passage.article_id
-                and other.passage.paragraph == current.passage.paragraph
-                and other.span.start > current.span.end
-                and other.span.start - current.span.end <= 2):
-            return other
+    article_id = current.passage.article_id
+    for gap in (1, 2):
+        following = best.get((article_id, current.span.end + gap))
+        if following is not None and following.passage.paragraph == current.passage.paragraph:
+            return following
     return None

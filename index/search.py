@@ -12,14 +12,14 @@ from .store import Store
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 #: Weight of the dense cosine against normalised BM25 in hybrid mode.
-DENSE_WEIGHT = 0.5
+DENSE_WEIGHT = 0.4
 #: Candidates each side contributes before fusion.
 CANDIDATES = 50
 
 
 def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, query_terms: Sequence[str],
-             k: int, mode: Mode = "hybrid", dense_weight: float = DENSE_WEIGHT,
-             candidates: int = CANDIDATES) -> list[tuple[int, float, float, float]]:
+             k: int, mode: Mode = "hybrid", dense_weight: float | None = None,
+             candidates: int | None = None) -> list[tuple[int, float, float, float]]:
     """The best `k` chunks for a query as (chunk id, score, dense, lexical), best first.
 
     Both sides score every candidate either side found, so a chunk found only by BM25 still
@@ -27,7 +27,8 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
     """
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
-    pool = max(k, candidates)
+    dense_weight = DENSE_WEIGHT if dense_weight is None else dense_weight
+    pool = max(k, candidates or CANDIDATES)
     dense_hits = dict(store.search(query_vector, pool)) if mode != "bm25" else {}
     lexical_all = lexical.scores(query_terms) if mode != "dense" else np.zeros(len(lexical), np.float32)
     lexical_hits: dict[int, float] = {}
