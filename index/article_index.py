@@ -150,9 +150,10 @@ class ArticleIndex:
         self._lexical_generation = generation
 
     def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode) -> _Retrieval:
-        """The best `k` passages, re-ranked by their best sentence, with what quoting them needs."""
+        """The best `k` passages (in hybrid mode re-ranked by their best sentence), with what quoting them needs."""
         self._refresh_lexical()
-        depth = max(k, RERANK_DEPTH) if SENTENCE_WEIGHT else k
+        rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
+        depth = max(k, RERANK_DEPTH) if rerank else k
         hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode)
         chunks = self.store.chunks([h[0] for h in hits])
         articles = {a: self.store.article(a) for a in {c.article_id for c in chunks.values()}}
@@ -162,7 +163,7 @@ class ArticleIndex:
         sentences = self.store.sentences([p.chunk_id for p in passages])
         scored = score_sentences(query_vector, terms, passages, articles, sentences,
                                  self.lexical.analyzer.terms, self.lexical.idf)
-        if SENTENCE_WEIGHT:
+        if rerank:
             # A passage holding one sentence that matches the question well beats one that
             # matches it diffusely: fuse the passage score with its best sentence's evidence.
             best: dict[int, float] = {}

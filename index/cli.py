@@ -197,7 +197,7 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles.jsonl and questions.jsonl")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="ask a fixed sample of N questions")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample (default 0)")
-    p.add_argument("--mode", default="bm25,dense,hybrid", help="search modes to compare, comma-separated")
+    p.add_argument("--mode", default="bm25,dense,fused,hybrid", help="search modes to compare, comma-separated")
     p.add_argument("--unanswerable", action="store_true",
                    help="index every other article and also ask about the others (the answer is 'not found')")
     p.add_argument("--json", action="store_true", help="print one JSON object")

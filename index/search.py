@@ -9,8 +9,10 @@ import numpy as np
 from .lexical import LexicalIndex
 from .store import Store
 
-Mode = Literal["hybrid", "dense", "bm25"]
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
+Mode = Literal["bm25", "dense", "fused", "hybrid"]
+#: bm25 and dense alone; fused: their weighted sum; hybrid: fused, then re-ranked by the best
+#: sentence of each passage (done by ArticleIndex, which has the sentence vectors).
+MODES: tuple[Mode, ...] = ("bm25", "dense", "fused", "hybrid")
 #: Weight of the dense cosine against normalised BM25 in hybrid mode.
 DENSE_WEIGHT = 0.4
 #: Candidates each side contributes before fusion.
@@ -47,7 +49,7 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
     for chunk_id, pos in zip(ids, positions):
         dense = dense_hits[chunk_id]
         lex = float(lexical_all[pos]) if len(lexical) and pos < len(lexical) and lexical.ids[pos] == chunk_id else 0.0
-        score = {"dense": dense, "bm25": lex}.get(mode, dense_weight * dense + (1 - dense_weight) * lex)
+        score = {"dense": dense, "bm25": lex}.get(mode, dense_weight * dense + (1 - dense_weight) * lex)  # fused
         results.append((chunk_id, score, dense, lex))
     results.sort(key=lambda r: -r[1])
     return results[:k]

@@ -53,7 +53,7 @@ class Settings:
     device: str = "cpu"
     batch_size: int = 32
     #: Answers whose evidence scores below this are reported as "not found".
-    min_score: float = 0.2
+    min_score: float = 0.3
     #: How many quotes an answer shows at most.
     top_k: int = 3
     #: Prepend the article title to each passage before embedding (context for short passages).
