@@ -9,7 +9,7 @@ from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 
-from .articles import Article
+from .articles import Article, article_key
 from .chunking import Chunk, chunk_text, sentence_spans
 from .embedder import Embedder, get_embedder
 from .lexical import LexicalIndex
@@ -48,6 +48,13 @@ class AddResult:
     duplicate_of: str = ""
 
 
+def visible_collections(collection: str | None) -> tuple[str, ...] | None:
+    """What a collection sees: its own articles and the shared ones; None (no limit) for None."""
+    if collection is None:
+        return None
+    return ("", collection) if collection else ("",)
+
+
 def check_question(question: str) -> str:
     """The question stripped, or QuestionError saying why it cannot be asked."""
     if not isinstance(question, str) or not question.strip():
@@ -67,6 +74,7 @@ class ArticleIndex:
         self.store = Store(Path(folder), embedder.name, embedder.dim)
         self.lexical = LexicalIndex()
         self._lexical_generation = -1
+        self._allowed_cache: tuple[object, np.ndarray | None] = (None, None)
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()
 
@@ -104,18 +112,26 @@ class ArticleIndex:
         return vectors, sentences
 
     def add(self, article: Article, collection: str = "", added_by: str = "") -> AddResult:
-        """Add an article, replace its older version, or recognise it as already there."""
-        current = self.store.article(article.id)
+        """Add an article, replace its older version, or recognise it as already there.
+
+        Args:
+            article: the article to add.
+            collection: whose it is: "" is seen by everyone (seeds, the command line), a server's
+                id keeps it to that server.
+            added_by: who added it, for the record.
+        """
+        key = article_key(article.source, collection)
+        current = self.store.article(key)
         if current is not None and current.content_hash == article.content_hash:
-            return AddResult(article.id, article.title, "unchanged", current.passages)
-        twin = self.store.article_with_text(article.content_hash)
-        if twin is not None and twin.id != article.id:
-            return AddResult(article.id, article.title, "duplicate", twin.passages, twin.id)
+            return AddResult(key, article.title, "unchanged", current.passages)
+        twin = self.store.article_with_text(article.content_hash, visible_collections(collection))
+        if twin is not None and twin.id != key:
+            return AddResult(key, article.title, "duplicate", twin.passages, twin.id)
         chunks = self.chunk(article)
         vectors, sentences = self.embed_chunks(article, chunks)
         with self._lock:
             self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
-        return AddResult(article.id, article.title, "updated" if current else "added", len(chunks))
+        return AddResult(key, article.title, "updated" if current else "added", len(chunks))
 
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""
@@ -127,12 +143,24 @@ class ArticleIndex:
         with self._lock:
             self.store.save()
 
-    def articles(self) -> list[StoredArticle]:
-        """All articles, newest first."""
-        return self.store.articles()
+    def articles(self, collection: str | None = None) -> list[StoredArticle]:
+        """The articles a collection sees (default: all), newest first."""
+        return self.store.articles(visible_collections(collection))
 
-    def article(self, article_id: str) -> StoredArticle | None:
-        return self.store.article(article_id)
+    def article(self, article_id: str, collection: str | None = None) -> StoredArticle | None:
+        """The article with this id, if `collection` (default: any) can see it."""
+        article = self.store.article(article_id)
+        visible = visible_collections(collection)
+        return article if article is not None and (visible is None or article.collection in visible) else None
+
+    def _allowed_chunks(self, collection: str | None) -> np.ndarray | None:
+        visible = visible_collections(collection)
+        if visible is None:
+            return None
+        key = (self.store.generation, visible)
+        if self._allowed_cache[0] != key:
+            self._allowed_cache = (key, self.store.chunk_ids(visible))
+        return self._allowed_cache[1]
 
     # -- searching and asking -----------------------------------------------------------------
 
@@ -149,12 +177,14 @@ class ArticleIndex:
         )
         self._lexical_generation = generation
 
-    def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode) -> _Retrieval:
+    def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode,
+                  collection: str | None = None) -> _Retrieval:
         """The best `k` passages (in hybrid mode re-ranked by their best sentence), with what quoting them needs."""
         self._refresh_lexical()
         rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
         depth = max(k, RERANK_DEPTH) if rerank else k
-        hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode)
+        hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode,
+                        allowed=self._allowed_chunks(collection))
         chunks = self.store.chunks([h[0] for h in hits])
         articles = {a: self.store.article(a) for a in {c.article_id for c in chunks.values()}}
         passages = [Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph,
@@ -176,32 +206,34 @@ class ArticleIndex:
             scored = [replace(s, passage=kept[s.passage.chunk_id]) for s in scored if s.passage.chunk_id in kept]
         return _Retrieval(passages, articles, scored)
 
-    def search(self, question: str, k: int = 5, mode: Mode = "hybrid") -> list[Passage]:
+    def search(self, question: str, k: int = 5, mode: Mode = "hybrid", collection: str | None = None) -> list[Passage]:
         """The `k` passages that best match the question, best first."""
         question = check_question(question)
         query_vector = self.embedder.encode([question])[0]
         with self._lock:
-            return self._retrieve(query_vector, self.lexical.analyzer.terms(question), k, mode).passages
+            return self._retrieve(query_vector, self.lexical.analyzer.terms(question), k, mode, collection).passages
 
-    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid") -> Answer:
+    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid", collection: str | None = None) -> Answer:
         """Answer with verbatim quotes, or say nothing was found and name the nearest sources.
 
         Args:
             question: the user's question.
             k: the most quotes to return (default: the `top_k` setting).
             mode: how passages are retrieved.
+            collection: search only what this collection sees (its own and the shared articles);
+                default: every article.
         """
-        return self.ask_with_passages(question, k, mode)[0]
+        return self.ask_with_passages(question, k, mode, collection=collection)[0]
 
     def ask_with_passages(self, question: str, k: int | None = None, mode: Mode = "hybrid",
-                          depth: int = 0) -> tuple[Answer, list[Passage]]:
+                          depth: int = 0, collection: str | None = None) -> tuple[Answer, list[Passage]]:
         """`ask`, also returning the passages the answer was chosen from (at least `depth` of them)."""
         question = check_question(question)
         limit = k or self.settings.top_k
         query_vector = self.embedder.encode([question])[0]
         terms = self.lexical.analyzer.terms(question)
         with self._lock:
-            found = self._retrieve(query_vector, terms, max(limit * 2, PASSAGES_READ, depth), mode)
+            found = self._retrieve(query_vector, terms, max(limit * 2, PASSAGES_READ, depth), mode, collection)
         passages = found.passages
         sources = self._nearest_sources(passages, found.articles)
         if not passages or passages[0].score < self.settings.min_score:

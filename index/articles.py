@@ -25,6 +25,12 @@ _MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 _DATE_FIELDS = ("date", "published", "published_at")
 
 
+def article_key(source: str, collection: str = "") -> str:
+    """The id of the article from `source` in `collection` ("" is the collection every server sees)."""
+    key = f"{collection}\n{source}" if collection else source
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 class ArticleError(ValueError):
     """An input cannot become an article; the message says why in one line."""
 
@@ -47,7 +53,8 @@ class Article:
 
     @property
     def id(self) -> str:
-        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+        """The id in the shared collection (see `article_key` for a server's own)."""
+        return article_key(self.source)
 
     @property
     def content_hash(self) -> str:

@@ -21,8 +21,10 @@ CANDIDATES = 50
 
 def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, query_terms: Sequence[str],
              k: int, mode: Mode = "hybrid", dense_weight: float | None = None,
-             candidates: int | None = None) -> list[tuple[int, float, float, float]]:
+             candidates: int | None = None, allowed: np.ndarray | None = None) -> list[tuple[int, float, float, float]]:
     """The best `k` chunks for a query as (chunk id, score, dense, lexical), best first.
+
+    `allowed` (ascending chunk ids) limits the search to some collections' chunks.
 
     Both sides score every candidate either side found, so a chunk found only by BM25 still
     gets its true cosine (and the other way round) before the weighted sum.
@@ -31,8 +33,10 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
         raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
     dense_weight = DENSE_WEIGHT if dense_weight is None else dense_weight
     pool = max(k, candidates or CANDIDATES)
-    dense_hits = dict(store.search(query_vector, pool)) if mode != "bm25" else {}
+    dense_hits = dict(store.search(query_vector, pool, allowed)) if mode != "bm25" else {}
     lexical_all = lexical.scores(query_terms) if mode != "dense" else np.zeros(len(lexical), np.float32)
+    if allowed is not None and len(lexical_all):
+        lexical_all = np.where(np.isin(lexical.ids, allowed, assume_unique=True), lexical_all, 0.0)
     lexical_hits: dict[int, float] = {}
     if mode != "dense" and len(lexical_all):
         top = np.argpartition(-lexical_all, min(pool, len(lexical_all) - 1))[:pool]

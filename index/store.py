@@ -14,11 +14,11 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .articles import Article
+from .articles import Article, article_key
 from .chunking import Chunk
 
 DB_NAME = "articles.sqlite3"
@@ -28,7 +28,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY,
-    source TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
     title TEXT NOT NULL,
     url TEXT NOT NULL,
     outlet TEXT NOT NULL,
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS articles (
     added_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE UNIQUE INDEX IF NOT EXISTS articles_source ON articles(collection, source);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
     article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
@@ -217,22 +218,34 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
-    def articles(self) -> list[StoredArticle]:
-        """All articles, newest first."""
+    def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]:
+        """The articles of these collections (default: all), newest first."""
+        where, args = _in_collections(collections)
         with self._lock:
-            rows = self._db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a ORDER BY a.published DESC, a.added_at DESC")
+            rows = self._db.execute(
+                f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args)
             return [StoredArticle(*row) for row in rows]
+
+    def chunk_ids(self, collections: Sequence[str]) -> np.ndarray:
+        """The ids of the chunks of these collections' articles, ascending."""
+        where, args = _in_collections(collections)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id", args)
+            return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def article(self, article_id: str) -> StoredArticle | None:
         with self._lock:
             row = self._db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a WHERE a.id = ?", (article_id,)).fetchone()
             return StoredArticle(*row) if row else None
 
-    def article_with_text(self, content_hash: str) -> StoredArticle | None:
-        """An article whose cleaned text has this hash (the same text under any name)."""
+    def article_with_text(self, content_hash: str, collections: Sequence[str] | None = None) -> StoredArticle | None:
+        """An article of these collections whose cleaned text has this hash (the same text under any name)."""
+        where, args = _in_collections(collections)
+        where = f"{where} AND" if where else "WHERE"
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_ARTICLE_COLUMNS} FROM articles a WHERE a.content_hash = ? LIMIT 1", (content_hash,)
+                f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} a.content_hash = ? LIMIT 1", (*args, content_hash)
             ).fetchone()
             return StoredArticle(*row) if row else None
 
@@ -263,21 +276,20 @@ class Store:
             found.setdefault(chunk_id, []).append(StoredSentence(start, end, vector))
         return found
 
-    def texts(self, article_ids: Iterable[str]) -> dict[str, str]:
-        """The cleaned text of each article."""
-        ids = list(set(article_ids))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, text FROM articles WHERE id IN ({','.join('?' * len(ids))})", ids
-            )
-            return dict(rows.fetchall())
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The `k` chunks whose vectors have the largest inner product with `query`.
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The `k` chunks whose vectors have the largest inner product with `query`."""
+        Args:
+            allowed: if given, only these chunk ids are searched.
+        """
         with self._lock:
-            if self._index.ntotal == 0 or k <= 0:
+            if self._index.ntotal == 0 or k <= 0 or (allowed is not None and not len(allowed)):
                 return []
-            scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), min(k, self._index.ntotal))
+            params = None
+            if allowed is not None:
+                params = self._faiss.SearchParameters(sel=self._faiss.IDSelectorBatch(allowed))
+            scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), min(k, self._index.ntotal),
+                                             params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
@@ -304,20 +316,21 @@ class Store:
             raise ValueError("one vector of the index's dimension is needed per chunk")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        article_id = article_key(article.source, collection)
         with self._lock:
-            old_ids = self._chunk_ids(article.id)
+            old_ids = self._chunk_ids(article_id)
             with self._transaction():
-                self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
+                self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
                 self._db.execute(
                     "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (article.id, article.source, article.title, article.url, article.outlet, article.author,
+                    (article_id, article.source, article.title, article.url, article.outlet, article.author,
                      article.published, article.text, article.content_hash, collection, added_by, added_at),
                 )
                 new_ids = []
                 for n, (chunk, vector) in enumerate(zip(chunks, vectors)):
                     cursor = self._db.execute(
                         "INSERT INTO chunks (article_id, start, end, paragraph, vector) VALUES (?, ?, ?, ?, ?)",
-                        (article.id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes()),
+                        (article_id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes()),
                     )
                     new_ids.append(int(cursor.lastrowid))
                     if n < len(sentences):
@@ -366,6 +379,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _in_collections(collections: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """A WHERE clause (on alias `a`) limiting articles to `collections`; empty for all."""
+    if collections is None:
+        return "", ()
+    return f"WHERE a.collection IN ({','.join('?' * len(collections))})", tuple(collections)
 
 
 class _Transaction:
