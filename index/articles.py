@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -87,10 +87,15 @@ def _markdown_to_text(text: str) -> str:
     return _MD_EMPHASIS.sub(r"\2", text)
 
 
-def decode_text(data: bytes, name: str) -> str:
-    """Decode UTF-8 text, refusing binary data and other encodings with a clear message."""
+def refuse_binary(data: bytes, name: str) -> None:
+    """Raise ArticleError for data with NUL bytes, which no text or HTML file has."""
     if b"\x00" in data[:8192]:
         raise ArticleError(f"{name}: looks like a binary file, not text")
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode UTF-8 text, refusing binary data and other encodings with a clear message."""
+    refuse_binary(data, name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -151,6 +156,25 @@ def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") ->
     return _finish(doc.title or "", body, url or source, meta, name or source)
 
 
+def parse_document(data: bytes, kind: str, source: str, name: str, url: str = "") -> Article:
+    """Make an article from a document's bytes.
+
+    Args:
+        data: the document as stored or served.
+        kind: "html", "markdown" or "text".
+        source: what identifies the article (its URL, or `file:` and its path).
+        name: how to name it in error messages.
+        url: the article's address, if it has one.
+    """
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise ArticleError(f"{name}: too large ({len(data):,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+    if kind == "html":
+        refuse_binary(data, name)  # HTML may be in any charset (trafilatura detects it), but not binary
+        return parse_html(data, source, url=url, name=name)
+    article = parse_text(decode_text(data, name), source, name, markdown=kind == "markdown")
+    return replace(article, url=article.url or url, source=article.url or url or source)
+
+
 def load_file(path: Path) -> Article:
     """Load one `.txt`, `.md` or `.html` file as an article."""
     suffix = path.suffix.lower()
@@ -163,11 +187,13 @@ def load_file(path: Path) -> Article:
         data = path.read_bytes()
     except OSError as exc:
         raise ArticleError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    source = f"file:{path.resolve()}"
-    if suffix in HTML_SUFFIXES:
-        decode_text(data, str(path))  # refuse binary junk before the HTML parser guesses at it
-        return parse_html(data, source, name=str(path))
-    return parse_text(decode_text(data, str(path)), source, str(path), markdown=suffix != ".txt")
+    return parse_document(data, suffix_kind(path.name), f"file:{path.resolve()}", str(path))
+
+
+def suffix_kind(name: str) -> str:
+    """"html", "markdown" or "text" by a file name's ending."""
+    suffix = Path(name).suffix.lower()
+    return "html" if suffix in HTML_SUFFIXES else "text" if suffix == ".txt" else "markdown"
 
 
 def find_files(path: Path) -> Iterator[Path]:

@@ -61,7 +61,9 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     from .ingest import ingest_paths
 
     index = _open_index(args)
-    report = ingest_paths(index, [Path(p) for p in args.paths], progress=True)
+    from .ingest import is_url
+
+    report = ingest_paths(index, [p if is_url(p) else Path(p) for p in args.paths], progress=True)
     for r in report.results:
         detail = f"same text as {r.duplicate_of}" if r.status == "duplicate" else f"{r.passages} passages"
         print(f"{r.status:9} {r.article_id}  {r.title} ({detail})", file=out)
@@ -176,8 +178,8 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     parser = argparse.ArgumentParser(prog="articlebot", description="Answer questions about articles by quoting them.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", parents=[common], help="add articles from files or folders (.txt, .md, .html)")
-    p.add_argument("paths", nargs="+", metavar="PATH_OR_FOLDER")
+    p = sub.add_parser("ingest", parents=[common], help="add articles from files, folders (.txt, .md, .html) or URLs")
+    p.add_argument("paths", nargs="+", metavar="PATH_FOLDER_OR_URL")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", parents=[common], help="answer a question with quotes ('-' reads one per line from stdin)")

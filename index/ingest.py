@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from .articles import ArticleError, find_files, load_file
+from .articles import Article, ArticleError, find_files, load_file, parse_document
+from .fetch import FetchError, FetchPolicy, fetch
 
 if TYPE_CHECKING:
     from .article_index import AddResult, ArticleIndex
@@ -20,17 +21,37 @@ class IngestReport:
     errors: tuple[str, ...]
 
 
-def ingest_paths(index: "ArticleIndex", paths: Iterable[Path], progress: bool = False) -> IngestReport:
-    """Add every supported file at or below `paths`; a bad file is reported and skipped.
+_KINDS = {"text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
+          "text/x-markdown": "markdown"}
+
+
+def is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def load_url(url: str, policy: FetchPolicy | None = None) -> Article:
+    """Fetch `url` safely (see index/fetch.py) and extract its article; errors are ArticleError."""
+    try:
+        fetched = fetch(url.strip(), policy or FetchPolicy.from_env())
+    except FetchError as exc:
+        raise ArticleError(f"{url}: {exc}") from None
+    return parse_document(fetched.content, _KINDS.get(fetched.content_type, "text"), fetched.url, url, url=fetched.url)
+
+
+def ingest_paths(index: "ArticleIndex", paths: Iterable[Path | str], progress: bool = False) -> IngestReport:
+    """Add every supported file at or below `paths`, and every URL; a bad one is reported and skipped.
 
     Args:
         index: where to add the articles.
-        paths: files or folders (folders are read recursively).
+        paths: files, folders (read recursively) or http(s) URLs.
         progress: show a progress bar on standard error when it is a terminal.
     """
     errors: list[str] = []
-    files: list[Path] = []
+    files: list[Path | str] = []
     for path in paths:
+        if isinstance(path, str) and is_url(path):
+            files.append(path)
+            continue
         try:
             found = list(find_files(Path(path)))
         except ArticleError as exc:
@@ -46,7 +67,7 @@ def ingest_paths(index: "ArticleIndex", paths: Iterable[Path], progress: bool = 
     with tqdm(files, desc="ingesting", unit="file", disable=None if progress else True, leave=False) as bar:
         for file in bar:
             try:
-                results.append(index.add(load_file(file)))
+                results.append(index.add(load_url(file) if isinstance(file, str) else load_file(file)))
             except ArticleError as exc:
                 errors.append(str(exc))
     if any(r.status in ("added", "updated") for r in results):

@@ -129,3 +129,54 @@ def test_the_installed_command_answers_from_a_fresh_index(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert XI_SENTENCE in done.stdout
     assert "Traceback" not in done.stderr
+
+
+PAGE = b"""<html><head><title>Harbour strike ends</title><meta property="og:site_name" content="Port News">
+<meta name="author" content="Sam Reed"><meta property="article:published_time" content="2024-06-01"></head>
+<body><article><h1>Harbour strike ends</h1><p>Dock workers ended their nine-day strike on Friday after winning a
+pay rise of 5 percent, the union said.</p><p>Ships that waited outside the harbour began to unload on Saturday.</p>
+</article></body></html>"""
+
+
+@pytest.fixture
+def article_server():
+    """An HTTP server on 127.0.0.1 serving one article at /harbour."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/harbour":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(PAGE)))
+            self.end_headers()
+            self.wfile.write(PAGE)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_ingest_a_url_when_private_addresses_are_allowed(index_dir: Path, article_server: str, monkeypatch, capsys) -> None:
+    status, out = run("ingest", f"{article_server}/harbour")
+    assert status == 1 and out == ""
+    assert capsys.readouterr().err.startswith(f"articlebot: {article_server}/harbour: refused: 127.0.0.1")
+    monkeypatch.setenv("ARTICLEBOT_ALLOW_PRIVATE_URLS", "1")
+    status, out = run("ingest", f"{article_server}/harbour", f"{article_server}/missing")
+    assert status == 1 and out.startswith("added") and "Harbour strike ends" in out
+    assert "HTTP 404" in capsys.readouterr().err
+    [row] = [a for a in json.loads(run("sources", "--json")[1]) if a["title"] == "Harbour strike ends"]
+    assert (row["url"], row["outlet"], row["author"], row["published"]) == (
+        f"{article_server}/harbour", "Port News", "Sam Reed", "2024-06-01")
+    answer = json.loads(run("ask", "How long was the harbour strike?", "--json")[1])
+    assert "nine-day strike" in answer["quotes"][0]["text"]
