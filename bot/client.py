@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .cogs.ask import FAILED, AskCog
+from .cogs.manage import ManageCog
 from .cogs.sources import SourcesCog
 from .index_service import IndexService
 from .render import NO_MENTIONS
@@ -43,6 +44,7 @@ class ArticleBot(commands.Bot):
         await self.service.load()
         await self.add_cog(AskCog(self))
         await self.add_cog(SourcesCog(self))
+        await self.add_cog(ManageCog(self))
         self.tree.error(self.on_app_command_error)
         synced = await self.sync_commands()
         log.info("synced %d commands%s", len(synced),

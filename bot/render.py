@@ -63,6 +63,10 @@ def link(title: str, url: str) -> str:
     return f"**{label}**"
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def byline(outlet: str, published: str, *extra: str) -> str:
     return " · ".join(p for p in (outlet, published, *extra) if p)
 
@@ -139,7 +143,8 @@ def render_sources_page(articles: Sequence[StoredArticle], page: int) -> discord
     page = min(max(page, 0), pages - 1)
     chunk = articles[page * SOURCES_PER_PAGE:(page + 1) * SOURCES_PER_PAGE]
     lines = [
-        f"{link(shorten(a.title, 200), a.url)}\n{byline(a.outlet, a.published, f'{a.passages} passages')}"
+        f"{link(shorten(a.title, 200), a.url)}\n{byline(a.outlet, a.published, plural(a.passages, 'passage'))}\n"
+        + (f"added by <@{a.added_by}> on {a.added_at[:10]}" if a.added_by.isdigit() else "shared with every server")
         for a in chunk
     ]
     embed = discord.Embed(
@@ -167,7 +172,7 @@ def render_article(article: StoredArticle, opening_chars: int = 600) -> discord.
         if value:
             embed.add_field(name=name, value=shorten(escape(value), EMBED_FIELD_VALUE_LIMIT))
     words = len(article.text.split())
-    embed.add_field(name="Length", value=f"{words:,} words, {article.passages} passages")
+    embed.add_field(name="Length", value=f"{plural(words, 'word')}, {plural(article.passages, 'passage')}")
     if article.url:
         embed.add_field(name="Link", value=shorten(article.url, EMBED_FIELD_VALUE_LIMIT), inline=False)
     embed.set_footer(text=f"id {article.id}")

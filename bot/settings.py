@@ -49,6 +49,8 @@ class BotSettings:
     cooldown: Cooldown = Cooldown()
     #: Seconds the Previous/Next buttons of /sources keep working.
     page_timeout: float = 180.0
+    #: A role (name or id) whose members may add and remove articles besides Manage Server holders.
+    manager_role: str = ""
     index: Settings = field(default_factory=Settings)
 
     @classmethod
@@ -65,5 +67,6 @@ class BotSettings:
             guild_id=int(guild) if guild else None,
             ask_channels=_ids("ASK_CHANNELS", env.get("ASK_CHANNELS", "")),
             cooldown=Cooldown.parse(env.get("ASK_COOLDOWN", "4/60")),
+            manager_role=env.get("ARTICLEBOT_MANAGER_ROLE", "").strip(),
             index=Settings.from_env(env),
         )

@@ -14,6 +14,7 @@ from index import QuestionError
 from index.article_index import MAX_QUESTION_CHARS, check_question
 
 from ..cooldown import QuestionCooldown, cooldown_message
+from ..index_service import collection_for
 from ..render import NO_MENTIONS, render_answer
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class AskCog(commands.Cog):
             return
         # Discord wants an acknowledgement within 3 seconds; the search may take longer.
         await interaction.response.defer(ephemeral=private, thinking=True)
-        answer = await self.bot.service.ask(question)
+        answer = await self.bot.service.ask(question, collection_for(interaction.guild_id))
         for embeds in render_answer(answer):
             await interaction.followup.send(embeds=embeds, ephemeral=private, allowed_mentions=NO_MENTIONS)
 
@@ -83,7 +84,7 @@ class AskCog(commands.Cog):
             return
         try:
             async with message.channel.typing():
-                answer = await self.bot.service.ask(question)
+                answer = await self.bot.service.ask(question, collection_for(message.guild.id if message.guild else None))
             first, *rest = render_answer(answer)
             await message.reply(embeds=first, mention_author=False, allowed_mentions=NO_MENTIONS)
             for embeds in rest:

@@ -683,6 +683,16 @@ class FakeDiscord:
             perms = guild.permissions_in(value, guild.members[user.id]) if guild else 0
             resolved.setdefault("channels", {})[value.id] = {**value.to_json(), "permissions": str(perms)}
             return value.id
+        if kind is OptionType.ATTACHMENT and isinstance(value, tuple):
+            # An upload given as (filename, data): served from the fake's CDN route like Discord's.
+            filename, data = value
+            attachment_id = self._snowflake()
+            self._files[attachment_id] = data
+            url = f"{self.base_url}/attachments/{channel.id}/{attachment_id}/{filename}"
+            resolved.setdefault("attachments", {})[attachment_id] = {
+                "id": attachment_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+            }
+            return attachment_id
         expected = _PYTHON_TYPES.get(kind)
         # bool is an int subclass, but Discord would never send True for a number option.
         is_stray_bool = kind is not OptionType.BOOLEAN and isinstance(value, bool)

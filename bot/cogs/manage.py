@@ -1,0 +1,167 @@
+"""Managing articles from Discord: /add (a link or a file) and /remove, for server managers only."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index import AddResult, ArticleError
+from index.articles import MAX_ARTICLE_BYTES, SUPPORTED_SUFFIXES
+
+from ..index_service import collection_for
+from ..render import NO_MENTIONS, byline, escape, plural, shorten
+
+if TYPE_CHECKING:
+    from ..client import ArticleBot
+
+log = logging.getLogger(__name__)
+#: Every add and remove, with who, where and when (the log record's time).
+audit = logging.getLogger("articlebot.audit")
+
+CONFIRM_TIMEOUT = 60.0
+
+
+def may_manage(member: discord.Member, manager_role: str) -> bool:
+    """Manage Server holders may manage articles, and members of the configured role."""
+    if member.guild_permissions.manage_guild:
+        return True
+    return bool(manager_role) and any(manager_role in (role.name, str(role.id)) for role in member.roles)
+
+
+def manager_only() -> app_commands.Check:
+    """A run-time check: server admins can change who sees a command, so its default is not enough."""
+    async def predicate(interaction: discord.Interaction) -> bool:
+        bot: ArticleBot = interaction.client  # type: ignore[assignment]
+        role = bot.settings.manager_role
+        if isinstance(interaction.user, discord.Member) and may_manage(interaction.user, role):
+            return True
+        extra = f" or the {role} role" if role else ""
+        raise app_commands.CheckFailure(f"Adding and removing articles needs the Manage Server permission{extra}.")
+    return app_commands.check(predicate)
+
+
+def describe(result: AddResult, outlet: str, published: str) -> str:
+    title = f"**{escape(shorten(result.title, 200))}**"
+    where = byline(outlet, published)
+    where = f" ({where})" if where else ""
+    if result.status == "duplicate":
+        return f"Already there: {title} has the same text as an article this server has."
+    if result.status == "unchanged":
+        return f"Already there: {title}{where}, unchanged."
+    verb = "Updated" if result.status == "updated" else "Added"
+    return f"{verb} {title}{where}: {plural(result.passages, 'passage')}."
+
+
+class ConfirmView(discord.ui.View):
+    """Remove / Cancel buttons for the person who asked, until a timeout."""
+
+    def __init__(self, owner_id: int) -> None:
+        super().__init__(timeout=CONFIRM_TIMEOUT)
+        self.owner_id = owner_id
+        self.confirmed: bool | None = None
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message("Only the person who asked can confirm this.", ephemeral=True)
+        return False
+
+    @discord.ui.button(label="Remove", style=discord.ButtonStyle.danger)
+    async def remove(self, interaction: discord.Interaction, button: discord.ui.Button["ConfirmView"]) -> None:
+        self.confirmed = True
+        await interaction.response.defer()
+        self.stop()
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button["ConfirmView"]) -> None:
+        self.confirmed = False
+        await interaction.response.defer()
+        self.stop()
+
+
+class ManageCog(commands.Cog):
+    """Adds articles to a server's own collection and removes them."""
+
+    def __init__(self, bot: "ArticleBot") -> None:
+        self.bot = bot
+
+    @app_commands.command(name="add", description="Add an article to this server from a link or a file")
+    @app_commands.describe(url="A link to the article", file="A .txt, .md or .html file with the article")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @manager_only()
+    async def add(self, interaction: discord.Interaction, url: str | None = None,
+                  file: discord.Attachment | None = None) -> None:
+        if (url is None) == (file is None):
+            await interaction.response.send_message("Give either a `url` or a `file`, not both.", ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        service = self.bot.service
+        try:
+            if url is not None:
+                await interaction.edit_original_response(content=f"Fetching {shorten(url.strip(), 300)} …")
+                article = await service.fetch_article(url.strip())
+            else:
+                assert file is not None
+                article = await self._read(interaction, file)
+            await interaction.edit_original_response(content=f"Indexing **{escape(shorten(article.title, 200))}** …")
+            result = await service.add(article, collection_for(interaction.guild_id), str(interaction.user.id))
+        except ArticleError as exc:
+            await interaction.edit_original_response(content=f"Couldn't add that: {shorten(str(exc), 1500)}")
+            return
+        audit.info("add %s %r (%s) by %s in server %s: %s", result.article_id, result.title, article.source,
+                   interaction.user.id, interaction.guild_id, result.status)
+        await interaction.edit_original_response(content=describe(result, article.outlet, article.published),
+                                                 allowed_mentions=NO_MENTIONS)
+
+    async def _read(self, interaction: discord.Interaction, file: discord.Attachment):
+        name = file.filename
+        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if suffix not in SUPPORTED_SUFFIXES:
+            raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
+        if file.size > MAX_ARTICLE_BYTES:
+            raise ArticleError(f"{name}: too large ({file.size:,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+        await interaction.edit_original_response(content=f"Reading {escape(name)} …")
+        try:
+            data = await file.read()
+        except discord.HTTPException:
+            raise ArticleError(f"{name}: could not download the file from Discord") from None
+        source = f"upload:{interaction.guild_id}/{name}"
+        return await self.bot.service.read_article(data, name, source)
+
+    @app_commands.command(name="remove", description="Remove an article this server added")
+    @app_commands.describe(article="The article's title (pick one from the list)")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @manager_only()
+    async def remove(self, interaction: discord.Interaction, article: str) -> None:
+        collection = collection_for(interaction.guild_id)
+        found = await self.bot.service.article(article, collection)
+        if found is None or found.collection != collection:
+            shared = found is not None
+            await interaction.response.send_message(
+                "Shared articles can't be removed from one server." if shared
+                else "This server has no such article; pick one from the list.", ephemeral=True)
+            return
+        view = ConfirmView(interaction.user.id)
+        await interaction.response.send_message(
+            f"Remove **{escape(shorten(found.title, 200))}** from this server?", view=view, ephemeral=True)
+        await view.wait()
+        if not view.confirmed:
+            await interaction.edit_original_response(content="Nothing removed.", view=None)
+            return
+        await self.bot.service.remove(found.id)
+        audit.info("remove %s %r by %s in server %s", found.id, found.title, interaction.user.id, interaction.guild_id)
+        await interaction.edit_original_response(content=f"Removed **{escape(shorten(found.title, 200))}**.", view=None)
+
+    @remove.autocomplete("article")
+    async def own_titles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        collection = collection_for(interaction.guild_id)
+        wanted = current.strip().casefold()
+        own = [a for a in await self.bot.service.articles(collection) if a.collection == collection]
+        return [app_commands.Choice(name=shorten(a.title, 100) or a.id, value=a.id)
+                for a in own if wanted in a.title.casefold()][:25]

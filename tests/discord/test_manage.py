@@ -1,0 +1,210 @@
+"""/add and /remove over the fake Discord: managers only, per-server collections, clear refusals."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import pytest_asyncio
+
+from bot.client import ArticleBot
+from bot.index_service import IndexService
+from bot.settings import BotSettings
+from index import ArticleIndex
+from index.fetch import FetchPolicy
+
+from .fake_discord import FakeDiscord, Permission, running_client
+from .fake_payloads import FakeChannel, FakeGuild, FakeUser
+
+PAGE = b"""<html><head><title>Harbour strike ends</title><meta property="og:site_name" content="Port News">
+<meta property="article:published_time" content="2024-06-01"></head><body><article><h1>Harbour strike ends</h1>
+<p>Dock workers ended their nine-day strike on Friday after winning a pay rise of 5 percent, the union said.</p>
+<p>Ships that waited outside the harbour began to unload on Saturday morning.</p></article></body></html>"""
+EMPTY_PAGE = b"<html><head><title>Home</title></head><body><nav><a href='/'>Home</a></nav></body></html>"
+NOTE = "Library reopens\n\nThe city library reopened on Monday with a new reading room for children and longer hours."
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    """A web server on 127.0.0.1: an article at /harbour, a page without one at /home."""
+    pages = {"/harbour": PAGE, "/home": EMPTY_PAGE}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@dataclass
+class Servers:
+    fake: FakeDiscord
+    bot: ArticleBot
+    a: FakeGuild
+    b: FakeGuild
+    a_general: FakeChannel
+    b_general: FakeChannel
+    editor: FakeUser  # may manage articles in server A (Manage Server)
+    reader: FakeUser  # a plain member of both
+
+    async def command(self, name: str, guild: FakeGuild, user: FakeUser, **options):
+        channel = self.a_general if guild is self.a else self.b_general
+        return await self.fake.send_command(name, user=user, channel=channel, options=options)
+
+
+@pytest_asyncio.fixture
+async def servers(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> AsyncIterator[Servers]:
+    fake = fake_discord
+    a, b = fake.add_guild("Port town"), fake.add_guild("Hill town")
+    a_general, b_general = fake.add_channel(a, "general"), fake.add_channel(b, "general")
+    editor, reader = fake.add_user("editor"), fake.add_user("reader")
+    fake.add_member(a, editor, roles=[fake.add_role(a, "editors", permissions=Permission.MANAGE_GUILD)])
+    fake.add_member(b, editor)
+    fake.add_member(a, reader)
+    fake.add_member(b, reader)
+    settings = BotSettings(token=fake.token, index=seed_index.settings)
+    service = IndexService(seed_index.settings, seed_index, FetchPolicy(allow_private=True, timeout=5))
+    bot = ArticleBot(service, settings, guild_ready_timeout=0.1)
+    async with running_client(fake, bot, timeout=60):
+        for guild in (a, b):  # global commands take time to appear on Discord; tests sync per server
+            bot.tree.copy_global_to(guild=_object(guild))
+            await bot.tree.sync(guild=_object(guild))
+        yield Servers(fake, bot, a, b, a_general, b_general, editor, reader)
+
+
+def _object(guild: FakeGuild):
+    import discord
+
+    return discord.Object(int(guild.id))
+
+
+async def final_text(interaction) -> str:
+    """The text of a deferred reply once the bot has finished editing it."""
+    await interaction.wait_for_response()
+    original = await interaction.wait_for_original()
+    await interaction_done(original)
+    return original.content
+
+
+async def interaction_done(message, timeout: float = 30.0) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while message.loading or message.content.endswith("…"):
+        assert loop.time() < end, f"still working: {message.content!r}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_an_article_added_by_url_is_seen_only_in_its_server(servers: Servers, site: str, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="articlebot.audit")
+    add = await servers.command("add", servers.a, servers.editor, url=f"{site}/harbour")
+    text = await final_text(add)
+    assert text == "Added **Harbour strike ends** (Port News · 2024-06-01): 2 passages."
+    edits = [e.get("content") for e in add.original.edits]
+    assert any(e and e.startswith("Fetching") for e in edits), "progress is shown by editing the reply"
+    assert f"by {servers.editor.id} in server {servers.a.id}" in caplog.text
+
+    asked_a = await servers.command("ask", servers.a, servers.reader, question="How long did the dock strike last?")
+    reply_a = await asked_a.wait_for_followup(timeout=30)
+    assert reply_a.embeds[0]["title"] == "Harbour strike ends"
+    asked_b = await servers.command("ask", servers.b, servers.reader, question="How long did the dock strike last?")
+    reply_b = await asked_b.wait_for_followup(timeout=30)
+    assert all(e.get("title") != "Harbour strike ends" for e in reply_b.embeds)
+
+    listed_a = await (await servers.command("sources", servers.a, servers.reader)).wait_for_original()
+    assert "Harbour strike ends" in listed_a.embeds[0]["description"]
+    assert f"added by <@{servers.editor.id}>" in listed_a.embeds[0]["description"]
+    assert "shared with every server" in listed_a.embeds[0]["description"]
+    listed_b = await (await servers.command("sources", servers.b, servers.reader)).wait_for_original()
+    assert "Harbour strike ends" not in listed_b.embeds[0]["description"]
+
+
+@pytest.mark.asyncio
+async def test_only_managers_can_add(servers: Servers, site: str) -> None:
+    with pytest.raises(PermissionError):  # Discord hides the command from them
+        await servers.command("add", servers.a, servers.reader, url=f"{site}/harbour")
+    assert servers.fake.command("add")["default_member_permissions"] == str(int(Permission.MANAGE_GUILD))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("path", "reason"), [
+    ("/home", "no article text found"),
+    ("/missing", "HTTP 404"),
+])
+async def test_bad_urls_are_refused_with_the_reason(servers: Servers, site: str, path: str, reason: str) -> None:
+    text = await final_text(await servers.command("add", servers.a, servers.editor, url=f"{site}{path}"))
+    assert text.startswith("Couldn't add that:") and reason in text
+    assert len(servers.bot.service.index.articles(str(servers.a.id))) == 1  # just the seed
+
+
+@pytest.mark.asyncio
+async def test_private_addresses_are_refused_by_default(servers: Servers) -> None:
+    servers.bot.service.fetch_policy = FetchPolicy()
+    text = await final_text(await servers.command("add", servers.a, servers.editor,
+                                                  url="http://169.254.169.254/latest/meta-data/"))
+    assert text == "Couldn't add that: http://169.254.169.254/latest/meta-data/: refused: 169.254.169.254 is a link-local address"
+
+
+@pytest.mark.asyncio
+async def test_an_uploaded_file_is_added_and_bad_files_are_refused(servers: Servers) -> None:
+    added = await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", NOTE.encode())))
+    assert added == "Added **Library reopens**: 1 passage."
+    for name, data, reason in [("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+                               ("notes.txt", "Café\n\nÇa va très bien, merci beaucoup.".encode("latin-1"), "not UTF-8"),
+                               ("empty.md", b"", "no article text"),
+                               ("report.pdf", b"%PDF-1.4", "unsupported file type")]:
+        text = await final_text(await servers.command("add", servers.a, servers.editor, file=(name, data)))
+        assert text.startswith("Couldn't add that:") and reason in text, text
+    assert {a.title for a in servers.bot.service.index.articles(str(servers.a.id)) if a.collection} == {"Library reopens"}
+
+
+@pytest.mark.asyncio
+async def test_remove_asks_for_confirmation(servers: Servers) -> None:
+    await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", NOTE.encode())))
+    complete = await servers.fake.send_autocomplete("remove", user=servers.editor, channel=servers.a_general,
+                                                    focused="article", value="libr")
+    await complete.wait_for_response()
+    [choice] = complete.choices
+    assert choice["name"] == "Library reopens"
+
+    asked = await servers.command("remove", servers.a, servers.editor, article=choice["value"])
+    prompt = await asked.wait_for_original()
+    assert prompt.ephemeral and "Remove **Library reopens**" in prompt.content
+    cancel = next(c for row in prompt.components for c in row["components"] if c["label"] == "Cancel")
+    await (await servers.fake.send_component(prompt, cancel["custom_id"], user=servers.editor)).wait_for_response()
+    await servers.fake.wait_for(lambda: prompt.content == "Nothing removed.", 5, "the cancel")
+    assert servers.bot.service.index.article(choice["value"]) is not None
+
+    asked = await servers.command("remove", servers.a, servers.editor, article=choice["value"])
+    prompt = await asked.wait_for_original()
+    confirm = next(c for row in prompt.components for c in row["components"] if c["label"] == "Remove")
+    await (await servers.fake.send_component(prompt, confirm["custom_id"], user=servers.editor)).wait_for_response()
+    await servers.fake.wait_for(lambda: prompt.content.startswith("Removed"), 5, "the removal")
+    assert servers.bot.service.index.article(choice["value"]) is None
+
+    [seed] = servers.bot.service.index.articles("")
+    shared = await (await servers.command("remove", servers.a, servers.editor, article=seed.id)).wait_for_original()
+    assert shared.ephemeral and "Shared articles" in shared.content
