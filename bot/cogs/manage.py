@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from index import AddResult, ArticleError
-from index.articles import MAX_ARTICLE_BYTES, SUPPORTED_SUFFIXES
+from index import articles as article_files
 
 from ..index_service import collection_for
 from ..render import NO_MENTIONS, byline, escape, plural, shorten
@@ -121,10 +121,11 @@ class ManageCog(commands.Cog):
     async def _read(self, interaction: discord.Interaction, file: discord.Attachment):
         name = file.filename
         suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        if suffix not in SUPPORTED_SUFFIXES:
+        if suffix not in article_files.SUPPORTED_SUFFIXES:
             raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
-        if file.size > MAX_ARTICLE_BYTES:
-            raise ArticleError(f"{name}: too large ({file.size:,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+        limit = article_files.MAX_ARTICLE_BYTES
+        if file.size > limit:  # refused before downloading it
+            raise ArticleError(f"{name}: too large ({file.size:,} bytes; the limit is {limit:,})")
         await interaction.edit_original_response(content=f"Reading {escape(name)} …")
         try:
             data = await file.read()

@@ -31,10 +31,16 @@ NOTE = "Library reopens\n\nThe city library reopened on Monday with a new readin
 @pytest.fixture
 def site() -> Iterator[str]:
     """A web server on 127.0.0.1: an article at /harbour, a page without one at /home."""
-    pages = {"/harbour": PAGE, "/home": EMPTY_PAGE}
+    pages = {"/harbour": PAGE, "/home": EMPTY_PAGE, "/slow": PAGE}
+    release = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/hang":  # accepts the connection, never answers
+                release.wait(30)
+                return
+            if self.path == "/slow":
+                release.wait(2.5)
             body = pages.get(self.path)
             if body is None:
                 self.send_error(404)
@@ -52,6 +58,7 @@ def site() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    release.set()
     server.shutdown()
     server.server_close()
     thread.join()
@@ -208,3 +215,50 @@ async def test_remove_asks_for_confirmation(servers: Servers) -> None:
     [seed] = servers.bot.service.index.articles("")
     shared = await (await servers.command("remove", servers.a, servers.editor, article=seed.id)).wait_for_original()
     assert shared.ephemeral and "Shared articles" in shared.content
+
+
+@pytest.mark.asyncio
+async def test_questions_are_answered_while_an_article_is_being_added(servers: Servers, site: str) -> None:
+    adding = await servers.command("add", servers.a, servers.editor, url=f"{site}/slow")
+    await adding.wait_for_response()
+    asked = await servers.command("ask", servers.a, servers.reader, question="How did China react?")
+    reply = await asked.wait_for_followup(timeout=30)
+    assert reply.embeds[0]["title"].startswith("North Korea's Kim Jong Un")
+    assert adding.original is not None and adding.original.content.startswith("Fetching"), "the add was still going"
+    assert (await final_text(adding)).startswith("Added **Harbour strike ends**")
+
+
+@pytest.mark.asyncio
+async def test_a_url_that_never_answers_times_out_and_the_bot_stays_responsive(servers: Servers, site: str) -> None:
+    servers.bot.service.fetch_policy = FetchPolicy(allow_private=True, timeout=1.5)
+    adding = await servers.command("add", servers.a, servers.editor, url=f"{site}/hang")
+    asked = await servers.command("ask", servers.a, servers.reader, question="How did China react?")
+    assert (await asked.wait_for_followup(timeout=30)).embeds
+    text = await final_text(adding)
+    assert text.startswith("Couldn't add that:") and "timed out after 1.5 s" in text
+    assert len(servers.bot.service.index.articles(str(servers.a.id))) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_file_over_the_size_cap_is_refused_unread(servers: Servers, monkeypatch) -> None:
+    monkeypatch.setattr("index.articles.MAX_ARTICLE_BYTES", 1000)
+    add = await servers.command("add", servers.a, servers.editor, file=("long.txt", b"Long story\n\n" + b"word " * 400))
+    text = await final_text(add)
+    assert text == "Couldn't add that: long.txt: too large (2,012 bytes; the limit is 1,000)"
+    assert not any((e.get("content") or "").startswith("Reading") for e in add.original.edits)
+
+
+def test_managers_are_manage_server_holders_or_the_named_role() -> None:
+    from types import SimpleNamespace
+
+    from bot.cogs.manage import may_manage
+
+    def member(manage: bool, *roles: tuple[str, int]) -> SimpleNamespace:
+        return SimpleNamespace(guild_permissions=SimpleNamespace(manage_guild=manage),
+                               roles=[SimpleNamespace(name=n, id=i) for n, i in roles])
+
+    assert may_manage(member(True), "")
+    assert not may_manage(member(False, ("Librarian", 5)), "")
+    assert may_manage(member(False, ("Librarian", 5)), "Librarian")
+    assert may_manage(member(False, ("Librarian", 5)), "5")
+    assert not may_manage(member(False, ("Reader", 6)), "Librarian")
