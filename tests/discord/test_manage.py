@@ -39,6 +39,17 @@ def site() -> Iterator[str]:
             if self.path == "/hang":  # accepts the connection, never answers
                 release.wait(30)
                 return
+            if self.path == "/drip":  # answers, then sends a byte every 0.2 s forever
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                try:
+                    while not release.wait(0.2):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                except OSError:
+                    pass  # the bot gave up and closed the connection, as it should
+                return
             if self.path == "/slow":
                 release.wait(2.5)
             body = pages.get(self.path)
@@ -229,9 +240,10 @@ async def test_questions_are_answered_while_an_article_is_being_added(servers: S
 
 
 @pytest.mark.asyncio
-async def test_a_url_that_never_answers_times_out_and_the_bot_stays_responsive(servers: Servers, site: str) -> None:
+@pytest.mark.parametrize("path", ["/hang", "/drip"])
+async def test_a_url_that_never_finishes_times_out_and_the_bot_stays_responsive(servers: Servers, site: str, path: str) -> None:
     servers.bot.service.fetch_policy = FetchPolicy(allow_private=True, timeout=1.5)
-    adding = await servers.command("add", servers.a, servers.editor, url=f"{site}/hang")
+    adding = await servers.command("add", servers.a, servers.editor, url=f"{site}{path}")
     asked = await servers.command("ask", servers.a, servers.reader, question="How did China react?")
     assert (await asked.wait_for_followup(timeout=30)).embeds
     text = await final_text(adding)
