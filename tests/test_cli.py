@@ -15,6 +15,7 @@ from index.cli import main
 
 from .conftest import REPO, SEEDS, write
 from .test_ask import XI_SENTENCE
+from .web import QuietHandler, serving
 
 ARTICLE = "Bridge closes\n\nThe city council voted on Tuesday to close the old river bridge for repairs."
 
@@ -141,30 +142,11 @@ pay rise of 5 percent, the union said.</p><p>Ships that waited outside the harbo
 @pytest.fixture
 def article_server():
     """An HTTP server on 127.0.0.1 serving one article at /harbour."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    class Handler(QuietHandler):
+        pages = {"/harbour": PAGE}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path != "/harbour":
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(PAGE)))
-            self.end_headers()
-            self.wfile.write(PAGE)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_ingest_a_url_when_private_addresses_are_allowed(index_dir: Path, article_server: str, monkeypatch, capsys) -> None:

@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import pytest_asyncio
@@ -17,6 +16,7 @@ from bot.settings import BotSettings
 from index import ArticleIndex
 from index.fetch import FetchPolicy
 
+from ..web import QuietHandler, serving
 from .fake_discord import FakeDiscord, Permission, running_client
 from .fake_payloads import FakeChannel, FakeGuild, FakeUser
 
@@ -30,16 +30,17 @@ NOTE = "Library reopens\n\nThe city library reopened on Monday with a new readin
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    """A web server on 127.0.0.1: an article at /harbour, a page without one at /home."""
-    pages = {"/harbour": PAGE, "/home": EMPTY_PAGE, "/slow": PAGE}
+    """A web server on 127.0.0.1: an article at /harbour (and after a pause at /slow), a page without
+    one at /home, one that never answers at /hang and one that drips a byte at a time at /drip."""
     release = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
+        pages = {"/harbour": PAGE, "/home": EMPTY_PAGE, "/slow": PAGE}
+
         def do_GET(self) -> None:
-            if self.path == "/hang":  # accepts the connection, never answers
+            if self.path == "/hang":
                 release.wait(30)
-                return
-            if self.path == "/drip":  # answers, then sends a byte every 0.2 s forever
+            elif self.path == "/drip":
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.end_headers()
@@ -49,30 +50,14 @@ def site() -> Iterator[str]:
                         self.wfile.flush()
                 except OSError:
                     pass  # the bot gave up and closed the connection, as it should
-                return
-            if self.path == "/slow":
-                release.wait(2.5)
-            body = pages.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            else:
+                if self.path == "/slow":
+                    release.wait(2.5)
+                self.serve_page()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(Handler) as url:
+        yield url
+        release.set()
 
 
 @dataclass
