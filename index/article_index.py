@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, NamedTuple, Sequence
@@ -225,21 +226,29 @@ class ArticleIndex:
         """
         return self.ask_with_passages(question, k, mode, collection=collection)[0]
 
-    def ask_with_passages(self, question: str, k: int | None = None, mode: Mode = "hybrid",
-                          depth: int = 0, collection: str | None = None) -> tuple[Answer, list[Passage]]:
-        """`ask`, also returning the passages the answer was chosen from (at least `depth` of them)."""
+    def ask_with_passages(self, question: str, k: int | None = None, mode: Mode = "hybrid", depth: int = 0,
+                          collection: str | None = None, stages: dict[str, float] | None = None) -> tuple[Answer, list[Passage]]:
+        """`ask`, also returning the passages the answer was chosen from (at least `depth` of them).
+
+        `stages`, if given, receives the seconds spent embedding, searching and quoting.
+        """
         question = check_question(question)
         limit = k or self.settings.top_k
+        clock = time.perf_counter()
         query_vector = self.embedder.encode([question])[0]
         terms = self.lexical.analyzer.terms(question)
+        embedded = time.perf_counter()
         with self._lock:
             found = self._retrieve(query_vector, terms, max(limit * 2, PASSAGES_READ, depth), mode, collection)
+        searched = time.perf_counter()
         passages = found.passages
         sources = self._nearest_sources(passages, found.articles)
-        if not passages or passages[0].score < self.settings.min_score:
-            return Answer(question, False, (), sources), passages
-        readable = {p.chunk_id for p in passages[:max(PASSAGES_READ, limit)]}
-        quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit)
+        quotes: list = []
+        if passages and passages[0].score >= self.settings.min_score:
+            readable = {p.chunk_id for p in passages[:max(PASSAGES_READ, limit)]}
+            quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit)
+        if stages is not None:
+            stages.update(embed=embedded - clock, search=searched - embedded, quotes=time.perf_counter() - searched)
         return Answer(question, bool(quotes), tuple(quotes), sources), passages
 
     @staticmethod

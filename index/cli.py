@@ -161,6 +161,23 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    from .bench import bench, format_reports, to_json
+
+    try:
+        sizes = [int(s) for s in args.passages.split(",") if s.strip()]
+    except ValueError:
+        raise CliError(f"--passages must be numbers separated by commas, got {args.passages!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise CliError("--passages needs at least one positive size")
+    folder = Path(args.dataset)
+    if not (folder / "articles.jsonl").is_file():
+        raise CliError(f"{folder}: no articles.jsonl (a SQuAD-format dataset folder)")
+    reports = bench(folder, sizes, args.settings)
+    print(json.dumps(to_json(reports)) if args.json else format_reports(reports), file=out)
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 10:
@@ -204,6 +221,13 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
                    help="index every other article and also ask about the others (the answer is 'not found')")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure ingest throughput, query latency, memory and disk by collection size")
+    p.add_argument("dataset", metavar="DATASET_DIR", nargs="?", default="../shared/eval/squad-v1.1-dev",
+                   help="a SQuAD-format folder whose paragraphs become passages")
+    p.add_argument("--passages", default="1000,10000", metavar="N,N,...", help="collection sizes (default 1000,10000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_bench)
 
     for add in extra_commands:
         add(sub, common)

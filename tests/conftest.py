@@ -37,6 +37,15 @@ def seed_index(empty_index: ArticleIndex) -> ArticleIndex:
     return empty_index
 
 
+@pytest.fixture
+def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An index folder for the command line, through the environment, seeded from the repo's seeds."""
+    folder = tmp_path / "index"
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(folder))
+    monkeypatch.setenv("ARTICLEBOT_SEEDS", str(SEEDS))
+    return folder
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     """Write a UTF-8 file below `folder` and return its path."""
     path = folder / name

@@ -13,19 +13,11 @@ import pytest
 
 from index.cli import main
 
-from .conftest import REPO, SEEDS, write
+from .conftest import REPO, write
 from .test_ask import XI_SENTENCE
 from .web import QuietHandler, serving
 
 ARTICLE = "Bridge closes\n\nThe city council voted on Tuesday to close the old river bridge for repairs."
-
-
-@pytest.fixture
-def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "index"
-    monkeypatch.setenv("ARTICLEBOT_INDEX", str(folder))
-    monkeypatch.setenv("ARTICLEBOT_SEEDS", str(SEEDS))
-    return folder
 
 
 def run(*argv: str, stdin: str = "") -> tuple[int, str]:
