@@ -102,15 +102,26 @@ class ArticleIndex:
                 budget -= title_tokens
         return chunk_text(article.text, self.embedder.count_tokens, budget)
 
-    def embed_chunks(self, article: Article, chunks: Sequence[Chunk]) -> tuple[np.ndarray, list[list[tuple[int, int, np.ndarray]]]]:
-        """Chunk vectors, and each chunk's sentences with vectors from the same forward pass."""
-        texts = [self._embedding_text(article.title, c.text) for c in chunks]
-        sentence_spans_ = [sentence_spans(article.text, c.start, c.end) for c in chunks]
-        local = [[(s - c.start + len(t) - len(c.text), e - c.start + len(t) - len(c.text)) for s, e in spans]
-                 for c, t, spans in zip(chunks, texts, sentence_spans_)]
+    def _embed(self, work: Sequence[tuple[Article, Sequence[Chunk]]]) -> list[tuple[np.ndarray, list[list[tuple[int, int, np.ndarray]]]]]:
+        """Per article, its chunk vectors and each chunk's sentences with vectors, from one forward pass
+        over all the articles' chunks (shared batches keep the encoder busy)."""
+        texts, local, spans_of = [], [], []
+        for article, chunks in work:
+            for c in chunks:
+                text = self._embedding_text(article.title, c.text)
+                spans = sentence_spans(article.text, c.start, c.end)
+                offset = len(text) - len(c.text) - c.start
+                texts.append(text)
+                local.append([(s + offset, e + offset) for s, e in spans])
+                spans_of.append(spans)
         vectors, pooled = self.embedder.encode_with_spans(texts, local)
-        sentences = [[(s, e, v) for (s, e), v in zip(spans, rows)] for spans, rows in zip(sentence_spans_, pooled)]
-        return vectors, sentences
+        out, at = [], 0
+        for _, chunks in work:
+            rows = range(at, at + len(chunks))
+            out.append((vectors[at:at + len(chunks)],
+                        [[(s, e, v) for (s, e), v in zip(spans_of[i], pooled[i])] for i in rows]))
+            at += len(chunks)
+        return out
 
     def add(self, article: Article, collection: str = "", added_by: str = "") -> AddResult:
         """Add an article, replace its older version, or recognise it as already there.
@@ -121,18 +132,34 @@ class ArticleIndex:
                 id keeps it to that server.
             added_by: who added it, for the record.
         """
-        key = article_key(article.source, collection)
-        current = self.store.article(key)
-        if current is not None and current.content_hash == article.content_hash:
-            return AddResult(key, article.title, "unchanged", current.passages)
-        twin = self.store.article_with_text(article.content_hash, visible_collections(collection))
-        if twin is not None and twin.id != key:
-            return AddResult(key, article.title, "duplicate", twin.passages, twin.id)
-        chunks = self.chunk(article)
-        vectors, sentences = self.embed_chunks(article, chunks)
-        with self._lock:
-            self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
-        return AddResult(key, article.title, "updated" if current else "added", len(chunks))
+        return self.add_many([article], collection, added_by)[0]
+
+    def add_many(self, articles: Sequence[Article], collection: str = "", added_by: str = "") -> list[AddResult]:
+        """`add` for several articles, embedded together; each is still stored in its own transaction."""
+        results: list[AddResult | None] = []
+        work: list[tuple[int, Article, str, bool, list[Chunk]]] = []
+        batch_texts: dict[str, str] = {}
+        for article in articles:
+            key = article_key(article.source, collection)
+            current = self.store.article(key)
+            if current is not None and current.content_hash == article.content_hash:
+                results.append(AddResult(key, article.title, "unchanged", current.passages))
+                continue
+            twin = self.store.article_with_text(article.content_hash, visible_collections(collection))
+            twin_id = twin.id if twin is not None and twin.id != key else batch_texts.get(article.content_hash)
+            if twin_id and twin_id != key:
+                passages = twin.passages if twin is not None and twin.id == twin_id else 0
+                results.append(AddResult(key, article.title, "duplicate", passages, twin_id))
+                continue
+            batch_texts[article.content_hash] = key
+            work.append((len(results), article, key, current is not None, self.chunk(article)))
+            results.append(None)
+        embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work]) if work else []
+        for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
+            with self._lock:
+                self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
+            results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks))
+        return [r for r in results if r is not None]
 
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Sequence
 from .article_index import ArticleIndex
 from .articles import Article, parse_text
 from .embedder import get_embedder
+from .ingest import ARTICLES_PER_BATCH
 from .settings import Settings
 
 QUERIES = 200
@@ -88,8 +89,8 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path) -
 
     started = time.perf_counter()
     chunks = 0
-    for article, _ in articles:
-        chunks += index.add(article).passages
+    for start in range(0, len(articles), ARTICLES_PER_BATCH):  # as `articlebot ingest` does
+        chunks += sum(r.passages for r in index.add_many([a for a, _ in articles[start:start + ARTICLES_PER_BATCH]]))
     index.save()
     ingest_s = time.perf_counter() - started
 

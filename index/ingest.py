@@ -21,6 +21,9 @@ class IngestReport:
     errors: tuple[str, ...]
 
 
+#: Articles embedded together: larger batches keep the encoder busy; each is still stored on its own.
+ARTICLES_PER_BATCH = 8
+
 _KINDS = {"text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
           "text/x-markdown": "markdown"}
 
@@ -64,12 +67,17 @@ def ingest_paths(index: "ArticleIndex", paths: Iterable[Path | str], progress: b
     from tqdm import tqdm
 
     results: list["AddResult"] = []
+    batch: list[Article] = []
     with tqdm(files, desc="ingesting", unit="file", disable=None if progress else True, leave=False) as bar:
         for file in bar:
             try:
-                results.append(index.add(load_url(file) if isinstance(file, str) else load_file(file)))
+                batch.append(load_url(file) if isinstance(file, str) else load_file(file))
             except ArticleError as exc:
                 errors.append(str(exc))
+            if len(batch) >= ARTICLES_PER_BATCH:
+                results += index.add_many(batch)
+                batch = []
+        results += index.add_many(batch)
     if any(r.status in ("added", "updated") for r in results):
         index.save()
     return IngestReport(tuple(results), tuple(errors))
