@@ -12,12 +12,10 @@ from index import Answer, Quote
 from index.store import StoredArticle
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#create-message).
-CONTENT_LIMIT = 2000
 EMBED_TITLE_LIMIT = 256
 EMBED_DESCRIPTION_LIMIT = 4096
 EMBED_FOOTER_LIMIT = 2048
 EMBED_FIELD_VALUE_LIMIT = 1024
-EMBED_FIELDS_LIMIT = 25
 MESSAGE_EMBED_CHARS_LIMIT = 6000
 MESSAGE_EMBEDS_LIMIT = 10
 

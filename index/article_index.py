@@ -138,22 +138,21 @@ class ArticleIndex:
         """`add` for several articles, embedded together; each is still stored in its own transaction."""
         results: list[AddResult | None] = []
         work: list[tuple[int, Article, str, bool, list[Chunk]]] = []
-        batch_texts: dict[str, str] = {}
+        in_batch: dict[str, str] = {}  # content hash → id, for copies within this batch
         for article in articles:
             key = article_key(article.source, collection)
             current = self.store.article(key)
+            twin = self.store.article_with_text(article.content_hash, visible_collections(collection))
             if current is not None and current.content_hash == article.content_hash:
                 results.append(AddResult(key, article.title, "unchanged", current.passages))
-                continue
-            twin = self.store.article_with_text(article.content_hash, visible_collections(collection))
-            twin_id = twin.id if twin is not None and twin.id != key else batch_texts.get(article.content_hash)
-            if twin_id and twin_id != key:
-                passages = twin.passages if twin is not None and twin.id == twin_id else 0
-                results.append(AddResult(key, article.title, "duplicate", passages, twin_id))
-                continue
-            batch_texts[article.content_hash] = key
-            work.append((len(results), article, key, current is not None, self.chunk(article)))
-            results.append(None)
+            elif twin is not None and twin.id != key:
+                results.append(AddResult(key, article.title, "duplicate", twin.passages, twin.id))
+            elif in_batch.get(article.content_hash, key) != key:
+                results.append(AddResult(key, article.title, "duplicate", 0, in_batch[article.content_hash]))
+            else:
+                in_batch[article.content_hash] = key
+                work.append((len(results), article, key, current is not None, self.chunk(article)))
+                results.append(None)  # filled in once the batch is embedded
         embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work]) if work else []
         for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
             with self._lock:

@@ -7,6 +7,7 @@ reach the larger sizes.
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -45,8 +46,6 @@ class SizeReport:
 def _rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[1])
-    import os
-
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
@@ -59,8 +58,8 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def _articles(dataset: Path, passages: int) -> Iterator[tuple[Article, int]]:
-    """Articles of about `passages` paragraphs in all, with their paragraph counts."""
+def _articles(dataset: Path, passages: int) -> Iterator[Article]:
+    """Articles of `passages` paragraphs in all."""
     rows = [json.loads(line) for line in (dataset / "articles.jsonl").open(encoding="utf-8") if line.strip()]
     made, copy = 0, 0
     while made < passages:
@@ -71,7 +70,7 @@ def _articles(dataset: Path, passages: int) -> Iterator[tuple[Article, int]]:
             if copy:  # a copy with the same text would be recognised as a duplicate and not embedded
                 paragraphs[0] = f"{paragraphs[0]} (Copy {copy}.)"
             text = "\n\n".join(paragraphs)
-            yield parse_text(f"{row['title']}\n\n{text}", f"bench:{copy}:{row['id']}"), len(paragraphs)
+            yield parse_text(f"{row['title']}\n\n{text}", f"bench:{copy}:{row['id']}")
             made += len(paragraphs)
             if made >= passages:
                 return
@@ -91,7 +90,7 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path) -
 
     started = time.perf_counter()
     for start in range(0, len(articles), ARTICLES_PER_BATCH):  # as `articlebot ingest` does
-        index.add_many([a for a, _ in articles[start:start + ARTICLES_PER_BATCH]])
+        index.add_many(articles[start:start + ARTICLES_PER_BATCH])
     index.save()
     ingest_s = time.perf_counter() - started
     chunks = index.store.count_chunks()

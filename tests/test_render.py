@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import discord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,4 +61,3 @@ def test_not_found_lists_sources_with_links() -> None:
     [[embed]] = render_answer(answer)
     assert embed.title == "Nothing found"
     assert "**[A \\[bracketed\\] title](https://news.test/a)** — Outlet · 2024-01-01" in (embed.description or "")
-    assert isinstance(embed, discord.Embed)

@@ -134,3 +134,11 @@ def test_reingesting_is_a_no_op_a_new_version_replaces_and_copies_are_recognised
     assert "Friday" in stored.text and "Tuesday" not in stored.text
     assert all("Tuesday" not in p.text for p in empty_index.search("When did the council vote?", k=5))
 
+
+
+def test_copies_within_one_batch_are_recognised(empty_index: ArticleIndex) -> None:
+    first, copy, other = empty_index.add_many([
+        parse_text(BRIDGE, "file:a.txt"), parse_text(BRIDGE, "file:b.txt"), parse_text(MUSEUM, "file:c.txt")])
+    assert (first.status, copy.status, other.status) == ("added", "duplicate", "added")
+    assert copy.duplicate_of == first.article_id
+    assert len(empty_index.articles()) == 2

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import AddResult, ArticleError
+from index import AddResult, Article, ArticleError
 from index import articles as article_files
 
 from ..index_service import collection_for
@@ -118,7 +118,7 @@ class ManageCog(commands.Cog):
         await interaction.edit_original_response(content=describe(result, article.outlet, article.published),
                                                  allowed_mentions=NO_MENTIONS)
 
-    async def _read(self, interaction: discord.Interaction, file: discord.Attachment):
+    async def _read(self, interaction: discord.Interaction, file: discord.Attachment) -> Article:
         name = file.filename
         suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
         if suffix not in article_files.SUPPORTED_SUFFIXES:
