@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -18,7 +20,8 @@ from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quote
 from .results import Answer, Passage, SourceMatch
 from .search import Mode, retrieve
 from .settings import Settings
-from .store import Store, StoredArticle
+from .store import Store, StoredArticle, atomic_file
+from .vectors import Selection
 
 MAX_QUESTION_CHARS = 1000
 NEAREST_SOURCES = 3
@@ -26,6 +29,14 @@ NEAREST_SOURCES = 3
 RERANK_DEPTH = 30
 SENTENCE_WEIGHT = 0.6
 AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
+
+
+class _Visible(NamedTuple):
+    """What one collection may search: its chunks for FAISS and a mask over the lexical index."""
+
+    key: tuple
+    selection: Selection
+    lexical_mask: np.ndarray
 
 
 class _Retrieval(NamedTuple):
@@ -74,13 +85,12 @@ class ArticleIndex:
         self.embedder = embedder
         self.store = Store(Path(folder), embedder.name, embedder.dim)
         self.lexical = LexicalIndex()
-        self._lexical_generation = -1
-        self._allowed_cache: tuple[object, np.ndarray | None] = (None, None)
+        self._visible: dict[tuple[str, ...], _Visible] = {}
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, settings: Settings) -> "ArticleIndex":
+    def open(cls, settings: Settings) -> ArticleIndex:
         """Open (or create) the index folder of `settings` with its model, loaded once per process."""
         embedder = get_embedder(settings.model, settings.device, settings.batch_size)
         return cls(settings.index_dir, embedder, settings)
@@ -156,19 +166,77 @@ class ArticleIndex:
         embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work]) if work else []
         for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
             with self._lock:
-                self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
+                self._sync_lexical()
+                before, old_ids = self.store.generation, self.store.article_chunk_ids(key)
+                new_ids = self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
+                self._update_lexical(before, old_ids, new_ids,
+                                     [self._embedding_text(article.title, c.text) for c in chunks])
             results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks))
         return [r for r in results if r is not None]
 
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""
         with self._lock:
-            return self.store.remove(article_id)
+            self._sync_lexical()
+            before, old_ids = self.store.generation, self.store.article_chunk_ids(article_id)
+            removed = self.store.remove(article_id)
+            if removed:
+                self._update_lexical(before, old_ids, [], [])
+            return removed
 
     def save(self) -> None:
-        """Persist the vector index (the database is already durable after each add)."""
+        """Persist the vector and lexical indexes (the database is already durable after each add)."""
         with self._lock:
             self.store.save()
+            self._sync_lexical()
+            path = self._lexical_path(self.lexical.generation)
+            if not path.exists():
+                with atomic_file(path) as handle:
+                    self.lexical.save(handle)
+            for old in self.store.folder.glob("lexical.*.npz"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+
+    # -- the lexical index, kept in step with the store ------------------------------------------
+
+    def _lexical_path(self, generation: int) -> Path:
+        return self.store.folder / f"lexical.{generation}.npz"
+
+    def _update_lexical(self, before: int, removed: Sequence[int], added: Sequence[int], texts: Sequence[str]) -> None:
+        """Apply one change of ours to the lexical index, or mark it stale if the store moved on without it."""
+        if self.lexical.generation == before and self.store.generation == before + 1:
+            self.lexical.remove(removed)
+            self.lexical.add(added, texts)
+            self.lexical.generation = before + 1
+        else:  # another process changed the store too: reload or rebuild at the next use
+            self.lexical.generation = -1
+
+    def _sync_lexical(self) -> None:
+        """Make the lexical index match the store: as is, from its saved file, or rebuilt from the database."""
+        generation = self.store.generation
+        if self.lexical.generation == generation:
+            return
+        path = self._lexical_path(generation)
+        if path.exists():
+            try:
+                loaded = LexicalIndex.load(path, self.lexical.analyzer)
+                if loaded.generation == generation:
+                    self.lexical = loaded
+                    return
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                pass  # a damaged file is rebuilt like a missing one
+        rebuilt = LexicalIndex(self.lexical.analyzer)
+        ids: list[int] = []
+        texts: list[str] = []
+        for chunk_id, text in self.store.chunk_texts(self._embedding_text):
+            ids.append(chunk_id)
+            texts.append(text)
+            if len(ids) == 20_000:
+                rebuilt.add(ids, texts)
+                ids, texts = [], []
+        rebuilt.add(ids, texts)
+        rebuilt.generation = generation
+        self.lexical = rebuilt
 
     def articles(self, collection: str | None = None) -> list[StoredArticle]:
         """The articles a collection sees (default: all), newest first."""
@@ -180,38 +248,31 @@ class ArticleIndex:
         visible = visible_collections(collection)
         return article if article is not None and (visible is None or article.collection in visible) else None
 
-    def _allowed_chunks(self, collection: str | None) -> np.ndarray | None:
-        visible = visible_collections(collection)
-        if visible is None:
+    def _visible_chunks(self, collection: str | None) -> _Visible | None:
+        """What `collection` may search, computed once per change of the index."""
+        collections = visible_collections(collection)
+        if collections is None:
             return None
-        key = (self.store.generation, visible)
-        if self._allowed_cache[0] != key:
-            self._allowed_cache = (key, self.store.chunk_ids(visible))
-        return self._allowed_cache[1]
+        key = (self.store.generation, self.lexical.generation, self.lexical.layout, len(self.lexical.ids))
+        cached = self._visible.get(collections)
+        if cached is None or cached.key != key:
+            ids = self.store.chunk_ids(collections)
+            cached = _Visible(key, Selection(ids), np.isin(self.lexical.ids, ids, assume_unique=True))
+            self._visible[collections] = cached
+        return cached
 
     # -- searching and asking -----------------------------------------------------------------
-
-    def _refresh_lexical(self) -> None:
-        generation = self.store.generation
-        if generation == self._lexical_generation:
-            return
-        chunks = self.store.all_chunks()
-        articles = {a.id: a for a in self.store.articles()}
-        self.lexical.build(
-            [c.id for c in chunks],
-            [self._embedding_text(articles[c.article_id].title, articles[c.article_id].text[c.start:c.end])
-             for c in chunks],
-        )
-        self._lexical_generation = generation
 
     def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode,
                   collection: str | None = None) -> _Retrieval:
         """The best `k` passages (in hybrid mode re-ranked by their best sentence), with what quoting them needs."""
-        self._refresh_lexical()
+        self._sync_lexical()
         rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
         depth = max(k, RERANK_DEPTH) if rerank else k
+        visible = self._visible_chunks(collection)
         hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode,
-                        allowed=self._allowed_chunks(collection))
+                        allowed=visible.selection if visible else None,
+                        lexical_mask=visible.lexical_mask if visible else None)
         chunks = self.store.chunks([h[0] for h in hits])
         articles = {a: self.store.article(a) for a in {c.article_id for c in chunks.values()}}
         passages = [Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph,

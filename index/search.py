@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from .lexical import LexicalIndex
 from .store import Store
+from .vectors import Selection
 
 Mode = Literal["bm25", "dense", "fused", "hybrid"]
 #: bm25 and dense alone; fused: their weighted sum; hybrid: fused, then re-ranked by the best
@@ -21,10 +23,12 @@ CANDIDATES = 50
 
 def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, query_terms: Sequence[str],
              k: int, mode: Mode = "hybrid", dense_weight: float | None = None,
-             candidates: int | None = None, allowed: np.ndarray | None = None) -> list[tuple[int, float, float, float]]:
+             candidates: int | None = None, allowed: Selection | None = None,
+             lexical_mask: np.ndarray | None = None) -> list[tuple[int, float, float, float]]:
     """The best `k` chunks for a query as (chunk id, score, dense, lexical), best first.
 
-    `allowed` (ascending chunk ids) limits the search to some collections' chunks.
+    `allowed` limits the search to some collections' chunks; `lexical_mask` says the same of
+    each position of `lexical.ids`.
 
     Both sides score every candidate either side found, so a chunk found only by BM25 still
     gets its true cosine (and the other way round) before the weighted sum.
@@ -34,13 +38,15 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
     dense_weight = DENSE_WEIGHT if dense_weight is None else dense_weight
     pool = max(k, candidates or CANDIDATES)
     dense_hits = dict(store.search(query_vector, pool, allowed)) if mode != "bm25" else {}
-    lexical_all = lexical.scores(query_terms) if mode != "dense" else np.zeros(len(lexical), np.float32)
-    if allowed is not None and len(lexical_all):
-        lexical_all = np.where(np.isin(lexical.ids, allowed, assume_unique=True), lexical_all, 0.0)
+    lexical_all = lexical.scores(query_terms) if mode != "dense" else np.zeros(len(lexical.ids), np.float32)
+    if lexical_mask is not None and len(lexical_all):
+        lexical_all = np.where(lexical_mask, lexical_all, 0.0)
     lexical_hits: dict[int, float] = {}
     if mode != "dense" and len(lexical_all):
-        top = np.argpartition(-lexical_all, min(pool, len(lexical_all) - 1))[:pool]
-        lexical_hits = {int(lexical.ids[i]): float(lexical_all[i]) for i in top if lexical_all[i] > 0}
+        found = np.flatnonzero(lexical_all)  # usually a small share: partition only those
+        if len(found) > pool:
+            found = found[np.argpartition(-lexical_all[found], pool - 1)[:pool]]
+        lexical_hits = {int(lexical.ids[i]): float(lexical_all[i]) for i in found}
 
     ids = sorted(set(dense_hits) | set(lexical_hits))
     if not ids:
@@ -48,11 +54,11 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
     missing = [i for i in ids if i not in dense_hits]
     if missing:
         dense_hits.update(zip(missing, (store.vectors(missing) @ query_vector).tolist()))
-    positions = np.searchsorted(lexical.ids, ids) if len(lexical) else np.zeros(len(ids), dtype=int)
+    positions = np.searchsorted(lexical.ids, ids) if len(lexical.ids) else np.zeros(len(ids), dtype=int)
     results = []
     for chunk_id, pos in zip(ids, positions):
         dense = dense_hits[chunk_id]
-        lex = float(lexical_all[pos]) if len(lexical) and pos < len(lexical) and lexical.ids[pos] == chunk_id else 0.0
+        lex = float(lexical_all[pos]) if pos < len(lexical.ids) and lexical.ids[pos] == chunk_id else 0.0
         score = {"dense": dense, "bm25": lex}.get(mode, dense_weight * dense + (1 - dense_weight) * lex)  # fused
         results.append((chunk_id, score, dense, lex))
     results.sort(key=lambda r: -r[1])

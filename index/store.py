@@ -3,23 +3,28 @@
 SQLite is the source of truth and every add or remove is one transaction, so an article is
 either wholly stored or not at all. The FAISS file is a saved copy of the vectors tagged with
 the database generation it matches; when a crash leaves it behind, it is rebuilt from SQLite.
+Chunk ids only grow (never reused after a removal), so derived indexes can append in id order.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO
 
 import numpy as np
 
 from .articles import Article, article_key
 from .chunking import Chunk
+from .vectors import EXACT_LIMIT, TRAINING_PER_LIST, Selection, VectorIndex, lists_for
 
 DB_NAME = "articles.sqlite3"
 SCHEMA_VERSION = "1"
@@ -117,12 +122,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A handle whose contents replace `path` only once the block ends without error, durably."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -132,15 +138,23 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    with atomic_file(path) as handle:
+        handle.write(data)
+
+
 class Store:
     """Articles, chunks and vectors in one folder. Methods are safe to call from several threads."""
 
-    def __init__(self, folder: Path, model: str, dim: int) -> None:
+    def __init__(self, folder: Path, model: str, dim: int, exact_limit: int = EXACT_LIMIT) -> None:
+        """Open or create the store in `folder`; above `exact_limit` chunks vector search is approximate (IVF)."""
         import faiss
 
         self._faiss = faiss
         self.folder = Path(folder)
         self.dim = dim
+        self.exact_limit = exact_limit
         self._lock = threading.RLock()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -153,7 +167,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.folder}: cannot open the index database ({exc})") from None
         self._check_model(model, dim)
-        self._index = self._load_vectors()
+        self._vectors = self._load_vectors()
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -186,25 +200,37 @@ class Store:
     def _vectors_path(self, generation: int) -> Path:
         return self.folder / f"vectors.{generation}.faiss"
 
-    def _load_vectors(self):  # -> faiss.IndexIDMap2
+    def _load_vectors(self) -> VectorIndex:
         path = self._vectors_path(self.generation)
         if path.exists():
             try:
-                index = self._faiss.read_index(str(path))
-                if index.d == self.dim and index.ntotal == self.count_chunks():
+                index = VectorIndex(self._faiss.read_index(str(path)))
+                if index.dim == self.dim and index.ntotal == self.count_chunks():
                     return index
             except RuntimeError:
                 pass  # a damaged file is rebuilt below like a stale one
         return self._rebuild_vectors()
 
-    def _rebuild_vectors(self):  # -> faiss.IndexIDMap2
-        index = self._faiss.IndexIDMap2(self._faiss.IndexFlatIP(self.dim))
-        rows = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
+    def _stored_vectors(self, query: str = "SELECT id, vector FROM chunks ORDER BY id",
+                        args: Sequence = ()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rows = self._db.execute(query, args)
         while batch := rows.fetchmany(10_000):
             ids = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
-            vectors = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), self.dim)
-            index.add_with_ids(vectors, ids)
-        return index
+            yield ids, np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), self.dim)
+
+    def _rebuild_vectors(self) -> VectorIndex:
+        """The vector index from the database: exact up to `exact_limit` chunks, IVF above."""
+        count = self.count_chunks()
+        if count < self.exact_limit:
+            return VectorIndex.exact(self.dim).add_batches(self._stored_vectors())
+        lists = lists_for(count)
+        ids = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM chunks")), dtype=np.int64)
+        sample = np.sort(np.random.default_rng(0).choice(ids, min(count, lists * TRAINING_PER_LIST), replace=False))
+        training = np.concatenate([v for start in range(0, len(sample), 30_000)
+                                   for _, v in self._stored_vectors(
+                                       "SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+                                       (json.dumps(sample[start:start + 30_000].tolist()),))])
+        return VectorIndex.ivf(self.dim, training, lists).add_batches(self._stored_vectors())
 
     def _transaction(self):
         return _Transaction(self._db)
@@ -276,28 +302,48 @@ class Store:
             found.setdefault(chunk_id, []).append(StoredSentence(start, end, vector))
         return found
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, allowed: Selection | None = None) -> list[tuple[int, float]]:
         """The `k` chunks whose vectors have the largest inner product with `query`.
 
         Args:
-            allowed: if given, only these chunk ids are searched.
+            allowed: if given, only these chunks are searched.
         """
         with self._lock:
-            if self._index.ntotal == 0 or k <= 0 or (allowed is not None and not len(allowed)):
-                return []
-            params = None
-            if allowed is not None:
-                params = self._faiss.SearchParameters(sel=self._faiss.IDSelectorBatch(allowed))
-            scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), min(k, self._index.ntotal),
-                                             params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            return self._vectors.search(query, k, allowed)
+
+    @property
+    def vector_index_kind(self) -> str:
+        """"exact" or "ivf": how vectors are searched now."""
+        return self._vectors.kind
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """The stored vectors of these chunk ids, in order."""
+        """The stored (exact, float32) vectors of these chunk ids, in order; missing ids are an error."""
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            if not ids:
-                return np.zeros((0, self.dim), dtype=np.float32)
-            return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+            found = {int(i): v for batch_ids, batch in self._stored_vectors(
+                f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids])
+                for i, v in zip(batch_ids, batch)}
+        return np.stack([found[int(i)] for i in ids])
+
+    def article_chunk_ids(self, article_id: str) -> list[int]:
+        """The ids of an article's chunks, ascending."""
+        with self._lock:
+            return self._chunk_ids(article_id)
+
+    def chunk_texts(self, embedding_text) -> Iterator[tuple[int, str]]:
+        """(chunk id, embedding_text(title, chunk text)) of every chunk, ascending by id."""
+        with self._lock:
+            chunks = self._db.execute("SELECT id, article_id, start, end FROM chunks ORDER BY id").fetchall()
+        cached: tuple[str, str, str] = ("", "", "")
+        for chunk_id, article_id, start, end in chunks:
+            if cached[0] != article_id:
+                with self._lock:
+                    row = self._db.execute("SELECT title, text FROM articles WHERE id = ?", (article_id,)).fetchone()
+                if row is None:  # removed meanwhile
+                    continue
+                cached = (article_id, row[0], row[1])
+            yield chunk_id, embedding_text(cached[1], cached[2][start:end])
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -315,11 +361,12 @@ class Store:
         if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
             raise ValueError("one vector of the index's dimension is needed per chunk")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        added_at = datetime.now(UTC).isoformat(timespec="seconds")
         article_id = article_key(article.source, collection)
         with self._lock:
             old_ids = self._chunk_ids(article_id)
             with self._transaction():
+                next_id = self._next_chunk_id()
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
                 self._db.execute(
                     "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -328,11 +375,11 @@ class Store:
                 )
                 new_ids = []
                 for n, (chunk, vector) in enumerate(zip(chunks, vectors)):
-                    cursor = self._db.execute(
-                        "INSERT INTO chunks (article_id, start, end, paragraph, vector) VALUES (?, ?, ?, ?, ?)",
-                        (article_id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes()),
+                    self._db.execute(
+                        "INSERT INTO chunks (id, article_id, start, end, paragraph, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                        (next_id + n, article_id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes()),
                     )
-                    new_ids.append(int(cursor.lastrowid))
+                    new_ids.append(next_id + n)
                     if n < len(sentences):
                         # float16 halves the space; the cosines it gives differ by < 1e-3.
                         self._db.executemany(
@@ -340,11 +387,12 @@ class Store:
                             [(new_ids[-1], start, end, np.asarray(v, dtype=np.float16).tobytes())
                              for start, end, v in sentences[n]],
                         )
+                self._set_meta("next_chunk_id", str(next_id + len(new_ids)))
                 self._bump_generation()
             if old_ids:
-                self._index.remove_ids(np.asarray(old_ids, dtype=np.int64))
+                self._vectors.remove(np.asarray(old_ids, dtype=np.int64))
             if new_ids:
-                self._index.add_with_ids(vectors, np.asarray(new_ids, dtype=np.int64))
+                self._vectors.add(vectors, np.asarray(new_ids, dtype=np.int64))
             return new_ids
 
     def remove(self, article_id: str) -> bool:
@@ -356,22 +404,32 @@ class Store:
                 if gone:
                     self._bump_generation()
             if old_ids:
-                self._index.remove_ids(np.asarray(old_ids, dtype=np.int64))
+                self._vectors.remove(np.asarray(old_ids, dtype=np.int64))
             return bool(gone)
 
     def _chunk_ids(self, article_id: str) -> list[int]:
-        return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))]
+        return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE article_id = ? ORDER BY id", (article_id,))]
+
+    def _next_chunk_id(self) -> int:
+        """Above every id ever given (stored in meta, since removing the newest chunks frees theirs)."""
+        highest = self._db.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0
+        return max(int(self._meta("next_chunk_id") or 1), highest + 1)
 
     def _bump_generation(self) -> None:
         self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
     def save(self) -> None:
-        """Write the FAISS index atomically for the current generation, then drop older copies."""
+        """Write the FAISS index atomically for the current generation, then drop older copies.
+
+        A collection that has grown past `exact_limit` is re-indexed as IVF first.
+        """
         with self._lock:
+            if self._vectors.kind == "exact" and self._vectors.ntotal >= self.exact_limit:
+                self._vectors = self._rebuild_vectors()
             generation = self.generation
             path = self._vectors_path(generation)
             if not path.exists():
-                atomic_write(path, self._faiss.serialize_index(self._index).tobytes())
+                atomic_write(path, self._vectors.serialize().tobytes())
             for old in self.folder.glob("vectors.*.faiss"):
                 if old != path:
                     old.unlink(missing_ok=True)

@@ -45,7 +45,7 @@ def story(n: int) -> str:
 def check_consistent(index: ArticleIndex) -> None:
     """Every listed article is whole: chunks, vectors and sentences; the vector index matches."""
     store = index.store
-    assert store._index.ntotal == store.count_chunks()
+    assert store._vectors.ntotal == store.count_chunks()
     for article in index.articles():
         assert article.passages > 0, f"{article.title} has no passages"
     chunk_ids = [c.id for c in store.all_chunks()]

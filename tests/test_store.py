@@ -54,7 +54,7 @@ def test_remove_takes_an_article_out_of_search_and_survives_reload(empty_index: 
     loaded = reopen(empty_index)
     assert [a.id for a in loaded.articles()] == [museum.article_id]
     assert all(p.article_id == museum.article_id for p in loaded.search("corroded steel bridge", k=5))
-    assert loaded.store.count_chunks() == loaded.store._index.ntotal
+    assert loaded.store.count_chunks() == loaded.store._vectors.ntotal
 
 
 def test_a_crash_before_save_loses_nothing_that_was_added(empty_index: ArticleIndex) -> None:
@@ -142,3 +142,49 @@ def test_copies_within_one_batch_are_recognised(empty_index: ArticleIndex) -> No
     assert (first.status, copy.status, other.status) == ("added", "duplicate", "added")
     assert copy.duplicate_of == first.article_id
     assert len(empty_index.articles()) == 2
+
+
+def test_a_reopened_index_loads_its_saved_lexical_index_instead_of_rebuilding(empty_index: ArticleIndex, monkeypatch) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+    empty_index.save()
+    assert [p.name for p in empty_index.store.folder.glob("lexical.*.npz")] == [f"lexical.{empty_index.store.generation}.npz"]
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the lexical index was rebuilt from the database")
+
+    monkeypatch.setattr(Store, "chunk_texts", no_rebuild)
+    loaded = reopen(empty_index)
+    assert top_article(loaded, "corroded steel") == bridge.article_id
+    assert loaded.search("corroded steel", k=1)[0].lexical > 0
+
+
+def test_a_damaged_lexical_file_is_rebuilt_from_the_database(empty_index: ArticleIndex) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    empty_index.save()
+    [lexical_file] = empty_index.store.folder.glob("lexical.*.npz")
+    lexical_file.write_bytes(b"PK\x03\x04 not really a zip")
+    loaded = reopen(empty_index)
+    hit = loaded.search("corroded steel", k=1)[0]
+    assert hit.article_id == bridge.article_id and hit.lexical > 0
+
+
+def test_lexical_scores_follow_adds_and_removes_without_a_save(empty_index: ArticleIndex) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    assert empty_index.search("corroded steel", k=1)[0].lexical > 0
+    museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+    assert empty_index.search("planetarium dinosaur", k=1)[0].article_id == museum.article_id
+    empty_index.remove(bridge.article_id)
+    assert all(p.lexical == 0 for p in empty_index.search("corroded steel", k=5))
+
+
+def test_chunk_ids_are_never_reused(empty_index: ArticleIndex) -> None:
+    empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+    museum_ids = empty_index.store.article_chunk_ids(museum.article_id)
+    empty_index.remove(museum.article_id)  # the newest chunks go
+    again = empty_index.add(parse_text(MUSEUM.replace("new", "big"), "file:museum2.txt"))
+    assert min(empty_index.store.article_chunk_ids(again.article_id)) > max(museum_ids)
+    reopened = reopen(empty_index)
+    third = reopened.add(parse_text("Zoo\n\nThe zoo welcomed two pandas.", "file:zoo.txt"))
+    assert min(reopened.store.article_chunk_ids(third.article_id)) > max(museum_ids)
