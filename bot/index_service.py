@@ -45,6 +45,7 @@ class IndexService:
             log.info("built the index from %s: %d articles", self.settings.seeds_dir, len(report.results))
             for error in report.errors:
                 log.warning("seed not loaded: %s", error)
+        index.warm_up()  # so that the first question is as quick as the others
         return index
 
     async def load(self) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .articles import Article, article_key
 from .chunking import Chunk, chunk_text, sentence_spans
-from .embedder import Embedder, get_embedder
+from .embedder import Encoder, embedder_for
 from .lexical import LexicalIndex
 from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes
 from .results import Answer, Passage, SourceMatch
@@ -80,10 +80,10 @@ def check_question(question: str) -> str:
 class ArticleIndex:
     """A searchable collection of articles in one folder."""
 
-    def __init__(self, folder: Path, embedder: Embedder, settings: Settings | None = None) -> None:
+    def __init__(self, folder: Path, embedder: Encoder, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.embedder = embedder
-        self.store = Store(Path(folder), embedder.name, embedder.dim)
+        self.store = Store(Path(folder), embedder.name, embedder.dim, self.settings.exact_limit)
         self.lexical = LexicalIndex()
         self._visible: dict[tuple[str, ...], _Visible] = {}
         # Searches see either all of an add or none of it; the slow embedding happens outside.
@@ -92,11 +92,15 @@ class ArticleIndex:
     @classmethod
     def open(cls, settings: Settings) -> ArticleIndex:
         """Open (or create) the index folder of `settings` with its model, loaded once per process."""
-        embedder = get_embedder(settings.model, settings.device, settings.batch_size)
-        return cls(settings.index_dir, embedder, settings)
+        return cls(settings.index_dir, embedder_for(settings), settings)
 
     def __len__(self) -> int:
         return len(self.store)
+
+    def warm_up(self) -> None:
+        """Load what the first question would otherwise wait for (the lexical index)."""
+        with self._lock:
+            self._sync_lexical()
 
     # -- adding and removing ------------------------------------------------------------------
 
@@ -165,14 +169,21 @@ class ArticleIndex:
                 results.append(None)  # filled in once the batch is embedded
         embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work]) if work else []
         for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
-            with self._lock:
-                self._sync_lexical()
-                before, old_ids = self.store.generation, self.store.article_chunk_ids(key)
-                new_ids = self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
-                self._update_lexical(before, old_ids, new_ids,
-                                     [self._embedding_text(article.title, c.text) for c in chunks])
+            self.store_embedded(article, chunks, vectors, sentences, collection, added_by)
             results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks))
         return [r for r in results if r is not None]
+
+    def store_embedded(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+                       sentences: Sequence[Sequence[tuple[int, int, np.ndarray]]],
+                       collection: str = "", added_by: str = "") -> None:
+        """Store an article whose chunks are already embedded (see `add_many`), replacing its old version."""
+        key = article_key(article.source, collection)
+        texts = [self._embedding_text(article.title, c.text) for c in chunks]
+        with self._lock:
+            self._sync_lexical()
+            before, old_ids = self.store.generation, self.store.article_chunk_ids(key)
+            new_ids = self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
+            self._update_lexical(before, old_ids, new_ids, texts)
 
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""

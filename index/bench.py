@@ -1,12 +1,16 @@
 """`articlebot bench`: ingest throughput against the encoder's own, query latency by stage, memory, disk.
 
 Passages are the paragraphs of a SQuAD-format dataset's articles, repeated (as new articles) to
-reach the larger sizes.
+reach the larger sizes. Up to `--encode-limit` passages every one is embedded, as `articlebot
+ingest` does; above it (embedding 1,000,000 passages would take hours) the copies reuse the vectors
+of a first embedded copy with random noise added, so that no two are alike. Each index is then
+measured in a fresh process, as the bot would open it: load time, query latency, memory.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -16,13 +20,21 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
+
 from .article_index import ArticleIndex
 from .articles import Article, parse_text
-from .embedder import get_embedder
+from .chunking import Chunk
+from .embedder import embedder_for
 from .ingest import ARTICLES_PER_BATCH
 from .settings import Settings
 
 QUERIES = 200
+#: Articles ingested between two measurements of the raw encoder.
+PART = 48
+ENCODE_LIMIT = 20_000
+#: Norm of the noise added to a reused vector (before normalising): cosine to the original ≈ 0.9.
+NOISE = 0.5
 
 
 @dataclass(frozen=True)
@@ -31,13 +43,17 @@ class SizeReport:
 
     passages: int
     articles: int
-    encoder_passages_per_s: float
-    ingest_passages_per_s: float
-    ingest_ratio: float
+    vectors: str  # "encoded" or "synthetic"
+    encoder_passages_per_s: float | None
+    ingest_passages_per_s: float | None
+    ingest_ratio: float | None
+    build_s: float
     query_p50_ms: float
     query_p95_ms: float
     query_p99_ms: float
     stage_p50_ms: dict[str, float]
+    vector_index: str  # "exact" or "ivf"
+    recall_at_10: float
     rss_mb: float
     disk_mb: float
     load_s: float
@@ -58,10 +74,10 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def _articles(dataset: Path, passages: int) -> Iterator[Article]:
-    """Articles of `passages` paragraphs in all."""
+def _articles(dataset: Path, passages: int, copy: int = 0) -> Iterator[Article]:
+    """Articles of `passages` paragraphs in all, copies numbered from `copy`."""
     rows = [json.loads(line) for line in (dataset / "articles.jsonl").open(encoding="utf-8") if line.strip()]
-    made, copy = 0, 0
+    made = 0
     while made < passages:
         for row in rows:
             paragraphs = [p for p in row["text"].split("\n\n") if p.strip()][: passages - made]
@@ -82,82 +98,169 @@ def _questions(dataset: Path) -> list[str]:
     return random.Random(0).sample(rows, min(QUERIES, len(rows)))
 
 
-def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path) -> SizeReport:
-    """Build an index of about `passages` passages in `folder` and measure it."""
-    embedder = get_embedder(settings.model, settings.device, settings.batch_size)
-    index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
-    articles = list(_articles(dataset, passages))
+Embedded = tuple[Article, list[Chunk], np.ndarray, list[list[tuple[int, int, np.ndarray]]]]
 
-    started = time.perf_counter()
+
+def _ingest(index: ArticleIndex, articles: Sequence[Article]) -> None:
     for start in range(0, len(articles), ARTICLES_PER_BATCH):  # as `articlebot ingest` does
         index.add_many(articles[start:start + ARTICLES_PER_BATCH])
     index.save()
-    ingest_s = time.perf_counter() - started
-    chunks = index.store.count_chunks()
 
-    # The limit: the same encoder on the same texts (title + chunk), batched, nothing else.
-    stored = {a.id: a for a in index.articles()}
-    texts = [index._embedding_text(stored[c.article_id].title, stored[c.article_id].text[c.start:c.end])
-             for c in index.store.all_chunks()]
-    started = time.perf_counter()
-    embedder.encode(texts)
-    encode_s = time.perf_counter() - started
 
-    index.store.close()
+def _embedded_base(index: ArticleIndex, dataset: Path) -> list[Embedded]:
+    """Every article of the dataset once, chunked and embedded (the material of synthetic copies)."""
+    base = []
+    rows = [json.loads(line) for line in (dataset / "articles.jsonl").open(encoding="utf-8") if line.strip()]
+    articles = list(_articles(dataset, sum(len([p for p in r["text"].split("\n\n") if p.strip()]) for r in rows)))
+    for start in range(0, len(articles), ARTICLES_PER_BATCH):
+        group = [(a, index.chunk(a)) for a in articles[start:start + ARTICLES_PER_BATCH]]
+        for (article, chunks), (vectors, sentences) in zip(group, index._embed(group)):
+            base.append((article, chunks, vectors, sentences))
+    return base
+
+
+def _fill_synthetic(index: ArticleIndex, base: Sequence[Embedded], passages: int) -> int:
+    """Store copies of `base` with noisy vectors until `passages` chunks; returns the articles stored."""
+    rng = np.random.default_rng(0)
+    made = articles = copy = 0
+    while made < passages:
+        copy += 1
+        for article, chunks, vectors, sentences in base:
+            noisy = vectors + rng.normal(scale=NOISE / np.sqrt(vectors.shape[1]), size=vectors.shape)
+            noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+            index.store_embedded(replace(article, source=f"synthetic:{copy}:{article.source}"),
+                                 chunks, noisy.astype(np.float32), sentences)
+            made, articles = made + len(chunks), articles + 1
+            if made >= passages:
+                break
+    index.save()
+    return articles
+
+
+def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict[str, Any]:
+    """Open the index in this (fresh) process and time it, as the bot would use it."""
+    embedder = embedder_for(settings)
+    embedder.encode(["warm-up"])  # "ready" is counted from a loaded model
     started = time.perf_counter()
     index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
-    index.search("warm-up", k=1)  # the first search builds the lexical index
+    index.warm_up()  # loads the lexical index, as the bot does before it reports ready
     load_s = time.perf_counter() - started
 
     latencies: list[float] = []
     stages: dict[str, list[float]] = {}
-    for question in _questions(dataset):
+    for question in questions:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         index.ask_with_passages(question, stages=timings)
         latencies.append((time.perf_counter() - started) * 1000)
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds * 1000)
-    report = SizeReport(
-        passages=chunks, articles=len(articles),
-        encoder_passages_per_s=len(texts) / encode_s, ingest_passages_per_s=chunks / ingest_s,
-        ingest_ratio=(chunks / ingest_s) / (len(texts) / encode_s),
+    rss = _rss_mb()  # before the exact search below reads every vector
+
+    queries = embedder.encode(list(questions))
+    approximate = [[i for i, _ in index.store.search(q, 10)] for q in queries]
+    best = np.full((len(queries), 10), -np.inf, dtype=np.float32)
+    best_ids = np.zeros((len(queries), 10), dtype=np.int64)
+    for ids, vectors in index.store._stored_vectors():
+        scores = np.concatenate([best, queries @ vectors.T], axis=1)
+        every = np.concatenate([best_ids, np.broadcast_to(ids, (len(queries), len(ids)))], axis=1)
+        top = np.argsort(-scores, axis=1)[:, :10]
+        best, best_ids = np.take_along_axis(scores, top, 1), np.take_along_axis(every, top, 1)
+    # A result counts if its exact score reaches the exact 10th best (less float error): copies of a
+    # passage tie, and which of two tied copies comes first is no loss.
+    recall = statistics.mean(
+        float(np.sum(index.store.vectors(found) @ q >= top[np.isfinite(top)].min() - 1e-5)) / np.isfinite(top).sum()
+        for found, q, top in zip(approximate, queries, best) if len(found))
+    report = dict(
         query_p50_ms=_percentile(latencies, 0.5), query_p95_ms=_percentile(latencies, 0.95),
         query_p99_ms=_percentile(latencies, 0.99),
         stage_p50_ms={s: round(statistics.median(v), 2) for s, v in stages.items()},
-        rss_mb=_rss_mb(), disk_mb=_disk_mb(folder), load_s=load_s,
+        vector_index=index.store.vector_index_kind, recall_at_10=recall, rss_mb=rss, load_s=load_s,
     )
     index.store.close()
     return report
 
 
-def bench(dataset: Path, sizes: Sequence[int], settings: Settings) -> list[SizeReport]:
+def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
+               encode_limit: int = ENCODE_LIMIT, base: list[Embedded] | None = None) -> SizeReport:
+    """Build an index of about `passages` passages in `folder` and measure it.
+
+    Args:
+        base: embedded articles to copy for a synthetic index (made here if needed and not given).
+    """
+    embedder = embedder_for(settings)
+    index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
+    encoder = ingest = ratio = None
+    started = time.perf_counter()
+    if passages <= encode_limit:
+        articles = list(_articles(dataset, passages))
+        count, build_s, encode_s, seen = len(articles), 0.0, 0.0, 0
+        # Ingest and the limit (the same encoder on the same texts, title + chunk, batched, nothing
+        # else) take turns part by part, so that a machine that slows down or speeds up over the
+        # minutes of a run weighs on both alike.
+        for part in range(0, len(articles), PART):
+            started = time.perf_counter()
+            _ingest(index, articles[part:part + PART])
+            build_s += time.perf_counter() - started
+            new = [(chunk_id, text) for chunk_id, text in index.store.chunk_texts(index._embedding_text) if chunk_id > seen]
+            seen = max((chunk_id for chunk_id, _ in new), default=seen)
+            started = time.perf_counter()
+            embedder.encode([text for _, text in new])
+            encode_s += time.perf_counter() - started
+        chunks = index.store.count_chunks()
+        encoder, ingest = chunks / encode_s, chunks / build_s
+        ratio = ingest / encoder
+    else:
+        count = _fill_synthetic(index, base if base is not None else _embedded_base(index, dataset), passages)
+        build_s = time.perf_counter() - started
+        chunks = index.store.count_chunks()
+    index.store.close()
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        measured = pool.apply(_measure, (folder, settings, _questions(dataset)))
+    return SizeReport(passages=chunks, articles=count, vectors="encoded" if encoder else "synthetic",
+                      encoder_passages_per_s=encoder, ingest_passages_per_s=ingest, ingest_ratio=ratio,
+                      build_s=build_s, disk_mb=_disk_mb(folder), **measured)
+
+
+def bench(dataset: Path, sizes: Sequence[int], settings: Settings, encode_limit: int = ENCODE_LIMIT) -> list[SizeReport]:
     """Measure each size in a fresh temporary index."""
     reports = []
+    base: list[Embedded] | None = None
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
-            reports.append(bench_size(dataset, size, settings, Path(tmp) / "index"))
+            folder = Path(tmp) / "index"
+            if size > encode_limit and base is None:
+                base = _embedded_base(ArticleIndex(Path(tmp) / "base", embedder_for(settings), settings), dataset)
+            reports.append(bench_size(dataset, size, settings, folder, encode_limit, base))
     return reports
 
 
 def to_json(reports: Sequence[SizeReport]) -> dict[str, Any]:
-    return {"sizes": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(r).items()} for r in reports]}
+    return {"sizes": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(r).items()} for r in reports]}
 
 
 def format_reports(reports: Sequence[SizeReport]) -> str:
     """A text table, one column per size."""
+    def number(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:,.{digits}f}"
+
     rows = [
         ("passages", lambda r: f"{r.passages:,}"),
-        ("encoder passages/s", lambda r: f"{r.encoder_passages_per_s:.1f}"),
-        ("ingest passages/s", lambda r: f"{r.ingest_passages_per_s:.1f}"),
-        ("ingest / encoder", lambda r: f"{r.ingest_ratio:.2f}"),
+        ("vectors", lambda r: r.vectors),
+        ("encoder passages/s", lambda r: number(r.encoder_passages_per_s, 1)),
+        ("ingest passages/s", lambda r: number(r.ingest_passages_per_s, 1)),
+        ("ingest / encoder", lambda r: number(r.ingest_ratio, 2)),
+        ("build s", lambda r: number(r.build_s, 0)),
         ("query p50 ms", lambda r: f"{r.query_p50_ms:.1f}"),
         ("query p95 ms", lambda r: f"{r.query_p95_ms:.1f}"),
         ("query p99 ms", lambda r: f"{r.query_p99_ms:.1f}"),
         *[(f"  {stage} p50 ms", lambda r, s=stage: f"{r.stage_p50_ms.get(s, 0):.1f}")
           for stage in (reports[0].stage_p50_ms if reports else {})],
-        ("resident MB", lambda r: f"{r.rss_mb:.0f}"),
-        ("disk MB", lambda r: f"{r.disk_mb:.1f}"),
+        ("vector index", lambda r: r.vector_index),
+        ("recall@10 vs exact", lambda r: f"{r.recall_at_10:.3f}"),
+        ("resident MB", lambda r: f"{r.rss_mb:,.0f}"),
+        ("disk MB", lambda r: f"{r.disk_mb:,.1f}"),
         ("load s", lambda r: f"{r.load_s:.2f}"),
     ]
     return "\n".join(f"{name:22}" + "".join(f"{cell(r):>12}" for r in reports) for name, cell in rows)

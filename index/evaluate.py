@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from .article_index import ArticleIndex
 from .clean import normalise
-from .embedder import get_embedder
+from .embedder import embedder_for
 from .ingest import ingest_paths
 from .results import Passage
 from .search import MODES, Mode
@@ -187,7 +187,7 @@ def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings,
         path = files / f"{article['id']}.txt"
         path.write_text(_article_file(article), encoding="utf-8")
         sources[article["id"]] = article.get("url") or f"file:{path.resolve()}"
-    index = ArticleIndex(folder / "index", get_embedder(settings.model, settings.device, settings.batch_size), settings)
+    index = ArticleIndex(folder / "index", embedder_for(settings), settings)
     ingest_paths(index, [files], progress=progress)
     stored = {a.source: a for a in index.articles()}
     ids = {d: stored[src].id for d, src in sources.items() if src in stored}

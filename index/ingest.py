@@ -22,7 +22,7 @@ class IngestReport:
 
 
 #: Articles embedded together: larger batches keep the encoder busy; each is still stored on its own.
-ARTICLES_PER_BATCH = 8
+ARTICLES_PER_BATCH = 16
 
 _KINDS = {"text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
           "text/x-markdown": "markdown"}

