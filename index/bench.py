@@ -195,6 +195,10 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
     if passages <= encode_limit:
         articles = list(_articles(dataset, passages))
         count, build_s, encode_s, seen = len(articles), 0.0, 0.0, 0
+        # Warm the encoder first (torch's first passes at each new input shape are slow), so that
+        # neither side pays for it.
+        embedder.encode([text for a in articles[:PART] for c in index.chunk(a)
+                         for text in [index._embedding_text(a.title, c.text)]])
         # Ingest and the limit (the same encoder on the same texts, title + chunk, batched, nothing
         # else) take turns part by part, so that a machine that slows down or speeds up over the
         # minutes of a run weighs on both alike.
