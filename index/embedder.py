@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
@@ -115,33 +115,62 @@ class Embedder:
         and the token vectors pooled as each batch comes, instead of kept for every text."""
         import torch
 
-        transformer = self._model[0].auto_model
-        device = self._model.device
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        pooled: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
-        # Longest first, as sentence-transformers does: batches of similar lengths waste little padding.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), self.batch_size):
-            chosen = order[start:start + self.batch_size]
-            encoded = self._tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
-                                      max_length=self.max_tokens, return_offsets_mapping=True, return_tensors="pt")
-            offsets = encoded.pop("offset_mapping").numpy()
-            with torch.inference_mode():
-                tokens = transformer(**{k: v.to(device) for k, v in encoded.items()}).last_hidden_state.float().cpu()
-            mask = encoded["attention_mask"]
-            means = (tokens * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
-            vectors[chosen] = _unit(means.numpy())
-            tokens_np, lengths = tokens.numpy(), mask.sum(dim=1).tolist()
-            for row, i in enumerate(chosen):  # padding is on the right
-                pooled[i] = pool_spans(tokens_np[row, :lengths[row]], offsets[row, :lengths[row]], spans[i], vectors[i])
-        return vectors, pooled
+        transformer, device = self._model[0].auto_model, self._model.device
+
+        def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+            for chosen in length_batches(texts, self.batch_size):
+                encoded = self._tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
+                                          max_length=self.max_tokens, return_offsets_mapping=True, return_tensors="pt")
+                offsets = encoded.pop("offset_mapping").numpy()
+                with torch.inference_mode():
+                    tokens = transformer(**{k: v.to(device) for k, v in encoded.items()}).last_hidden_state
+                yield chosen, tokens.float().cpu().numpy(), encoded["attention_mask"].numpy(), offsets
+
+        return pool_batches(batches(), len(texts), self.dim, spans)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, without the special tokens the model adds."""
-        if not texts:
-            return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return count_word_pieces(self._tokenizer, texts)
+
+
+def count_word_pieces(tokenizer, texts: Sequence[str]) -> list[int]:
+    """Word pieces of each text by a Hugging Face tokenizer, without the special tokens."""
+    if not texts:
+        return []
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]]
+
+
+def length_batches(texts: Sequence[str], size: int) -> Iterator[np.ndarray]:
+    """Positions of `texts` in batches of `size`, longest first, as sentence-transformers does:
+    batches of similar lengths waste little padding."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    for start in range(0, len(texts), size):
+        yield order[start:start + size]
+
+
+def mean_pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Unit mean of each text's token vectors over its real (unpadded) tokens, as the Pooling layer does."""
+    weights = mask[..., None].astype(np.float32)
+    return _unit((tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
+
+
+def pool_batches(batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], count: int, dim: int,
+                 spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Text and span vectors from a model's outputs, batch by batch; shared by both backends so they agree.
+
+    Args:
+        batches: (positions of the batch's texts, token vectors (b, n, dim), attention mask (b, n),
+            character offsets (b, n, 2)), padded on the right.
+        count: how many texts in all.
+    """
+    vectors = np.zeros((count, dim), dtype=np.float32)
+    pooled: list[np.ndarray] = [np.zeros((0, dim), dtype=np.float32)] * count
+    for chosen, tokens, mask, offsets in batches:
+        vectors[chosen] = mean_pool(tokens, mask)
+        for row, i in enumerate(chosen):
+            real = int(mask[row].sum())
+            pooled[i] = pool_spans(tokens[row, :real], offsets[row, :real], spans[i], vectors[i])
+    return vectors, pooled
 
 
 def is_mean_pooling(model) -> bool:  # model: SentenceTransformer

@@ -80,6 +80,9 @@ class LexicalIndex:
         self._vocabulary: dict[str, int] = {}
         self._segments: list[_Segment] = []
         self._live_length = 0
+        self._live = 0
+        self._norms_key: tuple[int, int, int] = (-1, -1, -1)
+        self._norms = np.zeros(0, dtype=np.float32)
         #: The store generation this index matches (-1: none yet).
         self.generation = -1
         #: Changes whenever positions in `ids` change meaning, so that cached masks can be dropped.
@@ -88,7 +91,7 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         """The live chunks."""
-        return int(self._alive.sum())
+        return self._live
 
     # -- changing ---------------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class LexicalIndex:
         self._lengths = np.concatenate([self._lengths, lengths])
         self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
         self._live_length += int(lengths.sum())
+        self._live += len(ids)
         if len(keys):
             self._segments.append(_segment(keys // span, keys % span, np.minimum(tfs, 65535)))
             self._merge_small_segments()
@@ -126,6 +130,7 @@ class LexicalIndex:
         positions = positions[(self.ids[positions] == ids) & self._alive[positions]]
         self._alive[positions] = False
         self._live_length -= int(self._lengths[positions].sum())
+        self._live -= len(positions)
         if len(self._alive) > 1000 and self._alive.mean() < 0.75:
             self._compact()
         self._changed()
@@ -156,6 +161,7 @@ class LexicalIndex:
         merged = self._merged(self._segments, positions) if self._segments else None
         self.ids, self._lengths = self.ids[self._alive], self._lengths[self._alive]
         self._alive = np.ones(len(self.ids), dtype=bool)
+        self._live = len(self.ids)
         self._segments = [merged] if merged is not None and len(merged.docs) else []
         self.layout += 1
 
@@ -167,10 +173,24 @@ class LexicalIndex:
         if term_id is None:
             return _NO_DOCS, _NO_TFS
         found = [s.postings(term_id) for s in self._segments]
-        docs = np.concatenate([d for d, _ in found]) if found else _NO_DOCS
-        tfs = np.concatenate([f for _, f in found]) if found else _NO_TFS
+        if len(found) == 1:
+            docs, tfs = found[0]
+        else:
+            docs = np.concatenate([d for d, _ in found]) if found else _NO_DOCS
+            tfs = np.concatenate([f for _, f in found]) if found else _NO_TFS
+        if self._live == len(self.ids):  # nothing removed: no need to look
+            return docs, tfs
         live = self._alive[docs]
         return docs[live], tfs[live]
+
+    def _length_norms(self) -> np.ndarray:
+        """k1 · (1 − b + b · length / average length) of every chunk, computed once per change."""
+        key = (len(self.ids), self._live, self._live_length)
+        if key != self._norms_key:
+            average = self._live_length / max(self._live, 1)
+            self._norms = (self.k1 * (1 - self.b + self.b * self._lengths / max(average, 1e-9))).astype(np.float32)
+            self._norms_key = key
+        return self._norms
 
     def idf(self, term: str) -> float:
         """Lucene's idf; a term no chunk has gets the highest idf, as the rarest possible term."""
@@ -186,10 +206,9 @@ class LexicalIndex:
         about once in a chunk of average length; a query term found nowhere lowers every score.
         """
         scores = np.zeros(len(self.ids), dtype=np.float32)
-        live = len(self)
-        if not live or not terms:
+        if not self._live or not terms:
             return scores
-        average = self._live_length / live
+        norms = self._length_norms()
         total = 0.0
         for term in terms:  # a repeated query term counts again, as in Lucene
             idf = self.idf(term)
@@ -197,9 +216,11 @@ class LexicalIndex:
             docs, tfs = self._postings(term)
             if len(docs):
                 tf = tfs.astype(np.float32)
-                norm = self.k1 * (1 - self.b + self.b * self._lengths[docs] / average)
-                scores[docs] += idf * tf / (tf + norm)
-        return np.minimum(scores / total, 1.0) if total > 0 else scores
+                scores[docs] += idf * tf / (tf + norms[docs])
+        if total > 0:
+            scores *= np.float32(1 / total)
+            np.minimum(scores, 1.0, out=scores)
+        return scores
 
     # -- saving -----------------------------------------------------------------------------
 
@@ -228,4 +249,5 @@ class LexicalIndex:
         if not (len(index.ids) == len(index._lengths) == len(index._alive)):
             raise ValueError(f"{path}: damaged lexical index")
         index._live_length = int(index._lengths[index._alive].sum())
+        index._live = int(index._alive.sum())
         return index

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .embedder import ModelError, _unit, is_mean_pooling, pool_spans, resolve_model
+from .embedder import (
+    ModelError, count_word_pieces, is_mean_pooling, length_batches, mean_pool, pool_batches, resolve_model,
+)
 from .settings import DEFAULT_ENCODER_CACHE, PACKAGED_MODEL
 
 INSTALL_HINT = "pip install 'articlebot[onnx]'"
@@ -241,22 +243,20 @@ class OnnxEmbedder:
         options.log_severity_level = 3  # errors only
         self._session = ort.InferenceSession(str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
 
-    def _run(self, texts: Sequence[str], offsets: bool) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
-        """Per batch: the texts' positions, their token vectors and their tokenization."""
-        # Longest first, as sentence-transformers does: batches of similar lengths waste little padding.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), self.batch_size):
-            chosen = order[start:start + self.batch_size]
+    def _run(self, texts: Sequence[str], offsets: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
+        """Per batch: the texts' positions, their token vectors, attention mask and (if asked) offsets."""
+        for chosen in length_batches(texts, self.batch_size):
             encoded = self._tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=self.max_tokens,
                                       return_tensors="np", return_offsets_mapping=offsets)
             feed = {name: encoded[name].astype(np.int64) for name in self._inputs}
-            yield chosen, self._session.run(["last_hidden_state"], feed)[0], encoded
+            tokens = self._session.run(["last_hidden_state"], feed)[0]
+            yield chosen, tokens, encoded["attention_mask"], encoded["offset_mapping"] if offsets else None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), unit length, float32."""
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for chosen, tokens, encoded in self._run(texts, offsets=False):
-            vectors[chosen] = _mean(tokens, encoded["attention_mask"])
+        for chosen, tokens, mask, _ in self._run(texts, offsets=False):
+            vectors[chosen] = mean_pool(tokens, mask)
         return vectors
 
     def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -265,25 +265,8 @@ class OnnxEmbedder:
         Returns:
             The (len(texts), dim) text vectors, and per text a (len(spans), dim) array.
         """
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        pooled: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
-        for chosen, tokens, encoded in self._run(texts, offsets=True):
-            mask = encoded["attention_mask"]
-            vectors[chosen] = _mean(tokens, mask)
-            for row, i in enumerate(chosen):
-                real = int(mask[row].sum())  # padding is on the right
-                pooled[i] = pool_spans(tokens[row, :real], encoded["offset_mapping"][row, :real], spans[i], vectors[i])
-        return vectors, pooled
+        return pool_batches(self._run(texts, offsets=True), len(texts), self.dim, spans)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, without the special tokens the model adds."""
-        if not texts:
-            return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
-
-
-def _mean(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Unit mean of each text's token vectors over its real (unpadded) tokens, as the Pooling layer does."""
-    weights = mask[..., None].astype(np.float32)
-    return _unit((tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
+        return count_word_pieces(self._tokenizer, texts)
