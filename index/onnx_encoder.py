@@ -241,6 +241,8 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.log_severity_level = 3  # errors only
+        # Idle threads would otherwise spin after each run and slow the search that follows on the same cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
 
     def _run(self, texts: Sequence[str], offsets: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
