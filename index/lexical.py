@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -224,7 +224,7 @@ class LexicalIndex:
 
     # -- saving -----------------------------------------------------------------------------
 
-    def save(self, handle) -> None:
+    def save(self, handle: BinaryIO) -> None:
         """Write the whole index to a binary file handle (numpy's .npz, no pickles)."""
         arrays = {"format": np.array([FORMAT_VERSION, self.generation], dtype=np.int64),
                   "ids": self.ids, "lengths": self._lengths, "alive": self._alive,
@@ -234,8 +234,8 @@ class LexicalIndex:
         np.savez(handle, **arrays)
 
     @classmethod
-    def load(cls, path: Path, analyzer: Analyzer | None = None) -> LexicalIndex:
-        """An index saved by `save`; ValueError (or OSError) if the file is not one."""
+    def load(cls, path: Path | BinaryIO, analyzer: Analyzer | None = None) -> LexicalIndex:
+        """An index saved by `save` (a path or an open binary file); ValueError (or OSError) if it is not one."""
         index = cls(analyzer)
         with np.load(path, allow_pickle=False) as data:
             version, index.generation = (int(v) for v in data["format"])

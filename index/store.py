@@ -211,8 +211,9 @@ class Store:
                 pass  # a damaged file is rebuilt below like a stale one
         return self._rebuild_vectors()
 
-    def _stored_vectors(self, query: str = "SELECT id, vector FROM chunks ORDER BY id",
-                        args: Sequence = ()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def vector_batches(self, query: str = "SELECT id, vector FROM chunks ORDER BY id",
+                       args: Sequence = ()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 vectors) of the stored chunks in batches: all of them, or those `query` selects."""
         rows = self._db.execute(query, args)
         while batch := rows.fetchmany(10_000):
             ids = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
@@ -222,15 +223,15 @@ class Store:
         """The vector index from the database: exact up to `exact_limit` chunks, IVF above."""
         count = self.count_chunks()
         if count < self.exact_limit:
-            return VectorIndex.exact(self.dim).add_batches(self._stored_vectors())
+            return VectorIndex.exact(self.dim).add_batches(self.vector_batches())
         lists = lists_for(count)
         ids = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM chunks")), dtype=np.int64)
         sample = np.sort(np.random.default_rng(0).choice(ids, min(count, lists * TRAINING_PER_LIST), replace=False))
         training = np.concatenate([v for start in range(0, len(sample), 30_000)
-                                   for _, v in self._stored_vectors(
+                                   for _, v in self.vector_batches(
                                        "SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
                                        (json.dumps(sample[start:start + 30_000].tolist()),))])
-        return VectorIndex.ivf(self.dim, training, lists).add_batches(self._stored_vectors())
+        return VectorIndex.ivf(self.dim, training, lists).add_batches(self.vector_batches())
 
     def _transaction(self):
         return _Transaction(self._db)
@@ -321,15 +322,11 @@ class Store:
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            found = {int(i): v for batch_ids, batch in self._stored_vectors(
+            found = {int(i): v for batch_ids, batch in self.vector_batches(
                 f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids])
                 for i, v in zip(batch_ids, batch)}
         return np.stack([found[int(i)] for i in ids])
 
-    def article_chunk_ids(self, article_id: str) -> list[int]:
-        """The ids of an article's chunks, ascending."""
-        with self._lock:
-            return self._chunk_ids(article_id)
 
     def chunk_texts(self, embedding_text) -> Iterator[tuple[int, str]]:
         """(chunk id, embedding_text(title, chunk text)) of every chunk, ascending by id."""
@@ -364,7 +361,7 @@ class Store:
         added_at = datetime.now(UTC).isoformat(timespec="seconds")
         article_id = article_key(article.source, collection)
         with self._lock:
-            old_ids = self._chunk_ids(article_id)
+            old_ids = self.article_chunk_ids(article_id)
             with self._transaction():
                 next_id = self._next_chunk_id()
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
@@ -398,7 +395,7 @@ class Store:
     def remove(self, article_id: str) -> bool:
         """Delete an article and its chunks; False if there was no such article."""
         with self._lock:
-            old_ids = self._chunk_ids(article_id)
+            old_ids = self.article_chunk_ids(article_id)
             with self._transaction():
                 gone = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
                 if gone:
@@ -407,8 +404,10 @@ class Store:
                 self._vectors.remove(np.asarray(old_ids, dtype=np.int64))
             return bool(gone)
 
-    def _chunk_ids(self, article_id: str) -> list[int]:
-        return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE article_id = ? ORDER BY id", (article_id,))]
+    def article_chunk_ids(self, article_id: str) -> list[int]:
+        """The ids of an article's chunks, ascending."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE article_id = ? ORDER BY id", (article_id,))]
 
     def _next_chunk_id(self) -> int:
         """Above every id ever given (stored in meta, since removing the newest chunks frees theirs)."""
