@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable, TypeVar
 
-from index import AddResult, Answer, Article, ArticleIndex, Settings
+from index import AddResult, Answer, Article, ArticleIndex, Deadline, Settings
 from index.articles import parse_document, suffix_kind
 from index.fetch import FetchPolicy
 from index.ingest import ensure_seeded, load_url
 from index.store import StoredArticle
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def collection_for(guild_id: int | None) -> str:
@@ -31,6 +33,8 @@ class IndexService:
         self.settings = settings
         self.fetch_policy = fetch_policy or FetchPolicy.from_env()
         self._index = index
+        #: Work given up on past its deadline that has not yet stopped (it stores nothing).
+        self._abandoned: set[asyncio.Future] = set()
 
     @property
     def index(self) -> ArticleIndex:
@@ -63,22 +67,48 @@ class IndexService:
     async def article(self, article_id: str, collection: str = "") -> StoredArticle | None:
         return await asyncio.to_thread(self.index.article, article_id, collection)
 
-    async def fetch_article(self, url: str) -> Article:
+    async def _within(self, deadline: Deadline, work: Callable[[], T]) -> T:
+        """Run `work` in a thread that checks `deadline`; past it, give up waiting even if the work
+        is stuck between checks. The work then stops at its next check, before storing anything,
+        unless it is already storing, in which case its result is awaited."""
+        task = asyncio.ensure_future(asyncio.to_thread(work))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), deadline.remaining())
+        except TimeoutError:
+            if not deadline.cancel():
+                return await task
+            self._abandoned.add(task)
+            task.add_done_callback(self._forget)
+            raise deadline.exceeded() from None
+
+    def _forget(self, task: asyncio.Future) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # its BudgetExceeded is expected: retrieved, so asyncio does not log it
+
+    async def settle(self) -> None:
+        """Wait until abandoned adds have stopped (each stops at its next check of the deadline)."""
+        while self._abandoned:
+            await asyncio.wait(set(self._abandoned))
+
+    async def fetch_article(self, url: str, deadline: Deadline) -> Article:
         """Fetch and extract the article at `url`; ArticleError says why not."""
-        return await asyncio.to_thread(load_url, url, self.fetch_policy)
+        return await self._within(deadline, lambda: load_url(url, self.fetch_policy, deadline))
 
-    async def read_article(self, data: bytes, filename: str, source: str) -> Article:
+    async def read_article(self, data: bytes, filename: str, source: str, deadline: Deadline) -> Article:
         """Extract the article of an uploaded file; ArticleError says why not."""
-        return await asyncio.to_thread(parse_document, data, suffix_kind(filename), source, filename)
+        return await self._within(deadline, lambda: parse_document(data, suffix_kind(filename), source, filename,
+                                                                    deadline=deadline))
 
-    def _add(self, article: Article, collection: str, added_by: str) -> AddResult:
-        result = self.index.add(article, collection=collection, added_by=added_by)
+    def _add(self, article: Article, collection: str, added_by: str, deadline: Deadline) -> AddResult:
+        result = self.index.add(article, collection=collection, added_by=added_by, deadline=deadline)
         if result.status in ("added", "updated"):
             self.index.save()
         return result
 
-    async def add(self, article: Article, collection: str, added_by: str) -> AddResult:
-        return await asyncio.to_thread(self._add, article, collection, added_by)
+    async def add(self, article: Article, collection: str, added_by: str, deadline: Deadline) -> AddResult:
+        """Index `article`, within `deadline`: past it, BudgetExceeded, and nothing is stored."""
+        return await self._within(deadline, lambda: self._add(article, collection, added_by, deadline))
 
     def _remove(self, article_id: str) -> bool:
         removed = self.index.remove(article_id)

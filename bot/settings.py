@@ -39,6 +39,17 @@ def _ids(name: str, text: str) -> frozenset[int]:
     return frozenset(int(p) for p in parts)
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise SettingsError(f"{name} must be a number of seconds between 0 and 3600, got {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class BotSettings:
     """What the bot needs besides the index; build it with `BotSettings.from_env()`."""
@@ -51,6 +62,8 @@ class BotSettings:
     page_timeout: float = 180.0
     #: A role (name or id) whose members may add and remove articles besides Manage Server holders.
     manager_role: str = ""
+    #: Seconds an /add may take to read or fetch, extract and index its article before it is abandoned.
+    add_timeout: float = 60.0
     index: Settings = field(default_factory=Settings)
 
     @classmethod
@@ -68,5 +81,6 @@ class BotSettings:
             ask_channels=_ids("ASK_CHANNELS", env.get("ASK_CHANNELS", "")),
             cooldown=Cooldown.parse(env.get("ASK_COOLDOWN", "4/60")),
             manager_role=env.get("ARTICLEBOT_MANAGER_ROLE", "").strip(),
+            add_timeout=_seconds(env, "ARTICLEBOT_ADD_TIMEOUT", cls.add_timeout),
             index=Settings.from_env(env),
         )

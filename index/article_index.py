@@ -6,6 +6,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -13,6 +14,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from .articles import Article, article_key
+from .budget import Deadline
 from .chunking import Chunk, chunk_text, sentence_spans
 from .embedder import Encoder, embedder_for
 from .lexical import LexicalIndex
@@ -58,6 +60,8 @@ class AddResult:
     status: AddStatus
     passages: int
     duplicate_of: str = ""
+    #: What loading changed to keep the article within its work budget (shortened, wrapped).
+    notes: tuple[str, ...] = ()
 
 
 def visible_collections(collection: str | None) -> tuple[str, ...] | None:
@@ -116,9 +120,11 @@ class ArticleIndex:
                 budget -= title_tokens
         return chunk_text(article.text, self.embedder.count_tokens, budget)
 
-    def _embed(self, work: Sequence[tuple[Article, Sequence[Chunk]]]) -> list[tuple[np.ndarray, list[list[tuple[int, int, np.ndarray]]]]]:
+    def _embed(self, work: Sequence[tuple[Article, Sequence[Chunk]]],
+               deadline: Deadline | None = None) -> list[tuple[np.ndarray, list[list[tuple[int, int, np.ndarray]]]]]:
         """Per article, its chunk vectors and each chunk's sentences with vectors, from one forward pass
-        over all the articles' chunks (shared batches keep the encoder busy)."""
+        over all the articles' chunks (shared batches keep the encoder busy). With a deadline, the
+        chunks are embedded one batch at a time, and the deadline checked between batches."""
         texts, local, spans_of = [], [], []
         for article, chunks in work:
             for c in chunks:
@@ -128,7 +134,16 @@ class ArticleIndex:
                 texts.append(text)
                 local.append([(s + offset, e + offset) for s, e in spans])
                 spans_of.append(spans)
-        vectors, pooled = self.embedder.encode_with_spans(texts, local)
+        if deadline is None:
+            vectors, pooled = self.embedder.encode_with_spans(texts, local)
+        else:
+            step = self.embedder.batch_size
+            parts = []
+            for start in range(0, len(texts), step):
+                deadline.check()
+                parts.append(self.embedder.encode_with_spans(texts[start:start + step], local[start:start + step]))
+            vectors = np.concatenate([v for v, _ in parts]) if parts else np.zeros((0, self.embedder.dim), np.float32)
+            pooled = [p for _, part in parts for p in part]
         out, at = [], 0
         for _, chunks in work:
             rows = range(at, at + len(chunks))
@@ -137,7 +152,8 @@ class ArticleIndex:
             at += len(chunks)
         return out
 
-    def add(self, article: Article, collection: str = "", added_by: str = "") -> AddResult:
+    def add(self, article: Article, collection: str = "", added_by: str = "",
+            deadline: Deadline | None = None) -> AddResult:
         """Add an article, replace its older version, or recognise it as already there.
 
         Args:
@@ -145,10 +161,13 @@ class ArticleIndex:
             collection: whose it is: "" is seen by everyone (seeds, the command line), a server's
                 id keeps it to that server.
             added_by: who added it, for the record.
+            deadline: a time budget; past it (or once cancelled) the add is abandoned with
+                BudgetExceeded before anything is stored.
         """
-        return self.add_many([article], collection, added_by)[0]
+        return self.add_many([article], collection, added_by, deadline)[0]
 
-    def add_many(self, articles: Sequence[Article], collection: str = "", added_by: str = "") -> list[AddResult]:
+    def add_many(self, articles: Sequence[Article], collection: str = "", added_by: str = "",
+                 deadline: Deadline | None = None) -> list[AddResult]:
         """`add` for several articles, embedded together; each is still stored in its own transaction."""
         results: list[AddResult | None] = []
         work: list[tuple[int, Article, str, bool, list[Chunk]]] = []
@@ -167,19 +186,20 @@ class ArticleIndex:
                 in_batch[article.content_hash] = key
                 work.append((len(results), article, key, current is not None, self.chunk(article)))
                 results.append(None)  # filled in once the batch is embedded
-        embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work]) if work else []
+        embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work], deadline) if work else []
         for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
-            self.store_embedded(article, chunks, vectors, sentences, collection, added_by)
-            results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks))
+            self.store_embedded(article, chunks, vectors, sentences, collection, added_by, deadline)
+            results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks),
+                                          notes=article.notes)
         return [r for r in results if r is not None]
 
     def store_embedded(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
                        sentences: Sequence[Sequence[tuple[int, int, np.ndarray]]],
-                       collection: str = "", added_by: str = "") -> None:
+                       collection: str = "", added_by: str = "", deadline: Deadline | None = None) -> None:
         """Store an article whose chunks are already embedded (see `add_many`), replacing its old version."""
         key = article_key(article.source, collection)
         texts = [self._embedding_text(article.title, c.text) for c in chunks]
-        with self._lock:
+        with self._lock, deadline.committing() if deadline else nullcontext():
             self._sync_lexical()
             before, old_ids = self.store.generation, self.store.article_chunk_ids(key)
             new_ids = self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)

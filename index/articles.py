@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
+from .budget import Deadline, bound_text
 from .clean import clean_article_text
+from .errors import ArticleError
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -18,10 +21,13 @@ MIN_ARTICLE_WORDS = 5
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
 _FIELD = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+# Linear whatever the input: a bracket's contents stop at the next bracket, so a run of unclosed
+# "[" or "![" is not rescanned from each of them (which took minutes on 200,000 brackets).
+_MD_IMAGE = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)")
+_MD_LINK = re.compile(r"\[([^\[\]\n]+)\]\([^()\n]*\)")
 _MD_HEADING = re.compile(r"^#{1,6}[ \t]+", re.MULTILINE)
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
+_WORDS = re.compile(r"\w+")
 _DATE_FIELDS = ("date", "published", "published_at")
 
 
@@ -29,10 +35,6 @@ def article_key(source: str, collection: str = "") -> str:
     """The id of the article from `source` in `collection` ("" is the collection every server sees)."""
     key = f"{collection}\n{source}" if collection else source
     return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-class ArticleError(ValueError):
-    """An input cannot become an article; the message says why in one line."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Article:
     outlet: str = ""
     author: str = ""
     published: str = ""
+    #: What the loader changed to keep the article within its work budget (see index/budget.py).
+    notes: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -106,10 +110,17 @@ def decode_text(data: bytes, name: str) -> str:
     return text
 
 
+def display_path(path: Path | str) -> str:
+    """A path as text that can be printed and stored whatever its bytes: a byte that is not UTF-8
+    shows as `\\xff` instead of raising UnicodeEncodeError."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _finish(title: str, body: str, source: str, meta: dict[str, str], name: str) -> Article:
-    title = " ".join(title.split())
+    title = " ".join(bound_text(title[:1000]).text.split())
+    body, notes = bound_text(body)
     cleaned = clean_article_text(body, title)
-    if len(cleaned.text.split()) < MIN_ARTICLE_WORDS:
+    if len(_WORDS.findall(cleaned.text, 0, 10_000)) < MIN_ARTICLE_WORDS:
         raise ArticleError(f"{name}: no article text found")
     date = next((meta[f] for f in _DATE_FIELDS if meta.get(f)), "")
     return Article(
@@ -120,6 +131,7 @@ def _finish(title: str, body: str, source: str, meta: dict[str, str], name: str)
         outlet=meta.get("outlet") or meta.get("site") or meta.get("sitename", ""),
         author=meta.get("author") or cleaned.author,
         published=date,
+        notes=notes,
     )
 
 
@@ -156,7 +168,8 @@ def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") ->
     return _finish(doc.title or "", body, url or source, meta, name or source)
 
 
-def parse_document(data: bytes, kind: str, source: str, name: str, url: str = "") -> Article:
+def parse_document(data: bytes, kind: str, source: str, name: str, url: str = "",
+                   deadline: Deadline | None = None) -> Article:
     """Make an article from a document's bytes.
 
     Args:
@@ -165,29 +178,37 @@ def parse_document(data: bytes, kind: str, source: str, name: str, url: str = ""
         source: what identifies the article (its URL, or `file:` and its path).
         name: how to name it in error messages.
         url: the article's address, if it has one.
+        deadline: the time budget of the add this is part of; checked before and after.
     """
+    if deadline:
+        deadline.check()
     if len(data) > MAX_ARTICLE_BYTES:
         raise ArticleError(f"{name}: too large ({len(data):,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
     if kind == "html":
         refuse_binary(data, name)  # HTML may be in any charset (trafilatura detects it), but not binary
-        return parse_html(data, source, url=url, name=name)
-    article = parse_text(decode_text(data, name), source, name, markdown=kind == "markdown")
-    return replace(article, url=article.url or url, source=article.url or url or source)
+        article = parse_html(data, source, url=url, name=name)
+    else:
+        article = parse_text(decode_text(data, name), source, name, markdown=kind == "markdown")
+        article = replace(article, url=article.url or url, source=article.url or url or source)
+    if deadline:
+        deadline.check()
+    return article
 
 
 def load_file(path: Path) -> Article:
     """Load one `.txt`, `.md` or `.html` file as an article."""
+    name = display_path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ArticleError(f"{path}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
+        raise ArticleError(f"{name}: unsupported file type {display_path(suffix) or '(none)'}; use .txt, .md or .html")
     try:
         size = path.stat().st_size
         if size > MAX_ARTICLE_BYTES:
-            raise ArticleError(f"{path}: too large ({size:,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+            raise ArticleError(f"{name}: too large ({size:,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
         data = path.read_bytes()
     except OSError as exc:
-        raise ArticleError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return parse_document(data, suffix_kind(path.name), f"file:{path.resolve()}", str(path))
+        raise ArticleError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    return parse_document(data, suffix_kind(path.name), f"file:{display_path(path.resolve())}", name)
 
 
 def suffix_kind(name: str) -> str:
@@ -199,7 +220,7 @@ def suffix_kind(name: str) -> str:
 def find_files(path: Path) -> Iterator[Path]:
     """The supported files at `path`: the file itself, or those below a folder, in a stable order."""
     if not path.exists():
-        raise ArticleError(f"{path}: no such file or folder")
+        raise ArticleError(f"{display_path(path)}: no such file or folder")
     if path.is_file():
         yield path
         return

@@ -53,6 +53,14 @@ def paragraph_spans(text: str) -> list[Span]:
     return [span for span in spans if span]
 
 
+#: How far back from a period the word it ends is looked for: the whole sentence so far would make
+#: splitting quadratic (minutes for "Mr. A " repeated), and no abbreviation is this long.
+_ABBREVIATION_WINDOW = 32
+#: Words counted together when a sentence must be split between words: counting every word alone
+#: costs a tokenizer call per word (12 s for a 170,000-word sentence).
+_WORDS_PER_COUNT = 16
+
+
 def _is_abbreviation(before: str) -> bool:
     match = _WORD_BEFORE.search(before)
     if not match:
@@ -72,7 +80,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Sp
         segment = line.group()
         for match in _SENTENCE_END.finditer(segment):
             stop = line_start + match.end()
-            if match.group()[0] == "." and _is_abbreviation(text[cursor:stop]):
+            if match.group()[0] == "." and _is_abbreviation(text[max(cursor, stop - _ABBREVIATION_WINDOW):stop]):
                 continue
             spans.append(Span(cursor, stop))
             cursor = stop
@@ -80,17 +88,37 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Sp
     return [span for span in (_trimmed(text, s, e) for s, e in spans) if span]
 
 
-def _word_windows(text: str, span: Span, tokens: list[int], budget: int) -> list[tuple[Span, int]]:
+def _word_groups(text: str, span: Span, count_tokens: TokenCounter, budget: int) -> list[tuple[Span, int]]:
+    """The words of an over-long sentence in groups of up to _WORDS_PER_COUNT, with their word pieces;
+    a group over `budget` is taken word by word. The counts add up, since the model's tokenizer
+    splits at spaces before it splits words into pieces."""
+    words = [Span(m.start(), m.end()) for m in _NON_SPACE.finditer(text, span.start, span.end)]
+    groups = [Span(words[i].start, words[min(i + _WORDS_PER_COUNT, len(words)) - 1].end)
+              for i in range(0, len(words), _WORDS_PER_COUNT)]
+    counted: list[tuple[Span, int]] = []
+    for at, (group, count) in enumerate(zip(groups, count_tokens([text[s:e] for s, e in groups]))):
+        if count <= budget:
+            counted.append((group, count))
+        else:
+            alone = words[at * _WORDS_PER_COUNT:(at + 1) * _WORDS_PER_COUNT]
+            counted.extend(zip(alone, count_tokens([text[s:e] for s, e in alone])))
+    return counted
+
+
+def _word_windows(text: str, span: Span, count_tokens: TokenCounter, budget: int) -> list[tuple[Span, int]]:
     """Split an over-long sentence at spaces into pieces of at most `budget` tokens."""
-    words = [Span(span.start + m.start(), span.start + m.end()) for m in _NON_SPACE.finditer(text[span.start:span.end])]
     pieces: list[tuple[Span, int]] = []
-    first, used = 0, 0
-    for i, count in enumerate(tokens):
-        if used and used + count > budget:
-            pieces.append((Span(words[first].start, words[i - 1].end), used))
-            first, used = i, 0
+    first: Span | None = None
+    last, used = span, 0
+    for group, count in _word_groups(text, span, count_tokens, budget):
+        if first is not None and used + count > budget:
+            pieces.append((Span(first.start, last.end), used))
+            first, used = None, 0
+        first = first or group
+        last = group
         used += count
-    pieces.append((Span(words[first].start, words[-1].end), used))
+    if first is not None:
+        pieces.append((Span(first.start, last.end), used))
     return pieces
 
 
@@ -114,8 +142,7 @@ def chunk_text(text: str, count_tokens: TokenCounter, budget: int, overlap: int 
             if count <= budget:
                 pieces.append((span, count))
             else:
-                words = _NON_SPACE.findall(text[span.start:span.end])
-                pieces.extend(_word_windows(text, span, count_tokens(words), budget))
+                pieces.extend(_word_windows(text, span, count_tokens, budget))
         first = 0
         while first < len(pieces):
             last, used = first, pieces[first][1]

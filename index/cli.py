@@ -67,6 +67,8 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     for r in report.results:
         detail = f"same text as {r.duplicate_of}" if r.status == "duplicate" else f"{r.passages} passages"
         print(f"{r.status:9} {r.article_id}  {r.title} ({detail})", file=out)
+        for note in r.notes:
+            print(f"{'':9} note: {note}", file=out)
     for error in report.errors:
         print(f"articlebot: {error}", file=sys.stderr)
     return 1 if report.errors else 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from .articles import Article, ArticleError, find_files, load_file, parse_document
+from .budget import Deadline
 from .fetch import FetchError, FetchPolicy, fetch
 
 if TYPE_CHECKING:
@@ -32,13 +33,14 @@ def is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
 
 
-def load_url(url: str, policy: FetchPolicy | None = None) -> Article:
+def load_url(url: str, policy: FetchPolicy | None = None, deadline: Deadline | None = None) -> Article:
     """Fetch `url` safely (see index/fetch.py) and extract its article; errors are ArticleError."""
     try:
         fetched = fetch(url.strip(), policy or FetchPolicy.from_env())
     except FetchError as exc:
         raise ArticleError(f"{url}: {exc}") from None
-    return parse_document(fetched.content, _KINDS.get(fetched.content_type, "text"), fetched.url, url, url=fetched.url)
+    return parse_document(fetched.content, _KINDS.get(fetched.content_type, "text"), fetched.url, url,
+                          url=fetched.url, deadline=deadline)
 
 
 def ingest_paths(index: "ArticleIndex", paths: Iterable[Path | str], progress: bool = False) -> IngestReport:

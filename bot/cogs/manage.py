@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import AddResult, Article, ArticleError
+from index import AddResult, Article, ArticleError, Deadline
 from index import articles as article_files
 
 from ..index_service import collection_for
@@ -53,7 +53,8 @@ def describe(result: AddResult, outlet: str, published: str) -> str:
     if result.status == "unchanged":
         return f"Already there: {title}{where}, unchanged."
     verb = "Updated" if result.status == "updated" else "Added"
-    return f"{verb} {title}{where}: {plural(result.passages, 'passage')}."
+    notes = "".join(f"\nNote: {note}." for note in result.notes)
+    return f"{verb} {title}{where}: {plural(result.passages, 'passage')}.{notes}"
 
 
 class ConfirmView(discord.ui.View):
@@ -101,15 +102,17 @@ class ManageCog(commands.Cog):
             return
         await interaction.response.defer(thinking=True)
         service = self.bot.service
+        deadline = Deadline(self.bot.settings.add_timeout, "adding the article")
         try:
             if url is not None:
                 await interaction.edit_original_response(content=f"Fetching {shorten(url.strip(), 300)} …")
-                article = await service.fetch_article(url.strip())
+                article = await service.fetch_article(url.strip(), deadline)
             else:
                 assert file is not None
-                article = await self._read(interaction, file)
+                article = await self._read(interaction, file, deadline)
             await interaction.edit_original_response(content=f"Indexing **{escape(shorten(article.title, 200))}** …")
-            result = await service.add(article, collection_for(interaction.guild_id), str(interaction.user.id))
+            result = await service.add(article, collection_for(interaction.guild_id), str(interaction.user.id),
+                                       deadline)
         except ArticleError as exc:
             await interaction.edit_original_response(content=f"Couldn't add that: {shorten(str(exc), 1500)}")
             return
@@ -118,7 +121,7 @@ class ManageCog(commands.Cog):
         await interaction.edit_original_response(content=describe(result, article.outlet, article.published),
                                                  allowed_mentions=NO_MENTIONS)
 
-    async def _read(self, interaction: discord.Interaction, file: discord.Attachment) -> Article:
+    async def _read(self, interaction: discord.Interaction, file: discord.Attachment, deadline: Deadline) -> Article:
         name = file.filename
         suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
         if suffix not in article_files.SUPPORTED_SUFFIXES:
@@ -132,7 +135,7 @@ class ManageCog(commands.Cog):
         except discord.HTTPException:
             raise ArticleError(f"{name}: could not download the file from Discord") from None
         source = f"upload:{interaction.guild_id}/{name}"
-        return await self.bot.service.read_article(data, name, source)
+        return await self.bot.service.read_article(data, name, source, deadline)
 
     @app_commands.command(name="remove", description="Remove an article this server added")
     @app_commands.describe(article="The article's title (pick one from the list)")

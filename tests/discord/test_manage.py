@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import pytest_asyncio
@@ -243,6 +243,29 @@ async def test_a_file_over_the_size_cap_is_refused_unread(servers: Servers, monk
     text = await final_text(add)
     assert text == "Couldn't add that: long.txt: too large (2,012 bytes; the limit is 1,000)"
     assert not any((e.get("content") or "").startswith("Reading") for e in add.original.edits)
+
+
+@pytest.mark.asyncio
+async def test_an_add_past_its_time_budget_is_abandoned_and_stores_nothing(servers: Servers) -> None:
+    servers.bot.settings = replace(servers.bot.settings, add_timeout=0.2)
+    story = "Harbour report\n\n" + "\n\n".join(
+        f"On day {day} of the strike the dock workers met the port authority again, and talks went on late." * 3
+        for day in range(1, 120))
+    text = await final_text(await servers.command("add", servers.a, servers.editor, file=("report.txt", story.encode())))
+    assert text == "Couldn't add that: adding the article took longer than 0.2 s and was abandoned; nothing was added"
+    asked = await servers.command("ask", servers.a, servers.reader, question="How did China react?")
+    assert (await asked.wait_for_followup(timeout=30)).embeds, "the bot keeps answering"
+    await servers.bot.service.settle()  # the abandoned work has stopped: it stored nothing
+    assert [a.title for a in servers.bot.service.index.articles(str(servers.a.id)) if a.collection] == []
+
+
+@pytest.mark.asyncio
+async def test_a_shortened_upload_says_so(servers: Servers, monkeypatch) -> None:
+    monkeypatch.setattr("index.budget.MAX_ARTICLE_CHARS", 150)
+    story = NOTE + "\n\nReaders queued from early morning to see the new rooms.\n\nThe mayor cut a ribbon at ten."
+    text = await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", story.encode())))
+    assert text == (f"Added **Library reopens**: 2 passages.\nNote: shortened: only the first 150 of its "
+                    f"{len(story) - len('Library reopens') - 1} characters are indexed.")
 
 
 def test_managers_are_manage_server_holders_or_the_named_role() -> None:
