@@ -156,7 +156,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(f"{folder}: no such dataset folder")
     try:
         report = evaluate(folder, args.settings, limit=args.limit, seed=args.seed, modes=modes,  # type: ignore[arg-type]
-                          unanswerable=args.unanswerable, progress=True)
+                          unanswerable=args.unanswerable, progress=True, misses=args.misses)
     except (DatasetError, ModelError) as exc:
         raise CliError(str(exc)) from None
     print(json.dumps(report.to_json()) if args.json else format_report(report), file=out)
@@ -214,13 +214,15 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p = sub.add_parser("remove", parents=[common], help="remove an article by id")
     p.add_argument("article_id", metavar="ARTICLE_ID")
     p.set_defaults(func=cmd_remove)
-    p = sub.add_parser("eval", help="measure retrieval and quote quality on a question set (SQuAD format)")
+    p = sub.add_parser("eval", help="measure retrieval and quote quality on a question set (answer or evidence spans)")
     p.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles.jsonl and questions.jsonl")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="ask a fixed sample of N questions")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample (default 0)")
     p.add_argument("--mode", default="bm25,dense,fused,hybrid", help="search modes to compare, comma-separated")
     p.add_argument("--unanswerable", action="store_true",
                    help="index every other article and also ask about the others (the answer is 'not found')")
+    p.add_argument("--misses", type=Path, default=None, metavar="FILE",
+                   help="write each question whose first quote is off target (JSON lines: gold and quotes shown)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 

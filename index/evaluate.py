@@ -2,8 +2,11 @@
 
 The dataset format is that of `shared/eval/squad-v1.1-dev`: `articles.jsonl` (id, title, text,
 passages with character offsets) and `questions.jsonl` (question, answers, answer_spans,
-article_id). Articles go through the same code path as `articlebot ingest` (files in a folder)
-and questions through the same as `articlebot ask`.
+article_id, gold_passage_span). A question may instead carry `evidence_spans`, the words that
+support its answer (as in `shared/eval/onestopqa-news`): a quote is then on target when its
+overlap with one evidence span is at least half of the shorter of the two, and a passage is a hit
+when it lies in the gold paragraph. Articles go through the same code path as `articlebot ingest`
+(files in a folder) and questions through the same as `articlebot ask`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .article_index import ArticleIndex
 from .clean import normalise
 from .embedder import embedder_for
 from .ingest import ingest_paths
-from .results import Passage
+from .results import Answer, Passage, Quote
 from .search import MODES, Mode
 from .settings import Settings
 
@@ -48,6 +51,17 @@ class EvalQuestion:
     article: str
     answers: tuple[str, ...]
     spans: tuple[GoldSpan, ...]  # empty when cleaning dropped the answer's paragraph
+    #: For evidence-span sets: the supporting words, and the gold paragraph, in the cleaned text.
+    evidence: tuple[GoldSpan, ...] = ()
+    paragraph: GoldSpan | None = None
+
+    def on_target(self, start: int, end: int, text: str) -> bool:
+        """Whether a quote (its span in the cleaned text of this question's article, and its text) is right:
+        it holds an answer, or it overlaps an evidence span by half of the shorter of the two."""
+        if self.evidence:
+            return any(min(end, e.end) - max(start, e.start) >= 0.5 * min(end - start, e.end - e.start)
+                       for e in self.evidence)
+        return any(a.casefold() in text.casefold() for a in self.answers)
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,8 @@ class ModeReport:
     recall_at_5: float
     mrr_at_10: float
     quote_accuracy: float
+    #: One of the quotes shown (not only the first) is on target.
+    any_quote_accuracy: float
     mean_quote_chars: float
     abstain_rate: float
     p50_ms: float
@@ -107,11 +123,15 @@ def _article_file(article: dict[str, Any]) -> str:
     return f"---\ntitle: {json.dumps(title)}\nurl: {url}\n---\n{article['text']}"
 
 
+def _folded(text: str) -> str:
+    return " ".join(normalise(text).split())
+
+
 def _locate(original: str, cleaned: str, passage: tuple[int, int], answer: tuple[int, int], text: str) -> tuple[int, int] | None:
     """Map an answer span of the original text into the cleaned text, via its paragraph."""
-    paragraph = normalise(original[passage[0]:passage[1]]).strip()
-    paragraph = " ".join(paragraph.split())
+    paragraph = _folded(original[passage[0]:passage[1]])
     where = cleaned.find(paragraph)
+    text = _folded(text)
     if where < 0 or not text:
         return None
     relative = len(" ".join(normalise(original[passage[0]:answer[0]]).split()))
@@ -129,21 +149,42 @@ def load_questions(folder: Path, articles: dict[str, dict[str, Any]], cleaned: d
         article = articles.get(row.get("article_id"))
         if article is None or not str(row.get("question", "")).strip():
             continue
-        spans: list[GoldSpan] = []
+        found: dict[str, list[GoldSpan]] = {"answer_spans": [], "evidence_spans": []}
+        paragraph = None
         gold = row.get("gold_passage_span") or {}
         if row["article_id"] in cleaned and gold:
-            for span in row.get("answer_spans", []):
-                mapped = _locate(article["text"], cleaned[row["article_id"]], (gold["start"], gold["end"]),
-                                 (span["start"], span["end"]), span.get("text", ""))
-                if mapped:
-                    spans.append(GoldSpan(row["article_id"], *mapped))
-        questions.append(EvalQuestion(row["question"], row["article_id"], tuple(row.get("answers", [])), tuple(spans)))
+            text = cleaned[row["article_id"]]
+            for kind, spans in found.items():
+                for span in row.get(kind, []):
+                    mapped = _locate(article["text"], text, (gold["start"], gold["end"]),
+                                     (span["start"], span["end"]), span.get("text", ""))
+                    if mapped:
+                        spans.append(GoldSpan(row["article_id"], *mapped))
+            folded = _folded(article["text"][gold["start"]:gold["end"]])
+            where = text.find(folded)
+            paragraph = GoldSpan(row["article_id"], where, where + len(folded)) if where >= 0 else None
+        evidence = tuple(found["evidence_spans"])
+        if row.get("evidence_spans") and not evidence:
+            paragraph = None  # nothing to score against: counts as a miss, like an unmappable answer
+        questions.append(EvalQuestion(row["question"], row["article_id"], tuple(row.get("answers", [])),
+                                      tuple(found["answer_spans"]), evidence, paragraph))
     return questions
 
 
 def _hit(passage: Passage, question: EvalQuestion, index_ids: dict[str, str]) -> bool:
+    """A passage holding an answer span; for evidence-span sets, a passage in the gold paragraph."""
+    if question.evidence:
+        gold = question.paragraph
+        return (gold is not None and index_ids.get(gold.article) == passage.article_id
+                and passage.start < gold.end and gold.start < passage.end)
     return any(index_ids.get(s.article) == passage.article_id and passage.start <= s.start and s.end <= passage.end
                for s in question.spans)
+
+
+def _on_target(quote: Quote, question: EvalQuestion, index_ids: dict[str, str]) -> bool:
+    if question.evidence and index_ids.get(question.article) != quote.article_id:
+        return False  # evidence spans are places in the question's own article
+    return question.on_target(quote.start, quote.end, quote.text)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -151,12 +192,23 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
+def _miss(q: EvalQuestion, mode: str, answer: Answer, cleaned: dict[str, str]) -> dict[str, Any]:
+    """What a reader needs to see why a question was missed: the question, the gold and the quotes shown."""
+    text = cleaned.get(q.article, "")
+    return {"mode": mode, "question": q.question, "article": q.article, "answers": list(q.answers),
+            "evidence": [text[e.start:e.end] for e in q.evidence], "answered": answer.answered,
+            "quotes": [{"text": x.text, "title": x.title, "paragraph": x.paragraph, "score": round(x.score, 4)}
+                       for x in answer.quotes],
+            "sources": [s.title for s in answer.sources]}
+
+
 def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode, index_ids: dict[str, str],
-             progress: bool = False) -> ModeReport:
-    """Ask every question in `mode` and score passages and first quotes."""
+             progress: bool = False, misses: list[dict[str, Any]] | None = None,
+             cleaned: dict[str, str] | None = None) -> ModeReport:
+    """Ask every question in `mode` and score passages and quotes; append each miss to `misses`, if given."""
     from tqdm import tqdm
 
-    r1 = r5 = rr = correct = abstained = 0.0
+    r1 = r5 = rr = correct = any_correct = abstained = 0.0
     quote_chars: list[int] = []
     latencies: list[float] = []
     for q in tqdm(questions, desc=f"asking ({mode})", unit="q", disable=None if progress else True, leave=False):
@@ -167,14 +219,18 @@ def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode,
         r1 += bool(hits[:1] and hits[0])
         r5 += any(hits[:5])
         rr += next((1 / (i + 1) for i, h in enumerate(hits) if h), 0.0)
-        if not answer.answered:
+        right = [_on_target(quote, q, index_ids) for quote in answer.quotes]
+        if answer.answered:
+            quote_chars.append(len(answer.quotes[0].text))
+        else:
             abstained += 1
-            continue
-        first = answer.quotes[0].text
-        quote_chars.append(len(first))
-        correct += any(a.casefold() in first.casefold() for a in q.answers)
+        correct += bool(right[:1] and right[0])
+        any_correct += any(right)
+        if misses is not None and not (right[:1] and right[0]):
+            misses.append(_miss(q, mode, answer, cleaned or {}))
     n = max(len(questions), 1)
-    return ModeReport(r1 / n, r5 / n, rr / n, correct / n, statistics.fmean(quote_chars) if quote_chars else 0.0,
+    return ModeReport(r1 / n, r5 / n, rr / n, correct / n, any_correct / n,
+                      statistics.fmean(quote_chars) if quote_chars else 0.0,
                       abstained / n, _percentile(latencies, 0.5), _percentile(latencies, 0.95))
 
 
@@ -196,7 +252,8 @@ def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings,
 
 
 def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: int = 0,
-             modes: Sequence[Mode] = MODES, unanswerable: bool = False, progress: bool = False) -> EvalReport:
+             modes: Sequence[Mode] = MODES, unanswerable: bool = False, progress: bool = False,
+             misses: Path | None = None) -> EvalReport:
     """Index the dataset's articles in a temporary folder and report each mode's metrics.
 
     Args:
@@ -205,6 +262,8 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
         limit: ask a sample of this many questions (fixed by `seed`) instead of all.
         modes: the search modes to compare.
         unanswerable: index every other article only; also ask questions about the others.
+        misses: write each question whose first quote is not on target here, one JSON object a line
+            (mode, question, gold answers or evidence, the quotes shown).
     """
     articles = {a["id"]: a for a in _read_jsonl(folder / "articles.jsonl")}
     if not articles:
@@ -220,7 +279,10 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
         if limit is not None:
             answerable = rng.sample(answerable, min(limit, len(answerable)))
             outside = rng.sample(outside, min(limit, len(outside)))
-        reports = {m: run_mode(index, answerable, m, ids, progress) for m in modes}
+        missed: list[dict[str, Any]] | None = [] if misses is not None else None
+        reports = {m: run_mode(index, answerable, m, ids, progress, missed, cleaned) for m in modes}
+        if misses is not None and missed is not None:
+            misses.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in missed), encoding="utf-8")
         abstain = {m: run_mode(index, outside, m, ids, progress).abstain_rate for m in modes} if unanswerable else None
         index.store.close()
     return EvalReport(str(folder), len(answerable), reports, abstain, len(outside))
@@ -228,7 +290,8 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
 
 def format_report(report: EvalReport) -> str:
     """The report as an aligned text table, modes side by side."""
-    keys = ["recall@1", "recall@5", "mrr@10", "quote_accuracy", "mean_quote_chars", "abstain_rate", "p50_ms", "p95_ms"]
+    keys = ["recall@1", "recall@5", "mrr@10", "quote_accuracy", "any_quote_accuracy", "mean_quote_chars", "abstain_rate",
+            "p50_ms", "p95_ms"]
     modes = list(report.modes)
     lines = [f"{report.dataset}: {report.questions} questions", f"{'metric':18}" + "".join(f"{m:>10}" for m in modes)]
     for key in keys:
