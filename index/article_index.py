@@ -17,6 +17,7 @@ from .articles import Article, article_key
 from .budget import Deadline
 from .chunking import Chunk, chunk_text, sentence_spans
 from .embedder import Encoder, embedder_for
+from .evidence import QuestionCues
 from .lexical import LexicalIndex
 from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes
 from .results import Answer, Passage, SourceMatch
@@ -295,7 +296,7 @@ class ArticleIndex:
     # -- searching and asking -----------------------------------------------------------------
 
     def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode,
-                  collection: str | None = None) -> _Retrieval:
+                  collection: str | None = None, cues: QuestionCues = QuestionCues("", False)) -> _Retrieval:
         """The best `k` passages (in hybrid mode re-ranked by their best sentence), with what quoting them needs."""
         self._sync_lexical()
         rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
@@ -311,7 +312,7 @@ class ArticleIndex:
                     for chunk_id, score, dense, lexical in hits if (c := chunks[chunk_id])]
         sentences = self.store.sentences([p.chunk_id for p in passages])
         scored = score_sentences(query_vector, terms, passages, articles, sentences,
-                                 self.lexical.analyzer.terms, self.lexical.idf)
+                                 self.lexical.analyzer.terms, self.lexical.idf, cues)
         if rerank:
             # A passage holding one sentence that matches the question well beats one that
             # matches it diffusely: fuse the passage score with its best sentence's evidence.
@@ -352,22 +353,37 @@ class ArticleIndex:
         """
         question = check_question(question)
         limit = k or self.settings.top_k
+        found = self._find(question, max(limit * 2, PASSAGES_READ, depth), mode, collection, stages)
+        searched = time.perf_counter()
+        passages = found.passages
+        sources = self._nearest_sources(passages, found.articles)
+        readable = {p.chunk_id for p in passages[:max(PASSAGES_READ, limit)]}
+        quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit)
+        # One calibrated score decides: the quote model's probability that the best quote is on target.
+        if not quotes or quotes[0].score < self.settings.min_score:
+            quotes = []
+        if stages is not None:
+            stages["quotes"] = time.perf_counter() - searched
+        return Answer(question, bool(quotes), tuple(quotes), sources), passages
+
+    def candidates(self, question: str, mode: Mode = "hybrid", collection: str | None = None) -> list[ScoredSentence]:
+        """The sentences an answer to `question` is chosen from, each with the quote model's features
+        and its probability of being on target (what `ask` ranks; for tools that study or fit it)."""
+        found = self._find(check_question(question), max(self.settings.top_k * 2, PASSAGES_READ), mode, collection)
+        readable = {p.chunk_id for p in found.passages[:PASSAGES_READ]}
+        return [s for s in found.sentences if s.passage.chunk_id in readable]
+
+    def _find(self, question: str, depth: int, mode: Mode, collection: str | None,
+              stages: dict[str, float] | None = None) -> _Retrieval:
         clock = time.perf_counter()
         query_vector = self.embedder.encode([question])[0]
         terms = self.lexical.analyzer.terms(question)
         embedded = time.perf_counter()
         with self._lock:
-            found = self._retrieve(query_vector, terms, max(limit * 2, PASSAGES_READ, depth), mode, collection)
-        searched = time.perf_counter()
-        passages = found.passages
-        sources = self._nearest_sources(passages, found.articles)
-        quotes: list = []
-        if passages and passages[0].score >= self.settings.min_score:
-            readable = {p.chunk_id for p in passages[:max(PASSAGES_READ, limit)]}
-            quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit)
+            found = self._retrieve(query_vector, terms, depth, mode, collection, QuestionCues.of(question))
         if stages is not None:
-            stages.update(embed=embedded - clock, search=searched - embedded, quotes=time.perf_counter() - searched)
-        return Answer(question, bool(quotes), tuple(quotes), sources), passages
+            stages.update(embed=embedded - clock, search=time.perf_counter() - embedded)
+        return found
 
     @staticmethod
     def _nearest_sources(passages: Sequence[Passage], articles: dict[str, StoredArticle]) -> tuple[SourceMatch, ...]:

@@ -156,7 +156,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(f"{folder}: no such dataset folder")
     try:
         report = evaluate(folder, args.settings, limit=args.limit, seed=args.seed, modes=modes,  # type: ignore[arg-type]
-                          unanswerable=args.unanswerable, progress=True, misses=args.misses)
+                          unanswerable=args.unanswerable, progress=True, misses=args.misses, half=args.half)
     except (DatasetError, ModelError) as exc:
         raise CliError(str(exc)) from None
     print(json.dumps(report.to_json()) if args.json else format_report(report), file=out)
@@ -221,6 +221,8 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p.add_argument("--mode", default="bm25,dense,fused,hybrid", help="search modes to compare, comma-separated")
     p.add_argument("--unanswerable", action="store_true",
                    help="index every other article and also ask about the others (the answer is 'not found')")
+    p.add_argument("--half", type=int, choices=(1, 2), default=None,
+                   help="ask only about half of the articles (every other by id; the quote model is fitted on half 1)")
     p.add_argument("--misses", type=Path, default=None, metavar="FILE",
                    help="write each question whose first quote is off target (JSON lines: gold and quotes shown)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -17,15 +17,16 @@ import re
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from .article_index import ArticleIndex
 from .clean import normalise
 from .embedder import embedder_for
 from .ingest import ingest_paths
-from .results import Answer, Passage, Quote
+from .results import Answer, Passage
 from .search import MODES, Mode
 from .settings import Settings
 
@@ -181,10 +182,11 @@ def _hit(passage: Passage, question: EvalQuestion, index_ids: dict[str, str]) ->
                for s in question.spans)
 
 
-def _on_target(quote: Quote, question: EvalQuestion, index_ids: dict[str, str]) -> bool:
-    if question.evidence and index_ids.get(question.article) != quote.article_id:
+def on_target(question: EvalQuestion, index_ids: dict[str, str], article_id: str, start: int, end: int, text: str) -> bool:
+    """Whether a quote of index article `article_id` is on target for `question`."""
+    if question.evidence and index_ids.get(question.article) != article_id:
         return False  # evidence spans are places in the question's own article
-    return question.on_target(quote.start, quote.end, quote.text)
+    return question.on_target(start, end, text)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -219,7 +221,7 @@ def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode,
         r1 += bool(hits[:1] and hits[0])
         r5 += any(hits[:5])
         rr += next((1 / (i + 1) for i, h in enumerate(hits) if h), 0.0)
-        right = [_on_target(quote, q, index_ids) for quote in answer.quotes]
+        right = [on_target(q, index_ids, x.article_id, x.start, x.end, x.text) for x in answer.quotes]
         if answer.answered:
             quote_chars.append(len(answer.quotes[0].text))
         else:
@@ -251,9 +253,39 @@ def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings,
     return index, ids, cleaned
 
 
+class EvalSet(NamedTuple):
+    """A dataset indexed for evaluation: the index, dataset id → index id, cleaned texts, the questions."""
+
+    index: ArticleIndex
+    ids: dict[str, str]
+    cleaned: dict[str, str]
+    questions: list[EvalQuestion]
+
+
+def halves(articles: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The articles split in two by sorted id, every other one: half 1 and half 2."""
+    ordered = sorted(articles)
+    return set(ordered[0::2]), set(ordered[1::2])
+
+
+@contextmanager
+def eval_set(folder: Path, settings: Settings, held_out: set[str] = frozenset(), progress: bool = False) -> Iterator[EvalSet]:
+    """The dataset's articles (less `held_out`) ingested into a temporary index, with its questions."""
+    articles = {a["id"]: a for a in _read_jsonl(folder / "articles.jsonl")}
+    if not articles:
+        raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
+    indexed = {i: a for i, a in articles.items() if i not in held_out}
+    with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
+        index, ids, cleaned = _build(indexed.values(), Path(tmp), replace(settings, index_dir=Path(tmp) / "index"), progress)
+        try:
+            yield EvalSet(index, ids, cleaned, load_questions(folder, articles, cleaned))
+        finally:
+            index.store.close()
+
+
 def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: int = 0,
              modes: Sequence[Mode] = MODES, unanswerable: bool = False, progress: bool = False,
-             misses: Path | None = None) -> EvalReport:
+             misses: Path | None = None, half: int | None = None) -> EvalReport:
     """Index the dataset's articles in a temporary folder and report each mode's metrics.
 
     Args:
@@ -264,27 +296,24 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
         unanswerable: index every other article only; also ask questions about the others.
         misses: write each question whose first quote is not on target here, one JSON object a line
             (mode, question, gold answers or evidence, the quotes shown).
+        half: ask only about the articles of this half (1 or 2, see `halves`); all are indexed. The
+            quote model is fitted on half 1, so half 2 is held out from it.
     """
-    articles = {a["id"]: a for a in _read_jsonl(folder / "articles.jsonl")}
-    if not articles:
-        raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
-    held_out: set[str] = set(sorted(articles)[1::2]) if unanswerable else set()
-    indexed = {i: a for i, a in articles.items() if i not in held_out}
-    with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
-        index, ids, cleaned = _build(indexed.values(), Path(tmp), replace(settings, index_dir=Path(tmp) / "index"), progress)
-        questions = load_questions(folder, articles, cleaned)
+    names = {a["id"] for a in _read_jsonl(folder / "articles.jsonl")}
+    held_out = halves(names)[1] if unanswerable else set()
+    with eval_set(folder, settings, held_out, progress) as data:
         rng = random.Random(seed)
-        answerable = [q for q in questions if q.article not in held_out]
-        outside = [q for q in questions if q.article in held_out]
+        asked = halves(names)[half - 1] if half else names
+        answerable = [q for q in data.questions if q.article not in held_out and q.article in asked]
+        outside = [q for q in data.questions if q.article in held_out and q.article in asked]
         if limit is not None:
             answerable = rng.sample(answerable, min(limit, len(answerable)))
             outside = rng.sample(outside, min(limit, len(outside)))
         missed: list[dict[str, Any]] | None = [] if misses is not None else None
-        reports = {m: run_mode(index, answerable, m, ids, progress, missed, cleaned) for m in modes}
+        reports = {m: run_mode(data.index, answerable, m, data.ids, progress, missed, data.cleaned) for m in modes}
         if misses is not None and missed is not None:
             misses.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in missed), encoding="utf-8")
-        abstain = {m: run_mode(index, outside, m, ids, progress).abstain_rate for m in modes} if unanswerable else None
-        index.store.close()
+        abstain = {m: run_mode(data.index, outside, m, data.ids, progress).abstain_rate for m in modes} if unanswerable else None
     return EvalReport(str(folder), len(answerable), reports, abstain, len(outside))
 
 

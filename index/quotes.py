@@ -5,43 +5,50 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+import re
+
 import numpy as np
 
 from .chunking import Span
+from .evidence import QuestionCues, SentenceCues, length_feature, probability
 from .results import Passage, Quote
 from .store import StoredArticle, StoredSentence
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 QUOTES_PER_ARTICLE = 2
 #: How many of the best passages are read for quotable sentences (at least one per quote wanted).
 PASSAGES_READ = 6
 #: A following sentence joins a quote when it scores this close to it and the quote stays short.
-JOIN_RATIO = 0.9
+JOIN_RATIO = 0.5
 MAX_QUOTE_CHARS = 350
 #: Quotes scoring below this share of the best quote are left out: they rarely answer anything.
 RELATIVE_CUTOFF = 0.6
-# Sentence evidence = weighted cosine to the question and idf-weighted share of its terms held.
+# Sentence evidence for re-ranking passages = weighted cosine to the question and idf-weighted
+# share of its terms held.
 SIMILARITY_WEIGHT = 0.6
 OVERLAP_WEIGHT = 0.4
-#: Share of the passage score (context the sentence alone may lack) in a quote's score.
-PASSAGE_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
 class ScoredSentence:
-    """A sentence of a passage with its evidence for the question."""
+    """A sentence of a passage with its evidence for the question.
+
+    `features` are the inputs of the quote model (index/evidence.py) and `score` its probability
+    that the sentence is on target.
+    """
 
     passage: Passage
     span: Span
     similarity: float
     overlap: float
+    features: tuple[float, ...] = ()
+    score: float = 0.0
+    leans_back: bool = False
 
     @property
     def evidence(self) -> float:
         return SIMILARITY_WEIGHT * self.similarity + OVERLAP_WEIGHT * self.overlap
-
-    @property
-    def score(self) -> float:
-        return (1 - PASSAGE_WEIGHT) * self.evidence + PASSAGE_WEIGHT * self.passage.score
 
 
 def term_overlap(sentence_terms: set[str], question_terms: Sequence[str], idf: Callable[[str], float]) -> float:
@@ -58,8 +65,10 @@ def score_sentences(
     sentences: Mapping[int, Sequence[StoredSentence]],
     analyze: Callable[[str], list[str]],
     idf: Callable[[str], float],
+    cues: QuestionCues = QuestionCues("", False),
 ) -> list[ScoredSentence]:
-    """Every stored sentence of `passages`, scored by cosine and term overlap with the question.
+    """Every stored sentence of `passages`, scored by cosine and term overlap with the question, and
+    by the quote model over those and the cues of question and sentence.
 
     Args:
         question_vector: the question's unit vector.
@@ -69,17 +78,41 @@ def score_sentences(
         sentences: the stored sentences (with vectors) of those passages, by chunk id.
         analyze: turns text into terms like the lexical index does.
         idf: the lexical index's idf of a term.
+        cues: what the question asks for (answer type, attribution).
     """
-    scored = []
+    rows_of: list[tuple[Passage, list[tuple[StoredSentence, float, float]]]] = []
     for passage in passages:
         rows = sentences.get(passage.chunk_id, ())
         if not rows:
             continue
         text = articles[passage.article_id].text
         similarities = np.stack([s.vector for s in rows]) @ question_vector
-        for sentence, similarity in zip(rows, similarities.tolist()):
-            overlap = term_overlap(set(analyze(text[sentence.start:sentence.end])), question_terms, idf)
-            scored.append(ScoredSentence(passage, Span(sentence.start, sentence.end), similarity, overlap))
+        rows_of.append((passage, [
+            (sentence, similarity, term_overlap(set(analyze(text[sentence.start:sentence.end])), question_terms, idf))
+            for sentence, similarity in zip(rows, similarities.tolist())]))
+    best_similarity = max((r[1] for _, rows in rows_of for r in rows), default=0.0)
+    best_overlap = max((r[2] for _, rows in rows_of for r in rows), default=0.0)
+    paragraph_starts = {}
+    scored = []
+    for passage, rows in rows_of:
+        text = articles[passage.article_id].text
+        if passage.article_id not in paragraph_starts:
+            paragraph_starts[passage.article_id] = {0} | {m.end() for m in _PARAGRAPH_BREAK.finditer(text)}
+        for i, (sentence, similarity, overlap) in enumerate(rows):
+            neighbours = [rows[j] for j in (i - 1, i + 1) if 0 <= j < len(rows)]
+            sentence_cues = SentenceCues.of(text[sentence.start:sentence.end])
+            typed = bool(cues.kind)
+            features = (
+                similarity, overlap, similarity - best_similarity, overlap - best_overlap,
+                max((n[1] for n in neighbours), default=0.0), max((n[2] for n in neighbours), default=0.0),
+                passage.dense, passage.lexical,
+                float(typed and sentence_cues.holds(cues.kind)), float(typed and not sentence_cues.holds(cues.kind)),
+                float(cues.attribution and sentence_cues.attribution), float(sentence_cues.leans_back),
+                float(sentence.start in paragraph_starts[passage.article_id]),
+                length_feature(sentence.end - sentence.start),
+            )
+            scored.append(ScoredSentence(passage, Span(sentence.start, sentence.end), similarity, overlap,
+                                         features, probability(features), sentence_cues.leans_back))
     return scored
 
 
@@ -97,6 +130,7 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Store
         if key not in best or s.score > best[key].score:
             best[key] = s
     ranked = sorted(best.values(), key=lambda s: -s.score)
+    by_end = {(s.passage.article_id, s.span.end): s for s in best.values()}
     chosen: list[Quote] = []
     per_article: dict[str, int] = {}
     used: set[tuple[str, int]] = set()
@@ -107,12 +141,16 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Store
         if per_article.get(article_id, 0) >= QUOTES_PER_ARTICLE or (article_id, candidate.span.start) in used:
             continue
         span = candidate.span
-        following = _next_sentence(best, candidate)
-        if (following is not None and following.score >= JOIN_RATIO * candidate.score
-                and following.span.end - span.start <= MAX_QUOTE_CHARS
-                and (article_id, following.span.start) not in used):
-            span = Span(span.start, following.span.end)
-            used.add((article_id, following.span.start))
+        previous, following = _previous_sentence(by_end, candidate), _next_sentence(best, candidate)
+        # A neighbour joins when it scores nearly as well (the evidence is often two sentences), and the
+        # sentence before always when the quote leans on it ("He said ..." needs the one naming him).
+        joining = [(n, n is previous and candidate.leans_back) for n in (previous, following) if n is not None]
+        for neighbour, needed in sorted(joining, key=lambda j: (not j[1], -j[0].score)):
+            wider = Span(min(span.start, neighbour.span.start), max(span.end, neighbour.span.end))
+            if ((needed or neighbour.score >= JOIN_RATIO * candidate.score)
+                    and wider.end - wider.start <= MAX_QUOTE_CHARS and (article_id, neighbour.span.start) not in used):
+                span = wider
+                used.add((article_id, neighbour.span.start))
         used.add((article_id, candidate.span.start))
         per_article[article_id] = per_article.get(article_id, 0) + 1
         article = articles[article_id]
@@ -125,6 +163,15 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Store
     # Group by article, articles in the order of their best quote, each article's quotes best first.
     order = {q.article_id: i for i, q in reversed(list(enumerate(chosen)))}
     return sorted(chosen, key=lambda q: (order[q.article_id], -q.score))
+
+
+def _previous_sentence(by_end: Mapping[tuple[str, int], ScoredSentence], current: ScoredSentence) -> ScoredSentence | None:
+    """The sentence right before `current` in the same paragraph, if it is a candidate."""
+    for gap in (1, 2):
+        previous = by_end.get((current.passage.article_id, current.span.start - gap))
+        if previous is not None and previous.passage.paragraph == current.passage.paragraph:
+            return previous
+    return None
 
 
 def _next_sentence(best: Mapping[tuple[str, int], ScoredSentence], current: ScoredSentence) -> ScoredSentence | None:

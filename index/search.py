@@ -38,7 +38,8 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
     dense_weight = DENSE_WEIGHT if dense_weight is None else dense_weight
     pool = max(k, candidates or CANDIDATES)
     dense_hits = dict(store.search(query_vector, pool, allowed)) if mode != "bm25" else {}
-    lexical_all = lexical.scores(query_terms) if mode != "dense" else np.zeros(len(lexical.ids), np.float32)
+    # BM25 is scored in every mode: the quote model reads it as evidence whatever ranked the passages.
+    lexical_all = lexical.scores(query_terms)
     if lexical_mask is not None and len(lexical_all):
         lexical_all = np.where(lexical_mask, lexical_all, 0.0)
     lexical_hits: dict[int, float] = {}

@@ -61,8 +61,9 @@ class Settings:
     model: str = PACKAGED_MODEL
     device: str = "cpu"
     batch_size: int = 32
-    #: Answers whose evidence scores below this are reported as "not found".
-    min_score: float = 0.3
+    #: Answers whose best quote is less likely than this to answer (the quote model's probability,
+    #: index/evidence.py) are reported as "not found".
+    min_score: float = 0.1
     #: How many quotes an answer shows at most.
     top_k: int = 3
     #: Prepend the article title to each passage before embedding (context for short passages).
