@@ -124,12 +124,16 @@ def _article_ids(folder: Path) -> list[str]:
         return [json.loads(line)["id"] for line in handle if line.strip()]
 
 
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + float(np.exp(-z)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--limit", type=int, default=1500, help="questions per half and set (default 1500)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--l2", type=float, default=0.01, help="L2 penalty of the ranking weights")
+    parser.add_argument("--l2", type=float, default=0.0001, help="L2 penalty of the ranking weights")
     parser.add_argument("--cache", type=Path, default=None, help="keep the collected features here, to refit quickly")
     args = parser.parse_args(argv)
 
@@ -147,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"BIAS = {bias:.3f}")
     for name, w in zip(FEATURES, ranking * scale):
         print(f"  {name:22} {w:+.3f}")
+    print("threshold on the best quote's probability (ARTICLEBOT_MIN_SCORE): answerable questions of half 2 "
+          "left unanswered / questions about unindexed articles left unanswered")
+    for name in data:
+        answerable = [_sigmoid(scale * float((x @ ranking).max()) + bias) for x, _ in data[name][2]]
+        unanswerable = [_sigmoid(scale * float((x @ ranking).max()) + bias) for x in outside[name]]
+        print(f"  {name:16}" + "  ".join(f"{t:.2f}: {np.mean(np.array(answerable) < t):.3f}/{np.mean(np.array(unanswerable) < t):.3f}"
+                                        for t in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3)))
     current = np.array(WEIGHTS, dtype=float)
     for name, halves_of in data.items():
         for half in (1, 2):
