@@ -19,7 +19,7 @@ from .chunking import Chunk, chunk_text, sentence_spans
 from .embedder import Encoder, embedder_for
 from .evidence import QuestionCues
 from .lexical import LexicalIndex
-from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes
+from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes, weigh_sentences
 from .results import Answer, Passage, SourceMatch
 from .search import Mode, retrieve
 from .settings import Settings
@@ -312,7 +312,7 @@ class ArticleIndex:
                     for chunk_id, score, dense, lexical in hits if (c := chunks[chunk_id])]
         sentences = self.store.sentences([p.chunk_id for p in passages])
         scored = score_sentences(query_vector, terms, passages, articles, sentences,
-                                 self.lexical.analyzer.terms, self.lexical.idf, cues)
+                                 self.lexical.analyzer.terms, self.lexical.idf)
         if rerank:
             # A passage holding one sentence that matches the question well beats one that
             # matches it diffusely: fuse the passage score with its best sentence's evidence.
@@ -322,8 +322,8 @@ class ArticleIndex:
             passages = sorted(
                 (replace(p, score=(1 - SENTENCE_WEIGHT) * p.score + SENTENCE_WEIGHT * best.get(p.chunk_id, 0.0))
                  for p in passages), key=lambda p: -p.score)[:k]
-            kept = {p.chunk_id: p for p in passages}
-            scored = [replace(s, passage=kept[s.passage.chunk_id]) for s in scored if s.passage.chunk_id in kept]
+        # The quote model weighs only the sentences that may be quoted: the kept passages'.
+        scored = weigh_sentences(scored, {p.chunk_id: p for p in passages}, articles, cues)
         return _Retrieval(passages, articles, scored)
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid", collection: str | None = None) -> list[Passage]:

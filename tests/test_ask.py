@@ -135,3 +135,15 @@ def test_answer_json_has_the_documented_keys(seed_index: ArticleIndex) -> None:
     assert list(data) == ["question", "answered", "quotes", "sources"]
     assert list(data["quotes"][0]) == ["text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score"]
     assert list(data["sources"][0]) == ["article_id", "title", "url", "score"]
+
+
+def test_a_quote_that_leans_on_the_sentence_before_brings_it_along(empty_index: ArticleIndex) -> None:
+    empty_index.add(parse_text(
+        "Talks in Brussels\n\nThe German chancellor met the French president in Brussels on Monday. "
+        "She said the talks on the budget had been difficult but fair. Farmers protested outside the building.\n\n"
+        "The summit ends on Friday with a vote on fishing quotas.", "file:talks.txt"))
+    answer = empty_index.ask("What did the chancellor say about the talks?")
+    assert answer.answered
+    first = answer.quotes[0].text
+    assert first.startswith("The German chancellor met the French president") and "difficult but fair" in first, \
+        "'She said ...' alone does not say who she is"

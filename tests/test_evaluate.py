@@ -30,13 +30,13 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture
-def dataset(tmp_path: Path) -> Path:
-    folder = tmp_path / "dataset"
+def write_dataset(folder: Path, articles, questions, key: str) -> Path:
+    """A dataset folder: `articles` as (id, title, paragraphs); `questions` as (article id, question, gold
+    text), the gold text stored as an answer (`key="answer_spans"`) or as evidence (`"evidence_spans"`)."""
     folder.mkdir()
     texts = {}
     with (folder / "articles.jsonl").open("w") as out:
-        for article_id, title, paragraphs in ARTICLES:
+        for article_id, title, paragraphs in articles:
             text = "\n\n".join(paragraphs)
             texts[article_id] = text
             passages, start = [], 0
@@ -45,17 +45,23 @@ def dataset(tmp_path: Path) -> Path:
                 start += len(p) + 2
             out.write(json.dumps({"id": article_id, "title": title, "text": text, "passages": passages}) + "\n")
     with (folder / "questions.jsonl").open("w") as out:
-        for n, (article_id, question, answer) in enumerate(QUESTIONS):
+        for n, (article_id, question, gold) in enumerate(questions):
             text = texts[article_id]
-            start = text.index(answer)
+            start = text.index(gold)
             para_start = text.rfind("\n\n", 0, start) + 2 if "\n\n" in text[:start] else 0
             para_end = text.find("\n\n", start) if "\n\n" in text[start:] else len(text)
             out.write(json.dumps({
-                "id": f"q{n}", "article_id": article_id, "question": question, "answers": [answer],
-                "answer_spans": [{"start": start, "end": start + len(answer), "text": answer}],
+                "id": f"q{n}", "article_id": article_id, "question": question,
+                "answers": [gold] if key == "answer_spans" else [],
+                key: [{"start": start, "end": start + len(gold), "text": gold}],
                 "gold_passage_span": {"start": para_start, "end": para_end},
             }) + "\n")
     return folder
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "dataset", ARTICLES, QUESTIONS, "answer_spans")
 
 
 def test_eval_reports_every_metric_for_every_mode(dataset: Path, settings) -> None:
@@ -117,25 +123,7 @@ EVIDENCE_QUESTIONS = [
 @pytest.fixture
 def evidence_dataset(tmp_path: Path) -> Path:
     """A news set in the onestopqa shape: questions carry evidence spans, not answer strings."""
-    folder = tmp_path / "evidence"
-    folder.mkdir()
-    texts = {}
-    with (folder / "articles.jsonl").open("w") as out:
-        for article_id, title, paragraphs in EVIDENCE_ARTICLES:
-            texts[article_id] = "\n\n".join(paragraphs)
-            out.write(json.dumps({"id": article_id, "title": title, "text": texts[article_id]}) + "\n")
-    with (folder / "questions.jsonl").open("w") as out:
-        for n, (article_id, question, evidence) in enumerate(EVIDENCE_QUESTIONS):
-            text = texts[article_id]
-            start = text.index(evidence)
-            para_start = text.rfind("\n\n", 0, start) + 2 if "\n\n" in text[:start] else 0
-            para_end = text.find("\n\n", start) if "\n\n" in text[start:] else len(text)
-            out.write(json.dumps({
-                "id": f"e{n}", "article_id": article_id, "question": question, "answers": [],
-                "evidence_spans": [{"start": start, "end": start + len(evidence), "text": evidence}],
-                "gold_passage_span": {"start": para_start, "end": para_end},
-            }) + "\n")
-    return folder
+    return write_dataset(tmp_path / "evidence", EVIDENCE_ARTICLES, EVIDENCE_QUESTIONS, "evidence_spans")
 
 
 def test_eval_scores_evidence_span_sets_and_writes_the_misses(evidence_dataset: Path, settings, tmp_path: Path) -> None:
