@@ -79,8 +79,7 @@ def answer_type(question: str) -> AnswerType:
 
 def holds(sentence: str, kind: AnswerType) -> bool:
     """Whether the sentence holds words of that kind (a number, a date, a name)."""
-    pattern = {"number": _NUMBER, "date": _DATE, "name": _NAME}.get(kind)
-    return bool(pattern and pattern.search(sentence))
+    return SentenceCues.of(sentence).holds(kind)
 
 
 class QuestionCues(NamedTuple):
@@ -106,11 +105,6 @@ class SentenceCues(NamedTuple):
 
     def holds(self, kind: AnswerType) -> bool:
         return {"number": self.number, "date": self.date, "name": self.name}.get(kind, False)
-
-
-def leans_back(sentence: str) -> bool:
-    """Whether a sentence opens with a pronoun or connective, and so reads badly alone."""
-    return bool(_LEANS_BACK.match(sentence))
 
 
 #: The model's inputs, in order; each is 0..1 or a small real number.

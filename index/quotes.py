@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
-import re
-
 import numpy as np
 
-from .chunking import Span
-from .evidence import QuestionCues, SentenceCues, length_feature, probability
+from .chunking import Span, paragraph_spans
+from .evidence import FEATURES, QuestionCues, SentenceCues, length_feature, probability
 from .results import Passage, Quote
 from .store import StoredArticle, StoredSentence
 
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_LEANS_BACK = FEATURES.index("leans_back")
 
 QUOTES_PER_ARTICLE = 2
 #: How many of the best passages are read for quotable sentences (at least one per quote wanted).
@@ -45,11 +43,15 @@ class ScoredSentence:
     overlap: float
     features: tuple[float, ...] = ()
     score: float = 0.0
-    leans_back: bool = False
 
     @property
     def evidence(self) -> float:
         return SIMILARITY_WEIGHT * self.similarity + OVERLAP_WEIGHT * self.overlap
+
+    @property
+    def leans_back(self) -> bool:
+        """It opens with a pronoun or connective, so it reads badly without the sentence before."""
+        return bool(self.features and self.features[_LEANS_BACK])
 
 
 def term_overlap(sentence_terms: set[str], question_terms: Sequence[str], idf: Callable[[str], float]) -> float:
@@ -114,7 +116,7 @@ def weigh_sentences(scored: Sequence[ScoredSentence], keep: Mapping[int, Passage
             continue
         text = articles[passage.article_id].text
         if passage.article_id not in paragraph_starts:
-            paragraph_starts[passage.article_id] = {0} | {m.end() for m in _PARAGRAPH_BREAK.finditer(text)}
+            paragraph_starts[passage.article_id] = {p.start for p in paragraph_spans(text)}
         neighbours = [scored[j] for j in (i - 1, i + 1)
                       if 0 <= j < len(scored) and scored[j].passage.chunk_id == passage.chunk_id]
         found = SentenceCues.of(text[sentence.span.start:sentence.span.end])
@@ -127,8 +129,7 @@ def weigh_sentences(scored: Sequence[ScoredSentence], keep: Mapping[int, Passage
             float(sentence.span.start in paragraph_starts[passage.article_id]),
             length_feature(sentence.span.end - sentence.span.start),
         )
-        weighed.append(replace(sentence, passage=passage, features=features, score=probability(features),
-                               leans_back=found.leans_back))
+        weighed.append(replace(sentence, passage=passage, features=features, score=probability(features)))
     return weighed
 
 
