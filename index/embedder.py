@@ -210,20 +210,20 @@ _cache_lock = threading.Lock()
 
 
 @overload
-def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., backend: Literal["torch"] = ...,
+def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., *, backend: Literal["torch"],
                  cache_dir: Path | None = ...) -> Embedder: ...
 @overload
-def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., *, backend: Literal["onnx"],
+def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., backend: Literal["onnx"] = ...,
                  cache_dir: Path | None = ...) -> OnnxEmbedder: ...
 @overload
 def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., backend: Backend = ...,
                  cache_dir: Path | None = ...) -> Encoder: ...
-def get_embedder(model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 32, backend: Backend = "torch",
+def get_embedder(model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 32, backend: Backend = "onnx",
                  cache_dir: Path | None = None) -> Encoder:
     """The process-wide embedder for `model` on `device` and `backend`: a model is loaded once per process.
 
     Args:
-        backend: "torch" (sentence-transformers) or "onnx" (ONNX Runtime, int8; needs the `onnx` extra).
+        backend: "onnx" (ONNX Runtime, int8) or "torch" (sentence-transformers).
         cache_dir: where the onnx backend keeps exported models (default `.articlebot/encoders`).
     """
     with _cache_lock:

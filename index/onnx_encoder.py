@@ -1,7 +1,8 @@
 """The embedding model on ONNX Runtime, quantised to int8: the same interface and vectors as `Embedder`, faster on CPU.
 
 The first use of a model exports its transformer with torch into a cache folder; later processes
-only load the cached file. Needs the `onnx` extra: pip install 'articlebot[onnx]'.
+only load the cached file, with ONNX Runtime and the `tokenizers` library: neither torch nor
+transformers is imported (they take seconds to import), so the bot is ready soon after it starts.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from typing import Any
 import numpy as np
 
 from .embedder import (
-    ModelError, count_word_pieces, is_mean_pooling, length_batches, mean_pool, pool_batches, resolve_model,
+    ModelError, is_mean_pooling, length_batches, mean_pool, pool_batches, resolve_model,
 )
 from .settings import DEFAULT_ENCODER_CACHE, PACKAGED_MODEL
 
-INSTALL_HINT = "pip install 'articlebot[onnx]'"
+INSTALL_HINT = "pip install onnxruntime onnx (articlebot's own dependencies)"
 #: Bump when the export or quantisation recipe changes, so caches made by an older one are not reused.
-RECIPE = 1
+RECIPE = 2
 MODEL_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Export folders younger than this may belong to another process exporting right now.
@@ -48,6 +50,8 @@ class ExportInfo:
     dim: int
     max_tokens: int
     inputs: tuple[str, ...]  # the graph's inputs, in the tokenizer's names
+    pad_token: str
+    pad_id: int
     onnx_bytes: int
     onnx_sha256: str
 
@@ -95,7 +99,7 @@ def read_export(folder: Path) -> ExportInfo | None:
         info = ExportInfo(**{**raw, "inputs": tuple(raw["inputs"])})
         graph = folder / MODEL_FILE
         if (info.recipe != RECIPE or graph.stat().st_size != info.onnx_bytes
-                or not (folder / "tokenizer").is_dir() or _sha256(graph) != info.onnx_sha256):
+                or not (folder / TOKENIZER_FILE).is_file() or _sha256(graph) != info.onnx_sha256):
             return None
         return info
     except (OSError, ValueError, TypeError, KeyError):
@@ -126,6 +130,9 @@ def export_model(model: str, location: str, target: Path) -> ExportInfo:
     if not is_mean_pooling(st):
         raise ModelError(f"the onnx backend runs mean-pooling models only, {model!r} has layers "
                          f"{[type(m).__name__ for m in st]}: use ARTICLEBOT_BACKEND=torch")
+    if not getattr(st.tokenizer, "is_fast", False) or st.tokenizer.pad_token_id is None:
+        raise ModelError(f"the onnx backend needs a fast tokenizer with a padding token, which {model!r} "
+                         "does not have: use ARTICLEBOT_BACKEND=torch")
     transformer = st[0].auto_model.eval()
     # The TorchScript exporter traces plain attention faithfully; SDPA's mask handling is less certain.
     if hasattr(transformer, "set_attn_implementation"):
@@ -163,10 +170,11 @@ def export_model(model: str, location: str, target: Path) -> ExportInfo:
     finally:
         root.setLevel(level)
     full.unlink()
-    st.tokenizer.save_pretrained(str(target / "tokenizer"))
+    # The fast tokenizer's own file: at run time the `tokenizers` library reads it, without transformers.
+    st.tokenizer.backend_tokenizer.save(str(target / TOKENIZER_FILE))
     graph = target / MODEL_FILE
     info = ExportInfo(RECIPE, model, int(st.get_embedding_dimension()), int(st.max_seq_length), names,
-                      graph.stat().st_size, _sha256(graph))
+                      st.tokenizer.pad_token, int(st.tokenizer.pad_token_id), graph.stat().st_size, _sha256(graph))
     (target / INFO_FILE).write_text(json.dumps(asdict(info), indent=1), encoding="utf-8")
     return info
 
@@ -235,9 +243,16 @@ class OnnxEmbedder:
         self.max_tokens: int = info.max_tokens
         self._inputs = info.inputs
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
-        self._tokenizer = AutoTokenizer.from_pretrained(str(self.folder / "tokenizer"))
+        # Two copies, since padding and truncation are settings of a tokenizer: one makes the model's
+        # inputs (padded to the longest of a batch, cut at the model's limit), one counts word pieces.
+        self._counter = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
+        self._counter.no_padding()
+        self._counter.no_truncation()
+        self._tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.enable_padding(pad_id=info.pad_id, pad_token=info.pad_token)
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.log_severity_level = 3  # errors only
@@ -248,11 +263,12 @@ class OnnxEmbedder:
     def _run(self, texts: Sequence[str], offsets: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
         """Per batch: the texts' positions, their token vectors, attention mask and (if asked) offsets."""
         for chosen in length_batches(texts, self.batch_size):
-            encoded = self._tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=self.max_tokens,
-                                      return_tensors="np", return_offsets_mapping=offsets)
-            feed = {name: encoded[name].astype(np.int64) for name in self._inputs}
-            tokens = self._session.run(["last_hidden_state"], feed)[0]
-            yield chosen, tokens, encoded["attention_mask"], encoded["offset_mapping"] if offsets else None
+            encoded = self._tokenizer.encode_batch([texts[i] for i in chosen])
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            columns = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64), "attention_mask": mask,
+                       "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
+            tokens = self._session.run(["last_hidden_state"], {name: columns[name] for name in self._inputs})[0]
+            yield chosen, tokens, mask, np.array([e.offsets for e in encoded], dtype=np.int64) if offsets else None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), unit length, float32."""
@@ -271,4 +287,4 @@ class OnnxEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, without the special tokens the model adds."""
-        return count_word_pieces(self._tokenizer, texts)
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)] if texts else []

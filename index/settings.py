@@ -70,8 +70,9 @@ class Settings:
     title_context: bool = True
     #: Chunks up to which vector search is exact; a larger index is searched by IVF (see index/vectors.py).
     exact_limit: int = EXACT_LIMIT
-    #: "onnx" runs the same model through ONNX Runtime, quantised to int8 (the `onnx` extra).
-    backend: Backend = "torch"
+    #: "onnx" (the default) runs the model through ONNX Runtime, quantised to int8; "torch" through
+    #: sentence-transformers (see the README's performance section for how they compare).
+    backend: Backend = "onnx"
     #: Exported models of the onnx backend; `from_env` puts it next to the index folder, and keeps
     #: it there when a command later swaps the index folder for a temporary one (eval, bench).
     encoder_cache: Path = DEFAULT_ENCODER_CACHE

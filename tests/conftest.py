@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from index import ArticleIndex, Settings
-from index.embedder import Embedder, get_embedder, resolve_model
+from index.embedder import Embedder, Encoder, get_embedder, resolve_model
 from index.ingest import ensure_seeded
 from index.settings import PACKAGED_MODEL
 
@@ -16,9 +17,24 @@ SEEDS = REPO / "seeds"
 SEED_FILE = SEEDS / "000_34bfb7fccf2cc602.txt"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def encoder_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export of the packaged model per test session, shared with the processes the tests start."""
+    folder = tmp_path_factory.mktemp("encoders")
+    os.environ["ARTICLEBOT_ENCODER_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return get_embedder()
+def embedder(encoder_cache: Path) -> Encoder:
+    """The default encoder (the packaged model, int8 on ONNX Runtime), loaded once."""
+    return get_embedder(cache_dir=encoder_cache)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Embedder:
+    """The same model on sentence-transformers and torch (ARTICLEBOT_BACKEND=torch)."""
+    return get_embedder(backend="torch")
 
 
 @pytest.fixture
@@ -27,7 +43,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def empty_index(settings: Settings, embedder: Embedder) -> ArticleIndex:
+def empty_index(settings: Settings, embedder: Encoder) -> ArticleIndex:
     return ArticleIndex(settings.index_dir, embedder, settings)
 
 

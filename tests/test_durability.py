@@ -23,10 +23,11 @@ import sys
 from pathlib import Path
 from index import ArticleIndex, Settings
 from index.articles import parse_text
-from index.embedder import get_embedder
+from index.embedder import embedder_for
 
 folder, first = Path(sys.argv[1]), int(sys.argv[2])
-index = ArticleIndex(folder, get_embedder(), Settings(index_dir=folder))
+settings = Settings.from_env()
+index = ArticleIndex(folder, embedder_for(settings), settings)
 print("ready", flush=True)
 for n in range(first, first + 60):
     body = " ".join(f"Story {n} is about token{n} and the town of place{n}." for _ in range(12))

@@ -1,4 +1,4 @@
-"""ARTICLEBOT_BACKEND=onnx: the same model exported to ONNX and quantised to int8 agrees with torch."""
+"""The default backend (ARTICLEBOT_BACKEND=onnx): the model exported to ONNX and quantised to int8 agrees with torch."""
 
 from __future__ import annotations
 
@@ -79,12 +79,6 @@ def exports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(onnx_encoder, "export_model", counted)
     return calls
-
-
-@pytest.fixture(scope="session")
-def onnx_embedder(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
-    """The packaged model on ONNX Runtime, exported once per session into a temporary cache."""
-    return get_embedder(backend="onnx", cache_dir=tmp_path_factory.mktemp("encoders"))
 
 
 def test_tiny_model_vectors_match_torch(tiny_model: Path, tiny_torch: Embedder, tmp_path: Path) -> None:
@@ -191,51 +185,62 @@ def test_models_the_backend_cannot_reproduce_are_refused(tiny_model: Path, tmp_p
         OnnxEmbedder(str(tmp_path / "no-such-model"), cache_dir=tmp_path / "cache")
 
 
-def test_without_the_extra_the_error_names_it(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_onnxruntime_the_error_says_how_to_install_it(tiny_model: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` meets when not installed
-    with pytest.raises(ModelError, match=re.escape("pip install 'articlebot[onnx]'")):
+    with pytest.raises(ModelError, match=re.escape("pip install onnxruntime onnx")):
         OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
 
 
-def test_packaged_model_ranks_passages_as_torch_does(onnx_embedder: OnnxEmbedder, embedder: Embedder) -> None:
-    assert (onnx_embedder.name, onnx_embedder.dim, onnx_embedder.max_tokens) == (embedder.name, 384, 256)
-    ours, theirs = onnx_embedder.encode(PASSAGES), embedder.encode(PASSAGES)
-    questions_ours, questions_theirs = onnx_embedder.encode(QUESTIONS), embedder.encode(QUESTIONS)
+def test_packaged_model_ranks_passages_as_torch_does(embedder: OnnxEmbedder, torch_embedder: Embedder) -> None:
+    assert isinstance(embedder, OnnxEmbedder), "onnx is the default backend"
+    assert (embedder.name, embedder.dim, embedder.max_tokens) == (torch_embedder.name, 384, 256)
+    ours, theirs = embedder.encode(PASSAGES), torch_embedder.encode(PASSAGES)
+    questions_ours, questions_theirs = embedder.encode(QUESTIONS), torch_embedder.encode(QUESTIONS)
     assert _cosines(ours, theirs).min() > 0.98 and _cosines(questions_ours, questions_theirs).min() > 0.98
     top = (questions_ours @ ours.T).argmax(axis=1)
     np.testing.assert_array_equal(top, (questions_theirs @ theirs.T).argmax(axis=1))
     np.testing.assert_array_equal(top, np.arange(len(QUESTIONS)))  # and each question finds its passage
 
 
-def test_packaged_model_sentence_vectors_match_torch(onnx_embedder: OnnxEmbedder, embedder: Embedder) -> None:
+def test_packaged_model_sentence_vectors_match_torch(embedder: OnnxEmbedder, torch_embedder: Embedder) -> None:
     spans = [_sentences(p) for p in PASSAGES]
-    vectors, pooled = onnx_embedder.encode_with_spans(PASSAGES, spans)
-    torch_vectors, torch_pooled = embedder.encode_with_spans(PASSAGES, spans)
+    vectors, pooled = embedder.encode_with_spans(PASSAGES, spans)
+    torch_vectors, torch_pooled = torch_embedder.encode_with_spans(PASSAGES, spans)
     assert _cosines(vectors, torch_vectors).min() > 0.98
     for ours, theirs in zip(pooled, torch_pooled):
         assert _cosines(ours, theirs).min() > 0.98
-    assert onnx_embedder.count_tokens(PASSAGES) == embedder.count_tokens(PASSAGES)
+    assert embedder.count_tokens(PASSAGES) == torch_embedder.count_tokens(PASSAGES)
+    long = PASSAGES[0] * 20  # far beyond the model's limit: counted whole, not cut
+    assert embedder.count_tokens([long]) == torch_embedder.count_tokens([long]) and embedder.count_tokens([long])[0] > 256
 
 
-def test_an_index_built_with_torch_answers_with_onnx(seed_index: ArticleIndex, onnx_embedder: OnnxEmbedder) -> None:
+def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, embedder: OnnxEmbedder,
+                                                     torch_embedder: Embedder) -> None:
+    from index.ingest import ensure_seeded
+
+    from .conftest import SEEDS
+
+    built = ArticleIndex(settings.index_dir, torch_embedder, settings)
+    ensure_seeded(built, SEEDS)
     question = "What share of the vote did Putin win?"
-    expected = seed_index.search(question, k=1, mode="dense")[0]
-    seed_index.store.close()
-    reopened = ArticleIndex(seed_index.store.folder, onnx_embedder, seed_index.settings)
+    expected = built.search(question, k=1, mode="dense")[0]
+    built.store.close()
+    reopened = ArticleIndex(settings.index_dir, embedder, settings)
     assert reopened.search(question, k=1, mode="dense")[0].text == expected.text
     reopened.store.close()
 
 
-def test_the_backend_setting(tmp_path: Path, onnx_embedder: OnnxEmbedder) -> None:
+def test_the_backend_setting(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     with pytest.raises(SettingsError, match="ARTICLEBOT_BACKEND must be one of torch, onnx, got 'bogus'"):
         Settings.from_env({"ARTICLEBOT_BACKEND": "bogus"})
     with pytest.raises(SettingsError, match="ARTICLEBOT_BACKEND"):
         Settings(backend="bogus")  # type: ignore[arg-type]
     default = Settings.from_env({"ARTICLEBOT_INDEX": str(tmp_path / "data" / "index")})
-    assert (default.backend, default.encoder_cache) == ("torch", tmp_path / "data" / "encoders")
+    assert (default.backend, default.encoder_cache) == ("onnx", tmp_path / "data" / "encoders")
     assert Settings.from_env({}).encoder_cache == Path(".articlebot/encoders")
-    chosen = Settings.from_env({"ARTICLEBOT_BACKEND": " ONNX ", "ARTICLEBOT_ENCODER_CACHE": str(tmp_path / "c")})
-    assert (chosen.backend, chosen.encoder_cache) == ("onnx", tmp_path / "c")
+    chosen = Settings.from_env({"ARTICLEBOT_BACKEND": " TORCH ", "ARTICLEBOT_ENCODER_CACHE": str(tmp_path / "c")})
+    assert (chosen.backend, chosen.encoder_cache) == ("torch", tmp_path / "c")
     # One embedder per model, device and backend, whatever the cache folder asked for later.
-    assert embedder_for(chosen) is onnx_embedder is get_embedder(backend="onnx")
-    assert embedder_for(Settings()) is get_embedder() is not onnx_embedder
+    assert embedder_for(Settings(encoder_cache=tmp_path / "c")) is embedder is get_embedder()
+    assert embedder_for(chosen) is get_embedder(backend="torch") is not embedder
