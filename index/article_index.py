@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import zipfile
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -18,12 +17,12 @@ from .budget import Deadline
 from .chunking import Chunk, chunk_text, sentence_spans
 from .embedder import Encoder, embedder_for
 from .evidence import QuestionCues
-from .lexical import LexicalIndex
+from .lexical import LexicalError, LexicalIndex
 from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes, weigh_sentences
 from .results import Answer, Passage, SourceMatch
 from .search import Mode, retrieve
 from .settings import Settings
-from .store import Store, StoredArticle, atomic_file
+from .store import Store, StoredArticle
 from .vectors import Selection
 
 MAX_QUESTION_CHARS = 1000
@@ -34,12 +33,15 @@ SENTENCE_WEIGHT = 0.6
 AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
 
 
-class _Visible(NamedTuple):
-    """What one collection may search: its chunks for FAISS and a mask over the lexical index."""
+#: Chunks handed to the lexical index at a time when it catches up with the database.
+_CATCH_UP_BATCH = 20_000
 
-    key: tuple
+
+class _Visible(NamedTuple):
+    """The chunks one collection may search, as a FAISS selection, for one generation of the store."""
+
+    generation: int
     selection: Selection
-    lexical_mask: np.ndarray
 
 
 class _Retrieval(NamedTuple):
@@ -89,10 +91,10 @@ class ArticleIndex:
         self.settings = settings or Settings()
         self.embedder = embedder
         self.store = Store(Path(folder), embedder.name, embedder.dim, self.settings.exact_limit)
-        self.lexical = LexicalIndex()
         self._visible: dict[tuple[str, ...], _Visible] = {}
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()
+        self.lexical = self._open_lexical()
 
     @classmethod
     def open(cls, settings: Settings) -> ArticleIndex:
@@ -103,9 +105,9 @@ class ArticleIndex:
         return len(self.store)
 
     def warm_up(self) -> None:
-        """Load what the first question would otherwise wait for (the lexical index)."""
+        """Do what the first question would otherwise wait for (its first search reads the lexical index)."""
         with self._lock:
-            self._sync_lexical()
+            self.lexical.top(["news"], 1)
 
     # -- adding and removing ------------------------------------------------------------------
 
@@ -188,87 +190,89 @@ class ArticleIndex:
                 work.append((len(results), article, key, current is not None, self.chunk(article)))
                 results.append(None)  # filled in once the batch is embedded
         embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work], deadline) if work else []
-        for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
-            self.store_embedded(article, chunks, vectors, sentences, collection, added_by, deadline)
-            results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks),
-                                          notes=article.notes)
+        with self._lock:
+            try:
+                for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
+                    self._store(article, chunks, vectors, sentences, collection, added_by, deadline)
+                    results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks),
+                                                  notes=article.notes)
+            finally:  # what the database took, the lexical index takes too, even if a later article failed
+                self.lexical.commit()
         return [r for r in results if r is not None]
 
-    def store_embedded(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-                       sentences: Sequence[Sequence[tuple[int, int, np.ndarray]]],
-                       collection: str = "", added_by: str = "", deadline: Deadline | None = None) -> None:
-        """Store an article whose chunks are already embedded (see `add_many`), replacing its old version."""
+    def store_embedded(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray,
+                                                   Sequence[Sequence[tuple[int, int, np.ndarray]]]]],
+                       collection: str = "", added_by: str = "") -> None:
+        """Store articles whose chunks are already embedded, as (article, chunks, chunk vectors, per chunk its
+        sentences as (start, end, vector)), each replacing its old version; what `add_many` does after embedding."""
+        with self._lock:
+            try:
+                for article, chunks, vectors, sentences in items:
+                    self._store(article, chunks, vectors, sentences, collection, added_by)
+            finally:
+                self.lexical.commit()
+
+    def _store(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+               sentences: Sequence[Sequence[tuple[int, int, np.ndarray]]],
+               collection: str, added_by: str, deadline: Deadline | None = None) -> None:
+        """One article into the database (one transaction) and its chunks into the lexical index's next commit."""
         key = article_key(article.source, collection)
         texts = [self._embedding_text(article.title, c.text) for c in chunks]
-        with self._lock, deadline.committing() if deadline else nullcontext():
-            self._sync_lexical()
-            before, old_ids = self.store.generation, self.store.article_chunk_ids(key)
+        with deadline.committing() if deadline else nullcontext():
+            old_ids = self.store.article_chunk_ids(key)
             new_ids = self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
-            self._update_lexical(before, old_ids, new_ids, texts)
+        self.lexical.remove(old_ids)
+        self.lexical.add(new_ids, texts, collection)
 
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""
         with self._lock:
-            self._sync_lexical()
-            before, old_ids = self.store.generation, self.store.article_chunk_ids(article_id)
+            old_ids = self.store.article_chunk_ids(article_id)
             removed = self.store.remove(article_id)
             if removed:
-                self._update_lexical(before, old_ids, [], [])
+                self.lexical.remove(old_ids)
+                self.lexical.commit()
             return removed
 
     def save(self) -> None:
-        """Persist the vector and lexical indexes (the database is already durable after each add)."""
+        """Persist the vector index (the database and the lexical index are durable after each change)."""
         with self._lock:
             self.store.save()
-            self._sync_lexical()
-            path = self._lexical_path(self.lexical.generation)
-            if not path.exists():
-                with atomic_file(path) as handle:
-                    self.lexical.save(handle)
-            for old in self.store.folder.glob("lexical.*.npz"):
-                if old != path:
-                    old.unlink(missing_ok=True)
 
     # -- the lexical index, kept in step with the store ------------------------------------------
 
-    def _lexical_path(self, generation: int) -> Path:
-        return self.store.folder / f"lexical.{generation}.npz"
+    def _open_lexical(self) -> LexicalIndex:
+        """The lexical index in the folder, rebuilt if damaged, caught up with the database."""
+        folder = self.store.folder / "lexical"
+        try:
+            lexical = LexicalIndex(folder)
+        except LexicalError:
+            lexical = LexicalIndex.recreate(folder)
+        newest, count = self.store.newest_chunk_id(), self.store.count_chunks()
+        if lexical.newest() == newest and len(lexical) == count:
+            return lexical
+        # A crash between a database commit and the lexical commit after it. Chunk ids only grow, so
+        # the adds it missed are the chunks above its newest; the removals it missed are what it holds
+        # beyond the database.
+        batch: list[tuple[int, str, str]] = []
+        for row in self.store.chunk_texts(self._embedding_text, after=lexical.newest()):
+            batch.append(row)
+            if len(batch) == _CATCH_UP_BATCH:
+                self._catch_up(lexical, batch)
+                batch = []
+        self._catch_up(lexical, batch)
+        lexical.commit()
+        if len(lexical) != count:
+            lexical.remove(np.setdiff1d(lexical.chunk_ids(), self.store.chunk_ids(), assume_unique=True))
+            lexical.commit()
+        return lexical
 
-    def _update_lexical(self, before: int, removed: Sequence[int], added: Sequence[int], texts: Sequence[str]) -> None:
-        """Apply one change of ours to the lexical index, or mark it stale if the store moved on without it."""
-        if self.lexical.generation == before and self.store.generation == before + 1:
-            self.lexical.remove(removed)
-            self.lexical.add(added, texts)
-            self.lexical.generation = before + 1
-        else:  # another process changed the store too: reload or rebuild at the next use
-            self.lexical.generation = -1
-
-    def _sync_lexical(self) -> None:
-        """Make the lexical index match the store: as is, from its saved file, or rebuilt from the database."""
-        generation = self.store.generation
-        if self.lexical.generation == generation:
-            return
-        path = self._lexical_path(generation)
-        if path.exists():
-            try:
-                loaded = LexicalIndex.load(path, self.lexical.analyzer)
-                if loaded.generation == generation:
-                    self.lexical = loaded
-                    return
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-                pass  # a damaged file is rebuilt like a missing one
-        rebuilt = LexicalIndex(self.lexical.analyzer)
-        ids: list[int] = []
-        texts: list[str] = []
-        for chunk_id, text in self.store.chunk_texts(self._embedding_text):
-            ids.append(chunk_id)
-            texts.append(text)
-            if len(ids) == 20_000:
-                rebuilt.add(ids, texts)
-                ids, texts = [], []
-        rebuilt.add(ids, texts)
-        rebuilt.generation = generation
-        self.lexical = rebuilt
+    @staticmethod
+    def _catch_up(lexical: LexicalIndex, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Add (chunk id, collection, text) rows, grouped by collection."""
+        collections = sorted({collection for _, collection, _ in rows})
+        for collection in collections:
+            lexical.add([i for i, c, _ in rows if c == collection], [t for _, c, t in rows if c == collection], collection)
 
     def articles(self, collection: str | None = None) -> list[StoredArticle]:
         """The articles a collection sees (default: all), newest first."""
@@ -280,31 +284,25 @@ class ArticleIndex:
         visible = visible_collections(collection)
         return article if article is not None and (visible is None or article.collection in visible) else None
 
-    def _visible_chunks(self, collection: str | None) -> _Visible | None:
-        """What `collection` may search, computed once per change of the index."""
-        collections = visible_collections(collection)
-        if collections is None:
-            return None
-        key = (self.store.generation, self.lexical.generation, self.lexical.layout, len(self.lexical.ids))
+    def _visible_chunks(self, collections: tuple[str, ...]) -> Selection:
+        """The chunks `collections` may search, computed once per change of the index."""
+        generation = self.store.generation
         cached = self._visible.get(collections)
-        if cached is None or cached.key != key:
-            ids = self.store.chunk_ids(collections)
-            cached = _Visible(key, Selection(ids), np.isin(self.lexical.ids, ids, assume_unique=True))
+        if cached is None or cached.generation != generation:
+            cached = _Visible(generation, Selection(self.store.chunk_ids(collections)))
             self._visible[collections] = cached
-        return cached
+        return cached.selection
 
     # -- searching and asking -----------------------------------------------------------------
 
     def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode,
                   collection: str | None = None, cues: QuestionCues = QuestionCues("", False)) -> _Retrieval:
         """The best `k` passages (in hybrid mode re-ranked by their best sentence), with what quoting them needs."""
-        self._sync_lexical()
         rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
         depth = max(k, RERANK_DEPTH) if rerank else k
-        visible = self._visible_chunks(collection)
-        hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode,
-                        allowed=visible.selection if visible else None,
-                        lexical_mask=visible.lexical_mask if visible else None)
+        collections = visible_collections(collection)
+        hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode, collections=collections,
+                        allowed=self._visible_chunks(collections) if collections is not None else None)
         chunks = self.store.chunks([h[0] for h in hits])
         articles = {a: self.store.article(a) for a in {c.article_id for c in chunks.values()}}
         passages = [Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph,

@@ -35,6 +35,8 @@ PART = 48
 ENCODE_LIMIT = 20_000
 #: Norm of the noise added to a reused vector (before normalising): cosine to the original ≈ 0.9.
 NOISE = 0.5
+#: Synthetic articles stored at a time (one lexical commit each), as a large ingest would.
+SYNTHETIC_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -122,14 +124,18 @@ def _fill_synthetic(index: ArticleIndex, base: Sequence[Embedded], passages: int
     """Store copies of `base` with noisy vectors until `passages` chunks; returns the articles stored."""
     rng = np.random.default_rng(0)
     made = articles = copy = 0
+    batch: list[Embedded] = []
     while made < passages:
         copy += 1
         for article, chunks, vectors, sentences in base:
             noisy = vectors + rng.normal(scale=NOISE / np.sqrt(vectors.shape[1]), size=vectors.shape)
             noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-            index.store_embedded(replace(article, source=f"synthetic:{copy}:{article.source}"),
-                                 chunks, noisy.astype(np.float32), sentences)
+            batch.append((replace(article, source=f"synthetic:{copy}:{article.source}"), chunks,
+                          noisy.astype(np.float32), sentences))
             made, articles = made + len(chunks), articles + 1
+            if len(batch) == SYNTHETIC_BATCH or made >= passages:
+                index.store_embedded(batch)
+                batch = []
             if made >= passages:
                 break
     index.save()
@@ -205,7 +211,7 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
             started = time.perf_counter()
             _ingest(index, articles[part:part + PART])
             build_s += time.perf_counter() - started
-            new = [(chunk_id, text) for chunk_id, text in index.store.chunk_texts(index._embedding_text) if chunk_id > seen]
+            new = [(chunk_id, text) for chunk_id, _, text in index.store.chunk_texts(index._embedding_text, after=seen)]
             seen = max((chunk_id for chunk_id, _ in new), default=seen)
             started = time.perf_counter()
             embedder.encode([text for _, text in new])

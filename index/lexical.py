@@ -1,253 +1,206 @@
-"""BM25 over the chunks, with English stemming and stop words, updated in place and saved to disk.
+"""BM25 over the chunks, kept by tantivy in the index folder (`lexical/`).
 
-Postings live in immutable segments, as in Lucene: an add writes a small new segment and
-neighbouring segments of similar size are merged, so adding costs about the size of what is added
-(amortised) rather than a rebuild of everything. A removal only marks its chunks dead; merges drop
-their postings. Document frequencies and the average length are counted over live chunks at query
-time, so scores are those of an index built from scratch.
+tantivy is a maintained Lucene-style engine: segments on disk, memory-mapped, merged in the
+background, deletes, and top-k search that skips whole blocks of postings that cannot reach the
+k-th score (block-max WAND). Against the BM25 this project wrote itself (in numpy, every chunk
+scored for every question, all postings in memory), it searches in a fraction of the time at a
+million passages, opens instantly and keeps its postings out of the heap: see the README's
+comparison of lexical engines (`tools/compare_lexical.py`).
+
+The database is the source of truth; this index follows it. Changes are buffered and committed
+together (`commit`), after the database has committed them, and `ArticleIndex` repairs what a crash
+between the two left behind when it opens the index (`newest`, `chunk_ids`).
 """
 
 from __future__ import annotations
 
 import math
-import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-_TOKEN = re.compile(r"\w+")
-# Function words that carry no topic; question words are here too, so "how did X react" is about X.
-STOP_WORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "s", "t", "don", "doesn", "didn", "isn", "wasn", "weren", "also", "may", "might", "must", "shall", "us", "whose", "upon", "per", "via", "yet"])
-#: A newer segment is merged into the one before it once that one is at most this many times larger.
-MERGE_FACTOR = 4
-FORMAT_VERSION = 1
+#: Function words that carry no topic; question words are here too, so "how did X react" is about X.
+STOP_WORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below
+between both but by can cannot could did didn do does doesn doing don down during each few for from
+further had has have having he her here hers herself him himself his how i if in into is isn it its
+itself just may me might more most must my myself no nor not of off on once only or other our ours
+ourselves out over own per s same shall she should so some such t than that the their theirs them
+themselves then there these they this those through to too under until up upon us very via was wasn we
+were weren what when where which while who whom whose why will with would yet you your yours yourself
+yourselves
+""".split())
+#: BM25's parameters (tantivy's, which are Lucene's).
+K1 = 1.2
+B = 0.75
+#: Memory tantivy's writer may buffer before it writes a segment (its minimum is 15 MB).
+WRITER_HEAP = 50_000_000
+_TOKENIZER = "articlebot"
+
+
+def _collection_term(collection: str) -> str:
+    # Prefixed, so that the shared collection ("") is a term too.
+    return f"c:{collection}"
+
+
+class LexicalError(RuntimeError):
+    """The lexical index on disk cannot be opened (damaged); it can be rebuilt from the database."""
+
+
+def text_analyzer():  # -> tantivy.TextAnalyzer
+    import tantivy
+
+    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"\w+"))
+            .filter(tantivy.Filter.lowercase())
+            .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
+            .filter(tantivy.Filter.stemmer("english"))
+            .build())
 
 
 class Analyzer:
-    """Lowercases, splits into words, drops stop words and stems (Snowball English)."""
+    """Words (\\w+), lowercased, stop words dropped, Snowball English stems: the very analyzer tantivy
+    indexes with, so question and sentence terms are the index's terms."""
 
     def __init__(self) -> None:
-        import Stemmer
-
-        self._stemmer = Stemmer.Stemmer("english")
+        self._analyzer = text_analyzer()
 
     def terms(self, text: str) -> list[str]:
-        words = [w for w in _TOKEN.findall(text.lower()) if w not in STOP_WORDS]
-        return self._stemmer.stemWords(words)
-
-
-class _Segment(NamedTuple):
-    """Postings of some chunks, grouped by term: term `terms[i]` occurs in `docs[starts[i]:starts[i+1]]`."""
-
-    terms: np.ndarray  # int32, ascending term ids
-    starts: np.ndarray  # int64, len(terms) + 1
-    docs: np.ndarray  # int32 positions in LexicalIndex.ids, ascending within a term
-    tfs: np.ndarray  # uint16 term frequencies
-
-    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
-        i = int(np.searchsorted(self.terms, term))
-        if i == len(self.terms) or self.terms[i] != term:
-            return _NO_DOCS, _NO_TFS
-        return self.docs[self.starts[i]:self.starts[i + 1]], self.tfs[self.starts[i]:self.starts[i + 1]]
-
-
-_NO_DOCS = np.zeros(0, dtype=np.int32)
-_NO_TFS = np.zeros(0, dtype=np.uint16)
-
-
-def _segment(term_ids: np.ndarray, docs: np.ndarray, tfs: np.ndarray) -> _Segment:
-    """A segment from unordered (term, doc, tf) postings; stable sort keeps docs ascending per term."""
-    order = np.argsort(term_ids, kind="stable")
-    term_ids, docs, tfs = term_ids[order], docs[order], tfs[order]
-    terms, starts = np.unique(term_ids, return_index=True)
-    return _Segment(terms.astype(np.int32), np.append(starts, len(term_ids)).astype(np.int64),
-                    docs.astype(np.int32), tfs.astype(np.uint16))
+        return self._analyzer.analyze(text)
 
 
 class LexicalIndex:
-    """BM25 scores of chunks for a query, aligned with `ids` (ascending chunk ids, dead ones included)."""
+    """BM25 scores of chunks for a query, in [0, ~1] (divided by the query's total idf)."""
 
-    k1 = 1.2
-    b = 0.75
+    def __init__(self, folder: Path, analyzer: Analyzer | None = None) -> None:
+        """Open the index in `folder`, or create an empty one; LexicalError if it is damaged."""
+        import tantivy
 
-    def __init__(self, analyzer: Analyzer | None = None) -> None:
+        self._tantivy = tantivy
+        self.folder = Path(folder)
         self.analyzer = analyzer or Analyzer()
-        self.ids = np.zeros(0, dtype=np.int64)
-        self._lengths = np.zeros(0, dtype=np.int32)
-        self._alive = np.zeros(0, dtype=bool)
-        self._vocabulary: dict[str, int] = {}
-        self._segments: list[_Segment] = []
-        self._live_length = 0
-        self._live = 0
-        self._norms_key: tuple[int, int, int] = (-1, -1, -1)
-        self._norms = np.zeros(0, dtype=np.float32)
-        #: The store generation this index matches (-1: none yet).
-        self.generation = -1
-        #: Changes whenever positions in `ids` change meaning, so that cached masks can be dropped.
-        self.layout = 0
-        self._idf_cache: dict[str, float] = {}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if tantivy.Index.exists(str(self.folder)):
+                self._index = tantivy.Index.open(str(self.folder))
+            else:
+                schema = (tantivy.SchemaBuilder()
+                          .add_integer_field("chunk", indexed=True, fast=True)
+                          .add_text_field("collection", tokenizer_name="raw")
+                          # Term frequencies without positions: BM25 needs no more.
+                          .add_text_field("text", tokenizer_name=_TOKENIZER, index_option="freq")
+                          .build())
+                self._index = tantivy.Index(schema, str(self.folder), reuse=False)
+        except (ValueError, OSError) as exc:
+            raise LexicalError(f"{self.folder}: damaged lexical index ({exc})") from None
+        self._index.register_tokenizer(_TOKENIZER, text_analyzer())
+        self._schema = self._index.schema
+        self._writer = None
+        self._idf: dict[str, float] = {}
+        self._searcher = self._index.searcher()
+
+    @classmethod
+    def recreate(cls, folder: Path, analyzer: Analyzer | None = None) -> LexicalIndex:
+        """An empty index in `folder`, whatever was there."""
+        shutil.rmtree(folder, ignore_errors=True)
+        return cls(folder, analyzer)
 
     def __len__(self) -> int:
-        """The live chunks."""
-        return self._live
+        """The chunks indexed (as of the last commit)."""
+        return int(self._searcher.num_docs)
 
     # -- changing ---------------------------------------------------------------------------
 
-    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
-        """Index `texts` (one per chunk id); ids must be larger than any indexed before."""
-        if not len(ids):
-            return
-        ids = np.asarray(ids, dtype=np.int64)
-        if len(self.ids) and ids.min() <= self.ids[-1] or np.any(np.diff(ids) <= 0):
-            raise ValueError("chunk ids must be added in ascending order, each larger than the last")
-        tokens = [self.analyzer.terms(t) for t in texts]
-        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens))
-        vocabulary = self._vocabulary
-        flat = np.fromiter((vocabulary.setdefault(term, len(vocabulary)) for doc in tokens for term in doc),
-                           dtype=np.int64, count=int(lengths.sum()))
-        span = len(self.ids) + len(ids)
-        docs = np.repeat(np.arange(len(self.ids), span, dtype=np.int64), lengths)
-        # One posting per (term, doc), counted: the key sorts by term, then doc.
-        keys, tfs = np.unique(flat * span + docs, return_counts=True)
-        self.ids = np.concatenate([self.ids, ids])
-        self._lengths = np.concatenate([self._lengths, lengths])
-        self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
-        self._live_length += int(lengths.sum())
-        self._live += len(ids)
-        if len(keys):
-            self._segments.append(_segment(keys // span, keys % span, np.minimum(tfs, 65535)))
-            self._merge_small_segments()
-        self._changed()
+    def _writing(self):
+        if self._writer is None:
+            # Taken for one batch of changes only: tantivy allows one writer per index, and an idle
+            # one would hold its lock and memory for nothing.
+            self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=1)
+        return self._writer
+
+    def add(self, ids: Sequence[int], texts: Sequence[str], collection: str = "") -> None:
+        """Index `texts`, one per chunk id, for `collection`; seen by searches after `commit`."""
+        writer = self._writing()
+        for chunk_id, text in zip(ids, texts):
+            doc = self._tantivy.Document()
+            doc.add_integer("chunk", int(chunk_id))
+            doc.add_text("collection", _collection_term(collection))
+            doc.add_text("text", text)
+            writer.add_document(doc)
 
     def remove(self, ids: Sequence[int]) -> None:
-        """Forget these chunk ids (unknown ones are ignored)."""
-        if not len(ids) or not len(self.ids):
+        """Forget these chunk ids (unknown ones are ignored); seen by searches after `commit`."""
+        if len(ids):
+            self._writing().delete_documents_by_query(self._only(ids))
+
+    def commit(self) -> None:
+        """Make the changes since the last commit durable and searchable."""
+        if self._writer is None:
             return
-        ids = np.asarray(ids, dtype=np.int64)
-        positions = np.searchsorted(self.ids, ids).clip(0, len(self.ids) - 1)
-        positions = positions[(self.ids[positions] == ids) & self._alive[positions]]
-        self._alive[positions] = False
-        self._live_length -= int(self._lengths[positions].sum())
-        self._live -= len(positions)
-        if len(self._alive) > 1000 and self._alive.mean() < 0.75:
-            self._compact()
-        self._changed()
+        writer, self._writer = self._writer, None
+        writer.commit()
+        writer.wait_merging_threads()
+        self.refresh()
 
-    def _changed(self) -> None:
-        self._idf_cache.clear()
+    def refresh(self) -> None:
+        """See the latest commit (ours or another process's)."""
+        self._index.reload()
+        self._searcher = self._index.searcher()
+        self._idf.clear()
 
-    def _merge_small_segments(self) -> None:
-        segments = self._segments
-        while len(segments) > 1 and len(segments[-2].docs) <= MERGE_FACTOR * len(segments[-1].docs):
-            newer, older = segments.pop(), segments.pop()
-            segments.append(self._merged([older, newer]))
+    # -- reading ----------------------------------------------------------------------------
 
-    def _merged(self, segments: Sequence[_Segment], positions: np.ndarray | None = None) -> _Segment:
-        """One segment with the live postings of `segments` (in order), docs renumbered by `positions`."""
-        terms, docs, tfs = [], [], []
-        for segment in segments:
-            counts = np.diff(segment.starts)
-            live = self._alive[segment.docs]
-            terms.append(np.repeat(segment.terms, counts)[live])
-            docs.append(segment.docs[live] if positions is None else positions[segment.docs[live]])
-            tfs.append(segment.tfs[live])
-        return _segment(np.concatenate(terms), np.concatenate(docs), np.concatenate(tfs))
+    def newest(self) -> int:
+        """The largest chunk id indexed, 0 if none."""
+        if not len(self):
+            return 0
+        found = self._searcher.aggregate(self._tantivy.Query.all_query(), {"newest": {"max": {"field": "chunk"}}})
+        return int(found["newest"]["value"] or 0)
 
-    def _compact(self) -> None:
-        """Drop dead chunks altogether: one segment, positions renumbered."""
-        positions = np.cumsum(self._alive) - 1
-        merged = self._merged(self._segments, positions) if self._segments else None
-        self.ids, self._lengths = self.ids[self._alive], self._lengths[self._alive]
-        self._alive = np.ones(len(self.ids), dtype=bool)
-        self._live = len(self.ids)
-        self._segments = [merged] if merged is not None and len(merged.docs) else []
-        self.layout += 1
-
-    # -- scoring ----------------------------------------------------------------------------
-
-    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """The live chunks (positions) holding `term` and its frequency in each."""
-        term_id = self._vocabulary.get(term)
-        if term_id is None:
-            return _NO_DOCS, _NO_TFS
-        found = [s.postings(term_id) for s in self._segments]
-        if len(found) == 1:
-            docs, tfs = found[0]
-        else:
-            docs = np.concatenate([d for d, _ in found]) if found else _NO_DOCS
-            tfs = np.concatenate([f for _, f in found]) if found else _NO_TFS
-        if self._live == len(self.ids):  # nothing removed: no need to look
-            return docs, tfs
-        live = self._alive[docs]
-        return docs[live], tfs[live]
-
-    def _length_norms(self) -> np.ndarray:
-        """k1 · (1 − b + b · length / average length) of every chunk, computed once per change."""
-        key = (len(self.ids), self._live, self._live_length)
-        if key != self._norms_key:
-            average = self._live_length / max(self._live, 1)
-            self._norms = (self.k1 * (1 - self.b + self.b * self._lengths / max(average, 1e-9))).astype(np.float32)
-            self._norms_key = key
-        return self._norms
+    def chunk_ids(self) -> np.ndarray:
+        """Every chunk id indexed, ascending."""
+        hits = self._searcher.search(self._tantivy.Query.all_query(), max(len(self), 1), count=False).hits
+        return np.sort(np.asarray(self._searcher.fast_field_values("chunk", [a for _, a in hits]), dtype=np.int64))
 
     def idf(self, term: str) -> float:
         """Lucene's idf; a term no chunk has gets the highest idf, as the rarest possible term."""
-        if term not in self._idf_cache:
-            n, df = len(self), len(self._postings(term)[0])
-            self._idf_cache[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-        return self._idf_cache[term]
+        if term not in self._idf:
+            n, df = len(self), self._searcher.doc_freq("text", term)
+            self._idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return self._idf[term]
 
-    def scores(self, terms: Sequence[str]) -> np.ndarray:
-        """BM25 of every chunk (aligned with `ids`; dead ones 0) divided by the query's total idf, in [0, ~1].
+    def _only(self, ids: Sequence[int]):
+        query = self._tantivy.Query
+        return query.const_score_query(query.term_set_query(self._schema, "chunk", [int(i) for i in ids]), 0.0)
 
-        The division makes scores comparable across queries: 1.0 means every query term occurs
-        about once in a chunk of average length; a query term found nowhere lowers every score.
-        """
-        scores = np.zeros(len(self.ids), dtype=np.float32)
-        if not self._live or not terms:
-            return scores
-        norms = self._length_norms()
-        total = 0.0
-        for term in terms:  # a repeated query term counts again, as in Lucene
-            idf = self.idf(term)
-            total += idf
-            docs, tfs = self._postings(term)
-            if len(docs):
-                tf = tfs.astype(np.float32)
-                scores[docs] += idf * tf / (tf + norms[docs])
-        if total > 0:
-            scores *= np.float32(1 / total)
-            np.minimum(scores, 1.0, out=scores)
-        return scores
+    def _search(self, terms: Sequence[str], k: int, must: Sequence) -> list[tuple[int, float]]:
+        tantivy = self._tantivy
+        total = sum(self.idf(t) for t in terms)
+        if not terms or k <= 0 or not len(self) or total <= 0:
+            return []
+        # A repeated query term counts again, as in Lucene.
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "text", t)) for t in terms])
+        if must:  # filters score 0 and only narrow
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in (*must, query)])
+        hits = self._searcher.search(query, k, count=False).hits
+        ids = self._searcher.fast_field_values("chunk", [address for _, address in hits])
+        # tantivy's BM25 carries Lucene's (k1 + 1) factor; without it and over the total idf, 1.0 means
+        # every query term occurs about once in a chunk of average length.
+        scale = 1 / ((K1 + 1) * total)
+        return [(int(chunk_id), min(score * scale, 1.0)) for (score, _), chunk_id in zip(hits, ids) if score > 0]
 
-    # -- saving -----------------------------------------------------------------------------
+    def top(self, terms: Sequence[str], k: int, collections: Sequence[str] | None = None) -> list[tuple[int, float]]:
+        """The `k` best chunks for the query terms as (chunk id, score), best first; only those of
+        `collections` if given."""
+        must = []
+        if collections is not None:
+            query = self._tantivy.Query
+            must.append(query.const_score_query(
+                query.term_set_query(self._schema, "collection", [_collection_term(c) for c in collections]), 0.0))
+        return self._search(terms, k, must)
 
-    def save(self, handle: BinaryIO) -> None:
-        """Write the whole index to a binary file handle (numpy's .npz, no pickles)."""
-        arrays = {"format": np.array([FORMAT_VERSION, self.generation], dtype=np.int64),
-                  "ids": self.ids, "lengths": self._lengths, "alive": self._alive,
-                  "vocabulary": np.frombuffer("\n".join(self._vocabulary).encode("utf-8"), dtype=np.uint8)}
-        for n, segment in enumerate(self._segments):
-            arrays.update({f"{n}.{field}": getattr(segment, field) for field in _Segment._fields})
-        np.savez(handle, **arrays)
-
-    @classmethod
-    def load(cls, path: Path | BinaryIO, analyzer: Analyzer | None = None) -> LexicalIndex:
-        """An index saved by `save` (a path or an open binary file); ValueError (or OSError) if it is not one."""
-        index = cls(analyzer)
-        with np.load(path, allow_pickle=False) as data:
-            version, index.generation = (int(v) for v in data["format"])
-            if version != FORMAT_VERSION:
-                raise ValueError(f"{path}: lexical index format {version}, expected {FORMAT_VERSION}")
-            index.ids, index._lengths, index._alive = data["ids"], data["lengths"], data["alive"]
-            words = data["vocabulary"].tobytes().decode("utf-8")
-            index._vocabulary = {w: i for i, w in enumerate(words.split("\n"))} if words else {}
-            count = sum(1 for key in data.files if key.endswith(".terms"))
-            index._segments = [_Segment(*(data[f"{n}.{field}"] for field in _Segment._fields)) for n in range(count)]
-        if not (len(index.ids) == len(index._lengths) == len(index._alive)):
-            raise ValueError(f"{path}: damaged lexical index")
-        index._live_length = int(index._lengths[index._alive].sum())
-        index._live = int(index._alive.sum())
-        return index
+    def scores(self, terms: Sequence[str], ids: Sequence[int]) -> dict[int, float]:
+        """The scores of these chunks (those without any query term are left out)."""
+        return dict(self._search(terms, len(ids), [self._only(ids)])) if len(ids) else {}

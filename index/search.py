@@ -22,13 +22,12 @@ CANDIDATES = 50
 
 
 def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, query_terms: Sequence[str],
-             k: int, mode: Mode = "hybrid", dense_weight: float | None = None,
-             candidates: int | None = None, allowed: Selection | None = None,
-             lexical_mask: np.ndarray | None = None) -> list[tuple[int, float, float, float]]:
+             k: int, mode: Mode = "hybrid", dense_weight: float | None = None, candidates: int | None = None,
+             collections: Sequence[str] | None = None, allowed: Selection | None = None) -> list[tuple[int, float, float, float]]:
     """The best `k` chunks for a query as (chunk id, score, dense, lexical), best first.
 
-    `allowed` limits the search to some collections' chunks; `lexical_mask` says the same of
-    each position of `lexical.ids`.
+    `collections` limits the search to those collections' chunks, and `allowed` (their chunk ids)
+    says the same to the vector index.
 
     Both sides score every candidate either side found, so a chunk found only by BM25 still
     gets its true cosine (and the other way round) before the weighted sum.
@@ -38,28 +37,20 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
     dense_weight = DENSE_WEIGHT if dense_weight is None else dense_weight
     pool = max(k, candidates or CANDIDATES)
     dense_hits = dict(store.search(query_vector, pool, allowed)) if mode != "bm25" else {}
-    # BM25 is scored in every mode: the quote model reads it as evidence whatever ranked the passages.
-    lexical_all = lexical.scores(query_terms)
-    if lexical_mask is not None and len(lexical_all):
-        lexical_all = np.where(lexical_mask, lexical_all, 0.0)
-    lexical_hits: dict[int, float] = {}
-    if mode != "dense" and len(lexical_all):
-        found = np.flatnonzero(lexical_all)  # usually a small share: partition only those
-        if len(found) > pool:
-            found = found[np.argpartition(-lexical_all[found], pool - 1)[:pool]]
-        lexical_hits = {int(lexical.ids[i]): float(lexical_all[i]) for i in found}
-
+    lexical_hits = dict(lexical.top(query_terms, pool, collections)) if mode != "dense" else {}
     ids = sorted(set(dense_hits) | set(lexical_hits))
     if not ids:
         return []
     missing = [i for i in ids if i not in dense_hits]
     if missing:
         dense_hits.update(zip(missing, (store.vectors(missing) @ query_vector).tolist()))
-    positions = np.searchsorted(lexical.ids, ids) if len(lexical.ids) else np.zeros(len(ids), dtype=int)
+    # BM25 is scored in every mode: the quote model reads it as evidence whatever ranked the passages.
+    missing = [i for i in ids if i not in lexical_hits]
+    if missing:
+        lexical_hits.update(lexical.scores(query_terms, missing))
     results = []
-    for chunk_id, pos in zip(ids, positions):
-        dense = dense_hits[chunk_id]
-        lex = float(lexical_all[pos]) if pos < len(lexical.ids) and lexical.ids[pos] == chunk_id else 0.0
+    for chunk_id in ids:
+        dense, lex = dense_hits[chunk_id], lexical_hits.get(chunk_id, 0.0)
         score = {"dense": dense, "bm25": lex}.get(mode, dense_weight * dense + (1 - dense_weight) * lex)  # fused
         results.append((chunk_id, score, dense, lex))
     results.sort(key=lambda r: -r[1])

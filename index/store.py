@@ -13,7 +13,7 @@ import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -253,8 +253,8 @@ class Store:
                 f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args)
             return [StoredArticle(*row) for row in rows]
 
-    def chunk_ids(self, collections: Sequence[str]) -> np.ndarray:
-        """The ids of the chunks of these collections' articles, ascending."""
+    def chunk_ids(self, collections: Sequence[str] | None = None) -> np.ndarray:
+        """The ids of the chunks of these collections' articles (default: all), ascending."""
         where, args = _in_collections(collections)
         with self._lock:
             rows = self._db.execute(
@@ -328,19 +328,27 @@ class Store:
         return np.stack([found[int(i)] for i in ids])
 
 
-    def chunk_texts(self, embedding_text) -> Iterator[tuple[int, str]]:
-        """(chunk id, embedding_text(title, chunk text)) of every chunk, ascending by id."""
+    def newest_chunk_id(self) -> int:
+        """The largest chunk id stored, 0 if none."""
         with self._lock:
-            chunks = self._db.execute("SELECT id, article_id, start, end FROM chunks ORDER BY id").fetchall()
-        cached: tuple[str, str, str] = ("", "", "")
+            return int(self._db.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0)
+
+    def chunk_texts(self, embedding_text: Callable[[str, str], str], after: int = 0) -> Iterator[tuple[int, str, str]]:
+        """(chunk id, collection, embedding_text(title, chunk text)) of every chunk with an id above
+        `after`, ascending by id."""
+        with self._lock:
+            chunks = self._db.execute("SELECT id, article_id, start, end FROM chunks WHERE id > ? ORDER BY id",
+                                      (after,)).fetchall()
+        cached: tuple[str, str, str, str] = ("", "", "", "")
         for chunk_id, article_id, start, end in chunks:
             if cached[0] != article_id:
                 with self._lock:
-                    row = self._db.execute("SELECT title, text FROM articles WHERE id = ?", (article_id,)).fetchone()
+                    row = self._db.execute("SELECT collection, title, text FROM articles WHERE id = ?",
+                                           (article_id,)).fetchone()
                 if row is None:  # removed meanwhile
                     continue
-                cached = (article_id, row[0], row[1])
-            yield chunk_id, embedding_text(cached[1], cached[2][start:end])
+                cached = (article_id, *row)
+            yield chunk_id, cached[1], embedding_text(cached[2], cached[3][start:end])
 
     # -- writing -----------------------------------------------------------------------------
 

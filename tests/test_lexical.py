@@ -1,15 +1,14 @@
-"""The lexical index: BM25 as written in the textbook, kept exact through adds, removals, merges and saves."""
+"""The lexical index (tantivy): BM25 as written in the textbook, through adds, removals, collections and reopening."""
 
 from __future__ import annotations
 
-import io
 import math
 from collections import Counter
+from pathlib import Path
 
-import numpy as np
 import pytest
 
-from index.lexical import Analyzer, LexicalIndex
+from index.lexical import Analyzer, LexicalError, LexicalIndex
 
 DOCS = {
     1: "The council voted to close the old bridge for repairs.",
@@ -37,96 +36,114 @@ def reference_scores(docs: dict[int, str], query: str) -> dict[int, float]:
     for i, doc in terms.items():
         tf = Counter(doc)
         raw = sum(idf(q) * tf[q] / (tf[q] + 1.2 * (1 - 0.75 + 0.75 * len(doc) / average)) for q in query_terms)
-        scores[i] = min(raw / total, 1.0)
+        if raw > 0:
+            scores[i] = min(raw / total, 1.0)
     return scores
 
 
-def scores_by_id(index: LexicalIndex, query: str) -> dict[int, float]:
-    scores = index.scores(index.analyzer.terms(query))
-    return {int(i): float(s) for i, s in zip(index.ids, scores) if s > 0}
+def found(index: LexicalIndex, query: str, collections: tuple[str, ...] | None = None) -> dict[int, float]:
+    return dict(index.top(index.analyzer.terms(query), 100, collections))
 
 
 def assert_matches_reference(index: LexicalIndex, docs: dict[int, str], query: str) -> None:
-    expected = {i: s for i, s in reference_scores(docs, query).items() if s > 0}
-    found = scores_by_id(index, query)
-    assert found.keys() == expected.keys()
+    expected = reference_scores(docs, query)
+    scores = found(index, query)
+    assert scores.keys() == expected.keys()
     for i in expected:
-        assert found[i] == pytest.approx(expected[i], rel=1e-5)
+        assert scores[i] == pytest.approx(expected[i], rel=1e-4)
+
+
+def filled(folder: Path, one_commit_each: bool = False) -> LexicalIndex:
+    index = LexicalIndex(folder)
+    for i, text in DOCS.items():
+        index.add([i], [text])
+        if one_commit_each:  # one segment per add
+            index.commit()
+    index.commit()
+    return index
 
 
 @pytest.mark.parametrize("query", ["old bridge steel", "museum dinosaur", "bridge bridge council", "president vote"])
-def test_scores_are_bm25_whether_added_at_once_or_one_by_one(query: str) -> None:
-    at_once = LexicalIndex()
-    at_once.add(list(DOCS), list(DOCS.values()))
-    one_by_one = LexicalIndex()
-    for i, text in DOCS.items():  # six segments, merged as they come
-        one_by_one.add([i], [text])
-    assert_matches_reference(at_once, DOCS, query)
-    assert_matches_reference(one_by_one, DOCS, query)
+@pytest.mark.parametrize("one_commit_each", [False, True])
+def test_scores_are_bm25(tmp_path: Path, query: str, one_commit_each: bool) -> None:
+    assert_matches_reference(filled(tmp_path, one_commit_each), DOCS, query)
 
 
-def test_removed_chunks_leave_the_scores_of_an_index_built_without_them() -> None:
-    index = LexicalIndex()
-    for i, text in DOCS.items():
-        index.add([i], [text])
+def test_the_analyzer_stems_and_drops_stop_words() -> None:
+    assert Analyzer().terms("How did the Councils REACT to the bridges' closing?") == ["council", "react", "bridg", "close"]
+
+
+def test_changes_are_seen_after_the_commit(tmp_path: Path) -> None:
+    index = filled(tmp_path)
+    index.add([7], ["A second bridge of corroded steel."])
+    index.remove([2])
+    assert 2 in found(index, "corroded") and 7 not in found(index, "corroded")
+    index.commit()
+    assert set(found(index, "corroded")) == {7}
+    assert len(index) == 6 and index.newest() == 7
+
+
+def test_removed_chunks_are_never_found_again(tmp_path: Path) -> None:
+    index = filled(tmp_path, one_commit_each=True)
     index.remove([2, 4, 99])  # 99 was never there
-    remaining = {i: t for i, t in DOCS.items() if i not in (2, 4)}
+    index.commit()
     assert len(index) == 4
-    assert_matches_reference(index, remaining, "bridge steel museum")
-    index.add([7], ["A second bridge of steel."])
-    assert_matches_reference(index, {**remaining, 7: "A second bridge of steel."}, "bridge steel museum")
+    assert not {2, 4} & set(found(index, "bridge steel museum dinosaur corroded"))
+    reopened = LexicalIndex(tmp_path)
+    assert not {2, 4} & set(found(reopened, "bridge steel museum dinosaur corroded"))
+    assert list(reopened.chunk_ids()) == [1, 3, 5, 6]
 
 
-def test_many_removals_compact_the_index_and_keep_it_exact() -> None:
-    docs = {i: f"{DOCS[i % 6 + 1]} Number {i}." for i in range(1, 3001)}
-    index = LexicalIndex()
-    for start in range(1, 3001, 100):
-        index.add(list(range(start, start + 100)), [docs[i] for i in range(start, start + 100)])
-    gone = [i for i in docs if i % 3]  # two thirds
-    index.remove(gone)
-    remaining = {i: t for i, t in docs.items() if not i % 3}
-    assert len(index.ids) == len(remaining), "dead chunks were dropped"
-    assert_matches_reference(index, remaining, "corroded steel 300")
+def test_scores_of_given_chunks_are_their_scores_in_the_ranking(tmp_path: Path) -> None:
+    index = filled(tmp_path)
+    terms = index.analyzer.terms("old bridge steel")
+    ranked = dict(index.top(terms, 10))
+    assert index.scores(terms, [6, 2, 3]) == {2: ranked[2], 6: ranked[6]}  # 3 holds no query term
+    assert index.scores(terms, []) == {}
 
 
-def test_ids_must_grow() -> None:
-    index = LexicalIndex()
-    index.add([5], ["bridge"])
-    with pytest.raises(ValueError, match="ascending"):
-        index.add([3], ["museum"])
+def test_a_search_sees_only_the_collections_it_names(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path)
+    index.add([1, 2], [DOCS[1], DOCS[2]])  # shared
+    index.add([3, 4], [DOCS[4], DOCS[6]], collection="111")
+    index.add([5], [DOCS[6]], collection="222")
+    index.commit()
+    assert set(found(index, "bridge")) == {1, 2, 3, 4, 5}
+    assert set(found(index, "bridge", ("", "111"))) == {1, 2, 3, 4}
+    assert set(found(index, "bridge", ("",))) == {1, 2}
+    assert set(found(index, "budget", ("", "111"))) == {4}
 
 
-def test_a_query_term_no_chunk_has_lowers_every_score() -> None:
-    index = LexicalIndex()
-    index.add(list(DOCS), list(DOCS.values()))
-    plain = scores_by_id(index, "museum")
-    diluted = scores_by_id(index, "museum zanzibar")
-    assert diluted.keys() == plain.keys()
-    assert all(diluted[i] < plain[i] for i in plain)
+def test_the_best_come_first_and_k_limits_them(tmp_path: Path) -> None:
+    index = filled(tmp_path)
+    expected = sorted(reference_scores(DOCS, "bridge steel").items(), key=lambda h: -h[1])
+    top = index.top(index.analyzer.terms("bridge steel"), 2)
+    assert [i for i, _ in top] == [i for i, _ in expected[:2]]
 
 
-def test_save_and_load_give_the_same_scores() -> None:
-    index = LexicalIndex()
-    for i, text in DOCS.items():
-        index.add([i], [text])
-    index.remove([3])
-    index.generation = 12
-    buffer = io.BytesIO()
-    index.save(buffer)
-    buffer.seek(0)
-    loaded = LexicalIndex.load(buffer)
-    assert loaded.generation == 12 and len(loaded) == 5
-    for query in ("bridge steel", "museum dinosaur planetarium"):
-        terms = index.analyzer.terms(query)
-        assert np.array_equal(loaded.scores(terms), index.scores(terms))
-    loaded.add([8], ["Dinosaur bones in the museum."])  # a loaded index goes on growing
-    assert 8 in scores_by_id(loaded, "dinosaur")
+def test_a_query_term_no_chunk_has_lowers_every_score(tmp_path: Path) -> None:
+    index = filled(tmp_path)
+    plain, diluted = found(index, "museum"), found(index, "museum zanzibar")
+    assert diluted.keys() == plain.keys() and all(diluted[i] < plain[i] for i in plain)
+    assert index.idf("zanzibar") > index.idf("museum")
 
 
-def test_an_empty_index_scores_nothing() -> None:
-    index = LexicalIndex()
-    assert len(index.scores(["bridge"])) == 0
-    buffer = io.BytesIO()
-    index.save(buffer)
-    buffer.seek(0)
-    assert len(LexicalIndex.load(buffer)) == 0
+def test_reopened_it_scores_as_before(tmp_path: Path) -> None:
+    index = filled(tmp_path)
+    before = found(index, "bridge steel museum")
+    assert found(LexicalIndex(tmp_path), "bridge steel museum") == before
+
+
+def test_an_empty_index_finds_nothing(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path)
+    assert (len(index), index.newest(), list(index.chunk_ids())) == (0, 0, [])
+    assert index.top(["bridg"], 5) == [] and index.top([], 5) == [] and index.scores(["bridg"], [1]) == {}
+
+
+def test_a_damaged_index_says_so(tmp_path: Path) -> None:
+    filled(tmp_path)
+    (tmp_path / "meta.json").write_text("{ not json", encoding="utf-8")
+    with pytest.raises(LexicalError, match="damaged lexical index"):
+        LexicalIndex(tmp_path)
+    rebuilt = LexicalIndex.recreate(tmp_path)
+    assert len(rebuilt) == 0

@@ -85,7 +85,7 @@ def test_a_crash_while_saving_leaves_the_previous_index_loadable(empty_index: Ar
     assert top_article(loaded, "corroded steel") == bridge.article_id
 
 
-@pytest.mark.parametrize("pattern, garbage", [("vectors.*.faiss", b"garbage"), ("lexical.*.npz", b"PK\x03\x04 not a zip")])
+@pytest.mark.parametrize("pattern, garbage", [("vectors.*.faiss", b"garbage"), ("lexical/meta.json", b"{ not json")])
 def test_a_damaged_saved_index_is_rebuilt_from_the_database(empty_index: ArticleIndex, pattern: str, garbage: bytes) -> None:
     museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
     empty_index.save()
@@ -146,11 +146,9 @@ def test_copies_within_one_batch_are_recognised(empty_index: ArticleIndex) -> No
     assert len(empty_index.articles()) == 2
 
 
-def test_a_reopened_index_loads_its_saved_lexical_index_instead_of_rebuilding(empty_index: ArticleIndex, monkeypatch) -> None:
+def test_a_reopened_index_uses_its_lexical_index_as_it_is(empty_index: ArticleIndex, monkeypatch) -> None:
     bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
-    empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
-    empty_index.save()
-    assert [p.name for p in empty_index.store.folder.glob("lexical.*.npz")] == [f"lexical.{empty_index.store.generation}.npz"]
+    empty_index.add(parse_text(MUSEUM, "file:museum.txt"))  # no save needed: each change is committed
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the lexical index was rebuilt from the database")
@@ -159,6 +157,22 @@ def test_a_reopened_index_loads_its_saved_lexical_index_instead_of_rebuilding(em
     loaded = reopen(empty_index)
     assert top_article(loaded, "corroded steel") == bridge.article_id
     assert loaded.search("corroded steel", k=1)[0].lexical > 0
+
+
+def test_a_crash_between_the_database_and_the_lexical_commit_is_repaired(empty_index: ArticleIndex, monkeypatch) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
+    # The process "dies" after the database committed these changes and before the lexical index did.
+    monkeypatch.setattr(empty_index.lexical, "commit", lambda: None)
+    zoo = empty_index.add(parse_text("Zoo\n\nThe zoo welcomed two pandas from Chengdu.", "file:zoo.txt"))
+    empty_index.remove(bridge.article_id)
+    empty_index.lexical._writer = None  # what was not committed is lost with the process
+    monkeypatch.undo()
+    loaded = reopen(empty_index)
+    assert len(loaded.lexical) == loaded.store.count_chunks()
+    assert top_article(loaded, "pandas Chengdu") == zoo.article_id and loaded.search("pandas", k=1)[0].lexical > 0
+    assert all(p.article_id != bridge.article_id for p in loaded.search("corroded steel bridge", k=5, mode="bm25"))
+    assert top_article(loaded, "dinosaur planetarium") == museum.article_id
 
 
 def test_lexical_scores_follow_adds_and_removes_without_a_save(empty_index: ArticleIndex) -> None:

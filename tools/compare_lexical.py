@@ -32,7 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.lexical import STOP_WORDS, Analyzer, LexicalIndex  # noqa: E402
+from index.lexical import Analyzer, text_analyzer  # noqa: E402
+from tools.own_bm25 import LexicalIndex  # noqa: E402
 
 CANDIDATES = 50
 QUERIES = 200
@@ -48,7 +49,7 @@ class Engine(Protocol):
 
 
 class Own:
-    """index/lexical.py, saved as it is today (one .npz per generation)."""
+    """The BM25 articlebot wrote itself (tools/own_bm25.py; one .npz per generation)."""
 
     def __init__(self, folder: Path, load: bool = False) -> None:
         self.path = folder / "lexical.npz"
@@ -88,10 +89,7 @@ class Tantivy:
             schema = (tantivy.SchemaBuilder().add_integer_field("chunk", indexed=True, fast=True)
                       .add_text_field("text", tokenizer_name="articlebot", index_option="freq").build())
             self.index = tantivy.Index(schema, str(path))
-        self.index.register_tokenizer("articlebot", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"\w+"))
-                                      .filter(tantivy.Filter.lowercase())
-                                      .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
-                                      .filter(tantivy.Filter.stemmer("english")).build())
+        self.index.register_tokenizer("articlebot", text_analyzer())
         self.schema = self.index.schema
         self.writer = None if load else self.index.writer(heap_size=200_000_000, num_threads=1)
         self.searcher = self.index.searcher()
