@@ -41,8 +41,10 @@ def shorten(text: str, limit: int) -> str:
         cut = room[: ends[-1]]
     else:
         spaces = [m.start() for m in _SPACE.finditer(text, 0, len(room) + 1)]
-        # A single word longer than the limit can only be cut inside; nothing else is.
-        cut = room[: spaces[-1]] if spaces else room
+        # A single word longer than the limit can only be cut inside; nothing else is (a first word that
+        # fits the limit but not with the ellipsis leaves the ellipsis alone).
+        whole_word = not _SPACE.search(text, 0, limit)
+        cut = room[: spaces[-1]] if spaces else room if whole_word else ""
     return f"{cut.rstrip()} {ELLIPSIS}" if cut.strip() else ELLIPSIS
 
 

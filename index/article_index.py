@@ -14,15 +14,15 @@ import numpy as np
 
 from .articles import Article, article_key
 from .budget import Deadline
-from .chunking import Chunk, chunk_text, sentence_spans
+from .chunking import Chunk, Span, chunk_text, paragraph_spans, sentence_spans
 from .embedder import Encoder, embedder_for
 from .evidence import QuestionCues
 from .lexical import LexicalError, LexicalIndex
-from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes, weigh_sentences
+from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes, sentence_facts, weigh_sentences
 from .results import Answer, Passage, SourceMatch
 from .search import Mode, retrieve
 from .settings import Settings
-from .store import Store, StoredArticle
+from .store import ArticleRef, NewSentence, Store, StoredArticle
 from .vectors import Selection
 
 MAX_QUESTION_CHARS = 1000
@@ -46,7 +46,7 @@ class _Visible(NamedTuple):
 
 class _Retrieval(NamedTuple):
     passages: list[Passage]
-    articles: dict[str, StoredArticle]
+    articles: dict[str, ArticleRef]
     sentences: list[ScoredSentence]
 
 
@@ -95,6 +95,7 @@ class ArticleIndex:
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()
         self.lexical = self._open_lexical()
+        self._add_sentence_facts()
 
     @classmethod
     def open(cls, settings: Settings) -> ArticleIndex:
@@ -218,6 +219,11 @@ class ArticleIndex:
         """One article into the database (one transaction) and its chunks into the lexical index's next commit."""
         key = article_key(article.source, collection)
         texts = [self._embedding_text(article.title, c.text) for c in chunks]
+        starts = {p.start for p in paragraph_spans(article.text)}
+        analyze = self.lexical.analyzer.terms
+        sentences = [[NewSentence(start, end, vector,
+                                  *sentence_facts(article.text, Span(start, end), start in starts, analyze))
+                      for start, end, vector in chunk_sentences] for chunk_sentences in sentences]
         with deadline.committing() if deadline else nullcontext():
             old_ids = self.store.article_chunk_ids(key)
             new_ids = self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
@@ -267,6 +273,14 @@ class ArticleIndex:
             lexical.commit()
         return lexical
 
+    def _add_sentence_facts(self) -> None:
+        """Read the terms and cues of sentences that an older version stored without them, once."""
+        analyze = self.lexical.analyzer.terms
+        for _, text, rows in self.store.sentences_without_facts():
+            starts = {p.start for p in paragraph_spans(text)}
+            self.store.set_sentence_facts([(*sentence_facts(text, Span(start, end), start in starts, analyze), rowid)
+                                           for rowid, start, end in rows])
+
     @staticmethod
     def _catch_up(lexical: LexicalIndex, rows: Sequence[tuple[int, str, str]]) -> None:
         """Add (chunk id, collection, text) rows, grouped by collection."""
@@ -304,25 +318,21 @@ class ArticleIndex:
         hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode, collections=collections,
                         allowed=self._visible_chunks(collections) if collections is not None else None)
         chunks = self.store.chunks([h[0] for h in hits])
-        articles = {a: self.store.article(a) for a in {c.article_id for c in chunks.values()}}
-        passages = [Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph,
-                            articles[c.article_id].text[c.start:c.end], score, dense, lexical)
-                    for chunk_id, score, dense, lexical in hits if (c := chunks[chunk_id])]
-        sentences = self.store.sentences([p.chunk_id for p in passages])
-        scored = score_sentences(query_vector, terms, passages, articles, sentences,
-                                 self.lexical.analyzer.terms, self.lexical.idf)
+        articles = self.store.article_refs(list({c.article_id for c in chunks.values()}))
+        passages = [Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph, c.text, score, dense, lexical)
+                    for chunk_id, score, dense, lexical in hits if (c := chunks.get(chunk_id))]
+        evidence = score_sentences(query_vector, terms, passages, self.store.sentences([p.chunk_id for p in passages]),
+                                   self.lexical.idf)
+        kept = passages
         if rerank:
             # A passage holding one sentence that matches the question well beats one that
             # matches it diffusely: fuse the passage score with its best sentence's evidence.
-            best: dict[int, float] = {}
-            for sentence in scored:
-                best[sentence.passage.chunk_id] = max(best.get(sentence.passage.chunk_id, 0.0), sentence.evidence)
-            passages = sorted(
-                (replace(p, score=(1 - SENTENCE_WEIGHT) * p.score + SENTENCE_WEIGHT * best.get(p.chunk_id, 0.0))
-                 for p in passages), key=lambda p: -p.score)[:k]
+            fused = ((1 - SENTENCE_WEIGHT) * np.array([p.score for p in passages])
+                     + SENTENCE_WEIGHT * evidence.best_per_passage(len(passages)))
+            kept = [replace(passages[i], score=float(fused[i])) for i in np.argsort(-fused, kind="stable")[:k]]
         # The quote model weighs only the sentences that may be quoted: the kept passages'.
-        scored = weigh_sentences(scored, {p.chunk_id: p for p in passages}, articles, cues)
-        return _Retrieval(passages, articles, scored)
+        scored = weigh_sentences(evidence, passages, {p.chunk_id: p for p in kept}, cues)
+        return _Retrieval(kept, articles, scored)
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid", collection: str | None = None) -> list[Passage]:
         """The `k` passages that best match the question, best first."""
@@ -356,7 +366,8 @@ class ArticleIndex:
         passages = found.passages
         sources = self._nearest_sources(passages, found.articles)
         readable = {p.chunk_id for p in passages[:max(PASSAGES_READ, limit)]}
-        quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit)
+        quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit,
+                               lambda article_id, span: self._quote_text(passages, article_id, span))
         # One calibrated score decides: the quote model's probability that the best quote is on target.
         if not quotes or quotes[0].score < self.settings.min_score:
             quotes = []
@@ -383,8 +394,15 @@ class ArticleIndex:
             stages.update(embed=embedded - clock, search=time.perf_counter() - embedded)
         return found
 
+    def _quote_text(self, passages: Sequence[Passage], article_id: str, span: Span) -> str:
+        """`article.text[span]`: from a passage that holds it (as most quotes lie), else read from the store."""
+        for p in passages:
+            if p.article_id == article_id and p.start <= span.start and span.end <= p.end:
+                return p.text[span.start - p.start:span.end - p.start]
+        return self.store.span_text(article_id, span.start, span.end)
+
     @staticmethod
-    def _nearest_sources(passages: Sequence[Passage], articles: dict[str, StoredArticle]) -> tuple[SourceMatch, ...]:
+    def _nearest_sources(passages: Sequence[Passage], articles: dict[str, ArticleRef]) -> tuple[SourceMatch, ...]:
         best: dict[str, float] = {}
         for p in passages:
             best.setdefault(p.article_id, p.score)

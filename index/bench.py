@@ -45,6 +45,7 @@ class SizeReport:
 
     passages: int
     articles: int
+    backend: str  # the encoder backend ("onnx" or "torch")
     vectors: str  # "encoded" or "synthetic"
     encoder_passages_per_s: float | None
     ingest_passages_per_s: float | None
@@ -59,12 +60,21 @@ class SizeReport:
     rss_mb: float
     disk_mb: float
     load_s: float
+    ready_s: float
 
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _process_age_s() -> float:
+    """Seconds since this process started (Linux: its start time and the uptime, both since boot)."""
+    with open("/proc/self/stat") as stat:
+        started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as uptime:
+        return float(uptime.read().split()[0]) - started
 
 
 def _disk_mb(folder: Path) -> float:
@@ -148,8 +158,9 @@ def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict
     embedder.encode(["warm-up"])  # "ready" is counted from a loaded model
     started = time.perf_counter()
     index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
-    index.warm_up()  # loads the lexical index, as the bot does before it reports ready
+    index.warm_up()  # as the bot does before it reports ready
     load_s = time.perf_counter() - started
+    ready_s = _process_age_s()  # from the process's start: imports, model and index
 
     latencies: list[float] = []
     stages: dict[str, list[float]] = {}
@@ -180,7 +191,7 @@ def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict
         query_p50_ms=_percentile(latencies, 0.5), query_p95_ms=_percentile(latencies, 0.95),
         query_p99_ms=_percentile(latencies, 0.99),
         stage_p50_ms={s: round(statistics.median(v), 2) for s, v in stages.items()},
-        vector_index=index.store.vector_index_kind, recall_at_10=recall, rss_mb=rss, load_s=load_s,
+        vector_index=index.store.vector_index_kind, recall_at_10=recall, rss_mb=rss, load_s=load_s, ready_s=ready_s,
     )
     index.store.close()
     return report
@@ -230,21 +241,25 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         measured = pool.apply(_measure, (folder, settings, _questions(dataset)))
-    return SizeReport(passages=chunks, articles=count, vectors="encoded" if encoder else "synthetic",
+    return SizeReport(passages=chunks, articles=count, backend=settings.backend, vectors="encoded" if encoder else "synthetic",
                       encoder_passages_per_s=encoder, ingest_passages_per_s=ingest, ingest_ratio=ratio,
                       build_s=build_s, disk_mb=_disk_mb(folder), **measured)
 
 
-def bench(dataset: Path, sizes: Sequence[int], settings: Settings, encode_limit: int = ENCODE_LIMIT) -> list[SizeReport]:
-    """Measure each size in a fresh temporary index."""
+def bench(dataset: Path, sizes: Sequence[int], settings: Settings, encode_limit: int = ENCODE_LIMIT,
+          backends: Sequence[str] = ()) -> list[SizeReport]:
+    """Measure each size in a fresh temporary index, with each encoder backend in turn (default: the setting's),
+    so that backends are compared in one run."""
     reports = []
-    base: list[Embedded] | None = None
+    bases: dict[str, list[Embedded]] = {}
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
-            folder = Path(tmp) / "index"
-            if size > encode_limit and base is None:
-                base = _embedded_base(ArticleIndex(Path(tmp) / "base", embedder_for(settings), settings), dataset)
-            reports.append(bench_size(dataset, size, settings, folder, encode_limit, base))
+        for backend in backends or [settings.backend]:
+            chosen = replace(settings, backend=backend)  # type: ignore[arg-type]
+            with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
+                folder = Path(tmp) / "index"
+                if size > encode_limit and backend not in bases:
+                    bases[backend] = _embedded_base(ArticleIndex(Path(tmp) / "base", embedder_for(chosen), chosen), dataset)
+                reports.append(bench_size(dataset, size, chosen, folder, encode_limit, bases.get(backend)))
     return reports
 
 
@@ -259,6 +274,7 @@ def format_reports(reports: Sequence[SizeReport]) -> str:
 
     rows = [
         ("passages", lambda r: f"{r.passages:,}"),
+        ("backend", lambda r: r.backend),
         ("vectors", lambda r: r.vectors),
         ("encoder passages/s", lambda r: number(r.encoder_passages_per_s, 1)),
         ("ingest passages/s", lambda r: number(r.ingest_passages_per_s, 1)),
@@ -274,5 +290,6 @@ def format_reports(reports: Sequence[SizeReport]) -> str:
         ("resident MB", lambda r: f"{r.rss_mb:,.0f}"),
         ("disk MB", lambda r: f"{r.disk_mb:,.1f}"),
         ("load s", lambda r: f"{r.load_s:.2f}"),
+        ("ready s", lambda r: f"{r.ready_s:.2f}"),
     ]
     return "\n".join(f"{name:22}" + "".join(f"{cell(r):>12}" for r in reports) for name, cell in rows)

@@ -165,6 +165,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     from .bench import bench, format_reports, to_json
+    from .settings import BACKENDS
 
     try:
         sizes = [int(s) for s in args.passages.split(",") if s.strip()]
@@ -175,7 +176,10 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     folder = Path(args.dataset)
     if not (folder / "articles.jsonl").is_file():
         raise CliError(f"{folder}: no articles.jsonl (a SQuAD-format dataset folder)")
-    reports = bench(folder, sizes, args.settings, args.encode_limit)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends else []
+    if unknown := [b for b in backends if b not in BACKENDS]:
+        raise CliError(f"unknown backend {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
+    reports = bench(folder, sizes, args.settings, args.encode_limit, backends)
     print(json.dumps(to_json(reports)) if args.json else format_reports(reports), file=out)
     return 0
 
@@ -232,6 +236,7 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p.add_argument("dataset", metavar="DATASET_DIR", nargs="?", default="../shared/eval/squad-v1.1-dev",
                    help="a SQuAD-format folder whose paragraphs become passages")
     p.add_argument("--passages", default="1000,10000", metavar="N,N,...", help="collection sizes (default 1000,10000)")
+    p.add_argument("--backends", default="", metavar="B,B", help="encoder backends to measure in turn (default: the setting)")
     p.add_argument("--encode-limit", type=int, default=20_000, metavar="N",
                    help="embed every passage up to this size; larger sizes reuse embedded vectors with noise (default 20000)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

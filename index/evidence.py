@@ -10,9 +10,10 @@ reported on the other half (see the README's evaluation section).
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Literal, NamedTuple
+
+import numpy as np
 
 AnswerType = Literal["number", "date", "name", ""]
 
@@ -82,6 +83,11 @@ def holds(sentence: str, kind: AnswerType) -> bool:
     return SentenceCues.of(sentence).holds(kind)
 
 
+#: The bit of each sentence cue in `SentenceCues.bits` (stored with every sentence).
+CUE_BITS = {name: 1 << n for n, name in enumerate(
+    ("number", "date", "name", "attribution", "leans_back", "first_in_paragraph"))}
+
+
 class QuestionCues(NamedTuple):
     kind: AnswerType
     attribution: bool
@@ -92,19 +98,26 @@ class QuestionCues(NamedTuple):
 
 
 class SentenceCues(NamedTuple):
+    """What a sentence holds, read once when it is stored (the regexes cost more than all the arithmetic
+    of answering a question)."""
+
     number: bool
     date: bool
     name: bool
     attribution: bool
     leans_back: bool
+    first_in_paragraph: bool = False  # news ledes carry the facts
 
     @classmethod
-    def of(cls, sentence: str) -> "SentenceCues":
+    def of(cls, sentence: str, first_in_paragraph: bool = False) -> "SentenceCues":
         return cls(bool(_NUMBER.search(sentence)), bool(_DATE.search(sentence)), bool(_NAME.search(sentence)),
-                   bool(_ATTRIBUTION.search(sentence)), bool(_LEANS_BACK.match(sentence)))
+                   bool(_ATTRIBUTION.search(sentence)), bool(_LEANS_BACK.match(sentence)), first_in_paragraph)
 
     def holds(self, kind: AnswerType) -> bool:
         return {"number": self.number, "date": self.date, "name": self.name}.get(kind, False)
+
+    def bits(self) -> int:
+        return sum(CUE_BITS[name] for name, held in zip(self._fields, self) if held)
 
 
 #: The model's inputs, in order; each is 0..1 or a small real number.
@@ -131,9 +144,15 @@ BIAS = -5.353
 
 def probability(features: tuple[float, ...]) -> float:
     """The model's probability that a sentence with these features is on target."""
-    z = BIAS + sum(w * f for w, f in zip(WEIGHTS, features))
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+    return float(probabilities(np.asarray([features], dtype=np.float64))[0])
 
 
-def length_feature(chars: int) -> float:
-    return math.log(max(chars, 1)) / 5
+def probabilities(features: np.ndarray) -> np.ndarray:
+    """`probability` of each row of an (n, len(FEATURES)) array."""
+    z = BIAS + features @ np.asarray(WEIGHTS)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def length_feature(chars: np.ndarray) -> np.ndarray:
+    """log of the length in characters, over 5."""
+    return np.log(np.maximum(chars, 1)) / 5

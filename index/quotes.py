@@ -1,16 +1,23 @@
-"""Score the sentences of retrieved passages against the question; pick verbatim quotes from them."""
+"""Score the sentences of retrieved passages against the question; pick verbatim quotes from them.
+
+Everything about a sentence that does not depend on the question (its terms, its cues, whether it
+opens a paragraph) is read once when it is stored (`sentence_facts`); answering a question is then
+array arithmetic over the candidates' sentences.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Sequence
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from .chunking import Span, paragraph_spans
-from .evidence import FEATURES, QuestionCues, SentenceCues, length_feature, probability
+from .chunking import Span
+from .evidence import CUE_BITS, FEATURES, QuestionCues, SentenceCues, length_feature, probabilities
 from .results import Passage, Quote
-from .store import StoredArticle, StoredSentence
+from .store import ArticleRef, SentenceRows
 
 _LEANS_BACK = FEATURES.index("leans_back")
 
@@ -27,6 +34,13 @@ RELATIVE_CUTOFF = 0.6
 # share of its terms held.
 SIMILARITY_WEIGHT = 0.6
 OVERLAP_WEIGHT = 0.4
+
+
+def sentence_facts(text: str, span: Span, first_in_paragraph: bool, analyze: Callable[[str], list[str]]) -> tuple[str, int]:
+    """What is stored with a sentence for the quote model: its analysed terms (space-separated, as the
+    lexical index sees them) and its cue bits (index/evidence.py)."""
+    sentence = text[span.start:span.end]
+    return " ".join(analyze(sentence)), SentenceCues.of(sentence, first_in_paragraph).bits()
 
 
 @dataclass(frozen=True)
@@ -54,92 +68,115 @@ class ScoredSentence:
         return bool(self.features and self.features[_LEANS_BACK])
 
 
-def term_overlap(sentence_terms: set[str], question_terms: Sequence[str], idf: Callable[[str], float]) -> float:
-    """The idf-weighted share of the question's terms that occur in the sentence."""
-    total = sum(idf(t) for t in question_terms)
-    return sum(idf(t) for t in question_terms if t in sentence_terms) / total if total else 0.0
+class SentenceEvidence(NamedTuple):
+    """Every sentence of the candidate passages, one row each, in passage order, then text order."""
+
+    passage: np.ndarray  # position of its passage among the candidates
+    starts: np.ndarray
+    ends: np.ndarray
+    similarity: np.ndarray  # cosine to the question (the sentence pooled in its chunk's context)
+    overlap: np.ndarray  # idf-weighted share of the question's terms it holds
+    cues: np.ndarray  # cue bits
+
+    def best_per_passage(self, passages: int) -> np.ndarray:
+        """The best sentence evidence of each passage (0 for one without sentences)."""
+        best = np.zeros(passages)
+        np.maximum.at(best, self.passage, SIMILARITY_WEIGHT * self.similarity + OVERLAP_WEIGHT * self.overlap)
+        return best
 
 
-def score_sentences(
-    question_vector: np.ndarray,
-    question_terms: Sequence[str],
-    passages: Sequence[Passage],
-    articles: Mapping[str, StoredArticle],
-    sentences: Mapping[int, Sequence[StoredSentence]],
-    analyze: Callable[[str], list[str]],
-    idf: Callable[[str], float],
-) -> list[ScoredSentence]:
-    """Every stored sentence of `passages`, scored by cosine and term overlap with the question, in
-    passage order and, within a passage, text order.
+def score_sentences(question_vector: np.ndarray, question_terms: Sequence[str], passages: Sequence[Passage],
+                    rows: SentenceRows, idf: Callable[[str], float]) -> SentenceEvidence:
+    """The stored sentences of `passages` (`rows`), scored by cosine and term overlap with the question.
 
     Args:
         question_vector: the question's unit vector.
         question_terms: the question's analysed terms (as the lexical index sees them).
         passages: retrieved passages.
-        articles: the stored articles of those passages, by id.
-        sentences: the stored sentences (with vectors) of those passages, by chunk id.
-        analyze: turns text into terms like the lexical index does.
+        rows: their stored sentences.
         idf: the lexical index's idf of a term.
     """
-    scored = []
-    for passage in passages:
-        rows = sentences.get(passage.chunk_id, ())
-        if not rows:
-            continue
-        text = articles[passage.article_id].text
-        similarities = np.stack([s.vector for s in rows]) @ question_vector
-        for sentence, similarity in zip(rows, similarities.tolist()):
-            overlap = term_overlap(set(analyze(text[sentence.start:sentence.end])), question_terms, idf)
-            scored.append(ScoredSentence(passage, Span(sentence.start, sentence.end), similarity, overlap))
-    return scored
+    position = {p.chunk_id: n for n, p in enumerate(passages)}
+    of_passage = np.fromiter((position[c] for c in rows.chunk_ids.tolist()), dtype=np.int64, count=len(rows.chunk_ids))
+    order = np.argsort(of_passage, kind="stable")
+    return SentenceEvidence(of_passage[order], rows.starts[order], rows.ends[order],
+                            rows.vectors[order] @ question_vector, _overlap(rows.terms, question_terms, idf)[order],
+                            rows.cues[order])
 
 
-def weigh_sentences(scored: Sequence[ScoredSentence], keep: Mapping[int, Passage],
-                    articles: Mapping[str, StoredArticle], cues: QuestionCues) -> list[ScoredSentence]:
+def _overlap(sentence_terms: Sequence[str], question_terms: Sequence[str], idf: Callable[[str], float]) -> np.ndarray:
+    """The idf-weighted share of the question's terms (a repeated one counts again) that each sentence holds."""
+    held = np.zeros(len(sentence_terms))
+    total = sum(idf(t) for t in question_terms)
+    if total <= 0 or not len(sentence_terms):
+        return held
+    # One scan per question term over all the sentences' terms, rather than a set per sentence.
+    joined = "\n".join(sentence_terms)
+    line_starts = np.cumsum([0] + [len(t) + 1 for t in sentence_terms[:-1]])
+    for term, count in Counter(question_terms).items():
+        found = [m.start() for m in re.finditer(rf"(?<!\S){re.escape(term)}(?!\S)", joined)]
+        if found:
+            rows = np.unique(np.searchsorted(line_starts, found, side="right") - 1)
+            held[rows] += count * idf(term)
+    return held / total
+
+
+def _neighbour_best(values: np.ndarray, passage: np.ndarray) -> np.ndarray:
+    """The larger value of the sentences before and after each one in its passage (0 without either)."""
+    before = np.full(len(values), -np.inf)
+    after = np.full(len(values), -np.inf)
+    same = passage[1:] == passage[:-1]
+    before[1:] = np.where(same, values[:-1], -np.inf)
+    after[:-1] = np.where(same, values[1:], -np.inf)
+    best = np.maximum(before, after)
+    return np.where(np.isinf(best), 0.0, best)
+
+
+def weigh_sentences(evidence: SentenceEvidence, passages: Sequence[Passage], keep: Mapping[int, Passage],
+                    cues: QuestionCues) -> list[ScoredSentence]:
     """The sentences of the passages in `keep` (by chunk id) with the quote model's features and
-    probability (index/evidence.py); the gaps are to the best of all of `scored`, as the model was fitted.
+    probability (index/evidence.py); the gaps are to the best of all the candidates' sentences, as
+    the model was fitted.
 
     Args:
-        scored: sentences from `score_sentences`.
+        evidence: from `score_sentences` over `passages`.
+        passages: the candidate passages `evidence` was scored over.
         keep: the passages whose sentences may be quoted, by chunk id (as re-ranked).
-        articles: the stored articles, by id.
         cues: what the question asks for (answer type, attribution).
     """
-    best_similarity = max((s.similarity for s in scored), default=0.0)
-    best_overlap = max((s.overlap for s in scored), default=0.0)
+    if not len(evidence.passage):
+        return []
+    kept = [keep.get(p.chunk_id) for p in passages]
+    rows = np.flatnonzero([kept[p] is not None for p in evidence.passage.tolist()])
+    similarity, overlap, bits = evidence.similarity, evidence.overlap, evidence.cues
     typed = bool(cues.kind)
-    paragraph_starts: dict[str, set[int]] = {}
-    weighed = []
-    for i, sentence in enumerate(scored):
-        passage = keep.get(sentence.passage.chunk_id)
-        if passage is None:
-            continue
-        text = articles[passage.article_id].text
-        if passage.article_id not in paragraph_starts:
-            paragraph_starts[passage.article_id] = {p.start for p in paragraph_spans(text)}
-        neighbours = [scored[j] for j in (i - 1, i + 1)
-                      if 0 <= j < len(scored) and scored[j].passage.chunk_id == passage.chunk_id]
-        found = SentenceCues.of(text[sentence.span.start:sentence.span.end])
-        features = (
-            sentence.similarity, sentence.overlap, sentence.similarity - best_similarity, sentence.overlap - best_overlap,
-            max((n.similarity for n in neighbours), default=0.0), max((n.overlap for n in neighbours), default=0.0),
-            passage.dense, passage.lexical,
-            float(typed and found.holds(cues.kind)), float(typed and not found.holds(cues.kind)),
-            float(cues.attribution and found.attribution), float(found.leans_back),
-            float(sentence.span.start in paragraph_starts[passage.article_id]),
-            length_feature(sentence.span.end - sentence.span.start),
-        )
-        weighed.append(replace(sentence, passage=passage, features=features, score=probability(features)))
-    return weighed
+    held = (bits & CUE_BITS[cues.kind]) > 0 if typed else np.zeros(len(bits), dtype=bool)
+    dense = np.array([p.dense if p else 0.0 for p in kept])[evidence.passage]
+    lexical = np.array([p.lexical if p else 0.0 for p in kept])[evidence.passage]
+    features = np.column_stack([
+        similarity, overlap, similarity - similarity.max(), overlap - overlap.max(),
+        _neighbour_best(similarity, evidence.passage), _neighbour_best(overlap, evidence.passage),
+        dense, lexical,
+        typed & held, typed & ~held,
+        cues.attribution & ((bits & CUE_BITS["attribution"]) > 0),
+        (bits & CUE_BITS["leans_back"]) > 0, (bits & CUE_BITS["first_in_paragraph"]) > 0,
+        length_feature(evidence.ends - evidence.starts),
+    ])[rows].astype(np.float64)
+    scores = probabilities(features)
+    return [ScoredSentence(kept[evidence.passage[r]], Span(int(evidence.starts[r]), int(evidence.ends[r])),
+                           float(similarity[r]), float(overlap[r]), tuple(f), float(score))
+            for r, f, score in zip(rows.tolist(), features.tolist(), scores.tolist())]
 
 
-def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, StoredArticle], limit: int) -> list[Quote]:
+def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, ArticleRef], limit: int,
+                  read: Callable[[str, Span], str]) -> list[Quote]:
     """The best sentences as quotes: at most two per article, grouped by article, best first.
 
     Args:
         scored: sentences of the retrieved passages with their scores.
-        articles: the stored articles, by id.
+        articles: what the quotes cite of their articles, by id.
         limit: the most quotes to return.
+        read: the text of a span of an article (a quote that takes in a neighbour may reach beyond its passage).
     """
     best: dict[tuple[str, int], ScoredSentence] = {}
     for s in scored:  # a sentence in two overlapping passages counts once, at its best
@@ -172,7 +209,7 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Store
         per_article[article_id] = per_article.get(article_id, 0) + 1
         article = articles[article_id]
         chosen.append(Quote(
-            text=article.text[span.start:span.end], article_id=article_id, title=article.title,
+            text=read(article_id, span), article_id=article_id, title=article.title,
             url=article.url, outlet=article.outlet, published=article.published,
             paragraph=candidate.passage.paragraph, start=span.start, end=span.end,
             score=round(candidate.score, 6),

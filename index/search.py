@@ -43,7 +43,7 @@ def retrieve(store: Store, lexical: LexicalIndex, query_vector: np.ndarray, quer
         return []
     missing = [i for i in ids if i not in dense_hits]
     if missing:
-        dense_hits.update(zip(missing, (store.vectors(missing) @ query_vector).tolist()))
+        dense_hits.update(zip(missing, (store.indexed_vectors(missing) @ query_vector).tolist()))
     # BM25 is scored in every mode: the quote model reads it as evidence whatever ranked the passages.
     missing = [i for i in ids if i not in lexical_hits]
     if missing:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -53,17 +53,25 @@ CREATE TABLE IF NOT EXISTS chunks (
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     paragraph INTEGER NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    text TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE TABLE IF NOT EXISTS sentences (
     chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    terms TEXT NOT NULL DEFAULT '',
+    cues INTEGER NOT NULL DEFAULT -1
 );
 CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
 """
+
+
+#: Columns added since the first schema, with their definitions in it.
+_ADDED_COLUMNS = (("chunks", "text", "TEXT NOT NULL DEFAULT ''"), ("sentences", "terms", "TEXT NOT NULL DEFAULT ''"),
+                  ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"))
 
 
 class StoreError(RuntimeError):
@@ -91,22 +99,46 @@ class StoredArticle:
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """A chunk's place in its article (its text is `article.text[start:end]`)."""
+    """A chunk and its place in its article: `text == article.text[start:end]`."""
 
     id: int
     article_id: str
     start: int
     end: int
     paragraph: int
+    text: str
 
 
-@dataclass(frozen=True)
-class StoredSentence:
-    """A sentence of a chunk: its span in the article and its vector in the chunk's context."""
+class ArticleRef(NamedTuple):
+    """What a quote or a source cites of its article (everything but the text)."""
+
+    id: str
+    title: str
+    url: str
+    outlet: str
+    published: str
+
+
+class NewSentence(NamedTuple):
+    """A sentence of a chunk as stored: its span in the article, its vector in the chunk's context,
+    and what the quote model reads of its words (index/evidence.py: analysed terms, cue bits)."""
 
     start: int
     end: int
     vector: np.ndarray
+    terms: str
+    cues: int
+
+
+class SentenceRows(NamedTuple):
+    """Stored sentences, one row each, ordered by chunk then text: what answering a question reads."""
+
+    chunk_ids: np.ndarray  # int64
+    starts: np.ndarray  # int64
+    ends: np.ndarray  # int64
+    vectors: np.ndarray  # (n, dim) float32
+    terms: list[str]  # space-separated analysed terms
+    cues: np.ndarray  # int64 cue bits; -1 where an older index did not store them
 
 
 _ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
@@ -164,6 +196,7 @@ class Store:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            self._add_columns()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.folder}: cannot open the index database ({exc})") from None
         self._check_model(model, dim)
@@ -177,6 +210,18 @@ class Store:
 
     def _set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def _add_columns(self) -> None:
+        """Bring an index made by an older version up to the schema: the text of each chunk, so that
+        answering never reads whole articles; the terms and cues of each sentence, which the quote
+        model reads (filled in by `ArticleIndex`, which has the analyzer)."""
+        for table, column, definition in _ADDED_COLUMNS:
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                with self._transaction():
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                    if (table, column) == ("chunks", "text"):
+                        self._db.execute("UPDATE chunks SET text = (SELECT substr(a.text, chunks.start + 1, "
+                                         "chunks.end - chunks.start) FROM articles a WHERE a.id = chunks.article_id)")
 
     def _check_model(self, model: str, dim: int) -> None:
         stored_model, stored_dim = self._meta("model"), self._meta("dim")
@@ -279,29 +324,62 @@ class Store:
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """The chunks with these ids (missing ids are left out)."""
         with self._lock:
-            marks = ",".join("?" * len(ids))
             rows = self._db.execute(
-                f"SELECT id, article_id, start, end, paragraph FROM chunks WHERE id IN ({marks})", list(ids)
-            )
+                f"SELECT id, article_id, start, end, paragraph, text FROM chunks WHERE id IN ({','.join('?' * len(ids))})",
+                list(ids))
             return {row[0]: StoredChunk(*row) for row in rows}
 
-    def all_chunks(self) -> list[StoredChunk]:
+    def span_text(self, article_id: str, start: int, end: int) -> str:
+        """`text[start:end]` of an article, read without the rest of its text."""
         with self._lock:
-            rows = self._db.execute("SELECT id, article_id, start, end, paragraph FROM chunks ORDER BY id")
-            return [StoredChunk(*row) for row in rows]
+            # substr counts characters from 1, as Python slices count them from 0.
+            row = self._db.execute("SELECT substr(text, ?, ?) FROM articles WHERE id = ?",
+                                   (start + 1, end - start, article_id)).fetchone()
+        return row[0] if row else ""
 
-    def sentences(self, chunk_ids: Sequence[int]) -> dict[int, list[StoredSentence]]:
-        """The sentences of these chunks, in text order."""
+    def sentences_without_facts(self) -> Iterator[tuple[str, str, list[tuple[int, int, int]]]]:
+        """(article id, text, [(sentence rowid, start, end)]) of each article whose sentences were stored
+        without their terms and cues (by an older version)."""
+        with self._lock:
+            ids = [r[0] for r in self._db.execute(
+                "SELECT DISTINCT c.article_id FROM sentences s JOIN chunks c ON c.id = s.chunk_id WHERE s.cues = -1")]
+        for article_id in ids:
+            with self._lock:
+                text = self._db.execute("SELECT text FROM articles WHERE id = ?", (article_id,)).fetchone()
+                rows = self._db.execute("SELECT s.rowid, s.start, s.end FROM sentences s JOIN chunks c ON c.id = s.chunk_id "
+                                        "WHERE c.article_id = ? AND s.cues = -1", (article_id,)).fetchall()
+            if text is not None:
+                yield article_id, text[0], rows
+
+    def set_sentence_facts(self, facts: Sequence[tuple[str, int, int]]) -> None:
+        """Store (terms, cues, sentence rowid) rows, in one transaction."""
+        with self._lock, self._transaction():
+            self._db.executemany("UPDATE sentences SET terms = ?, cues = ? WHERE rowid = ?", facts)
+
+    def article_refs(self, ids: Sequence[str]) -> dict[str, ArticleRef]:
+        """What quotes cite of these articles, by id, without reading their texts."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT chunk_id, start, end, vector FROM sentences WHERE chunk_id IN ({','.join('?' * len(chunk_ids))})"
-                " ORDER BY chunk_id, start", list(chunk_ids),
+                f"SELECT id, title, url, outlet, published FROM articles WHERE id IN ({','.join('?' * len(ids))})", list(ids))
+            return {row[0]: ArticleRef(*row) for row in rows}
+
+    def all_chunks(self) -> list[StoredChunk]:
+        """Every chunk, ascending by id."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, article_id, start, end, paragraph, text FROM chunks ORDER BY id")
+            return [StoredChunk(*row) for row in rows]
+
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows:
+        """The sentences of these chunks, ordered by chunk id, then text."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT chunk_id, start, end, vector, terms, cues FROM sentences "
+                f"WHERE chunk_id IN ({','.join('?' * len(chunk_ids))}) ORDER BY chunk_id, start", list(chunk_ids),
             ).fetchall()
-        found: dict[int, list[StoredSentence]] = {}
-        for chunk_id, start, end, blob in rows:
-            vector = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-            found.setdefault(chunk_id, []).append(StoredSentence(start, end, vector))
-        return found
+        chunk, start, end, blobs, terms, cues = zip(*rows) if rows else ((),) * 6
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), self.dim).astype(np.float32)
+        return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
+                            vectors, list(terms), np.array(cues, dtype=np.int64))
 
     def search(self, query: np.ndarray, k: int, allowed: Selection | None = None) -> list[tuple[int, float]]:
         """The `k` chunks whose vectors have the largest inner product with `query`.
@@ -316,6 +394,12 @@ class Store:
     def vector_index_kind(self) -> str:
         """"exact" or "ivf": how vectors are searched now."""
         return self._vectors.kind
+
+    def indexed_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The vectors of these chunk ids as the vector index holds them (in memory; float16 precision
+        once it is an IVF index), in order; missing ids are an error."""
+        with self._lock:
+            return self._vectors.vectors(np.asarray(ids, dtype=np.int64))
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored (exact, float32) vectors of these chunk ids, in order; missing ids are an error."""
@@ -336,29 +420,24 @@ class Store:
     def chunk_texts(self, embedding_text: Callable[[str, str], str], after: int = 0) -> Iterator[tuple[int, str, str]]:
         """(chunk id, collection, embedding_text(title, chunk text)) of every chunk with an id above
         `after`, ascending by id."""
-        with self._lock:
-            chunks = self._db.execute("SELECT id, article_id, start, end FROM chunks WHERE id > ? ORDER BY id",
-                                      (after,)).fetchall()
-        cached: tuple[str, str, str, str] = ("", "", "", "")
-        for chunk_id, article_id, start, end in chunks:
-            if cached[0] != article_id:
-                with self._lock:
-                    row = self._db.execute("SELECT collection, title, text FROM articles WHERE id = ?",
-                                           (article_id,)).fetchone()
-                if row is None:  # removed meanwhile
-                    continue
-                cached = (article_id, *row)
-            yield chunk_id, cached[1], embedding_text(cached[2], cached[3][start:end])
+        while True:
+            with self._lock:  # a page at a time: the lock is not held while the caller works
+                rows = self._db.execute("SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
+                                        "ON a.id = c.article_id WHERE c.id > ? ORDER BY c.id LIMIT 10000", (after,)).fetchall()
+            if not rows:
+                return
+            for chunk_id, collection, title, text in rows:
+                yield chunk_id, collection, embedding_text(title, text)
+            after = rows[-1][0]
 
     # -- writing -----------------------------------------------------------------------------
 
     def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-            sentences: Sequence[Sequence[tuple[int, int, np.ndarray]]] = (),
-            collection: str = "", added_by: str = "") -> list[int]:
+            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "") -> list[int]:
         """Store an article with its chunks and vectors in one transaction, replacing its old version.
 
         Args:
-            sentences: per chunk, its sentences as (start, end, vector) in article coordinates.
+            sentences: per chunk, its sentences (spans in article coordinates).
 
         Returns:
             The ids of the new chunks.
@@ -381,16 +460,16 @@ class Store:
                 new_ids = []
                 for n, (chunk, vector) in enumerate(zip(chunks, vectors)):
                     self._db.execute(
-                        "INSERT INTO chunks (id, article_id, start, end, paragraph, vector) VALUES (?, ?, ?, ?, ?, ?)",
-                        (next_id + n, article_id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes()),
+                        "INSERT INTO chunks (id, article_id, start, end, paragraph, vector, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (next_id + n, article_id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes(), chunk.text),
                     )
                     new_ids.append(next_id + n)
                     if n < len(sentences):
                         # float16 halves the space; the cosines it gives differ by < 1e-3.
                         self._db.executemany(
-                            "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-                            [(new_ids[-1], start, end, np.asarray(v, dtype=np.float16).tobytes())
-                             for start, end, v in sentences[n]],
+                            "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
+                            [(new_ids[-1], s.start, s.end, np.asarray(s.vector, dtype=np.float16).tobytes(), s.terms, s.cues)
+                             for s in sentences[n]],
                         )
                 self._set_meta("next_chunk_id", str(next_id + len(new_ids)))
                 self._bump_generation()

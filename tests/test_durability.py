@@ -50,7 +50,7 @@ def check_consistent(index: ArticleIndex) -> None:
     for article in index.articles():
         assert article.passages > 0, f"{article.title} has no passages"
     chunk_ids = [c.id for c in store.all_chunks()]
-    assert set(store.sentences(chunk_ids)) == set(chunk_ids), "every chunk has its sentences"
+    assert set(store.sentences(chunk_ids).chunk_ids.tolist()) == set(chunk_ids), "every chunk has its sentences"
 
 
 def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path, embedder) -> None:

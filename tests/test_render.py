@@ -20,6 +20,7 @@ def test_shorten_prefers_a_sentence_end_then_a_word_boundary() -> None:
     assert shorten(text, 40) == "First sentence here. …"
     assert shorten("one two three four five six seven", 20) == "one two three four …"
     assert shorten("short", 20) == "short"
+    assert shorten("00 0", 3) == "…"  # the first word fits, but not with the ellipsis: never cut inside it
 
 
 @settings(max_examples=200, deadline=None)

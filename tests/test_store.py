@@ -194,3 +194,22 @@ def test_chunk_ids_are_never_reused(empty_index: ArticleIndex) -> None:
     reopened = reopen(empty_index)
     third = reopened.add(parse_text("Zoo\n\nThe zoo welcomed two pandas.", "file:zoo.txt"))
     assert min(reopened.store.article_chunk_ids(third.article_id)) > max(museum_ids)
+
+
+def test_an_index_from_before_chunk_texts_and_sentence_cues_answers_as_before(seed_index: ArticleIndex) -> None:
+    import sqlite3
+
+    question = "How did China react?"
+    before = seed_index.ask(question)
+    seed_index.store.close()
+    db = sqlite3.connect(seed_index.store.folder / "articles.sqlite3")
+    for table, column in (("chunks", "text"), ("sentences", "terms"), ("sentences", "cues")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # as the previous version made it
+    db.commit()
+    db.close()
+    reopened = ArticleIndex(seed_index.store.folder, seed_index.embedder, seed_index.settings)
+    assert reopened.ask(question) == before
+    rows = reopened.store.sentences(reopened.store.chunk_ids().tolist())
+    assert (rows.cues >= 0).all() and all(rows.terms)
+    article = reopened.store.articles()[0]
+    assert all(c.text == article.text[c.start:c.end] for c in reopened.store.all_chunks())

@@ -1,4 +1,5 @@
-"""Compare BM25 engines for the lexical side: today's own (index/lexical.py), tantivy and SQLite FTS5.
+"""Compare BM25 engines for the lexical side: the one articlebot wrote itself (tools/own_bm25.py), tantivy
+(index/lexical.py, what articlebot uses) and SQLite FTS5.
 
 Each engine indexes the same passages (the paragraphs of a SQuAD-format dataset, each with its
 title, as the index embeds them; copied to reach the larger sizes) with the same analyzer (\\w+
@@ -32,13 +33,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.lexical import Analyzer, text_analyzer  # noqa: E402
-from tools.own_bm25 import LexicalIndex  # noqa: E402
+from index.lexical import Analyzer, LexicalIndex  # noqa: E402
+from tools import own_bm25  # noqa: E402
 
 CANDIDATES = 50
 QUERIES = 200
 BATCH = 160  # passages per add: about what one ingest batch of 16 articles holds
-K1 = 1.2
+K1 = 1.2  # FTS5's bm25() carries Lucene's (k1 + 1) factor
 
 
 class Engine(Protocol):
@@ -53,7 +54,7 @@ class Own:
 
     def __init__(self, folder: Path, load: bool = False) -> None:
         self.path = folder / "lexical.npz"
-        self.index = LexicalIndex.load(self.path) if load else LexicalIndex()
+        self.index = own_bm25.LexicalIndex.load(self.path) if load else own_bm25.LexicalIndex()
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
         self.index.add(ids, texts)
@@ -75,54 +76,23 @@ class Own:
 
 
 class Tantivy:
-    """tantivy: Lucene-style segments on disk (memory-mapped), block-max WAND top-k."""
+    """tantivy, as index/lexical.py uses it: segments on disk (memory-mapped), block-max WAND top-k."""
 
     def __init__(self, folder: Path, load: bool = False) -> None:
-        import tantivy
-
-        self.t = tantivy
-        path = folder / "tantivy"
-        path.mkdir(exist_ok=True)
-        if load:
-            self.index = tantivy.Index.open(str(path))
-        else:
-            schema = (tantivy.SchemaBuilder().add_integer_field("chunk", indexed=True, fast=True)
-                      .add_text_field("text", tokenizer_name="articlebot", index_option="freq").build())
-            self.index = tantivy.Index(schema, str(path))
-        self.index.register_tokenizer("articlebot", text_analyzer())
-        self.schema = self.index.schema
-        self.writer = None if load else self.index.writer(heap_size=200_000_000, num_threads=1)
-        self.searcher = self.index.searcher()
+        self.index = LexicalIndex(folder / "tantivy")
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
-        for chunk_id, text in zip(ids, texts):
-            doc = self.t.Document()
-            doc.add_integer("chunk", int(chunk_id))
-            doc.add_text("text", text)
-            self.writer.add_document(doc)
-        self.writer.commit()  # visible to questions after each add, as an index must be
+        self.index.add(ids, texts)
+        self.index.commit()  # visible to questions after each add, as an index must be
 
     def finish(self) -> None:
-        self.writer.wait_merging_threads()
-        self.index.reload()
-        self.searcher = self.index.searcher()
-
-    def _terms(self, terms: Sequence[str]) -> list:
-        t = self.t
-        return [(t.Occur.Should, t.Query.term_query(self.schema, "text", term)) for term in terms]
-
-    def _hits(self, query, k: int) -> list[tuple[int, float]]:
-        hits = self.searcher.search(query, k, count=False).hits
-        ids = self.searcher.fast_field_values("chunk", [a for _, a in hits])
-        return [(int(i), s / (K1 + 1)) for (s, _), i in zip(hits, ids)]
+        pass
 
     def top(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        return self._hits(self.t.Query.boolean_query(self._terms(terms)), k)
+        return self.index.top(terms, k)
 
     def score(self, terms: Sequence[str], ids: Sequence[int]) -> dict[int, float]:
-        t = self.t
-        only = t.Query.const_score_query(t.Query.term_set_query(self.schema, "chunk", [int(i) for i in ids]), 0.0)
-        return dict(self._hits(t.Query.boolean_query([(t.Occur.Must, only), *self._terms(terms)]), len(ids)))
+        return self.index.scores(terms, ids)
 
 
 class Fts5:
