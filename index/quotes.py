@@ -7,7 +7,6 @@ array arithmetic over the candidates' sentences.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple, Sequence
@@ -110,14 +109,12 @@ def _overlap(sentence_terms: Sequence[str], question_terms: Sequence[str], idf: 
     total = sum(idf(t) for t in question_terms)
     if total <= 0 or not len(sentence_terms):
         return held
-    # One scan per question term over all the sentences' terms, rather than a set per sentence.
-    joined = "\n".join(sentence_terms)
-    line_starts = np.cumsum([0] + [len(t) + 1 for t in sentence_terms[:-1]])
+    # A substring test per question term and sentence (" term " in " its terms "), which costs less
+    # than building a set of every sentence's terms.
+    padded = [f" {terms} " for terms in sentence_terms]
     for term, count in Counter(question_terms).items():
-        found = [m.start() for m in re.finditer(rf"(?<!\S){re.escape(term)}(?!\S)", joined)]
-        if found:
-            rows = np.unique(np.searchsorted(line_starts, found, side="right") - 1)
-            held[rows] += count * idf(term)
+        needle = f" {term} "
+        held += count * idf(term) * np.fromiter((needle in line for line in padded), dtype=bool, count=len(padded))
     return held / total
 
 
