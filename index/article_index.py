@@ -280,6 +280,7 @@ class ArticleIndex:
             starts = {p.start for p in paragraph_spans(text)}
             self.store.set_sentence_facts([(*sentence_facts(text, Span(start, end), start in starts, analyze), rowid)
                                            for rowid, start, end in rows])
+        self.store.sentence_facts_done()
 
     @staticmethod
     def _catch_up(lexical: LexicalIndex, rows: Sequence[tuple[int, str, str]]) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 import numpy as np
 
-from .settings import DEFAULT_ENCODER_CACHE, PACKAGED_MODEL, Backend, Settings
+from .settings import BATCH_SIZES, DEFAULT_ENCODER_CACHE, PACKAGED_MODEL, Backend, Settings
 
 if TYPE_CHECKING:
     from .onnx_encoder import OnnxEmbedder
@@ -218,14 +218,16 @@ def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., bac
 @overload
 def get_embedder(model: str = ..., device: str = ..., batch_size: int = ..., backend: Backend = ...,
                  cache_dir: Path | None = ...) -> Encoder: ...
-def get_embedder(model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 32, backend: Backend = "onnx",
+def get_embedder(model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 0, backend: Backend = "onnx",
                  cache_dir: Path | None = None) -> Encoder:
     """The process-wide embedder for `model` on `device` and `backend`: a model is loaded once per process.
 
     Args:
+        batch_size: passages per forward pass; 0 for the backend's own (`BATCH_SIZES`).
         backend: "onnx" (ONNX Runtime, int8) or "torch" (sentence-transformers).
         cache_dir: where the onnx backend keeps exported models (default `.articlebot/encoders`).
     """
+    batch_size = batch_size or BATCH_SIZES.get(backend, 32)
     with _cache_lock:
         key = (model, device, backend)
         if key not in _cache:

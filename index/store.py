@@ -222,6 +222,8 @@ class Store:
                     if (table, column) == ("chunks", "text"):
                         self._db.execute("UPDATE chunks SET text = (SELECT substr(a.text, chunks.start + 1, "
                                          "chunks.end - chunks.start) FROM articles a WHERE a.id = chunks.article_id)")
+                    if table == "sentences":  # remembered, so that opening never scans the sentences to find out
+                        self._set_meta("sentence_facts", "missing")
 
     def _check_model(self, model: str, dim: int) -> None:
         stored_model, stored_dim = self._meta("model"), self._meta("dim")
@@ -339,7 +341,9 @@ class Store:
 
     def sentences_without_facts(self) -> Iterator[tuple[str, str, list[tuple[int, int, int]]]]:
         """(article id, text, [(sentence rowid, start, end)]) of each article whose sentences were stored
-        without their terms and cues (by an older version)."""
+        without their terms and cues (by an older version); `sentence_facts_done` once all are filled in."""
+        if self._meta("sentence_facts") != "missing":
+            return
         with self._lock:
             ids = [r[0] for r in self._db.execute(
                 "SELECT DISTINCT c.article_id FROM sentences s JOIN chunks c ON c.id = s.chunk_id WHERE s.cues = -1")]
@@ -350,6 +354,12 @@ class Store:
                                         "WHERE c.article_id = ? AND s.cues = -1", (article_id,)).fetchall()
             if text is not None:
                 yield article_id, text[0], rows
+
+    def sentence_facts_done(self) -> None:
+        """Every sentence has its terms and cues now."""
+        if self._meta("sentence_facts") is not None:
+            with self._lock, self._transaction():
+                self._db.execute("DELETE FROM meta WHERE key = 'sentence_facts'")
 
     def set_sentence_facts(self, facts: Sequence[tuple[str, int, int]]) -> None:
         """Store (terms, cues, sentence rowid) rows, in one transaction."""
