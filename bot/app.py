@@ -8,7 +8,7 @@ from pathlib import Path
 
 import discord
 
-from index.settings import SettingsError
+from index import SettingsError
 
 from .client import ArticleBot
 from .index_service import IndexService

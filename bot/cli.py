@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Any, TextIO
 
 from index import cli as index_cli
 
@@ -15,7 +16,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     return run_bot(Path(args.index) if args.index else None)
 
 
-def _add_run(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("run", parents=[common], help="start the Discord bot (settings from the environment or .env)")
     parser.set_defaults(func=_run)
 

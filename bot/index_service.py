@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
-from index import AddResult, Answer, Article, ArticleIndex, Deadline, Settings
-from index.articles import parse_document, suffix_kind
-from index.fetch import FetchPolicy
-from index.ingest import ensure_seeded, load_url
-from index.store import StoredArticle
+from index import (
+    AddResult,
+    Answer,
+    Article,
+    ArticleIndex,
+    Deadline,
+    FetchPolicy,
+    Scope,
+    Settings,
+    StoredArticle,
+    ensure_seeded,
+    load_upload,
+    load_url,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def collection_for(guild_id: int | None) -> str:
-    """The collection of a server ("" outside servers, where only the shared articles are seen)."""
-    return str(guild_id) if guild_id else ""
-
-
 class IndexService:
     """Async front of an ArticleIndex; embedding, FAISS, SQLite and fetching run in worker threads.
 
-    `collection` arguments are a server's id as text ("" outside servers): a server sees its own
-    articles and the shared ones.
+    `scope` arguments say which articles a server sees (`Scope.of_server`): its own and the shared ones.
     """
 
     def __init__(self, settings: Settings, index: ArticleIndex | None = None,
@@ -57,15 +61,15 @@ class IndexService:
         self._index = await asyncio.to_thread(self._open)
         log.info("index ready: %d articles in %s", len(self._index), self.settings.index_dir)
 
-    async def ask(self, question: str, collection: str = "") -> Answer:
-        return await asyncio.to_thread(self.index.ask, question, collection=collection)
+    async def ask(self, question: str, scope: Scope) -> Answer:
+        return await asyncio.to_thread(self.index.ask, question, scope=scope)
 
-    async def articles(self, collection: str = "") -> list[StoredArticle]:
-        """The articles `collection` sees, newest first."""
-        return await asyncio.to_thread(self.index.articles, collection)
+    async def articles(self, scope: Scope) -> list[StoredArticle]:
+        """The articles `scope` sees, newest first."""
+        return await asyncio.to_thread(self.index.articles, scope)
 
-    async def article(self, article_id: str, collection: str = "") -> StoredArticle | None:
-        return await asyncio.to_thread(self.index.article, article_id, collection)
+    async def article(self, article_id: str, scope: Scope) -> StoredArticle | None:
+        return await asyncio.to_thread(self.index.article, article_id, scope)
 
     async def _within(self, deadline: Deadline, work: Callable[[], T]) -> T:
         """Run `work` in a thread that checks `deadline`; past it, give up waiting even if the work
@@ -97,18 +101,17 @@ class IndexService:
 
     async def read_article(self, data: bytes, filename: str, source: str, deadline: Deadline) -> Article:
         """Extract the article of an uploaded file; ArticleError says why not."""
-        return await self._within(deadline, lambda: parse_document(data, suffix_kind(filename), source, filename,
-                                                                    deadline=deadline))
+        return await self._within(deadline, lambda: load_upload(data, filename, source, deadline))
 
-    def _add(self, article: Article, collection: str, added_by: str, deadline: Deadline) -> AddResult:
-        result = self.index.add(article, collection=collection, added_by=added_by, deadline=deadline)
+    def _add(self, article: Article, scope: Scope, added_by: str, deadline: Deadline) -> AddResult:
+        result = self.index.add(article, scope, added_by, deadline)
         if result.status in ("added", "updated"):
             self.index.save()
         return result
 
-    async def add(self, article: Article, collection: str, added_by: str, deadline: Deadline) -> AddResult:
-        """Index `article`, within `deadline`: past it, BudgetExceeded, and nothing is stored."""
-        return await self._within(deadline, lambda: self._add(article, collection, added_by, deadline))
+    async def add(self, article: Article, scope: Scope, added_by: str, deadline: Deadline) -> AddResult:
+        """Index `article` for `scope`, within `deadline`: past it, BudgetExceeded, and nothing is stored."""
+        return await self._within(deadline, lambda: self._add(article, scope, added_by, deadline))
 
     def _remove(self, article_id: str) -> bool:
         removed = self.index.remove(article_id)

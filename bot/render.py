@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from urllib.parse import quote as url_quote
 
 import discord
 
-from index import Answer, Quote
-from index.store import StoredArticle
+from index import Answer, Quote, StoredArticle
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#create-message).
 EMBED_TITLE_LIMIT = 256

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from index.settings import Settings, SettingsError, load_dotenv_file
+from index import Settings, SettingsError, load_dotenv_file
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Cooldown:
     seconds: float = 60.0
 
     @classmethod
-    def parse(cls, text: str) -> "Cooldown":
+    def parse(cls, text: str) -> Cooldown:
         """Read `N/SECONDS` (e.g. `4/60`), or `0` for no limit."""
         text = text.strip()
         if text in {"", "0", "off"}:
@@ -67,7 +67,7 @@ class BotSettings:
     index: Settings = field(default_factory=Settings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "BotSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
         """Read the settings from `env` (default: the process environment after loading `.env`)."""
         if env is None:
             load_dotenv_file()

@@ -1,15 +1,41 @@
 """articlebot's index: ingest, clean, chunk, embed, store, search and quote articles.
 
-Nothing here imports discord; the bot and the command line build on this surface.
+Nothing here imports discord. This is the surface the bot, the command line and the tools build on;
+what is not named here is the index's own business.
 """
 
-from .article_index import AddResult, ArticleIndex, QuestionError
-from .articles import Article, ArticleError
+from .article_index import (
+    MAX_QUESTION_CHARS,
+    AddResult,
+    ArticleIndex,
+    Embedded,
+    IndexStats,
+    QuestionError,
+    check_question,
+)
+from .articles import (
+    Article,
+    ArticleError,
+    check_file,
+    load_file,
+    load_upload,
+    parse_text,
+)
 from .budget import BudgetExceeded, Deadline
+from .embedder import embedder_for as load_encoder
+from .fetch import FetchPolicy
+from .fusion import MODES, Mode
+from .ingest import IngestReport, ensure_seeded, ingest_paths, load_url
 from .results import Answer, Passage, Quote, SourceMatch
-from .settings import Settings
+from .retrieval import Retrieval
+from .scope import Scope
+from .settings import Settings, SettingsError, load_dotenv_file
+from .store import StoredArticle
 
 __all__ = [
-    "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded", "Deadline", "Passage", "QuestionError",
-    "Quote", "Settings", "SourceMatch",
+    "MAX_QUESTION_CHARS", "MODES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
+    "Deadline", "Embedded", "FetchPolicy", "IndexStats", "IngestReport", "Mode", "Passage", "QuestionError", "Quote",
+    "Retrieval", "Scope", "Settings", "SettingsError", "SourceMatch", "StoredArticle", "check_file", "check_question",
+    "ensure_seeded", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url",
+    "parse_text",
 ]

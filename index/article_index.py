@@ -1,53 +1,40 @@
-"""ArticleIndex: the few verbs everything else uses (add, remove, search, ask, save)."""
+"""ArticleIndex: the few verbs everything else uses (add, remove, ask, search, list, save).
+
+A facade over the database (index/store.py), the indexes derived from it (index/derived.py: vectors,
+lexical), which it keeps in step, and the retrieval pipeline (index/retrieval.py).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 
 from .articles import Article, article_key
 from .budget import Deadline
-from .chunking import Chunk, Span, chunk_text, paragraph_spans, sentence_spans
+from .chunking import Chunk, Span, chunk_text, sentence_spans
+from .derived import Change, DerivedIndex
 from .embedder import Encoder, embedder_for
 from .evidence import QuestionCues
-from .lexical import LexicalError, LexicalIndex
-from .quotes import PASSAGES_READ, ScoredSentence, score_sentences, select_quotes, sentence_facts, weigh_sentences
-from .results import Answer, Passage, SourceMatch
-from .search import Mode, retrieve
+from .fusion import Mode
+from .lexical import LexicalIndex
+from .quotes import sentence_facts
+from .results import Answer, Passage
+from .retrieval import Query, Retrieval, Retriever
+from .scope import Scope
 from .settings import Settings
-from .store import ArticleRef, NewSentence, Store, StoredArticle
-from .vectors import Selection
+from .store import NewSentence, Store, StoredArticle
+from .vectors import VectorIndex
 
 MAX_QUESTION_CHARS = 1000
-NEAREST_SOURCES = 3
-#: Candidates re-ranked by their best sentence, and that sentence's share of the passage score.
-RERANK_DEPTH = 30
-SENTENCE_WEIGHT = 0.6
 AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
-
-
-#: Chunks handed to the lexical index at a time when it catches up with the database.
-_CATCH_UP_BATCH = 20_000
-
-
-class _Visible(NamedTuple):
-    """The chunks one collection may search, as a FAISS selection, for one generation of the store."""
-
-    generation: int
-    selection: Selection
-
-
-class _Retrieval(NamedTuple):
-    passages: list[Passage]
-    articles: dict[str, ArticleRef]
-    sentences: list[ScoredSentence]
+_EVERYTHING = Scope.everything()
 
 
 class QuestionError(ValueError):
@@ -67,11 +54,23 @@ class AddResult:
     notes: tuple[str, ...] = ()
 
 
-def visible_collections(collection: str | None) -> tuple[str, ...] | None:
-    """What a collection sees: its own articles and the shared ones; None (no limit) for None."""
-    if collection is None:
-        return None
-    return ("", collection) if collection else ("",)
+@dataclass(frozen=True)
+class Embedded:
+    """An article chunked and embedded, ready to be stored (`ArticleIndex.embed`, `add_embedded`)."""
+
+    article: Article
+    chunks: tuple[Chunk, ...]
+    vectors: np.ndarray  # one unit vector per chunk
+    sentences: tuple[tuple[NewSentence, ...], ...]  # per chunk, its sentences with vectors and facts
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What an index holds and how it searches."""
+
+    articles: int
+    passages: int
+    vector_search: str  # "exact" or "ivf"
 
 
 def check_question(question: str) -> str:
@@ -90,20 +89,33 @@ class ArticleIndex:
     def __init__(self, folder: Path, embedder: Encoder, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.embedder = embedder
-        self.store = Store(Path(folder), embedder.name, embedder.dim, self.settings.exact_limit)
-        self._visible: dict[tuple[str, ...], _Visible] = {}
+        self.folder = Path(folder)
+        self.store = Store(self.folder, embedder.name, embedder.dim)
+        self.vectors = VectorIndex(self.folder, self.store, self.settings.exact_limit)
+        self.lexical = LexicalIndex.load(self.folder / "lexical")
+        self._derived: tuple[DerivedIndex, ...] = (self.vectors, self.lexical)
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()
-        self.lexical = self._open_lexical()
+        self._catch_up()
         self._add_sentence_facts()
+        self._retriever = Retriever(self.store, self.vectors, self.lexical)
 
     @classmethod
     def open(cls, settings: Settings) -> ArticleIndex:
         """Open (or create) the index folder of `settings` with its model, loaded once per process."""
         return cls(settings.index_dir, embedder_for(settings), settings)
 
+    def close(self) -> None:
+        """Close the database (the derived indexes are saved as they change, or by `save`)."""
+        with self._lock:
+            self.store.close()
+
     def __len__(self) -> int:
         return len(self.store)
+
+    def stats(self) -> IndexStats:
+        with self._lock:
+            return IndexStats(len(self.store), self.store.count_chunks(), self.vectors.kind)
 
     def warm_up(self) -> None:
         """Do what the first question would otherwise wait for (its first search reads the lexical index)."""
@@ -112,8 +124,49 @@ class ArticleIndex:
 
     # -- adding and removing ------------------------------------------------------------------
 
-    def _embedding_text(self, title: str, passage: str) -> str:
-        return f"{title}\n{passage}" if self.settings.title_context and title else passage
+    def add(self, article: Article, scope: Scope = _EVERYTHING, added_by: str = "",
+            deadline: Deadline | None = None) -> AddResult:
+        """Add an article, replace its older version, or recognise it as already there.
+
+        Args:
+            article: the article to add.
+            scope: where it is added: a server's scope keeps it to that server; the default
+                (the command line's) shares it with every server.
+            added_by: who added it, for the record.
+            deadline: a time budget; past it (or once cancelled) the add is abandoned with
+                BudgetExceeded before anything is stored.
+        """
+        return self.add_many([article], scope, added_by, deadline)[0]
+
+    def add_many(self, articles: Sequence[Article], scope: Scope = _EVERYTHING, added_by: str = "",
+                 deadline: Deadline | None = None) -> list[AddResult]:
+        """`add` for several articles, embedded together; each is still stored in its own transaction."""
+        results: list[AddResult | None] = []
+        new: list[Article] = []
+        in_batch: dict[str, str] = {}  # content hash → id, for copies within this batch
+        for article in articles:
+            key = article_key(article.source, scope.owner)
+            current = self.store.article(key)
+            # A copy counts if the collection the article joins sees it.
+            twin = self.store.article_with_text(article.content_hash, Scope(scope.owner).collections)
+            if current is not None and current.content_hash == article.content_hash:
+                results.append(AddResult(key, article.title, "unchanged", current.passages))
+            elif twin is not None and twin.id != key:
+                results.append(AddResult(key, article.title, "duplicate", twin.passages, twin.id))
+            elif in_batch.get(article.content_hash, key) != key:
+                results.append(AddResult(key, article.title, "duplicate", 0, in_batch[article.content_hash]))
+            else:
+                in_batch[article.content_hash] = key
+                new.append(article)
+                results.append(None)  # filled in once the batch is stored
+        stored = iter(self.add_embedded(self.embed(new, deadline), scope, added_by, deadline) if new else [])
+        return [r if r is not None else next(stored) for r in results]
+
+    def passage_texts(self, article: Article, chunks: Sequence[Chunk] | None = None) -> list[str]:
+        """What the model embeds of each of the article's passages (the title, as context, and the passage)."""
+        chunks = self.chunk(article) if chunks is None else chunks
+        title = article.title if self.settings.title_context else ""
+        return [f"{title}\n{c.text}" if title else c.text for c in chunks]
 
     def chunk(self, article: Article) -> list[Chunk]:
         """The article's chunks, sized so that title context plus chunk fit the model."""
@@ -124,292 +177,157 @@ class ArticleIndex:
                 budget -= title_tokens
         return chunk_text(article.text, self.embedder.count_tokens, budget)
 
-    def _embed(self, work: Sequence[tuple[Article, Sequence[Chunk]]],
-               deadline: Deadline | None = None) -> list[tuple[np.ndarray, list[list[tuple[int, int, np.ndarray]]]]]:
-        """Per article, its chunk vectors and each chunk's sentences with vectors, from one forward pass
-        over all the articles' chunks (shared batches keep the encoder busy). With a deadline, the
-        chunks are embedded one batch at a time, and the deadline checked between batches."""
+    def embed(self, articles: Sequence[Article], deadline: Deadline | None = None) -> list[Embedded]:
+        """Chunk and embed articles, each chunk and each of its sentences, in one forward pass over all
+        their chunks (shared batches keep the encoder busy). With a deadline, one batch at a time,
+        the deadline checked between batches. Nothing is stored (`add_embedded` does)."""
+        chunked = [(article, self.chunk(article)) for article in articles]
         texts, local, spans_of = [], [], []
-        for article, chunks in work:
-            for c in chunks:
-                text = self._embedding_text(article.title, c.text)
+        for article, chunks in chunked:
+            for c, text in zip(chunks, self.passage_texts(article, chunks)):
                 spans = sentence_spans(article.text, c.start, c.end)
-                offset = len(text) - len(c.text) - c.start
+                offset = len(text) - len(c.text) - c.start  # article offsets → offsets in the embedded text
                 texts.append(text)
                 local.append([(s + offset, e + offset) for s, e in spans])
                 spans_of.append(spans)
-        if deadline is None:
-            vectors, pooled = self.embedder.encode_with_spans(texts, local)
-        else:
-            step = self.embedder.batch_size
-            parts = []
-            for start in range(0, len(texts), step):
+        step = self.embedder.batch_size if deadline is not None else max(len(texts), 1)
+        parts = []
+        for start in range(0, len(texts), step):
+            if deadline is not None:
                 deadline.check()
-                parts.append(self.embedder.encode_with_spans(texts[start:start + step], local[start:start + step]))
-            vectors = np.concatenate([v for v, _ in parts]) if parts else np.zeros((0, self.embedder.dim), np.float32)
-            pooled = [p for _, part in parts for p in part]
-        out, at = [], 0
-        for _, chunks in work:
-            rows = range(at, at + len(chunks))
-            out.append((vectors[at:at + len(chunks)],
-                        [[(s, e, v) for (s, e), v in zip(spans_of[i], pooled[i])] for i in rows]))
-            at += len(chunks)
-        return out
-
-    def add(self, article: Article, collection: str = "", added_by: str = "",
-            deadline: Deadline | None = None) -> AddResult:
-        """Add an article, replace its older version, or recognise it as already there.
-
-        Args:
-            article: the article to add.
-            collection: whose it is: "" is seen by everyone (seeds, the command line), a server's
-                id keeps it to that server.
-            added_by: who added it, for the record.
-            deadline: a time budget; past it (or once cancelled) the add is abandoned with
-                BudgetExceeded before anything is stored.
-        """
-        return self.add_many([article], collection, added_by, deadline)[0]
-
-    def add_many(self, articles: Sequence[Article], collection: str = "", added_by: str = "",
-                 deadline: Deadline | None = None) -> list[AddResult]:
-        """`add` for several articles, embedded together; each is still stored in its own transaction."""
-        results: list[AddResult | None] = []
-        work: list[tuple[int, Article, str, bool, list[Chunk]]] = []
-        in_batch: dict[str, str] = {}  # content hash → id, for copies within this batch
-        for article in articles:
-            key = article_key(article.source, collection)
-            current = self.store.article(key)
-            twin = self.store.article_with_text(article.content_hash, visible_collections(collection))
-            if current is not None and current.content_hash == article.content_hash:
-                results.append(AddResult(key, article.title, "unchanged", current.passages))
-            elif twin is not None and twin.id != key:
-                results.append(AddResult(key, article.title, "duplicate", twin.passages, twin.id))
-            elif in_batch.get(article.content_hash, key) != key:
-                results.append(AddResult(key, article.title, "duplicate", 0, in_batch[article.content_hash]))
-            else:
-                in_batch[article.content_hash] = key
-                work.append((len(results), article, key, current is not None, self.chunk(article)))
-                results.append(None)  # filled in once the batch is embedded
-        embedded = self._embed([(article, chunks) for _, article, _, _, chunks in work], deadline) if work else []
-        with self._lock:
-            try:
-                for (position, article, key, existed, chunks), (vectors, sentences) in zip(work, embedded):
-                    self._store(article, chunks, vectors, sentences, collection, added_by, deadline)
-                    results[position] = AddResult(key, article.title, "updated" if existed else "added", len(chunks),
-                                                  notes=article.notes)
-            finally:  # what the database took, the lexical index takes too, even if a later article failed
-                self.lexical.commit()
-        return [r for r in results if r is not None]
-
-    def store_embedded(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray,
-                                                   Sequence[Sequence[tuple[int, int, np.ndarray]]]]],
-                       collection: str = "", added_by: str = "") -> None:
-        """Store articles whose chunks are already embedded, as (article, chunks, chunk vectors, per chunk its
-        sentences as (start, end, vector)), each replacing its old version; what `add_many` does after embedding."""
-        with self._lock:
-            try:
-                for article, chunks, vectors, sentences in items:
-                    self._store(article, chunks, vectors, sentences, collection, added_by)
-            finally:
-                self.lexical.commit()
-
-    def _store(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-               sentences: Sequence[Sequence[tuple[int, int, np.ndarray]]],
-               collection: str, added_by: str, deadline: Deadline | None = None) -> None:
-        """One article into the database (one transaction) and its chunks into the lexical index's next commit."""
-        key = article_key(article.source, collection)
-        texts = [self._embedding_text(article.title, c.text) for c in chunks]
-        starts = {p.start for p in paragraph_spans(article.text)}
+            parts.append(self.embedder.encode_with_spans(texts[start:start + step], local[start:start + step]))
+        vectors = np.concatenate([v for v, _ in parts]) if parts else np.zeros((0, self.embedder.dim), np.float32)
+        pooled = [p for _, part in parts for p in part]
+        embedded, at = [], 0
         analyze = self.lexical.analyzer.terms
-        sentences = [[NewSentence(start, end, vector,
-                                  *sentence_facts(article.text, Span(start, end), start in starts, analyze))
-                      for start, end, vector in chunk_sentences] for chunk_sentences in sentences]
-        with deadline.committing() if deadline else nullcontext():
-            old_ids = self.store.article_chunk_ids(key)
-            new_ids = self.store.add(article, chunks, vectors, sentences, collection=collection, added_by=added_by)
-        self.lexical.remove(old_ids)
-        self.lexical.add(new_ids, texts, collection)
+        for article, chunks in chunked:
+            rows = range(at, at + len(chunks))
+            spans = [Span(s, e) for i in rows for s, e in spans_of[i]]
+            facts = iter(sentence_facts(article.text, spans, analyze))
+            sentences = tuple(tuple(NewSentence(s, e, v, *next(facts)) for (s, e), v in zip(spans_of[i], pooled[i]))
+                              for i in rows)
+            embedded.append(Embedded(article, tuple(chunks), vectors[at:at + len(chunks)], sentences))
+            at += len(chunks)
+        return embedded
+
+    def add_embedded(self, items: Sequence[Embedded], scope: Scope = _EVERYTHING, added_by: str = "",
+                     deadline: Deadline | None = None) -> list[AddResult]:
+        """Store embedded articles, each in its own transaction and replacing its older version (what
+        `add_many` does after its checks for copies; for callers that embed once and store often)."""
+        results = []
+        with self._lock:
+            try:
+                for item in items:
+                    with deadline.committing() if deadline else nullcontext():
+                        existed = self.store.article(article_key(item.article.source, scope.owner)) is not None
+                        change = self.store.add(item.article, item.chunks, item.vectors, item.sentences,
+                                                collection=scope.owner, added_by=added_by)
+                    self._apply(change)
+                    results.append(AddResult(article_key(item.article.source, scope.owner), item.article.title,
+                                             "updated" if existed else "added", len(item.chunks), notes=item.article.notes))
+            finally:  # what the database took, the derived indexes take too, even if a later article failed
+                self._commit()
+        return results
 
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""
         with self._lock:
-            old_ids = self.store.article_chunk_ids(article_id)
-            removed = self.store.remove(article_id)
-            if removed:
-                self.lexical.remove(old_ids)
-                self.lexical.commit()
-            return removed
+            change = self.store.remove(article_id)
+            if change is not None:
+                self._apply(change)
+                self._commit()
+            return change is not None
 
     def save(self) -> None:
-        """Persist the vector index (the database and the lexical index are durable after each change)."""
+        """Make everything durable (the database and the lexical index already are after each change;
+        this writes the vector index)."""
         with self._lock:
-            self.store.save()
+            generation = self.store.generation
+            for derived in self._derived:
+                if self.store.saved_generation(derived.name) != generation:
+                    self._save(derived, generation)
 
-    # -- the lexical index, kept in step with the store ------------------------------------------
+    # -- the derived indexes, kept in step with the database ----------------------------------
 
-    def _open_lexical(self) -> LexicalIndex:
-        """The lexical index in the folder, rebuilt if damaged, caught up with the database."""
-        folder = self.store.folder / "lexical"
-        try:
-            lexical = LexicalIndex(folder)
-        except LexicalError:
-            lexical = LexicalIndex.recreate(folder)
-        newest, count = self.store.newest_chunk_id(), self.store.count_chunks()
-        if lexical.newest() == newest and len(lexical) == count:
-            return lexical
-        # A crash between a database commit and the lexical commit after it. Chunk ids only grow, so
-        # the adds it missed are the chunks above its newest; the removals it missed are what it holds
-        # beyond the database.
-        batch: list[tuple[int, str, str]] = []
-        for row in self.store.chunk_texts(self._embedding_text, after=lexical.newest()):
-            batch.append(row)
-            if len(batch) == _CATCH_UP_BATCH:
-                self._catch_up(lexical, batch)
-                batch = []
-        self._catch_up(lexical, batch)
-        lexical.commit()
-        if len(lexical) != count:
-            lexical.remove(np.setdiff1d(lexical.chunk_ids(), self.store.chunk_ids(), assume_unique=True))
-            lexical.commit()
-        return lexical
+    def _apply(self, change: Change) -> None:
+        for derived in self._derived:
+            derived.apply(change)
+
+    def _commit(self) -> None:
+        """After a batch of changes: save the derived indexes that are saved after every change."""
+        generation = self.store.generation
+        for derived in self._derived:
+            if derived.saves_each_change:
+                self._save(derived, generation)
+
+    def _save(self, derived: DerivedIndex, generation: int) -> None:
+        derived.save()
+        self.store.set_saved_generation(derived.name, generation)
+
+    def _catch_up(self) -> None:
+        """Rebuild each derived index that is behind the database (a crash between a database commit
+        and its save, a damaged or missing file, an index made by an older version)."""
+        generation, chunks = self.store.generation, self.store.count_chunks()
+        for derived in self._derived:
+            if self.store.saved_generation(derived.name) != generation or len(derived) != chunks:
+                derived.rebuild(self.store)
+                self._save(derived, generation)
 
     def _add_sentence_facts(self) -> None:
         """Read the terms and cues of sentences that an older version stored without them, once."""
         analyze = self.lexical.analyzer.terms
         for _, text, rows in self.store.sentences_without_facts():
-            starts = {p.start for p in paragraph_spans(text)}
-            self.store.set_sentence_facts([(*sentence_facts(text, Span(start, end), start in starts, analyze), rowid)
-                                           for rowid, start, end in rows])
+            facts = sentence_facts(text, [Span(start, end) for _, start, end in rows], analyze)
+            self.store.set_sentence_facts([(*fact, rowid) for fact, (rowid, _, _) in zip(facts, rows)])
         self.store.sentence_facts_done()
 
-    @staticmethod
-    def _catch_up(lexical: LexicalIndex, rows: Sequence[tuple[int, str, str]]) -> None:
-        """Add (chunk id, collection, text) rows, grouped by collection."""
-        collections = sorted({collection for _, collection, _ in rows})
-        for collection in collections:
-            lexical.add([i for i, c, _ in rows if c == collection], [t for _, c, t in rows if c == collection], collection)
+    # -- reading ------------------------------------------------------------------------------
 
-    def articles(self, collection: str | None = None) -> list[StoredArticle]:
-        """The articles a collection sees (default: all), newest first."""
-        return self.store.articles(visible_collections(collection))
+    def articles(self, scope: Scope = _EVERYTHING) -> list[StoredArticle]:
+        """The articles `scope` sees, newest first."""
+        return self.store.articles(scope.collections)
 
-    def article(self, article_id: str, collection: str | None = None) -> StoredArticle | None:
-        """The article with this id, if `collection` (default: any) can see it."""
+    def article(self, article_id: str, scope: Scope = _EVERYTHING) -> StoredArticle | None:
+        """The article with this id, if `scope` sees it."""
         article = self.store.article(article_id)
-        visible = visible_collections(collection)
-        return article if article is not None and (visible is None or article.collection in visible) else None
+        return article if article is not None and scope.sees(article.collection) else None
 
-    def _visible_chunks(self, collections: tuple[str, ...]) -> Selection:
-        """The chunks `collections` may search, computed once per change of the index."""
-        generation = self.store.generation
-        cached = self._visible.get(collections)
-        if cached is None or cached.generation != generation:
-            cached = _Visible(generation, Selection(self.store.chunk_ids(collections)))
-            self._visible[collections] = cached
-        return cached.selection
+    def passage_vectors(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(passage ids, their exact float32 vectors) of every stored passage, in batches (for measuring
+        how near approximate vector search comes to exact)."""
+        return self.store.vector_batches()
 
     # -- searching and asking -----------------------------------------------------------------
 
-    def _retrieve(self, query_vector: np.ndarray, terms: Sequence[str], k: int, mode: Mode,
-                  collection: str | None = None, cues: QuestionCues = QuestionCues("", False)) -> _Retrieval:
-        """The best `k` passages (in hybrid mode re-ranked by their best sentence), with what quoting them needs."""
-        rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
-        depth = max(k, RERANK_DEPTH) if rerank else k
-        collections = visible_collections(collection)
-        hits = retrieve(self.store, self.lexical, query_vector, terms, depth, mode, collections=collections,
-                        allowed=self._visible_chunks(collections) if collections is not None else None)
-        chunks = self.store.chunks([h[0] for h in hits])
-        articles = self.store.article_refs(list({c.article_id for c in chunks.values()}))
-        passages = [Passage(chunk_id, c.article_id, c.start, c.end, c.paragraph, c.text, score, dense, lexical)
-                    for chunk_id, score, dense, lexical in hits if (c := chunks.get(chunk_id))]
-        evidence = score_sentences(query_vector, terms, passages, self.store.sentences([p.chunk_id for p in passages]),
-                                   self.lexical.idf)
-        kept = passages
-        if rerank:
-            # A passage holding one sentence that matches the question well beats one that
-            # matches it diffusely: fuse the passage score with its best sentence's evidence.
-            fused = ((1 - SENTENCE_WEIGHT) * np.array([p.score for p in passages])
-                     + SENTENCE_WEIGHT * evidence.best_per_passage(len(passages)))
-            kept = [replace(passages[i], score=float(fused[i])) for i in np.argsort(-fused, kind="stable")[:k]]
-        # The quote model weighs only the sentences that may be quoted: the kept passages'.
-        scored = weigh_sentences(evidence, passages, {p.chunk_id: p for p in kept}, cues)
-        return _Retrieval(kept, articles, scored)
-
-    def search(self, question: str, k: int = 5, mode: Mode = "hybrid", collection: str | None = None) -> list[Passage]:
-        """The `k` passages that best match the question, best first."""
-        question = check_question(question)
-        query_vector = self.embedder.encode([question])[0]
-        with self._lock:
-            return self._retrieve(query_vector, self.lexical.analyzer.terms(question), k, mode, collection).passages
-
-    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid", collection: str | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid", scope: Scope = _EVERYTHING) -> Answer:
         """Answer with verbatim quotes, or say nothing was found and name the nearest sources.
 
         Args:
             question: the user's question.
             k: the most quotes to return (default: the `top_k` setting).
-            mode: how passages are retrieved.
-            collection: search only what this collection sees (its own and the shared articles);
-                default: every article.
+            mode: how passages are retrieved (index/fusion.py).
+            scope: search only what this scope sees (default: every article).
         """
-        return self.ask_with_passages(question, k, mode, collection=collection)[0]
+        return self.retrieve(question, k, mode, scope).answer
 
-    def ask_with_passages(self, question: str, k: int | None = None, mode: Mode = "hybrid", depth: int = 0,
-                          collection: str | None = None, stages: dict[str, float] | None = None) -> tuple[Answer, list[Passage]]:
-        """`ask`, also returning the passages the answer was chosen from (at least `depth` of them).
-
-        `stages`, if given, receives the seconds spent embedding, searching and quoting.
-        """
+    def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid", scope: Scope = _EVERYTHING,
+                 depth: int = 0) -> Retrieval:
+        """`ask`, with how the answer was found: the ranked passages (at least `depth` of them), the
+        sentences the quotes were chosen from, and the time of each stage."""
         question = check_question(question)
-        limit = k or self.settings.top_k
-        found = self._find(question, max(limit * 2, PASSAGES_READ, depth), mode, collection, stages)
-        searched = time.perf_counter()
-        passages = found.passages
-        sources = self._nearest_sources(passages, found.articles)
-        readable = {p.chunk_id for p in passages[:max(PASSAGES_READ, limit)]}
-        quotes = select_quotes([s for s in found.sentences if s.passage.chunk_id in readable], found.articles, limit,
-                               lambda article_id, span: self._quote_text(passages, article_id, span))
-        # One calibrated score decides: the quote model's probability that the best quote is on target.
-        if not quotes or quotes[0].score < self.settings.min_score:
-            quotes = []
-        if stages is not None:
-            stages["quotes"] = time.perf_counter() - searched
-        return Answer(question, bool(quotes), tuple(quotes), sources), passages
-
-    def candidates(self, question: str, mode: Mode = "hybrid", collection: str | None = None) -> list[ScoredSentence]:
-        """The sentences an answer to `question` is chosen from, each with the quote model's features
-        and its probability of being on target (what `ask` ranks; for tools that study or fit it)."""
-        found = self._find(check_question(question), max(self.settings.top_k * 2, PASSAGES_READ), mode, collection)
-        readable = {p.chunk_id for p in found.passages[:PASSAGES_READ]}
-        return [s for s in found.sentences if s.passage.chunk_id in readable]
-
-    def _find(self, question: str, depth: int, mode: Mode, collection: str | None,
-              stages: dict[str, float] | None = None) -> _Retrieval:
-        clock = time.perf_counter()
-        query_vector = self.embedder.encode([question])[0]
-        terms = self.lexical.analyzer.terms(question)
+        started = time.perf_counter()
+        query = self._query(question)
         embedded = time.perf_counter()
         with self._lock:
-            found = self._retrieve(query_vector, terms, depth, mode, collection, QuestionCues.of(question))
-        if stages is not None:
-            stages.update(embed=embedded - clock, search=time.perf_counter() - embedded)
-        return found
+            found = self._retriever.answer(query, k or self.settings.top_k, self.settings.min_score, mode, scope, depth)
+        return Retrieval(found.answer, found.passages, found.candidates, {"embed": embedded - started, **found.timings})
 
-    def _quote_text(self, passages: Sequence[Passage], article_id: str, span: Span) -> str:
-        """`article.text[span]`: from a passage that holds it (as most quotes lie), else read from the store."""
-        for p in passages:
-            if p.article_id == article_id and p.start <= span.start and span.end <= p.end:
-                return p.text[span.start - p.start:span.end - p.start]
-        return self.store.span_text(article_id, span.start, span.end)
+    def search(self, question: str, k: int = 5, mode: Mode = "hybrid", scope: Scope = _EVERYTHING) -> list[Passage]:
+        """The `k` passages that best match the question, best first."""
+        query = self._query(check_question(question))
+        with self._lock:
+            return self._retriever.rank(query, k, mode, scope).passages
 
-    @staticmethod
-    def _nearest_sources(passages: Sequence[Passage], articles: dict[str, ArticleRef]) -> tuple[SourceMatch, ...]:
-        best: dict[str, float] = {}
-        for p in passages:
-            best.setdefault(p.article_id, p.score)
-        matches = []
-        for article_id, score in list(best.items())[:NEAREST_SOURCES]:
-            a = articles.get(article_id)
-            if a is not None:
-                matches.append(SourceMatch(a.id, a.title, a.url, a.outlet, a.published, round(score, 6)))
-        return tuple(matches)
+    def _query(self, question: str) -> Query:
+        return Query(question, self.embedder.encode([question])[0], tuple(self.lexical.analyzer.terms(question)),
+                     QuestionCues.of(question))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 from .budget import Deadline, bound_text
 from .clean import clean_article_text
@@ -54,11 +54,6 @@ class Article:
     published: str = ""
     #: What the loader changed to keep the article within its work budget (see index/budget.py).
     notes: tuple[str, ...] = ()
-
-    @property
-    def id(self) -> str:
-        """The id in the shared collection (see `article_key` for a server's own)."""
-        return article_key(self.source)
 
     @property
     def content_hash(self) -> str:
@@ -182,8 +177,7 @@ def parse_document(data: bytes, kind: str, source: str, name: str, url: str = ""
     """
     if deadline:
         deadline.check()
-    if len(data) > MAX_ARTICLE_BYTES:
-        raise ArticleError(f"{name}: too large ({len(data):,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+    _check_size(name, len(data))
     if kind == "html":
         refuse_binary(data, name)  # HTML may be in any charset (trafilatura detects it), but not binary
         article = parse_html(data, source, url=url, name=name)
@@ -195,20 +189,34 @@ def parse_document(data: bytes, kind: str, source: str, name: str, url: str = ""
     return article
 
 
+def check_file(name: str, size: int) -> None:
+    """ArticleError unless a file of this name and size may be loaded: a supported type, within the size limit."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
+    _check_size(name, size)
+
+
+def _check_size(name: str, size: int) -> None:
+    if size > MAX_ARTICLE_BYTES:
+        raise ArticleError(f"{name}: too large ({size:,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+
+
 def load_file(path: Path) -> Article:
     """Load one `.txt`, `.md` or `.html` file as an article."""
     name = display_path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise ArticleError(f"{name}: unsupported file type {display_path(suffix) or '(none)'}; use .txt, .md or .html")
     try:
-        size = path.stat().st_size
-        if size > MAX_ARTICLE_BYTES:
-            raise ArticleError(f"{name}: too large ({size:,} bytes; the limit is {MAX_ARTICLE_BYTES:,})")
+        check_file(name, path.stat().st_size)
         data = path.read_bytes()
     except OSError as exc:
         raise ArticleError(f"{name}: cannot read ({exc.strerror or exc})") from None
     return parse_document(data, suffix_kind(path.name), f"file:{display_path(path.resolve())}", name)
+
+
+def load_upload(data: bytes, name: str, source: str, deadline: Deadline | None = None) -> Article:
+    """The article of an uploaded file's bytes (`name` is the file's name, `source` identifies the upload)."""
+    check_file(name, len(data))
+    return parse_document(data, suffix_kind(name), source, name, deadline=deadline)
 
 
 def suffix_kind(name: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .settings import Settings, SettingsError
 
@@ -20,7 +21,7 @@ class CliError(Exception):
     """A one-line error for the user; the command exits with status 1."""
 
 
-def _open_index(args: argparse.Namespace) -> "ArticleIndex":
+def _open_index(args: argparse.Namespace) -> ArticleIndex:
     from .article_index import ArticleIndex
     from .embedder import ModelError
     from .store import StoreError
@@ -32,7 +33,7 @@ def _open_index(args: argparse.Namespace) -> "ArticleIndex":
         raise CliError(str(exc)) from None
 
 
-def format_answer(answer: "Answer") -> str:
+def format_answer(answer: Answer) -> str:
     """An answer as plain text for a terminal: quotes under their source, or the nearest sources."""
     lines = [f"Q: {answer.question}", ""]
     if not answer.answered:
@@ -74,7 +75,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if report.errors else 0
 
 
-def _answer_each(index: "ArticleIndex", questions: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
+def _answer_each(index: ArticleIndex, questions: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
     from .article_index import QuestionError
 
     status = 0
@@ -144,8 +145,8 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     from .embedder import ModelError
-    from .evaluate import DatasetError, evaluate, format_report
-    from .search import MODES
+    from .fusion import MODES
+    from .tools.evaluate import DatasetError, evaluate, format_report
 
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
@@ -164,8 +165,8 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from .bench import bench, format_reports, to_json
     from .settings import BACKENDS
+    from .tools.bench import bench, format_reports, to_json
 
     try:
         sizes = [int(s) for s in args.passages.split(",") if s.strip()]
@@ -192,7 +193,9 @@ def _positive(text: str) -> int:
 
 
 #: Adds a subcommand to the parser; how packages built on the index (the bot) add theirs.
-CommandAdder = Callable[["argparse._SubParsersAction", argparse.ArgumentParser], None]
+#: Adds a subcommand, given the parser's subcommands (argparse's action, whose class argparse keeps
+#: private) and the parser of the options every command takes.
+CommandAdder = Callable[[Any, argparse.ArgumentParser], None]
 
 
 def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ every collection (cosines, shares of the question's terms, light answer-type and
 cues), so its output is a probability that the sentence is on target, and one threshold on the
 best quote's probability (`ARTICLEBOT_MIN_SCORE`) decides "not found" everywhere. The weights are
 fitted by `tools/fit_quote_model.py` on one half of the articles of each development set and
-reported on the other half (see the README's evaluation section).
+reported on the other half (see docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -83,17 +83,12 @@ def holds(sentence: str, kind: AnswerType) -> bool:
     return SentenceCues.of(sentence).holds(kind)
 
 
-#: The bit of each sentence cue in `SentenceCues.bits` (stored with every sentence).
-CUE_BITS = {name: 1 << n for n, name in enumerate(
-    ("number", "date", "name", "attribution", "leans_back", "first_in_paragraph"))}
-
-
 class QuestionCues(NamedTuple):
     kind: AnswerType
     attribution: bool
 
     @classmethod
-    def of(cls, question: str) -> "QuestionCues":
+    def of(cls, question: str) -> QuestionCues:
         return cls(answer_type(question), bool(_ASKS_ATTRIBUTION.search(ask_of(question))))
 
 
@@ -109,7 +104,7 @@ class SentenceCues(NamedTuple):
     first_in_paragraph: bool = False  # news ledes carry the facts
 
     @classmethod
-    def of(cls, sentence: str, first_in_paragraph: bool = False) -> "SentenceCues":
+    def of(cls, sentence: str, first_in_paragraph: bool = False) -> SentenceCues:
         return cls(bool(_NUMBER.search(sentence)), bool(_DATE.search(sentence)), bool(_NAME.search(sentence)),
                    bool(_ATTRIBUTION.search(sentence)), bool(_LEANS_BACK.match(sentence)), first_in_paragraph)
 
@@ -118,6 +113,10 @@ class SentenceCues(NamedTuple):
 
     def bits(self) -> int:
         return sum(CUE_BITS[name] for name, held in zip(self._fields, self) if held)
+
+
+#: The bit of each sentence cue in `SentenceCues.bits` (stored with every sentence).
+CUE_BITS = {name: 1 << n for n, name in enumerate(SentenceCues._fields)}
 
 
 #: The model's inputs, in order; each is 0..1 or a small real number.

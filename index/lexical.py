@@ -4,12 +4,12 @@ tantivy is a maintained Lucene-style engine: segments on disk, memory-mapped, me
 background, deletes, and top-k search that skips whole blocks of postings that cannot reach the
 k-th score (block-max WAND). Against the BM25 this project wrote itself (in numpy, every chunk
 scored for every question, all postings in memory), it searches in a fraction of the time at a
-million passages, opens instantly and keeps its postings out of the heap: see the README's
+million passages, opens instantly and keeps its postings out of the heap: see docs/performance.md's
 comparison of lexical engines (`tools/compare_lexical.py`).
 
-The database is the source of truth; this index follows it. Changes are buffered and committed
-together (`commit`), after the database has committed them, and `ArticleIndex` repairs what a crash
-between the two left behind when it opens the index (`newest`, `chunk_ids`).
+It is one of the derived indexes (index/derived.py): it applies the database's changes, buffered
+until `save` commits them (after every batch of changes: a commit writes only new segments), and
+`rebuild` catches up with the database after a crash between a database commit and its own.
 """
 
 from __future__ import annotations
@@ -18,26 +18,25 @@ import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from .derived import Change
+
+if TYPE_CHECKING:
+    from .store import Store
+
 #: Function words that carry no topic; question words are here too, so "how did X react" is about X.
-STOP_WORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being below
-between both but by can cannot could did didn do does doesn doing don down during each few for from
-further had has have having he her here hers herself him himself his how i if in into is isn it its
-itself just may me might more most must my myself no nor not of off on once only or other our ours
-ourselves out over own per s same shall she should so some such t than that the their theirs them
-themselves then there these they this those through to too under until up upon us very via was wasn we
-were weren what when where which while who whom whose why will with would yet you your yours yourself
-yourselves
-""".split())
+STOP_WORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "did", "didn", "do", "does", "doesn", "doing", "don", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn", "it", "its", "itself", "just", "may", "me", "might", "more", "most", "must", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "per", "s", "same", "shall", "she", "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "wasn", "we", "were", "weren", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "yet", "you", "your", "yours", "yourself", "yourselves"])
 #: BM25's parameters (tantivy's, which are Lucene's).
 K1 = 1.2
 B = 0.75
 #: Memory tantivy's writer may buffer before it writes a segment (its minimum is 15 MB).
 WRITER_HEAP = 50_000_000
 _TOKENIZER = "articlebot"
+#: Chunks handed to tantivy at a time when it catches up with the database.
+_CATCH_UP_BATCH = 20_000
 
 
 def _collection_term(collection: str) -> str:
@@ -70,8 +69,16 @@ class Analyzer:
         return self._analyzer.analyze(text)
 
 
+def lexical_text(title: str, text: str) -> str:
+    """What is indexed of a chunk: its article's title and its text, so that a title's words find it."""
+    return f"{title}\n{text}" if title else text
+
+
 class LexicalIndex:
     """BM25 scores of chunks for a query, in [0, ~1] (divided by the query's total idf)."""
+
+    name: ClassVar[str] = "lexical"
+    saves_each_change: ClassVar[bool] = True
 
     def __init__(self, folder: Path, analyzer: Analyzer | None = None) -> None:
         """Open the index in `folder`, or create an empty one; LexicalError if it is damaged."""
@@ -106,8 +113,16 @@ class LexicalIndex:
         shutil.rmtree(folder, ignore_errors=True)
         return cls(folder, analyzer)
 
+    @classmethod
+    def load(cls, folder: Path, analyzer: Analyzer | None = None) -> LexicalIndex:
+        """The index in `folder`; an empty one in its place if it is damaged (`rebuild` fills it)."""
+        try:
+            return cls(folder, analyzer)
+        except LexicalError:
+            return cls.recreate(folder, analyzer)
+
     def __len__(self) -> int:
-        """The chunks indexed (as of the last commit)."""
+        """The chunks indexed (as of the last save)."""
         return int(self._searcher.num_docs)
 
     # -- changing ---------------------------------------------------------------------------
@@ -120,7 +135,7 @@ class LexicalIndex:
         return self._writer
 
     def add(self, ids: Sequence[int], texts: Sequence[str], collection: str = "") -> None:
-        """Index `texts`, one per chunk id, for `collection`; seen by searches after `commit`."""
+        """Index `texts`, one per chunk id, for `collection`; seen by searches after `save`."""
         writer = self._writing()
         for chunk_id, text in zip(ids, texts):
             doc = self._tantivy.Document()
@@ -130,12 +145,38 @@ class LexicalIndex:
             writer.add_document(doc)
 
     def remove(self, ids: Sequence[int]) -> None:
-        """Forget these chunk ids (unknown ones are ignored); seen by searches after `commit`."""
+        """Forget these chunk ids (unknown ones are ignored); seen by searches after `save`."""
         if len(ids):
             self._writing().delete_documents_by_query(self._only(ids))
 
-    def commit(self) -> None:
-        """Make the changes since the last commit durable and searchable."""
+    def apply(self, change: Change) -> None:
+        """Take a change of the database; searches see it after `save`."""
+        self.remove(change.removed)
+        self.add(change.added, [lexical_text(change.title, t) for t in change.texts], change.collection)
+
+    def rebuild(self, store: Store) -> None:
+        """Catch up with the database and save. Chunk ids only grow, so the adds it missed are the
+        chunks above its newest; the removals it missed are what it holds beyond the database."""
+        batch: list[tuple[int, str, str, str]] = []
+        for row in store.chunk_texts(after=self.newest()):
+            batch.append(row)
+            if len(batch) == _CATCH_UP_BATCH:
+                self._add_rows(batch)
+                batch = []
+        self._add_rows(batch)
+        self.save()
+        if len(self) != store.count_chunks():
+            self.remove(np.setdiff1d(self.chunk_ids(), store.chunk_ids(), assume_unique=True))
+            self.save()
+
+    def _add_rows(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
+        """Add (chunk id, collection, title, text) rows, grouped by collection."""
+        for collection in sorted({row[1] for row in rows}):
+            mine = [row for row in rows if row[1] == collection]
+            self.add([row[0] for row in mine], [lexical_text(row[2], row[3]) for row in mine], collection)
+
+    def save(self) -> None:
+        """Make the changes since the last save durable and searchable."""
         if self._writer is None:
             return
         writer, self._writer = self._writer, None

@@ -8,13 +8,21 @@ array arithmetic over the candidates' sentences.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import Span
-from .evidence import CUE_BITS, FEATURES, QuestionCues, SentenceCues, length_feature, probabilities
+from .chunking import Span, paragraph_spans
+from .evidence import (
+    CUE_BITS,
+    FEATURES,
+    QuestionCues,
+    SentenceCues,
+    length_feature,
+    probabilities,
+)
 from .results import Passage, Quote
 from .store import ArticleRef, SentenceRows
 
@@ -24,7 +32,7 @@ QUOTES_PER_ARTICLE = 2
 #: How many of the best passages are read for quotable sentences (at least one per quote wanted).
 PASSAGES_READ = 6
 #: A neighbouring sentence joins a quote when it scores at least this share of it and the quote stays
-#: short (0.9 → 0.5: news 0.654 → 0.669 first quotes on target; see the README).
+#: short (0.9 → 0.5: news 0.654 → 0.669 first quotes on target; see docs/evaluation.md).
 JOIN_RATIO = 0.5
 MAX_QUOTE_CHARS = 350
 #: Quotes scoring below this share of the best quote are left out: they rarely answer anything.
@@ -35,11 +43,12 @@ SIMILARITY_WEIGHT = 0.6
 OVERLAP_WEIGHT = 0.4
 
 
-def sentence_facts(text: str, span: Span, first_in_paragraph: bool, analyze: Callable[[str], list[str]]) -> tuple[str, int]:
-    """What is stored with a sentence for the quote model: its analysed terms (space-separated, as the
-    lexical index sees them) and its cue bits (index/evidence.py)."""
-    sentence = text[span.start:span.end]
-    return " ".join(analyze(sentence)), SentenceCues.of(sentence, first_in_paragraph).bits()
+def sentence_facts(text: str, spans: Sequence[Span], analyze: Callable[[str], list[str]]) -> list[tuple[str, int]]:
+    """What is stored with each of these sentences of an article (`text`) for the quote model: its
+    analysed terms (space-separated, as the lexical index sees them) and its cue bits (index/evidence.py)."""
+    paragraph_starts = {p.start for p in paragraph_spans(text)}
+    return [(" ".join(analyze(text[s.start:s.end])), SentenceCues.of(text[s.start:s.end], s.start in paragraph_starts).bits())
+            for s in spans]
 
 
 @dataclass(frozen=True)
@@ -56,10 +65,6 @@ class ScoredSentence:
     overlap: float
     features: tuple[float, ...] = ()
     score: float = 0.0
-
-    @property
-    def evidence(self) -> float:
-        return SIMILARITY_WEIGHT * self.similarity + OVERLAP_WEIGHT * self.overlap
 
     @property
     def leans_back(self) -> bool:

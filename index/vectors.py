@@ -1,21 +1,29 @@
-"""The FAISS index over chunk vectors: exact below a size limit, an inverted file (IVF) above it.
+"""The vector index over chunk vectors, in FAISS: exact below a size limit, an inverted file (IVF) above it.
 
 Exact search costs time in proportion to the collection and keeps every vector as float32; above
-`EXACT_LIMIT` chunks an IVF index with float16 codes scans only the lists nearest the query, at
-half the memory, at a recall@10 against exact search of 0.98 or more (see `articlebot bench`).
+the limit (the `exact_limit` setting) an IVF index with float16 codes scans only the lists nearest
+the query, at half the memory, at a recall@10 against exact search of 0.98 or more (see
+`articlebot bench`). It is one of the derived indexes (index/derived.py): saved as one file by
+`ArticleIndex.save`, rebuilt from the database when that file is behind it.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-#: Chunks up to which search is exact (flat inner product).
-EXACT_LIMIT = 100_000
+from .derived import Change
+from .files import atomic_write
+
+if TYPE_CHECKING:
+    from .store import Store
+
+FILE_NAME = "vectors.faiss"
 #: IVF lists scanned per query: PROBE_FACTOR · √lists (at least MIN_PROBES), for a recall@10
 #: against exact search of at least 0.98 (`articlebot bench`): 45 of 316 lists at 100,000 chunks,
 #: 80 of 1,000 at 1,000,000.
@@ -44,8 +52,8 @@ def lists_for(count: int) -> int:
     return int(min(65536, max(16, round(math.sqrt(count)))))
 
 
-class VectorIndex:
-    """Chunk vectors by id, searched by inner product (the vectors are unit length: cosine)."""
+class FaissIndex:
+    """Chunk vectors by id in one FAISS index, searched by inner product (the vectors are unit length: cosine)."""
 
     def __init__(self, index) -> None:  # index: faiss.Index with ids (IndexIDMap2 or IndexIVF)
         import faiss
@@ -67,13 +75,13 @@ class VectorIndex:
             self._ivf.parallel_mode = 1
 
     @classmethod
-    def exact(cls, dim: int) -> VectorIndex:
+    def exact(cls, dim: int) -> FaissIndex:
         import faiss
 
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
-    def ivf(cls, dim: int, training: np.ndarray, lists: int) -> VectorIndex:
+    def ivf(cls, dim: int, training: np.ndarray, lists: int) -> FaissIndex:
         """An empty IVF index (float16 codes) whose lists are trained on `training` vectors."""
         import faiss
 
@@ -86,7 +94,7 @@ class VectorIndex:
         return built
 
     @classmethod
-    def deserialize(cls, data: np.ndarray) -> VectorIndex:
+    def deserialize(cls, data: np.ndarray) -> FaissIndex:
         import faiss
 
         return cls(faiss.deserialize_index(data))
@@ -105,7 +113,7 @@ class VectorIndex:
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 
-    def add_batches(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> VectorIndex:
+    def add_batches(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> FaissIndex:
         for ids, vectors in batches:
             self.add(vectors, ids)
         return self
@@ -137,3 +145,80 @@ class VectorIndex:
         faiss.omp_set_num_threads(self._threads)
         scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), min(k, self.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+class VectorIndex:
+    """The chunks' vectors, searched by cosine, kept in step with the database (a derived index)."""
+
+    name: ClassVar[str] = "vectors"
+    saves_each_change: ClassVar[bool] = False
+
+    def __init__(self, folder: Path, store: Store, exact_limit: int) -> None:
+        """Load the saved index in `folder` (empty if there is none or it cannot be read)."""
+        import faiss
+
+        self.folder = Path(folder)
+        self.store = store
+        self.exact_limit = exact_limit
+        self._selections: dict[tuple[str, ...], Selection] = {}
+        self._index = FaissIndex.exact(store.dim)
+        path = self.folder / FILE_NAME
+        if path.exists():
+            try:
+                saved = FaissIndex(faiss.read_index(str(path)))
+                if saved.dim == store.dim:
+                    self._index = saved
+            except RuntimeError:
+                pass  # a damaged file: empty, so that the count check has it rebuilt
+
+    def __len__(self) -> int:
+        return self._index.ntotal
+
+    @property
+    def kind(self) -> Kind:
+        """"exact" or "ivf": how vectors are searched now."""
+        return self._index.kind
+
+    def apply(self, change: Change) -> None:
+        if len(change.removed):
+            self._index.remove(change.removed)
+        if len(change.added):
+            self._index.add(change.vectors, change.added)
+        self._selections.clear()
+
+    def save(self) -> None:
+        """Write the index as one file, atomically; an exact index grown past the limit becomes IVF first."""
+        if self._index.kind == "exact" and self._index.ntotal >= self.exact_limit:
+            self.rebuild(self.store)
+        atomic_write(self.folder / FILE_NAME, self._index.serialize().tobytes())
+        for old in self.folder.glob("vectors.*.faiss"):  # the per-generation files of older versions
+            if old.name != FILE_NAME:
+                old.unlink(missing_ok=True)
+
+    def rebuild(self, store: Store) -> None:
+        """From the database's vectors: exact below the limit, IVF trained on a sample above it."""
+        count = store.count_chunks()
+        if count < self.exact_limit:
+            self._index = FaissIndex.exact(store.dim).add_batches(store.vector_batches())
+        else:
+            lists = lists_for(count)
+            ids = store.chunk_ids()
+            sample = np.random.default_rng(0).choice(ids, min(count, lists * TRAINING_PER_LIST), replace=False)
+            training = np.concatenate([vectors for _, vectors in store.vector_batches(sample)])
+            self._index = FaissIndex.ivf(store.dim, training, lists).add_batches(store.vector_batches())
+        self._selections.clear()
+
+    def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None) -> list[tuple[int, float]]:
+        """The `k` chunks (of `collections` if given) whose vectors are nearest `query`, as (id, cosine)."""
+        allowed = None
+        if collections is not None:
+            key = tuple(collections)
+            if key not in self._selections:  # built once per change of the index
+                self._selections[key] = Selection(self.store.chunk_ids(key))
+            allowed = self._selections[key]
+        return self._index.search(query, k, allowed)
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The vectors of these chunk ids as the index holds them (float16 precision once it is IVF),
+        in order; missing ids are an error."""
+        return self._index.vectors(np.asarray(ids, dtype=np.int64))

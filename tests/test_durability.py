@@ -46,7 +46,7 @@ def story(n: int) -> str:
 def check_consistent(index: ArticleIndex) -> None:
     """Every listed article is whole: chunks, vectors and sentences; the vector index matches."""
     store = index.store
-    assert store._vectors.ntotal == store.count_chunks()
+    assert len(index.vectors) == store.count_chunks()
     for article in index.articles():
         assert article.passages > 0, f"{article.title} has no passages"
     chunk_ids = [c.id for c in store.all_chunks()]
@@ -83,7 +83,7 @@ def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path
         assert set(reported.values()) <= stored, "an add reported as done was lost"
         for n in rng.sample(sorted(reported), min(5, len(reported))):
             assert index.search(f"token{n} place{n}", k=1)[0].article_id == reported[n]
-        index.store.close()
+        index.close()
     assert len(reported) >= 6, "the kills should land after some adds"
 
 
@@ -116,6 +116,6 @@ def test_adds_and_asks_at_once_corrupt_nothing(empty_index: ArticleIndex) -> Non
     assert len(empty_index.articles()) == 16
     check_consistent(empty_index)
     empty_index.save()
-    reopened = ArticleIndex(empty_index.store.folder, empty_index.embedder, empty_index.settings)
+    reopened = ArticleIndex(empty_index.folder, empty_index.embedder, empty_index.settings)
     check_consistent(reopened)
     assert "item13" in reopened.ask("What does report number 13 say?").quotes[0].text

@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from index import ArticleIndex, Settings
 from index.articles import parse_text
-from index.budget import MAX_ARTICLE_CHARS, MAX_PARAGRAPH_CHARS, MAX_WORD_CHARS, bound_text
+from index.budget import (
+    MAX_ARTICLE_CHARS,
+    MAX_PARAGRAPH_CHARS,
+    MAX_WORD_CHARS,
+    bound_text,
+)
 from index.chunking import paragraph_spans
 from index.embedder import Embedder
 from index.ingest import ingest_paths
@@ -26,7 +31,7 @@ from index.ingest import ingest_paths
 from .conftest import REPO
 
 SECONDS = 5.0
-WORDS = "the minister said on Tuesday that talks would resume after the vote in parliament".split()
+WORDS = ["the", "minister", "said", "on", "Tuesday", "that", "talks", "would", "resume", "after", "the", "vote", "in", "parliament"]
 
 
 @pytest.fixture(scope="module")
@@ -140,4 +145,4 @@ def test_random_text_up_to_a_megabyte_goes_through_ingest_in_seconds(tiny: Embed
     stored = index.articles()[0]
     for quote in index.ask("What did the minister say?", k=3).quotes:
         assert stored.text[quote.start:quote.end] == quote.text
-    index.store.close()
+    index.close()

@@ -58,8 +58,8 @@ def filled(folder: Path, one_commit_each: bool = False) -> LexicalIndex:
     for i, text in DOCS.items():
         index.add([i], [text])
         if one_commit_each:  # one segment per add
-            index.commit()
-    index.commit()
+            index.save()
+    index.save()
     return index
 
 
@@ -78,7 +78,7 @@ def test_changes_are_seen_after_the_commit(tmp_path: Path) -> None:
     index.add([7], ["A second bridge of corroded steel."])
     index.remove([2])
     assert 2 in found(index, "corroded") and 7 not in found(index, "corroded")
-    index.commit()
+    index.save()
     assert set(found(index, "corroded")) == {7}
     assert len(index) == 6 and index.newest() == 7
 
@@ -86,7 +86,7 @@ def test_changes_are_seen_after_the_commit(tmp_path: Path) -> None:
 def test_removed_chunks_are_never_found_again(tmp_path: Path) -> None:
     index = filled(tmp_path, one_commit_each=True)
     index.remove([2, 4, 99])  # 99 was never there
-    index.commit()
+    index.save()
     assert len(index) == 4
     assert not {2, 4} & set(found(index, "bridge steel museum dinosaur corroded"))
     reopened = LexicalIndex(tmp_path)
@@ -107,7 +107,7 @@ def test_a_search_sees_only_the_collections_it_names(tmp_path: Path) -> None:
     index.add([1, 2], [DOCS[1], DOCS[2]])  # shared
     index.add([3, 4], [DOCS[4], DOCS[6]], collection="111")
     index.add([5], [DOCS[6]], collection="222")
-    index.commit()
+    index.save()
     assert set(found(index, "bridge")) == {1, 2, 3, 4, 5}
     assert set(found(index, "bridge", ("", "111"))) == {1, 2, 3, 4}
     assert set(found(index, "bridge", ("",))) == {1, 2}

@@ -27,7 +27,7 @@ def test_a_local_model_folder_indexes_and_answers(tiny_model: Path, tmp_path: Pa
 
 
 def test_an_index_remembers_its_model(tiny_model: Path, tmp_path: Path, embedder: Embedder) -> None:
-    ArticleIndex(tmp_path, Embedder(str(tiny_model)), Settings()).store.close()
+    ArticleIndex(tmp_path, Embedder(str(tiny_model)), Settings()).close()
     with pytest.raises(StoreError, match="was built with model"):
         ArticleIndex(tmp_path, embedder, Settings())
 

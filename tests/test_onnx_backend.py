@@ -225,10 +225,10 @@ def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, embedde
     ensure_seeded(built, SEEDS)
     question = "What share of the vote did Putin win?"
     expected = built.search(question, k=1, mode="dense")[0]
-    built.store.close()
+    built.close()
     reopened = ArticleIndex(settings.index_dir, embedder, settings)
     assert reopened.search(question, k=1, mode="dense")[0].text == expected.text
-    reopened.store.close()
+    reopened.close()
 
 
 def test_the_backend_setting(tmp_path: Path, embedder: OnnxEmbedder) -> None:

@@ -33,8 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.lexical import Analyzer, LexicalIndex  # noqa: E402
-from tools import own_bm25  # noqa: E402
+from index.lexical import Analyzer, LexicalIndex
+from tools import own_bm25
 
 CANDIDATES = 50
 QUERIES = 200
@@ -83,7 +83,7 @@ class Tantivy:
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
         self.index.add(ids, texts)
-        self.index.commit()  # visible to questions after each add, as an index must be
+        self.index.save()  # visible to questions after each add, as an index must be
 
     def finish(self) -> None:
         pass

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from index import Settings
-from index.evaluate import eval_set, halves, on_target
 from index.evidence import FEATURES, WEIGHTS
+from index.tools.evaluate import eval_set, halves, on_target
 
 
 def collect(folder: Path, settings: Settings, limit: int, seed: int) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
@@ -44,7 +44,7 @@ def collect(folder: Path, settings: Settings, limit: int, seed: int) -> dict[int
             questions = [q for q in data.questions if q.article in articles]
             questions = random.Random(seed).sample(questions, min(limit, len(questions)))
             for q in questions:
-                candidates = data.index.candidates(q.question)
+                candidates = data.index.retrieve(q.question).candidates
                 if not candidates:
                     continue
                 labels = []
@@ -113,7 +113,7 @@ def collect_outside(folder: Path, settings: Settings, limit: int, seed: int) -> 
     with eval_set(folder, settings, held_out=held) as data:
         questions = [q for q in data.questions if q.article in held]
         for q in random.Random(seed).sample(questions, min(limit, len(questions))):
-            candidates = data.index.candidates(q.question)
+            candidates = data.index.retrieve(q.question).candidates
             if candidates:
                 out.append(np.array([c.features for c in candidates]))
     return out

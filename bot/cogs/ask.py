@@ -10,11 +10,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import QuestionError
-from index.article_index import MAX_QUESTION_CHARS, check_question
+from index import MAX_QUESTION_CHARS, QuestionError, Scope, check_question
 
 from ..cooldown import QuestionCooldown, cooldown_message
-from ..index_service import collection_for
 from ..render import NO_MENTIONS, render_answer
 
 if TYPE_CHECKING:
@@ -35,7 +33,7 @@ def question_from(message: discord.Message, bot_id: int) -> str:
 class AskCog(commands.Cog):
     """Answers questions with verbatim quotes from the articles."""
 
-    def __init__(self, bot: "ArticleBot") -> None:
+    def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
         self.cooldown = QuestionCooldown(bot.settings.cooldown)
 
@@ -54,7 +52,7 @@ class AskCog(commands.Cog):
             return
         # Discord wants an acknowledgement within 3 seconds; the search may take longer.
         await interaction.response.defer(ephemeral=private, thinking=True)
-        answer = await self.bot.service.ask(question, collection_for(interaction.guild_id))
+        answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id))
         for embeds in render_answer(answer):
             await interaction.followup.send(embeds=embeds, ephemeral=private, allowed_mentions=NO_MENTIONS)
 
@@ -84,7 +82,7 @@ class AskCog(commands.Cog):
             return
         try:
             async with message.channel.typing():
-                answer = await self.bot.service.ask(question, collection_for(message.guild.id if message.guild else None))
+                answer = await self.bot.service.ask(question, Scope.of_server(message.guild.id if message.guild else None))
             first, *rest = render_answer(answer)
             await message.reply(embeds=first, mention_author=False, allowed_mentions=NO_MENTIONS)
             for embeds in rest:

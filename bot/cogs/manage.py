@@ -9,10 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import AddResult, Article, ArticleError, Deadline
-from index import articles as article_files
+from index import AddResult, Article, ArticleError, Deadline, Scope, check_file
 
-from ..index_service import collection_for
 from ..render import NO_MENTIONS, byline, escape, plural, shorten
 
 if TYPE_CHECKING:
@@ -72,13 +70,13 @@ class ConfirmView(discord.ui.View):
         return False
 
     @discord.ui.button(label="Remove", style=discord.ButtonStyle.danger)
-    async def remove(self, interaction: discord.Interaction, button: discord.ui.Button["ConfirmView"]) -> None:
+    async def remove(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
         self.confirmed = True
         await interaction.response.defer()
         self.stop()
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button["ConfirmView"]) -> None:
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
         self.confirmed = False
         await interaction.response.defer()
         self.stop()
@@ -87,7 +85,7 @@ class ConfirmView(discord.ui.View):
 class ManageCog(commands.Cog):
     """Adds articles to a server's own collection and removes them."""
 
-    def __init__(self, bot: "ArticleBot") -> None:
+    def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="add", description="Add an article to this server from a link or a file")
@@ -111,7 +109,7 @@ class ManageCog(commands.Cog):
                 assert file is not None
                 article = await self._read(interaction, file, deadline)
             await interaction.edit_original_response(content=f"Indexing **{escape(shorten(article.title, 200))}** …")
-            result = await service.add(article, collection_for(interaction.guild_id), str(interaction.user.id),
+            result = await service.add(article, Scope.of_server(interaction.guild_id), str(interaction.user.id),
                                        deadline)
         except ArticleError as exc:
             await interaction.edit_original_response(content=f"Couldn't add that: {shorten(str(exc), 1500)}")
@@ -123,12 +121,7 @@ class ManageCog(commands.Cog):
 
     async def _read(self, interaction: discord.Interaction, file: discord.Attachment, deadline: Deadline) -> Article:
         name = file.filename
-        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        if suffix not in article_files.SUPPORTED_SUFFIXES:
-            raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
-        limit = article_files.MAX_ARTICLE_BYTES
-        if file.size > limit:  # refused before downloading it
-            raise ArticleError(f"{name}: too large ({file.size:,} bytes; the limit is {limit:,})")
+        check_file(name, file.size)  # refused before downloading it
         await interaction.edit_original_response(content=f"Reading {escape(name)} …")
         try:
             data = await file.read()
@@ -143,9 +136,9 @@ class ManageCog(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @manager_only()
     async def remove(self, interaction: discord.Interaction, article: str) -> None:
-        collection = collection_for(interaction.guild_id)
-        found = await self.bot.service.article(article, collection)
-        if found is None or found.collection != collection:
+        scope = Scope.of_server(interaction.guild_id)
+        found = await self.bot.service.article(article, scope)
+        if found is None or found.collection != scope.owner:
             shared = found is not None
             await interaction.response.send_message(
                 "Shared articles can't be removed from one server." if shared
@@ -164,8 +157,8 @@ class ManageCog(commands.Cog):
 
     @remove.autocomplete("article")
     async def own_titles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        collection = collection_for(interaction.guild_id)
+        scope = Scope.of_server(interaction.guild_id)
         wanted = current.strip().casefold()
-        own = [a for a in await self.bot.service.articles(collection) if a.collection == collection]
+        own = [a for a in await self.bot.service.articles(scope) if a.collection == scope.owner]
         return [app_commands.Choice(name=shorten(a.title, 100) or a.id, value=a.id)
                 for a in own if wanted in a.title.casefold()][:25]

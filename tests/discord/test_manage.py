@@ -13,7 +13,7 @@ import pytest_asyncio
 from bot.client import ArticleBot
 from bot.index_service import IndexService
 from bot.settings import BotSettings
-from index import ArticleIndex
+from index import ArticleIndex, Scope
 from index.fetch import FetchPolicy
 
 from ..web import QuietHandler, serving
@@ -160,7 +160,7 @@ async def test_only_managers_can_add(servers: Servers, site: str) -> None:
 async def test_bad_urls_are_refused_with_the_reason(servers: Servers, site: str, path: str, reason: str) -> None:
     text = await final_text(await servers.command("add", servers.a, servers.editor, url=f"{site}{path}"))
     assert text.startswith("Couldn't add that:") and reason in text
-    assert len(servers.bot.service.index.articles(str(servers.a.id))) == 1  # just the seed
+    assert len(servers.bot.service.index.articles(Scope.of_server(servers.a.id))) == 1  # just the seed
 
 
 @pytest.mark.asyncio
@@ -181,7 +181,7 @@ async def test_an_uploaded_file_is_added_and_bad_files_are_refused(servers: Serv
                                ("report.pdf", b"%PDF-1.4", "unsupported file type")]:
         text = await final_text(await servers.command("add", servers.a, servers.editor, file=(name, data)))
         assert text.startswith("Couldn't add that:") and reason in text, text
-    assert {a.title for a in servers.bot.service.index.articles(str(servers.a.id)) if a.collection} == {"Library reopens"}
+    assert {a.title for a in servers.bot.service.index.articles(Scope.of_server(servers.a.id)) if a.collection} == {"Library reopens"}
 
 
 @pytest.mark.asyncio
@@ -208,7 +208,7 @@ async def test_remove_asks_for_confirmation(servers: Servers) -> None:
     await servers.fake.wait_for(lambda: prompt.content.startswith("Removed"), 5, "the removal")
     assert servers.bot.service.index.article(choice["value"]) is None
 
-    [seed] = servers.bot.service.index.articles("")
+    [seed] = servers.bot.service.index.articles(Scope(""))
     shared = await (await servers.command("remove", servers.a, servers.editor, article=seed.id)).wait_for_original()
     assert shared.ephemeral and "Shared articles" in shared.content
 
@@ -233,7 +233,7 @@ async def test_a_url_that_never_finishes_times_out_and_the_bot_stays_responsive(
     assert (await asked.wait_for_followup(timeout=30)).embeds
     text = await final_text(adding)
     assert text.startswith("Couldn't add that:") and "timed out after 1.5 s" in text
-    assert len(servers.bot.service.index.articles(str(servers.a.id))) == 1
+    assert len(servers.bot.service.index.articles(Scope.of_server(servers.a.id))) == 1
 
 
 @pytest.mark.asyncio
@@ -256,7 +256,7 @@ async def test_an_add_past_its_time_budget_is_abandoned_and_stores_nothing(serve
     asked = await servers.command("ask", servers.a, servers.reader, question="How did China react?")
     assert (await asked.wait_for_followup(timeout=30)).embeds, "the bot keeps answering"
     await servers.bot.service.settle()  # the abandoned work has stopped: it stored nothing
-    assert [a.title for a in servers.bot.service.index.articles(str(servers.a.id)) if a.collection] == []
+    assert [a.title for a in servers.bot.service.index.articles(Scope.of_server(servers.a.id)) if a.collection] == []
 
 
 @pytest.mark.asyncio

@@ -17,18 +17,17 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
-from .article_index import ArticleIndex
-from .clean import normalise
-from .embedder import embedder_for
-from .ingest import ingest_paths
-from .results import Answer, Passage
-from .search import MODES, Mode
-from .settings import Settings
+from .. import Answer, ArticleIndex, Passage, Settings
+from ..clean import normalise
+from ..fusion import MODES, Mode
+from ..ingest import ingest_paths
+from .percentiles import percentile
 
 RANK_DEPTH = 10
 
@@ -67,7 +66,7 @@ class EvalQuestion:
 
 @dataclass(frozen=True)
 class ModeReport:
-    """Metrics of one search mode; the JSON keys are documented in the README and kept stable."""
+    """Metrics of one search mode; the JSON keys are documented in docs/evaluation.md and kept stable."""
 
     recall_at_1: float
     recall_at_5: float
@@ -189,11 +188,6 @@ def on_target(question: EvalQuestion, index_ids: dict[str, str], article_id: str
     return question.on_target(start, end, text)
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def _miss(q: EvalQuestion, mode: str, answer: Answer, cleaned: dict[str, str]) -> dict[str, Any]:
     """What a reader needs to see why a question was missed: the question, the gold and the quotes shown."""
     text = cleaned.get(q.article, "")
@@ -215,7 +209,8 @@ def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode,
     latencies: list[float] = []
     for q in tqdm(questions, desc=f"asking ({mode})", unit="q", disable=None if progress else True, leave=False):
         started = time.perf_counter()
-        answer, passages = index.ask_with_passages(q.question, mode=mode, depth=RANK_DEPTH)
+        found = index.retrieve(q.question, mode=mode, depth=RANK_DEPTH)
+        answer, passages = found.answer, found.passages
         latencies.append((time.perf_counter() - started) * 1000)
         hits = [_hit(p, q, index_ids) for p in passages[:RANK_DEPTH]]
         r1 += bool(hits[:1] and hits[0])
@@ -233,7 +228,7 @@ def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode,
     n = max(len(questions), 1)
     return ModeReport(r1 / n, r5 / n, rr / n, correct / n, any_correct / n,
                       statistics.fmean(quote_chars) if quote_chars else 0.0,
-                      abstained / n, _percentile(latencies, 0.5), _percentile(latencies, 0.95))
+                      abstained / n, percentile(latencies, 0.5), percentile(latencies, 0.95))
 
 
 def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings, progress: bool) -> tuple[ArticleIndex, dict[str, str], dict[str, str]]:
@@ -245,7 +240,7 @@ def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings,
         path = files / f"{article['id']}.txt"
         path.write_text(_article_file(article), encoding="utf-8")
         sources[article["id"]] = article.get("url") or f"file:{path.resolve()}"
-    index = ArticleIndex(folder / "index", embedder_for(settings), settings)
+    index = ArticleIndex.open(settings)  # settings.index_dir is folder / "index"
     ingest_paths(index, [files], progress=progress)
     stored = {a.source: a for a in index.articles()}
     ids = {d: stored[src].id for d, src in sources.items() if src in stored}
@@ -280,7 +275,7 @@ def eval_set(folder: Path, settings: Settings, held_out: set[str] = frozenset(),
         try:
             yield EvalSet(index, ids, cleaned, load_questions(folder, articles, cleaned))
         finally:
-            index.store.close()
+            index.close()
 
 
 def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: int = 0,

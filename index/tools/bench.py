@@ -16,18 +16,16 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from .article_index import ArticleIndex
-from .articles import Article, parse_text
-from .chunking import Chunk
-from .embedder import embedder_for
-from .ingest import ARTICLES_PER_BATCH
-from .settings import Settings
+from .. import Article, ArticleIndex, Embedded, Settings, load_encoder, parse_text
+from ..ingest import ARTICLES_PER_BATCH
+from .percentiles import percentile
 
 QUERIES = 200
 #: Articles ingested between two measurements of the raw encoder.
@@ -41,7 +39,7 @@ SYNTHETIC_BATCH = 256
 
 @dataclass(frozen=True)
 class SizeReport:
-    """One collection size; the JSON keys are documented in the README and kept stable."""
+    """One collection size; the JSON keys are documented in docs/performance.md and kept stable."""
 
     passages: int
     articles: int
@@ -81,11 +79,6 @@ def _disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def _articles(dataset: Path, passages: int, copy: int = 0) -> Iterator[Article]:
     """Articles of `passages` paragraphs in all, copies numbered from `copy`."""
     rows = [json.loads(line) for line in (dataset / "articles.jsonl").open(encoding="utf-8") if line.strip()]
@@ -110,9 +103,6 @@ def _questions(dataset: Path) -> list[str]:
     return random.Random(0).sample(rows, min(QUERIES, len(rows)))
 
 
-Embedded = tuple[Article, list[Chunk], np.ndarray, list[list[tuple[int, int, np.ndarray]]]]
-
-
 def _ingest(index: ArticleIndex, articles: Sequence[Article]) -> None:
     for start in range(0, len(articles), ARTICLES_PER_BATCH):  # as `articlebot ingest` does
         index.add_many(articles[start:start + ARTICLES_PER_BATCH])
@@ -124,9 +114,7 @@ def _embedded_base(index: ArticleIndex, dataset: Path) -> list[Embedded]:
     rows = [json.loads(line) for line in (dataset / "articles.jsonl").open(encoding="utf-8") if line.strip()]
     articles = list(_articles(dataset, sum(len([p for p in r["text"].split("\n\n") if p.strip()]) for r in rows)))
     for start in range(0, len(articles), ARTICLES_PER_BATCH):
-        group = [(a, index.chunk(a)) for a in articles[start:start + ARTICLES_PER_BATCH]]
-        for (article, chunks), (vectors, sentences) in zip(group, index._embed(group)):
-            base.append((article, chunks, vectors, sentences))
+        base += index.embed(articles[start:start + ARTICLES_PER_BATCH])
     return base
 
 
@@ -137,14 +125,14 @@ def _fill_synthetic(index: ArticleIndex, base: Sequence[Embedded], passages: int
     batch: list[Embedded] = []
     while made < passages:
         copy += 1
-        for article, chunks, vectors, sentences in base:
-            noisy = vectors + rng.normal(scale=NOISE / np.sqrt(vectors.shape[1]), size=vectors.shape)
+        for item in base:
+            noisy = item.vectors + rng.normal(scale=NOISE / np.sqrt(item.vectors.shape[1]), size=item.vectors.shape)
             noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-            batch.append((replace(article, source=f"synthetic:{copy}:{article.source}"), chunks,
-                          noisy.astype(np.float32), sentences))
-            made, articles = made + len(chunks), articles + 1
+            batch.append(replace(item, article=replace(item.article, source=f"synthetic:{copy}:{item.article.source}"),
+                                 vectors=noisy.astype(np.float32)))
+            made, articles = made + len(item.chunks), articles + 1
             if len(batch) == SYNTHETIC_BATCH or made >= passages:
-                index.store_embedded(batch)
+                index.add_embedded(batch)
                 batch = []
             if made >= passages:
                 break
@@ -154,7 +142,7 @@ def _fill_synthetic(index: ArticleIndex, base: Sequence[Embedded], passages: int
 
 def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict[str, Any]:
     """Open the index in this (fresh) process and time it, as the bot would use it."""
-    embedder = embedder_for(settings)
+    embedder = load_encoder(settings)
     embedder.encode(["warm-up"])  # "ready" is counted from a loaded model
     started = time.perf_counter()
     index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
@@ -165,36 +153,38 @@ def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict
     latencies: list[float] = []
     stages: dict[str, list[float]] = {}
     for question in questions:
-        timings: dict[str, float] = {}
         started = time.perf_counter()
-        index.ask_with_passages(question, stages=timings)
+        timings = index.retrieve(question).timings
         latencies.append((time.perf_counter() - started) * 1000)
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds * 1000)
     rss = _rss_mb()  # before the exact search below reads every vector
-
-    queries = embedder.encode(list(questions))
-    approximate = [[i for i, _ in index.store.search(q, 10)] for q in queries]
-    best = np.full((len(queries), 10), -np.inf, dtype=np.float32)
-    best_ids = np.zeros((len(queries), 10), dtype=np.int64)
-    for ids, vectors in index.store.vector_batches():
-        scores = np.concatenate([best, queries @ vectors.T], axis=1)
-        every = np.concatenate([best_ids, np.broadcast_to(ids, (len(queries), len(ids)))], axis=1)
-        top = np.argsort(-scores, axis=1)[:, :10]
-        best, best_ids = np.take_along_axis(scores, top, 1), np.take_along_axis(every, top, 1)
-    # A result counts if its exact score reaches the exact 10th best (less float error): copies of a
-    # passage tie, and which of two tied copies comes first is no loss.
-    recall = statistics.mean(
-        float(np.sum(index.store.vectors(found) @ q >= top[np.isfinite(top)].min() - 1e-5)) / np.isfinite(top).sum()
-        for found, q, top in zip(approximate, queries, best) if len(found))
     report = dict(
-        query_p50_ms=_percentile(latencies, 0.5), query_p95_ms=_percentile(latencies, 0.95),
-        query_p99_ms=_percentile(latencies, 0.99),
+        query_p50_ms=percentile(latencies, 0.5), query_p95_ms=percentile(latencies, 0.95),
+        query_p99_ms=percentile(latencies, 0.99),
         stage_p50_ms={s: round(statistics.median(v), 2) for s, v in stages.items()},
-        vector_index=index.store.vector_index_kind, recall_at_10=recall, rss_mb=rss, load_s=load_s, ready_s=ready_s,
+        vector_index=index.stats().vector_search, recall_at_10=_vector_recall(index, embedder, questions),
+        rss_mb=rss, load_s=load_s, ready_s=ready_s,
     )
-    index.store.close()
+    index.close()
     return report
+
+
+def _vector_recall(index: ArticleIndex, embedder: Any, questions: Sequence[str], k: int = 10) -> float:
+    """How many of the `k` passages vector search finds for each question are among the exact `k` best."""
+    found = [[p.chunk_id for p in index.search(q, k, mode="dense")] for q in questions]
+    wanted = {i for ids in found for i in ids}
+    queries = embedder.encode(list(questions))
+    best = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    exact: dict[int, np.ndarray] = {}  # the exact vectors of what was found
+    for ids, vectors in index.passage_vectors():
+        best = -np.sort(-np.concatenate([best, queries @ vectors.T], axis=1), axis=1)[:, :k]
+        exact.update((int(i), v) for i, v in zip(ids, vectors) if int(i) in wanted)
+    # A result counts if its exact score reaches the exact k-th best (less float error): copies of a
+    # passage tie, and which of two tied copies comes first is no loss.
+    return statistics.mean(
+        float(np.sum(np.array([exact[i] for i in ids]) @ q >= top[np.isfinite(top)].min() - 1e-5)) / np.isfinite(top).sum()
+        for ids, q, top in zip(found, queries, best) if ids)
 
 
 def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
@@ -204,40 +194,38 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
     Args:
         base: embedded articles to copy for a synthetic index (made here if needed and not given).
     """
-    embedder = embedder_for(settings)
+    embedder = load_encoder(settings)
     index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
     encoder = ingest = ratio = None
     started = time.perf_counter()
     if passages <= encode_limit:
         articles = list(_articles(dataset, passages))
-        count, build_s, encode_s, seen = len(articles), 0.0, 0.0, 0
+        count, build_s, encode_s = len(articles), 0.0, 0.0
         # Warm the encoder first (torch's first passes at each new input shape are slow), so that
         # neither side pays for it.
-        embedder.encode([text for a in articles[:PART] for c in index.chunk(a)
-                         for text in [index._embedding_text(a.title, c.text)]])
+        embedder.encode([text for a in articles[:PART] for text in index.passage_texts(a)])
         # Ingest and the limit (the same encoder on the same texts, title + chunk, batched, nothing
         # else) take turns part by part, so that a machine that slows down or speeds up over the
         # minutes of a run weighs on both alike.
         for part in range(0, len(articles), PART):
+            texts = [text for a in articles[part:part + PART] for text in index.passage_texts(a)]
             started = time.perf_counter()
             _ingest(index, articles[part:part + PART])
             build_s += time.perf_counter() - started
-            new = [(chunk_id, text) for chunk_id, _, text in index.store.chunk_texts(index._embedding_text, after=seen)]
-            seen = max((chunk_id for chunk_id, _ in new), default=seen)
             started = time.perf_counter()
-            embedder.encode([text for _, text in new])
+            embedder.encode(texts)
             encode_s += time.perf_counter() - started
         started = time.perf_counter()
         index.save()  # once at the end, as `articlebot ingest` does
         build_s += time.perf_counter() - started
-        chunks = index.store.count_chunks()
+        chunks = index.stats().passages
         encoder, ingest = chunks / encode_s, chunks / build_s
         ratio = ingest / encoder
     else:
         count = _fill_synthetic(index, base if base is not None else _embedded_base(index, dataset), passages)
         build_s = time.perf_counter() - started
-        chunks = index.store.count_chunks()
-    index.store.close()
+        chunks = index.stats().passages
+    index.close()
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         measured = pool.apply(_measure, (folder, settings, _questions(dataset)))
@@ -258,7 +246,7 @@ def bench(dataset: Path, sizes: Sequence[int], settings: Settings, encode_limit:
             with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
                 folder = Path(tmp) / "index"
                 if size > encode_limit and backend not in bases:
-                    bases[backend] = _embedded_base(ArticleIndex(Path(tmp) / "base", embedder_for(chosen), chosen), dataset)
+                    bases[backend] = _embedded_base(ArticleIndex(Path(tmp) / "base", load_encoder(chosen), chosen), dataset)
                 reports.append(bench_size(dataset, size, chosen, folder, encode_limit, bases.get(backend)))
     return reports
 

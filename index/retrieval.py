@@ -1,0 +1,153 @@
+"""The retrieval pipeline, top to bottom: candidates → fusion → re-rank → quotes.
+
+1. Candidates: the nearest chunks by cosine (FAISS) and the best by BM25 (tantivy), each side then
+   scoring the other side's finds, so that every candidate has both scores.
+2. Fusion (index/fusion.py): one ranking from the two scores.
+3. Re-rank (hybrid mode): every sentence of the best passages is scored against the question
+   (cosine and term overlap, index/quotes.py), and a passage's score is fused with its best
+   sentence's: one sentence that matches the question well beats a passage that matches diffusely.
+4. Quotes: the quote model weighs the sentences of the best passages, and the most likely ones are
+   quoted verbatim; below the `min_score` setting the answer is "not found", with the nearest sources.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .chunking import Span
+from .evidence import QuestionCues
+from .fusion import Hit, Mode, check_mode, fuse
+from .lexical import LexicalIndex
+from .quotes import (
+    PASSAGES_READ,
+    ScoredSentence,
+    SentenceEvidence,
+    score_sentences,
+    select_quotes,
+    weigh_sentences,
+)
+from .results import Answer, Passage, SourceMatch
+from .scope import Scope
+from .store import ArticleRef, Store
+from .vectors import VectorIndex
+
+#: Candidates each side contributes before fusion.
+CANDIDATES = 50
+#: Passages re-ranked by their best sentence, and that sentence's share of the passage score.
+RERANK_DEPTH = 30
+SENTENCE_WEIGHT = 0.6
+NEAREST_SOURCES = 3
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as the pipeline reads it."""
+
+    text: str
+    vector: np.ndarray  # unit length
+    terms: tuple[str, ...]  # analysed as the lexical index analyses text
+    cues: QuestionCues
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """An answer with how it was found: for tools that study the pipeline (`articlebot eval`, `bench`)."""
+
+    answer: Answer
+    #: The passages ranked, best first (at least the depth asked for).
+    passages: tuple[Passage, ...]
+    #: The sentences the quotes were chosen from, each with the quote model's features and probability.
+    candidates: tuple[ScoredSentence, ...]
+    #: Seconds per stage: "embed" (the question), "search" (steps 1–3), "quotes" (step 4).
+    timings: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    passages: list[Passage]
+    articles: dict[str, ArticleRef]
+    sentences: list[ScoredSentence]
+
+
+class Retriever:
+    """The pipeline over the database and the two derived indexes; callers hold the index's lock."""
+
+    def __init__(self, store: Store, vectors: VectorIndex, lexical: LexicalIndex) -> None:
+        self.store = store
+        self.vectors = vectors
+        self.lexical = lexical
+
+    def answer(self, query: Query, limit: int, min_score: float, mode: Mode, scope: Scope, depth: int = 0) -> Retrieval:
+        """At most `limit` quotes for `query` from at least `depth` ranked passages."""
+        started = time.perf_counter()
+        ranked = self.rank(query, max(limit * 2, PASSAGES_READ, depth), mode, scope)
+        searched = time.perf_counter()
+        readable = {p.chunk_id for p in ranked.passages[:max(PASSAGES_READ, limit)]}
+        candidates = [s for s in ranked.sentences if s.passage.chunk_id in readable]
+        quotes = select_quotes(candidates, ranked.articles, limit,
+                               lambda article_id, span: self._quote_text(ranked.passages, article_id, span))
+        # One calibrated score decides: the quote model's probability that the best quote is on target.
+        if not quotes or quotes[0].score < min_score:
+            quotes = []
+        answer = Answer(query.text, bool(quotes), tuple(quotes), _nearest_sources(ranked.passages, ranked.articles))
+        return Retrieval(answer, tuple(ranked.passages), tuple(candidates),
+                         {"search": searched - started, "quotes": time.perf_counter() - searched})
+
+    def rank(self, query: Query, k: int, mode: Mode, scope: Scope) -> _Ranked:
+        """The best `k` passages (steps 1–3), with what quoting them needs."""
+        rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
+        hits = self._candidates(query, max(k, RERANK_DEPTH) if rerank else k, check_mode(mode), scope)
+        chunks = self.store.chunks([h.chunk_id for h in hits])
+        articles = self.store.article_refs(list({c.article_id for c in chunks.values()}))
+        passages = [Passage(h.chunk_id, c.article_id, c.start, c.end, c.paragraph, c.text, h.score, h.dense, h.lexical)
+                    for h in hits if (c := chunks.get(h.chunk_id))]
+        evidence = score_sentences(query.vector, query.terms, passages,
+                                   self.store.sentences([p.chunk_id for p in passages]), self.lexical.idf)
+        kept = self._rerank(passages, evidence, k) if rerank else passages
+        # The quote model weighs only the sentences that may be quoted: the kept passages'.
+        return _Ranked(kept, articles, weigh_sentences(evidence, passages, {p.chunk_id: p for p in kept}, query.cues))
+
+    def _candidates(self, query: Query, k: int, mode: Mode, scope: Scope) -> list[Hit]:
+        """Steps 1 and 2: both sides' candidates, each scored by the other side too, fused."""
+        pool = max(k, CANDIDATES)
+        collections = scope.collections
+        dense = dict(self.vectors.search(query.vector, pool, collections)) if mode != "bm25" else {}
+        lexical = dict(self.lexical.top(query.terms, pool, collections)) if mode != "dense" else {}
+        missing = sorted(set(lexical) - set(dense))
+        if missing:
+            dense.update(zip(missing, (self.vectors.vectors(missing) @ query.vector).tolist()))
+        # BM25 is scored in every mode: the quote model reads it as evidence whatever ranked the passages.
+        missing = sorted(set(dense) - set(lexical))
+        if missing:
+            lexical.update(self.lexical.scores(query.terms, missing))
+        return fuse(dense, lexical, mode, k)
+
+    @staticmethod
+    def _rerank(passages: Sequence[Passage], evidence: SentenceEvidence, k: int) -> list[Passage]:
+        """Step 3: each passage's score fused with its best sentence's evidence; the best `k`."""
+        fused = ((1 - SENTENCE_WEIGHT) * np.array([p.score for p in passages])
+                 + SENTENCE_WEIGHT * evidence.best_per_passage(len(passages)))
+        return [replace(passages[i], score=float(fused[i])) for i in np.argsort(-fused, kind="stable")[:k]]
+
+    def _quote_text(self, passages: Sequence[Passage], article_id: str, span: Span) -> str:
+        """`article.text[span]`: from a passage that holds it (as most quotes lie), else read from the store."""
+        for p in passages:
+            if p.article_id == article_id and p.start <= span.start and span.end <= p.end:
+                return p.text[span.start - p.start:span.end - p.start]
+        return self.store.span_text(article_id, span.start, span.end)
+
+
+def _nearest_sources(passages: Sequence[Passage], articles: Mapping[str, ArticleRef]) -> tuple[SourceMatch, ...]:
+    best: dict[str, float] = {}
+    for p in passages:
+        best.setdefault(p.article_id, p.score)
+    matches = []
+    for article_id, score in list(best.items())[:NEAREST_SOURCES]:
+        a = articles.get(article_id)
+        if a is not None:
+            matches.append(SourceMatch(a.id, a.title, a.url, a.outlet, a.published, round(score, 6)))
+    return tuple(matches)
