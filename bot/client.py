@@ -50,6 +50,10 @@ class ArticleBot(commands.Bot):
         log.info("synced %d commands%s", len(synced),
                  f" to server {self.settings.guild_id}" if self.settings.guild_id else " globally")
 
+    async def close(self) -> None:
+        await self.service.close()
+        await super().close()
+
     async def sync_commands(self) -> list[app_commands.AppCommand]:
         """Sync to the development server when one is set (instant), else globally."""
         if self.settings.guild_id:

@@ -8,18 +8,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from index import (
-    AddResult,
-    Answer,
-    Article,
-    ArticleIndex,
-    Deadline,
-    FetchPolicy,
-    Scope,
-    Settings,
-    StoredArticle,
-    ensure_seeded,
-    load_upload,
-    load_url,
+    AddResult, Answer, Article, ArticleError, ArticleIndex, Deadline, Fetcher, FetchError, FetchPolicy, Scope, Settings,
+    StoredArticle, ensure_seeded, fetched_article, load_upload,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +27,7 @@ class IndexService:
         self.settings = settings
         self.fetch_policy = fetch_policy or FetchPolicy.from_env()
         self._index = index
+        self._fetcher: Fetcher | None = None
         #: Work given up on past its deadline that has not yet stopped (it stores nothing).
         self._abandoned: set[asyncio.Future] = set()
 
@@ -95,9 +86,28 @@ class IndexService:
         while self._abandoned:
             await asyncio.wait(set(self._abandoned))
 
+    @property
+    def fetcher(self) -> Fetcher:
+        """One aiohttp session for every fetch, under the current fetch policy."""
+        if self._fetcher is None or self._fetcher.policy != self.fetch_policy:
+            if self._fetcher is not None:
+                asyncio.ensure_future(self._fetcher.close())
+            self._fetcher = Fetcher(self.fetch_policy)
+        return self._fetcher
+
+    async def close(self) -> None:
+        if self._fetcher is not None:
+            await self._fetcher.close()
+
     async def fetch_article(self, url: str, deadline: Deadline) -> Article:
-        """Fetch and extract the article at `url`; ArticleError says why not."""
-        return await self._within(deadline, lambda: load_url(url, self.fetch_policy, deadline))
+        """Fetch (on the event loop) and extract (in a thread) the article at `url`; ArticleError says why not."""
+        try:
+            fetched = await asyncio.wait_for(self.fetcher.fetch(url), deadline.remaining())
+        except FetchError as exc:
+            raise ArticleError(f"{url}: {exc}") from None
+        except TimeoutError:
+            raise deadline.exceeded() from None
+        return await self._within(deadline, lambda: fetched_article(fetched, url, deadline))
 
     async def read_article(self, data: bytes, filename: str, source: str, deadline: Deadline) -> Article:
         """Extract the article of an uploaded file; ArticleError says why not."""

@@ -23,9 +23,9 @@ from .articles import (
 )
 from .budget import BudgetExceeded, Deadline
 from .embedder import embedder_for as load_encoder
-from .fetch import FetchPolicy
+from .fetch import Fetched, Fetcher, FetchError, FetchPolicy
 from .fusion import MODES, Mode
-from .ingest import IngestReport, ensure_seeded, ingest_paths, load_url
+from .ingest import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
 from .results import Answer, Passage, Quote, SourceMatch
 from .retrieval import Retrieval
 from .scope import Scope
@@ -34,8 +34,8 @@ from .store import StoredArticle
 
 __all__ = [
     "MAX_QUESTION_CHARS", "MODES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
-    "Deadline", "Embedded", "FetchPolicy", "IndexStats", "IngestReport", "Mode", "Passage", "QuestionError", "Quote",
+    "Deadline", "Embedded", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "QuestionError", "Quote",
     "Retrieval", "Scope", "Settings", "SettingsError", "SourceMatch", "StoredArticle", "check_file", "check_question",
-    "ensure_seeded", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url",
+    "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url",
     "parse_text",
 ]

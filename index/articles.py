@@ -15,7 +15,8 @@ from .errors import ArticleError
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+PDF_SUFFIXES = frozenset({".pdf"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 MIN_ARTICLE_WORDS = 5
 
@@ -29,6 +30,8 @@ _MD_HEADING = re.compile(r"^#{1,6}[ \t]+", re.MULTILINE)
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 _WORDS = re.compile(r"\w+")
 _DATE_FIELDS = ("date", "published", "published_at")
+#: PDF titles that name the file the PDF was made from rather than the article.
+_FILE_NAME_TITLE = re.compile(r"\.(docx?|odt|pdf|rtf|txt|pages)$|^(microsoft word|untitled)\b", re.IGNORECASE)
 
 
 def article_key(source: str, collection: str = "") -> str:
@@ -163,13 +166,25 @@ def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") ->
     return _finish(doc.title or "", body, url or source, meta, name or source)
 
 
+def parse_pdf(data: bytes, source: str, url: str = "", name: str = "") -> Article:
+    """The article in a PDF's text layer (index/pdf.py): its title from the document's information
+    unless that is a file name, else its first line."""
+    from .pdf import pdf_text
+
+    title, body, meta = pdf_text(data, name or source)
+    if not title or _FILE_NAME_TITLE.search(title):
+        first, _, rest = body.partition("\n\n")
+        title, body = (first, rest) if len(first) <= 200 else ("", body)
+    return _finish(title, body, url or source, {**meta, "url": url}, name or source)
+
+
 def parse_document(data: bytes, kind: str, source: str, name: str, url: str = "",
                    deadline: Deadline | None = None) -> Article:
     """Make an article from a document's bytes.
 
     Args:
         data: the document as stored or served.
-        kind: "html", "markdown" or "text".
+        kind: "html", "pdf", "markdown" or "text".
         source: what identifies the article (its URL, or `file:` and its path).
         name: how to name it in error messages.
         url: the article's address, if it has one.
@@ -181,6 +196,8 @@ def parse_document(data: bytes, kind: str, source: str, name: str, url: str = ""
     if kind == "html":
         refuse_binary(data, name)  # HTML may be in any charset (trafilatura detects it), but not binary
         article = parse_html(data, source, url=url, name=name)
+    elif kind == "pdf":
+        article = parse_pdf(data, source, url=url, name=name)
     else:
         article = parse_text(decode_text(data, name), source, name, markdown=kind == "markdown")
         article = replace(article, url=article.url or url, source=article.url or url or source)
@@ -193,7 +210,7 @@ def check_file(name: str, size: int) -> None:
     """ArticleError unless a file of this name and size may be loaded: a supported type, within the size limit."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
+        raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use .txt, .md, .html or .pdf")
     _check_size(name, size)
 
 
@@ -220,9 +237,11 @@ def load_upload(data: bytes, name: str, source: str, deadline: Deadline | None =
 
 
 def suffix_kind(name: str) -> str:
-    """"html", "markdown" or "text" by a file name's ending."""
+    """"html", "pdf", "markdown" or "text" by a file name's ending."""
     suffix = Path(name).suffix.lower()
-    return "html" if suffix in HTML_SUFFIXES else "text" if suffix == ".txt" else "markdown"
+    if suffix in HTML_SUFFIXES:
+        return "html"
+    return "pdf" if suffix in PDF_SUFFIXES else "text" if suffix == ".txt" else "markdown"
 
 
 def find_files(path: Path) -> Iterator[Path]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from .articles import Article, ArticleError, find_files, load_file, parse_document
 from .budget import Deadline
-from .fetch import FetchError, FetchPolicy, fetch
+from .fetch import Fetched, FetchError, FetchPolicy, fetch
 
 if TYPE_CHECKING:
     from .article_index import AddResult, ArticleIndex
@@ -26,7 +26,7 @@ class IngestReport:
 ARTICLES_PER_BATCH = 16
 
 _KINDS = {"text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
-          "text/x-markdown": "markdown"}
+          "text/x-markdown": "markdown", "application/pdf": "pdf"}
 
 
 def is_url(text: str) -> bool:
@@ -34,12 +34,18 @@ def is_url(text: str) -> bool:
 
 
 def load_url(url: str, policy: FetchPolicy | None = None, deadline: Deadline | None = None) -> Article:
-    """Fetch `url` safely (see index/fetch.py) and extract its article; errors are ArticleError."""
+    """Fetch `url` safely (see index/fetch.py) and extract its article; errors are ArticleError.
+    Blocking: an event loop awaits `Fetcher.fetch` and hands the result to `fetched_article`."""
     try:
         fetched = fetch(url.strip(), policy or FetchPolicy.from_env())
     except FetchError as exc:
         raise ArticleError(f"{url}: {exc}") from None
-    return parse_document(fetched.content, _KINDS.get(fetched.content_type, "text"), fetched.url, url,
+    return fetched_article(fetched, url, deadline)
+
+
+def fetched_article(fetched: Fetched, asked: str, deadline: Deadline | None = None) -> Article:
+    """The article in what a URL (`asked`, as the user wrote it) served."""
+    return parse_document(fetched.content, _KINDS.get(fetched.content_type, "text"), fetched.url, asked,
                           url=fetched.url, deadline=deadline)
 
 

@@ -10,6 +10,7 @@ from index.articles import ArticleError, load_file, parse_html, parse_text, spli
 from index.clean import clean_article_text, normalise
 
 from .conftest import SEED_FILE, write
+from .pdfs import make_pdf
 
 SEED_TAIL = [
     "Uncommon Knowledge",
@@ -135,7 +136,9 @@ def test_html_main_text_and_metadata(tmp_path: Path) -> None:
         ("short.txt", b"Title\n\nToo short.", "no article text"),
         ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
         ("latin1.txt", "Caf\u00e9 au lait, a title\n\nSome text that is long enough here.".encode("latin-1"), "not UTF-8"),
-        ("data.pdf", b"%PDF-1.4", "unsupported file type"),
+        ("data.docx", b"PK\x03\x04", "unsupported file type"),
+        ("broken.pdf", b"%PDF-1.4", "not a readable PDF"),
+        ("scan.pdf", make_pdf([[]]), "no text to read"),
         ("nohtml.html", b"<html><body><nav>Home</nav></body></html>", "no article text"),
     ],
 )
@@ -150,3 +153,21 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr("index.articles.MAX_ARTICLE_BYTES", 100)
     with pytest.raises(ArticleError, match="too large"):
         load_file(write(tmp_path, "big.txt", "Title\n\n" + "word " * 50))
+
+
+def test_a_pdf_s_text_layer_becomes_the_article_with_its_paragraphs_and_metadata(tmp_path: Path) -> None:
+    lines = ["Harbour strike ends",
+             "Dock workers in the harbour ended their strike on Monday after eleven",
+             "days, the union said. Talks with the port authority will resume next",
+             "week.",
+             "The strike had stopped all container traffic in the port for a fort-",
+             "night, and ships waited offshore."]
+    path = tmp_path / "strike.pdf"
+    path.write_bytes(make_pdf([lines[:4], lines[4:]], title="Microsoft Word - strike.docx", author="Ana Ruiz",
+                              date="D:20240301120000+01'00'"))
+    article = load_file(path)
+    assert (article.title, article.author, article.published) == ("Harbour strike ends", "Ana Ruiz", "2024-03-01")
+    assert article.text == ("Dock workers in the harbour ended their strike on Monday after eleven days, the union said. "
+                            "Talks with the port authority will resume next week.\n\n"
+                            "The strike had stopped all container traffic in the port for a fortnight, "
+                            "and ships waited offshore.")

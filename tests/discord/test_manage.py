@@ -16,6 +16,7 @@ from bot.settings import BotSettings
 from index import ArticleIndex, Scope
 from index.fetch import FetchPolicy
 
+from ..pdfs import make_pdf
 from ..web import QuietHandler, serving
 from .fake_discord import FakeDiscord, Permission, running_client
 from .fake_payloads import FakeChannel, FakeGuild, FakeUser
@@ -175,13 +176,18 @@ async def test_private_addresses_are_refused_by_default(servers: Servers) -> Non
 async def test_an_uploaded_file_is_added_and_bad_files_are_refused(servers: Servers) -> None:
     added = await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", NOTE.encode())))
     assert added == "Added **Library reopens**: 1 passage."
+    pdf = make_pdf([["Ferry returns", "The island ferry returned to service on Friday after a month of repairs to", "its engines."]])
+    added = await final_text(await servers.command("add", servers.a, servers.editor, file=("ferry.pdf", pdf)))
+    assert added == "Added **Ferry returns**: 1 passage."
     for name, data, reason in [("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
                                ("notes.txt", "Café\n\nÇa va très bien, merci beaucoup.".encode("latin-1"), "not UTF-8"),
                                ("empty.md", b"", "no article text"),
-                               ("report.pdf", b"%PDF-1.4", "unsupported file type")]:
+                               ("report.docx", b"PK\x03\x04", "unsupported file type"),
+                               ("scan.pdf", make_pdf([[]]), "no text to read")]:
         text = await final_text(await servers.command("add", servers.a, servers.editor, file=(name, data)))
         assert text.startswith("Couldn't add that:") and reason in text, text
-    assert {a.title for a in servers.bot.service.index.articles(Scope.of_server(servers.a.id)) if a.collection} == {"Library reopens"}
+    assert {a.title for a in servers.bot.service.index.articles(Scope.of_server(servers.a.id)) if a.collection} == {
+        "Library reopens", "Ferry returns"}
 
 
 @pytest.mark.asyncio
