@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -31,14 +32,22 @@ def main(index_dir: Path | None = None) -> int:
     if index_dir is not None:
         settings = replace(settings, index=replace(settings.index, index_dir=index_dir))
     discord.utils.setup_logging()
-    bot = ArticleBot(IndexService(settings.index), settings)
-    try:
-        bot.run(settings.token, log_handler=None)
-    except discord.LoginFailure:
-        print("articlebot: Discord refused DISCORD_TOKEN; copy the token again from the Bot page", file=sys.stderr)
-        return 2
-    except discord.PrivilegedIntentsRequired:
-        print("articlebot: ASK_CHANNELS needs the Message Content intent: enable it on the Bot page of the "
-              "Developer Portal, or leave ASK_CHANNELS empty", file=sys.stderr)
-        return 2
-    return 0
+    service = IndexService(settings.index)  # kept across the retry: the index is opened once
+    for read_messages in (True, False):
+        bot = ArticleBot(service, settings, read_messages=read_messages)
+        try:
+            bot.run(settings.token, log_handler=None)
+            return 0
+        except discord.LoginFailure:
+            print("articlebot: Discord refused DISCORD_TOKEN; copy the token again from the Bot page", file=sys.stderr)
+            return 2
+        except discord.PrivilegedIntentsRequired:
+            if settings.ask_channels:
+                print("articlebot: ASK_CHANNELS needs the Message Content intent: enable it on the Bot page of the "
+                      "Developer Portal, or leave ASK_CHANNELS empty", file=sys.stderr)
+                return 2
+            # Mentions and commands work without it; watched channels wait until it is enabled.
+            logging.getLogger("articlebot").warning(
+                "Discord refused the Message Content intent: starting without it; watched channels cannot read "
+                "links until it is enabled on the Bot page of the Developer Portal")
+    return 2

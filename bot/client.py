@@ -12,47 +12,56 @@ from discord.ext import commands
 from .cogs.ask import FAILED, AskCog
 from .cogs.manage import ManageCog
 from .cogs.sources import SourcesCog
+from .cogs.watch import WatchCog
 from .index_service import IndexService
 from .render import NO_MENTIONS
+from .server_data import ServerData
 from .settings import BotSettings
 
 log = logging.getLogger(__name__)
 
 
-def intents_for(settings: BotSettings) -> discord.Intents:
-    """Default intents; message content (privileged) only when ask channels need to read every message."""
+def intents_for(read_messages: bool) -> discord.Intents:
+    """Default intents, and message content (privileged) to read the links of watched channels and the
+    questions of ask channels (mentions are read without it)."""
     intents = discord.Intents.default()
-    intents.message_content = bool(settings.ask_channels)
+    intents.message_content = read_messages
     return intents
 
 
 class ArticleBot(commands.Bot):
     """Answers questions about the articles of `service` in Discord."""
 
-    def __init__(self, service: IndexService, settings: BotSettings, **options: Any) -> None:
+    def __init__(self, service: IndexService, settings: BotSettings, read_messages: bool = True,
+                 **options: Any) -> None:
+        """`read_messages`: ask for the Message Content intent (app.main starts without it when Discord
+        refuses it and no ask channel needs it)."""
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=intents_for(settings),
+            intents=intents_for(read_messages),
             allowed_mentions=NO_MENTIONS,
             help_command=None,
             **options,
         )
         self.service = service
         self.settings = settings
+        self.server_data = ServerData(settings.index.index_dir)
 
     async def setup_hook(self) -> None:
         await self.service.load()
         await self.add_cog(AskCog(self))
         await self.add_cog(SourcesCog(self))
         await self.add_cog(ManageCog(self))
+        await self.add_cog(WatchCog(self))
         self.tree.error(self.on_app_command_error)
         synced = await self.sync_commands()
         log.info("synced %d commands%s", len(synced),
                  f" to server {self.settings.guild_id}" if self.settings.guild_id else " globally")
 
     async def close(self) -> None:
-        await self.service.close()
         await super().close()
+        await self.service.close()
+        self.server_data.close()
 
     async def sync_commands(self) -> list[app_commands.AppCommand]:
         """Sync to the development server when one is set (instant), else globally."""

@@ -50,6 +50,15 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) <= 10_000:
+        raise SettingsError(f"{name} must be a whole number between 1 and 10000, got {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class BotSettings:
     """What the bot needs besides the index; build it with `BotSettings.from_env()`."""
@@ -64,6 +73,8 @@ class BotSettings:
     manager_role: str = ""
     #: Seconds an /add may take to read or fetch, extract and index its article before it is abandoned.
     add_timeout: float = 60.0
+    #: Links from watched channels each server may add in an hour.
+    links_per_hour: int = 30
     index: Settings = field(default_factory=Settings)
 
     @classmethod
@@ -82,5 +93,6 @@ class BotSettings:
             cooldown=Cooldown.parse(env.get("ASK_COOLDOWN", "4/60")),
             manager_role=env.get("ARTICLEBOT_MANAGER_ROLE", "").strip(),
             add_timeout=_seconds(env, "ARTICLEBOT_ADD_TIMEOUT", cls.add_timeout),
+            links_per_hour=_count(env, "ARTICLEBOT_LINKS_PER_HOUR", cls.links_per_hour),
             index=Settings.from_env(env),
         )

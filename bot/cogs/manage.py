@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from index import AddResult, Article, ArticleError, Deadline, Scope, check_file
 
+from ..permissions import manager_only
 from ..render import NO_MENTIONS, byline, escape, plural, shorten
 
 if TYPE_CHECKING:
@@ -21,25 +22,6 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("articlebot.audit")
 
 CONFIRM_TIMEOUT = 60.0
-
-
-def may_manage(member: discord.Member, manager_role: str) -> bool:
-    """Manage Server holders may manage articles, and members of the configured role."""
-    if member.guild_permissions.manage_guild:
-        return True
-    return bool(manager_role) and any(manager_role in (role.name, str(role.id)) for role in member.roles)
-
-
-def manager_only() -> app_commands.Check:
-    """A run-time check: server admins can change who sees a command, so its default is not enough."""
-    async def predicate(interaction: discord.Interaction) -> bool:
-        bot: ArticleBot = interaction.client  # type: ignore[assignment]
-        role = bot.settings.manager_role
-        if isinstance(interaction.user, discord.Member) and may_manage(interaction.user, role):
-            return True
-        extra = f" or the {role} role" if role else ""
-        raise app_commands.CheckFailure(f"Adding and removing articles needs the Manage Server permission{extra}.")
-    return app_commands.check(predicate)
 
 
 def describe(result: AddResult, outlet: str, published: str) -> str:
@@ -89,7 +71,7 @@ class ManageCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="add", description="Add an article to this server from a link or a file")
-    @app_commands.describe(url="A link to the article", file="A .txt, .md or .html file with the article")
+    @app_commands.describe(url="A link to the article", file="A .txt, .md, .html or .pdf file with the article")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @manager_only()

@@ -12,7 +12,10 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
     import discord  # noqa: F401
 
+from index import ArticleIndex
+
 from .fake_discord import FakeDiscord, patch_discord_py
+from .servers import Servers, two_servers
 
 
 @pytest_asyncio.fixture
@@ -30,3 +33,10 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
     finally:
         await fake.stop()
     assert not fake.violations, "Discord rules were broken:\n" + "\n".join(fake.violations)
+
+
+@pytest_asyncio.fixture
+async def servers(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> AsyncIterator[Servers]:
+    """The bot in two servers, Port town and Hill town (tests/discord/servers.py)."""
+    async with two_servers(fake_discord, seed_index) as connected:
+        yield connected

@@ -44,7 +44,8 @@ class Server:
 
 
 @asynccontextmanager
-async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = False, **changes: Any) -> AsyncIterator[Server]:
+async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = False, read_messages: bool = True,
+                **changes: Any) -> AsyncIterator[Server]:
     guild = fake.add_guild("Newsroom")
     general = fake.add_channel(guild, "general")
     asks = fake.add_channel(guild, "ask-the-articles")
@@ -53,7 +54,7 @@ async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = 
     fake.add_member(guild, bob)
     settings = BotSettings(token=fake.token, guild_id=int(guild.id), index=index.settings,
                            ask_channels=frozenset({int(asks.id)}) if ask_channels else frozenset(), **changes)
-    bot = ArticleBot(IndexService(index.settings, index), settings, guild_ready_timeout=0.1)
+    bot = ArticleBot(IndexService(index.settings, index), settings, read_messages=read_messages, guild_ready_timeout=0.1)
     async with running_client(fake, bot, timeout=60):
         yield Server(fake, bot, guild, general, asks, alice, bob)
 
@@ -92,7 +93,7 @@ async def test_commands_are_synced_with_their_options(server: Server) -> None:
     assert (page["name"], page["type"], page.get("required", False)) == ("page", 4, False)
     [article] = server.fake.command("source", guild=server.guild)["options"]
     assert article["autocomplete"] is True
-    assert server.fake.identify["intents"] & (1 << 15) == 0, "no privileged message-content intent"
+    assert server.fake.identify["intents"] & (1 << 15), "the message-content intent, for watched channels"
 
 
 @pytest.mark.asyncio
@@ -179,7 +180,14 @@ async def test_source_autocompletes_titles_and_shows_details(server: Server) -> 
 
 
 @pytest.mark.asyncio
-async def test_a_mention_is_answered_as_a_reply_without_the_message_content_intent(server: Server) -> None:
+async def test_a_mention_is_answered_as_a_reply_without_the_message_content_intent(fake_discord: FakeDiscord,
+                                                                                  seed_index: ArticleIndex) -> None:
+    async with serve(fake_discord, seed_index, read_messages=False) as server:
+        assert server.fake.identify["intents"] & (1 << 15) == 0
+        await check_mention_reply(server)
+
+
+async def check_mention_reply(server: Server) -> None:
     fake = server.fake
     question = await fake.send_message(server.general, server.alice, f"{fake.bot_user.mention} How did China react?")
     reply = await fake.wait_for_message(server.general, timeout=30)

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
-import pytest_asyncio
 
-from bot.client import ArticleBot
-from bot.index_service import IndexService
-from bot.settings import BotSettings
-from index import ArticleIndex, Scope
+from index import Scope
 from index.fetch import FetchPolicy
 
 from ..pdfs import make_pdf
 from ..web import QuietHandler, serving
-from .fake_discord import FakeDiscord, Permission, running_client
-from .fake_payloads import FakeChannel, FakeGuild, FakeUser
+from .fake_discord import Permission
+from .servers import Servers, final_text
 
 PAGE = b"""<html><head><title>Harbour strike ends</title><meta property="og:site_name" content="Port News">
 <meta property="article:published_time" content="2024-06-01"></head><body><article><h1>Harbour strike ends</h1>
@@ -59,66 +55,6 @@ def site() -> Iterator[str]:
     with serving(Handler) as url:
         yield url
         release.set()
-
-
-@dataclass
-class Servers:
-    fake: FakeDiscord
-    bot: ArticleBot
-    a: FakeGuild
-    b: FakeGuild
-    a_general: FakeChannel
-    b_general: FakeChannel
-    editor: FakeUser  # may manage articles in server A (Manage Server)
-    reader: FakeUser  # a plain member of both
-
-    async def command(self, name: str, guild: FakeGuild, user: FakeUser, **options):
-        channel = self.a_general if guild is self.a else self.b_general
-        return await self.fake.send_command(name, user=user, channel=channel, options=options)
-
-
-@pytest_asyncio.fixture
-async def servers(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> AsyncIterator[Servers]:
-    fake = fake_discord
-    a, b = fake.add_guild("Port town"), fake.add_guild("Hill town")
-    a_general, b_general = fake.add_channel(a, "general"), fake.add_channel(b, "general")
-    editor, reader = fake.add_user("editor"), fake.add_user("reader")
-    fake.add_member(a, editor, roles=[fake.add_role(a, "editors", permissions=Permission.MANAGE_GUILD)])
-    fake.add_member(b, editor)
-    fake.add_member(a, reader)
-    fake.add_member(b, reader)
-    settings = BotSettings(token=fake.token, index=seed_index.settings)
-    service = IndexService(seed_index.settings, seed_index, FetchPolicy(allow_private=True, timeout=5))
-    bot = ArticleBot(service, settings, guild_ready_timeout=0.1)
-    async with running_client(fake, bot, timeout=60):
-        for guild in (a, b):  # global commands take time to appear on Discord; tests sync per server
-            bot.tree.copy_global_to(guild=_object(guild))
-            await bot.tree.sync(guild=_object(guild))
-        yield Servers(fake, bot, a, b, a_general, b_general, editor, reader)
-
-
-def _object(guild: FakeGuild):
-    import discord
-
-    return discord.Object(int(guild.id))
-
-
-async def final_text(interaction) -> str:
-    """The text of a deferred reply once the bot has finished editing it."""
-    await interaction.wait_for_response()
-    original = await interaction.wait_for_original()
-    await interaction_done(original)
-    return original.content
-
-
-async def interaction_done(message, timeout: float = 30.0) -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while message.loading or message.content.endswith("…"):
-        assert loop.time() < end, f"still working: {message.content!r}"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.asyncio
@@ -277,7 +213,7 @@ async def test_a_shortened_upload_says_so(servers: Servers, monkeypatch) -> None
 def test_managers_are_manage_server_holders_or_the_named_role() -> None:
     from types import SimpleNamespace
 
-    from bot.cogs.manage import may_manage
+    from bot.permissions import may_manage
 
     def member(manage: bool, *roles: tuple[str, int]) -> SimpleNamespace:
         return SimpleNamespace(guild_permissions=SimpleNamespace(manage_guild=manage),
