@@ -193,6 +193,68 @@ def _positive(text: str) -> int:
 
 
 #: Adds a subcommand to the parser; how packages built on the index (the bot) add theirs.
+def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
+    """The shared collection's feeds: add, list, remove; poll every feed now."""
+    import asyncio
+
+    from .feeds import FeedError, FeedList, FeedPoller
+    from .fetch import Fetcher, FetchPolicy
+
+    feeds = FeedList(args.settings.index_dir)
+    try:
+        if args.action == "list":
+            return _list_feeds(feeds.feeds(), args.json, out)
+        if args.action == "remove":
+            if not feeds.remove("", args.url):
+                raise CliError(f"no feed {args.url} (see: articlebot feeds list)")
+            print(f"removed   {args.url}", file=out)
+            return 0
+
+        async def run(index: ArticleIndex | None) -> int:
+            async with Fetcher(FetchPolicy.from_env()) as fetcher:
+                poller = FeedPoller(index, feeds, fetcher)  # type: ignore[arg-type]  # add needs no index
+                if args.action == "add":
+                    try:
+                        parsed = await poller.check(args.url)
+                    except FeedError as exc:
+                        raise CliError(str(exc)) from None
+                    if feeds.add("", args.url, parsed.title) is None:
+                        raise CliError(f"{args.url} is already followed")
+                    print(f"following {args.url}  {parsed.title} ({len(parsed.items)} items; "
+                          "`articlebot feeds poll` reads them)", file=out)
+                    return 0
+                errors = 0
+                for result in await poller.poll_all(feeds.feeds()):
+                    added = [r for r in result.added if r.status in ("added", "updated")]
+                    state = (f"error: {result.error}" if result.error else "not modified" if result.not_modified
+                             else f"{result.new_items} new, {len(added)} added")
+                    print(f"{result.feed.url}  {state}", file=out)
+                    errors += bool(result.error)
+                if index is not None:
+                    await asyncio.to_thread(index.save)
+                return 1 if errors else 0
+
+        return asyncio.run(run(_open_index(args) if args.action == "poll" else None))
+    finally:
+        feeds.close()
+
+
+def _list_feeds(feeds: Sequence, as_json: bool, out: TextIO) -> int:
+    if as_json:
+        rows = [{"url": f.url, "title": f.title, "last_checked": f.last_checked, "last_new": f.last_new,
+                 "error": f.last_error, "failures": f.failures} for f in feeds]
+        print(json.dumps(rows, ensure_ascii=False), file=out)
+        return 0
+    if not feeds:
+        print("No feeds yet. Follow one with: articlebot feeds add URL", file=out)
+    for f in feeds:
+        checked = f"checked {f.last_checked}" if f.last_checked else "not polled yet"
+        new = f", new items {f.last_new}" if f.last_new else ""
+        error = f", failing ({f.failures}×): {f.last_error}" if f.last_error else ""
+        print(f"{f.url}  {f.title or '(untitled)'}: {checked}{new}{error}", file=out)
+    return 0
+
+
 #: Adds a subcommand, given the parser's subcommands (argparse's action, whose class argparse keeps
 #: private) and the parser of the options every command takes.
 CommandAdder = Callable[[Any, argparse.ArgumentParser], None]
@@ -221,6 +283,16 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p = sub.add_parser("remove", parents=[common], help="remove an article by id")
     p.add_argument("article_id", metavar="ARTICLE_ID")
     p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("feeds", help="RSS/Atom feeds of the shared collection: add, list, remove, poll")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("add", "follow a feed (checked now; `poll` reads it)"), ("remove", "stop following a feed")):
+        action = actions.add_parser(name, parents=[common], help=text)
+        action.add_argument("url", metavar="URL")
+    action = actions.add_parser("list", parents=[common], help="the feeds, when they were last checked, their errors")
+    action.add_argument("--json", action="store_true", help="print a JSON list")
+    actions.add_parser("poll", parents=[common], help="poll every feed now and add what is new (for cron or a first fill)")
+    p.set_defaults(func=cmd_feeds)
+
     p = sub.add_parser("eval", help="measure retrieval and quote quality on a question set (answer or evidence spans)")
     p.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles.jsonl and questions.jsonl")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="ask a fixed sample of N questions")

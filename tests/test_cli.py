@@ -154,3 +154,25 @@ def test_ingest_a_url_when_private_addresses_are_allowed(index_dir: Path, articl
         f"{article_server}/harbour", "Port News", "Sam Reed", "2024-06-01")
     answer = json.loads(run("ask", "How long was the harbour strike?", "--json")[1])
     assert "nine-day strike" in answer["quotes"][0]["text"]
+
+
+def test_feeds_are_followed_listed_polled_and_removed(index_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from .feed_site import FeedSite, serving_feeds
+
+    monkeypatch.setenv("ARTICLEBOT_ALLOW_PRIVATE_URLS", "1")
+    site = FeedSite(items=3)
+    with serving_feeds(site) as base:
+        url = f"{base}/feed.xml"
+        assert run("feeds", "add", url) == (0, f"following {url}  Port News (3 items; `articlebot feeds poll` reads them)\n")
+        assert run("feeds", "add", url)[0] == 1 and "already followed" in capsys.readouterr().err
+        assert run("feeds", "add", f"{base}/item/1")[0] == 1
+        assert "not a feed: content type text/html" in capsys.readouterr().err
+        assert run("feeds", "list") == (0, f"{url}  Port News: not polled yet\n")
+        assert run("feeds", "poll") == (0, f"{url}  3 new, 3 added\n")
+        assert run("feeds", "poll") == (0, f"{url}  not modified\n")
+        [listed] = json.loads(run("feeds", "list", "--json")[1])
+        assert listed["url"] == url and listed["last_checked"] and listed["last_new"] and not listed["error"]
+    status, out = run("ask", "How many cracked girders did bridge number 2 have?")
+    assert status == 0 and "4 cracked girders" in out
+    assert run("feeds", "remove", url) == (0, f"removed   {url}\n")
+    assert run("feeds", "list") == (0, "No feeds yet. Follow one with: articlebot feeds add URL\n")

@@ -1,0 +1,340 @@
+"""RSS and Atom feeds: which feeds each collection follows, and polling them into the index.
+
+A feed belongs to a collection (a server's, or the shared one of the command line) and is kept in
+`feeds.sqlite3` in the index folder. Polling fetches the feed under the URL safety rules with a
+conditional request (ETag / Last-Modified), parses it with feedparser, fetches the page of each item
+not seen before (falling back to the feed's own text for the item when the page cannot be fetched or
+read), fills in date, author and outlet from the feed where the page has none, and adds the articles
+to the feed's collection. A feed that fails is polled less and less often (doubling up to a day),
+and after `WARN_AFTER` failures in a row is reported once (`PollResult.warn`), not on every poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .article_index import AddResult, ArticleIndex
+from .articles import Article, ArticleError, parse_text
+from .fetch import FEED_TYPES, Fetcher, FetchError
+from .ingest import fetched_article
+from .scope import Scope
+
+FILE_NAME = "feeds.sqlite3"
+#: Seconds between polls of a feed (each jittered by ±20%, so feeds added together spread out).
+POLL_INTERVAL = 15 * 60
+#: The longest a failing feed waits between polls.
+MAX_BACKOFF = 24 * 3600
+#: Failures in a row after which a feed is reported (once).
+WARN_AFTER = 3
+#: Items read from one poll of one feed at most.
+ITEMS_PER_POLL = 50
+#: Item pages fetched at once for one feed (the fetcher also limits connections per host).
+PAGES_AT_ONCE = 4
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    id INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    added_by TEXT NOT NULL DEFAULT '',
+    notify TEXT NOT NULL DEFAULT '',
+    etag TEXT NOT NULL DEFAULT '',
+    last_modified TEXT NOT NULL DEFAULT '',
+    last_checked TEXT NOT NULL DEFAULT '',
+    last_new TEXT NOT NULL DEFAULT '',
+    last_error TEXT NOT NULL DEFAULT '',
+    failures INTEGER NOT NULL DEFAULT 0,
+    warned INTEGER NOT NULL DEFAULT 0,
+    next_poll REAL NOT NULL DEFAULT 0,
+    UNIQUE (collection, url)
+);
+CREATE TABLE IF NOT EXISTS feed_items (
+    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    item TEXT NOT NULL,
+    PRIMARY KEY (feed_id, item)
+);
+"""
+
+
+class FeedError(ArticleError):
+    """A feed cannot be added or read; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A followed feed and what its polls found."""
+
+    id: int
+    collection: str
+    url: str
+    title: str
+    added_by: str
+    #: Where to report it when it keeps failing (a channel id for the bot; empty on the command line).
+    notify: str
+    etag: str
+    last_modified: str
+    last_checked: str
+    last_new: str
+    last_error: str
+    failures: int
+    warned: bool
+    next_poll: float
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a feed, with what the feed says of it."""
+
+    key: str  # its id in the feed, else its link
+    link: str
+    title: str
+    published: str  # YYYY-MM-DD or ""
+    author: str
+    text: str  # the feed's own text of it (summary or content), as plain paragraphs
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    items: tuple[FeedItem, ...]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll of one feed did."""
+
+    feed: Feed
+    added: tuple[AddResult, ...] = ()
+    new_items: int = 0
+    not_modified: bool = False
+    error: str = ""
+    #: The feed has now failed WARN_AFTER times in a row and was not reported yet: report it.
+    warn: bool = False
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class FeedList:
+    """The followed feeds of every collection, in SQLite; safe to use from several threads."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(folder / FILE_NAME, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _rows(self, where: str = "", args: Sequence[Any] = ()) -> list[Feed]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM feeds {where} ORDER BY id", args).fetchall()
+        return [Feed(*row[:12], bool(row[12]), row[13]) for row in rows]
+
+    def feeds(self, collection: str | None = None) -> list[Feed]:
+        """The feeds of one collection, or of all (None)."""
+        return self._rows("WHERE collection = ?", (collection,)) if collection is not None else self._rows()
+
+    def feed(self, collection: str, url: str) -> Feed | None:
+        found = self._rows("WHERE collection = ? AND url = ?", (collection, url))
+        return found[0] if found else None
+
+    def due(self, now: float) -> list[Feed]:
+        return self._rows("WHERE next_poll <= ?", (now,))
+
+    def add(self, collection: str, url: str, title: str, added_by: str = "", notify: str = "") -> Feed | None:
+        """Follow a feed; None if the collection already follows it."""
+        with self._lock:
+            inserted = self._db.execute(
+                "INSERT OR IGNORE INTO feeds (collection, url, title, added_by, notify) VALUES (?, ?, ?, ?, ?)",
+                (collection, url, title, added_by, notify)).rowcount
+        return self.feed(collection, url) if inserted else None
+
+    def remove(self, collection: str, url: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM feeds WHERE collection = ? AND url = ?", (collection, url)).rowcount > 0
+
+    def seen(self, feed: Feed, keys: Sequence[str]) -> set[str]:
+        """Which of these item keys earlier polls took."""
+        with self._lock:
+            return {r[0] for r in self._db.execute(
+                "SELECT item FROM feed_items WHERE feed_id = ? AND item IN (SELECT value FROM json_each(?))",
+                (feed.id, _json(keys)))}
+
+    def succeeded(self, feed: Feed, etag: str, last_modified: str, title: str, items: Sequence[str],
+                  interval: float) -> Feed:
+        now = _now_text()
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO feed_items VALUES (?, ?)", [(feed.id, k) for k in items])
+            self._db.execute(
+                "UPDATE feeds SET etag = ?, last_modified = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
+                "last_checked = ?, last_new = CASE WHEN ? THEN ? ELSE last_new END, last_error = '', failures = 0, "
+                "warned = 0, next_poll = ? WHERE id = ?",
+                (etag, last_modified, title, title, now, bool(items), now, time.time() + _jittered(interval), feed.id))
+            self._db.execute("COMMIT")
+        return self._rows("WHERE id = ?", (feed.id,))[0]
+
+    def failed(self, feed: Feed, error: str, interval: float) -> tuple[Feed, bool]:
+        """Record a failure; the feed, and whether it should be reported now (once per run of failures)."""
+        failures = feed.failures + 1
+        warn = failures >= WARN_AFTER and not feed.warned
+        wait = min(MAX_BACKOFF, interval * 2 ** failures)
+        with self._lock:
+            self._db.execute(
+                "UPDATE feeds SET last_checked = ?, last_error = ?, failures = ?, warned = ?, next_poll = ? WHERE id = ?",
+                (_now_text(), error, failures, feed.warned or warn, time.time() + _jittered(wait), feed.id))
+        return self._rows("WHERE id = ?", (feed.id,))[0], warn
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _json(values: Sequence[str]) -> str:
+    import json
+
+    return json.dumps(list(values))
+
+
+def _jittered(seconds: float) -> float:
+    return seconds * random.uniform(0.8, 1.2)
+
+
+# -- reading feeds ---------------------------------------------------------------------------------
+
+
+def parse_feed(content: bytes, url: str) -> ParsedFeed:
+    """The title and items of an RSS (0.9x, 1.0, 2.0) or Atom feed; FeedError if it is none."""
+    import feedparser
+
+    parsed = feedparser.parse(content, sanitize_html=True, resolve_relative_uris=True, response_headers={
+        "content-location": url})
+    if not parsed.get("version") and not parsed.entries:
+        raise FeedError(f"{url}: not an RSS or Atom feed")
+    items = []
+    for entry in parsed.entries[:ITEMS_PER_POLL]:
+        link = (entry.get("link") or "").strip()
+        key = (entry.get("id") or link).strip()
+        if not key:
+            continue
+        items.append(FeedItem(key, link, " ".join((entry.get("title") or "").split()), _date(entry),
+                              (entry.get("author") or "").strip(), _entry_text(entry)))
+    return ParsedFeed(" ".join((parsed.feed.get("title") or "").split()), tuple(items))
+
+
+def _date(entry: Any) -> str:
+    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    return time.strftime("%Y-%m-%d", stamp) if stamp else ""
+
+
+def _entry_text(entry: Any) -> str:
+    """The longest of the entry's content and summary, as paragraphs of plain text."""
+    candidates = [c.get("value", "") for c in entry.get("content", [])] + [entry.get("summary", "")]
+    html = max(candidates, key=len, default="")
+    return _html_paragraphs(html) if html else ""
+
+
+def _html_paragraphs(html: str) -> str:
+    import lxml.html
+
+    try:
+        root = lxml.html.fromstring(f"<div>{html}</div>")
+    except (ValueError, lxml.etree.ParserError):
+        return ""
+    blocks = [" ".join(b.text_content().split()) for b in root.iter("p", "li", "h1", "h2", "h3", "blockquote")]
+    blocks = [b for b in blocks if b]
+    return "\n\n".join(blocks) if blocks else " ".join(root.text_content().split())
+
+
+# -- polling ----------------------------------------------------------------------------------------
+
+
+class FeedPoller:
+    """Polls feeds into an index: the network on the event loop, parsing and indexing in threads."""
+
+    def __init__(self, index: ArticleIndex, feeds: FeedList, fetcher: Fetcher, interval: float = POLL_INTERVAL) -> None:
+        self.index = index
+        self.feeds = feeds
+        self.fetcher = fetcher
+        self.interval = interval
+
+    async def check(self, url: str) -> ParsedFeed:
+        """Fetch and parse a feed to follow it; FeedError says why it cannot be."""
+        try:
+            fetched = await self.fetcher.fetch(url, FEED_TYPES)
+        except FetchError as exc:
+            raise FeedError(f"{url}: {exc}") from None
+        return await asyncio.to_thread(parse_feed, fetched.content, url)
+
+    async def poll_due(self, collection: str | None = None) -> list[PollResult]:
+        """Poll every feed whose time has come (of one collection, or all), several at once."""
+        due = [f for f in self.feeds.due(time.time()) if collection is None or f.collection == collection]
+        return await self.poll_all(due)
+
+    async def poll_all(self, feeds: Sequence[Feed]) -> list[PollResult]:
+        return list(await asyncio.gather(*(self.poll(feed) for feed in feeds)))
+
+    async def poll(self, feed: Feed) -> PollResult:
+        """Poll one feed now and add its new items' articles."""
+        try:
+            fetched = await self.fetcher.fetch(feed.url, FEED_TYPES, feed.etag, feed.last_modified)
+            if fetched.not_modified:
+                updated = await asyncio.to_thread(self.feeds.succeeded, feed, feed.etag, feed.last_modified, "", [],
+                                                  self.interval)
+                return PollResult(updated, not_modified=True)
+            parsed = await asyncio.to_thread(parse_feed, fetched.content, feed.url)
+        except (FetchError, ArticleError) as exc:
+            error = str(exc).removeprefix(f"{feed.url}: ")
+            updated, warn = await asyncio.to_thread(self.feeds.failed, feed, error, self.interval)
+            return PollResult(updated, error=error, warn=warn)
+        seen = await asyncio.to_thread(self.feeds.seen, feed, [i.key for i in parsed.items])
+        new = [item for item in parsed.items if item.key not in seen]
+        limit = asyncio.Semaphore(PAGES_AT_ONCE)
+
+        async def article_of(item: FeedItem) -> Article | None:
+            async with limit:
+                return await self._article(item, parsed.title or feed.title)
+
+        articles = [a for a in await asyncio.gather(*(article_of(i) for i in new)) if a is not None]
+        added = await asyncio.to_thread(self.index.add_many, articles, Scope(feed.collection), f"feed:{feed.url}") \
+            if articles else []
+        updated = await asyncio.to_thread(self.feeds.succeeded, feed, fetched.etag, fetched.last_modified,
+                                          parsed.title, [i.key for i in new], self.interval)
+        return PollResult(updated, tuple(added), len(new))
+
+    async def _article(self, item: FeedItem, outlet: str) -> Article | None:
+        """The item's page as an article, else the feed's own text of it; None if neither has an article."""
+        article = None
+        if item.link:
+            try:
+                fetched = await self.fetcher.fetch(item.link)
+                article = await asyncio.to_thread(fetched_article, fetched, item.link)
+            except (FetchError, ArticleError):
+                article = None
+        if article is None and item.text:
+            try:
+                article = parse_text(f"{item.title}\n\n{item.text}", item.link or item.key, item.link or item.key)
+                article = replace(article, url=item.link, source=item.link or item.key)
+            except ArticleError:
+                return None
+        if article is None:
+            return None
+        # The page knows best; the feed fills in what the page left out (an outlet that is only the page's
+        # host name is the extractor's guess, and the feed's title is better).
+        host = urlsplit(item.link).netloc.lower().removeprefix("www.")
+        page_outlet = "" if article.outlet.lower().removeprefix("www.") == host else article.outlet
+        return replace(article, title=article.title or item.title, published=article.published or item.published,
+                       author=article.author or item.author, outlet=page_outlet or outlet)
