@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .cogs.ask import FAILED, AskCog
+from .cogs.feeds import FeedsCog
 from .cogs.manage import ManageCog
 from .cogs.sources import SourcesCog
 from .cogs.watch import WatchCog
@@ -53,6 +54,7 @@ class ArticleBot(commands.Bot):
         await self.add_cog(SourcesCog(self))
         await self.add_cog(ManageCog(self))
         await self.add_cog(WatchCog(self))
+        await self.add_cog(FeedsCog(self))
         self.tree.error(self.on_app_command_error)
         synced = await self.sync_commands()
         log.info("synced %d commands%s", len(synced),

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from index import (
-    AddResult, Answer, Article, ArticleError, ArticleIndex, Deadline, Fetcher, FetchError, FetchPolicy, Scope, Settings,
-    StoredArticle, ensure_seeded, fetched_article, load_upload,
+    AddResult, Answer, Article, ArticleError, ArticleIndex, Deadline, FeedList, Fetcher, FetchError, FetchPolicy, Scope,
+    Settings, StoredArticle, ensure_seeded, fetched_article, load_upload,
 )
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class IndexService:
         self.fetch_policy = fetch_policy or FetchPolicy.from_env()
         self._index = index
         self._fetcher: Fetcher | None = None
+        self._feeds: FeedList | None = None
         #: Work given up on past its deadline that has not yet stopped (it stores nothing).
         self._abandoned: set[asyncio.Future] = set()
 
@@ -50,6 +51,7 @@ class IndexService:
     async def load(self) -> None:
         """Open the index (building it from the seeds when empty) without blocking the event loop."""
         self._index = await asyncio.to_thread(self._open)
+        self._feeds = self._feeds or await asyncio.to_thread(FeedList, self.settings.index_dir)
         log.info("index ready: %d articles in %s", len(self._index), self.settings.index_dir)
 
     async def ask(self, question: str, scope: Scope) -> Answer:
@@ -95,9 +97,17 @@ class IndexService:
             self._fetcher = Fetcher(self.fetch_policy)
         return self._fetcher
 
+    @property
+    def feeds(self) -> FeedList:
+        """The feeds every server follows (index/feeds.py)."""
+        if self._feeds is None:
+            raise RuntimeError("the index is not loaded yet")
+        return self._feeds
+
     async def close(self) -> None:
         if self._fetcher is not None:
             await self._fetcher.close()
+            self._fetcher = None
 
     async def fetch_article(self, url: str, deadline: Deadline) -> Article:
         """Fetch (on the event loop) and extract (in a thread) the article at `url`; ArticleError says why not."""

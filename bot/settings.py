@@ -75,6 +75,8 @@ class BotSettings:
     add_timeout: float = 60.0
     #: Links from watched channels each server may add in an hour.
     links_per_hour: int = 30
+    #: Minutes between polls of each feed (jittered).
+    feed_minutes: int = 15
     index: Settings = field(default_factory=Settings)
 
     @classmethod
@@ -94,5 +96,6 @@ class BotSettings:
             manager_role=env.get("ARTICLEBOT_MANAGER_ROLE", "").strip(),
             add_timeout=_seconds(env, "ARTICLEBOT_ADD_TIMEOUT", cls.add_timeout),
             links_per_hour=_count(env, "ARTICLEBOT_LINKS_PER_HOUR", cls.links_per_hour),
+            feed_minutes=_count(env, "ARTICLEBOT_FEED_MINUTES", cls.feed_minutes),
             index=Settings.from_env(env),
         )

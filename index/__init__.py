@@ -23,6 +23,7 @@ from .articles import (
 )
 from .budget import BudgetExceeded, Deadline
 from .embedder import embedder_for as load_encoder
+from .feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
 from .fetch import Fetched, Fetcher, FetchError, FetchPolicy
 from .fusion import MODES, Mode
 from .ingest import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
@@ -34,7 +35,7 @@ from .store import StoredArticle
 
 __all__ = [
     "MAX_QUESTION_CHARS", "MODES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
-    "Deadline", "Embedded", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "QuestionError", "Quote",
+    "Deadline", "Embedded", "Feed", "FeedError", "FeedList", "FeedPoller", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "PollResult", "QuestionError", "Quote",
     "Retrieval", "Scope", "Settings", "SettingsError", "SourceMatch", "StoredArticle", "check_file", "check_question",
     "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url",
     "parse_text",

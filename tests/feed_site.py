@@ -22,6 +22,8 @@ class FeedSite:
     def __init__(self, items: int = 20) -> None:
         self.items = list(range(items))
         self.missing: set[int] = set()
+        #: The feed itself answers HTTP 500 while this is set.
+        self.broken = False
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.base = ""
@@ -51,7 +53,9 @@ def serving_feeds(site: FeedSite) -> Iterator[str]:
         def do_GET(self) -> None:
             with site.lock:
                 site.requests.append((self.path, dict(self.headers.items())))
-            if self.path == "/feed.xml":
+            if self.path == "/feed.xml" and site.broken:
+                self.reply(b"oops", "text/html", status=500)
+            elif self.path == "/feed.xml":
                 if self.headers.get("If-None-Match") == site.version:
                     self.send_response(304)
                     self.send_header("ETag", site.version)
