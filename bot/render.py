@@ -88,7 +88,8 @@ def _article_embed(quotes: Sequence[Quote]) -> discord.Embed:
         description=description,
         colour=ANSWER_COLOUR,
     )
-    footer = byline(first.outlet, first.published)
+    also = sorted({name for q in quotes for name in q.also}, key=[n for q in quotes for n in q.also].index)
+    footer = byline(first.outlet, first.published, f"also in {', '.join(also)}" if also else "")
     if footer:
         embed.set_footer(text=shorten(footer, EMBED_FOOTER_LIMIT))
     return embed

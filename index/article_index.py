@@ -29,10 +29,13 @@ from .results import Answer, Passage
 from .retrieval import Query, Retrieval, Retriever
 from .scope import Scope
 from .settings import Settings
+from .stories import SAME_STORY, Signature, StoryIndex
 from .store import NewSentence, Store, StoredArticle
 from .vectors import VectorIndex
 
 MAX_QUESTION_CHARS = 1000
+#: Candidate copies checked per article added (a story told by many outlets has one candidate).
+MAX_STORY_CANDIDATES = 20
 AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
 _EVERYTHING = Scope.everything()
 
@@ -62,6 +65,7 @@ class Embedded:
     chunks: tuple[Chunk, ...]
     vectors: np.ndarray  # one unit vector per chunk
     sentences: tuple[tuple[NewSentence, ...], ...]  # per chunk, its sentences with vectors and facts
+    signature: Signature  # what recognises its near-copies (index/stories.py)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class ArticleIndex:
         self._lock = threading.RLock()
         self._catch_up()
         self._add_sentence_facts()
+        self._stories = self._open_stories()
         self._retriever = Retriever(self.store, self.vectors, self.lexical)
 
     @classmethod
@@ -206,7 +211,8 @@ class ArticleIndex:
             facts = iter(sentence_facts(article.text, spans, analyze))
             sentences = tuple(tuple(NewSentence(s, e, v, *next(facts)) for (s, e), v in zip(spans_of[i], pooled[i]))
                               for i in rows)
-            embedded.append(Embedded(article, tuple(chunks), vectors[at:at + len(chunks)], sentences))
+            embedded.append(Embedded(article, tuple(chunks), vectors[at:at + len(chunks)], sentences,
+                                     Signature.of(article.text)))
             at += len(chunks)
         return embedded
 
@@ -218,11 +224,17 @@ class ArticleIndex:
         with self._lock:
             try:
                 for item in items:
+                    key = article_key(item.article.source, scope.owner)
+                    story = self._story_of(key, item.signature, scope)
                     with deadline.committing() if deadline else nullcontext():
-                        existed = self.store.article(article_key(item.article.source, scope.owner)) is not None
+                        existed = self.store.article(key) is not None
                         change = self.store.add(item.article, item.chunks, item.vectors, item.sentences,
-                                                collection=scope.owner, added_by=added_by)
+                                                collection=scope.owner, added_by=added_by, story=story,
+                                                signature=item.signature.to_bytes())
                     self._apply(change)
+                    self._stories.remove(key)
+                    if story == key:  # the first of its story: what later copies are found by
+                        self._stories.add(key, item.signature)
                     results.append(AddResult(article_key(item.article.source, scope.owner), item.article.title,
                                              "updated" if existed else "added", len(item.chunks), notes=item.article.notes))
             finally:  # what the database took, the derived indexes take too, even if a later article failed
@@ -232,11 +244,40 @@ class ArticleIndex:
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""
         with self._lock:
+            removed = self.store.article(article_id)
             change = self.store.remove(article_id)
             if change is not None:
                 self._apply(change)
                 self._commit()
+                if article_id in self._stories and removed is not None:
+                    # Its story's copies are found by the next of them now.
+                    self._stories.remove(article_id)
+                    for member in self.store.story_members(removed.story, limit=1):
+                        packed = self.store.signatures([member.id]).get(member.id)
+                        if packed:
+                            self._stories.add(member.id, Signature.from_bytes(packed[2]))
             return change is not None
+
+    def _story_of(self, key: str, signature: Signature, scope: Scope) -> str:
+        """The story an article tells: that of a stored near-copy its collection sees, else its own."""
+        candidates = [c for c in self._stories.candidates(signature) if c != key][:MAX_STORY_CANDIDATES]
+        visible = Scope(scope.owner)
+        best, story = SAME_STORY, key
+        for collection, candidate_story, packed in self.store.signatures(candidates).values():
+            if visible.sees(collection):
+                score = signature.containment(Signature.from_bytes(packed))
+                if score >= best:
+                    best, story = score, candidate_story
+        return story
+
+    def _open_stories(self) -> StoryIndex:
+        """The story index from the stored signatures (filled in first for an older version's articles)."""
+        for article_id, text in self.store.without_signature():
+            self.store.set_signature(article_id, Signature.of(text).to_bytes())
+        stories = StoryIndex()
+        stories.add_many((article_id, Signature.from_bytes(packed))
+                         for article_id, (_, story, packed) in self.store.signatures().items() if story == article_id)
+        return stories
 
     def save(self) -> None:
         """Make everything durable (the database and the lexical index already are after each change;

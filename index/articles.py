@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .budget import Deadline, bound_text
+from .canonical import canonical_url, page_address
 from .clean import clean_article_text
 from .errors import ArticleError
 
@@ -156,14 +157,14 @@ def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") ->
     if doc is None or not (doc.text or "").strip():
         raise ArticleError(f"{name or source}: no article text found in the page")
     meta = {
-        "url": url or (doc.url or ""),
+        "url": page_address(url, doc.url or "") if url else canonical_url(doc.url or ""),
         "author": doc.author or "",
         "date": doc.date or "",
         "outlet": doc.sitename or "",
     }
     # trafilatura puts one paragraph per line; the cleaner expects blank lines between them.
     body = (doc.text or "").replace("\n", "\n\n")
-    return _finish(doc.title or "", body, url or source, meta, name or source)
+    return _finish(doc.title or "", body, meta["url"] or source, meta, name or source)
 
 
 def parse_pdf(data: bytes, source: str, url: str = "", name: str = "") -> Article:
@@ -193,6 +194,7 @@ def parse_document(data: bytes, kind: str, source: str, name: str, url: str = ""
     if deadline:
         deadline.check()
     _check_size(name, len(data))
+    url = canonical_url(url) if url else url
     if kind == "html":
         refuse_binary(data, name)  # HTML may be in any charset (trafilatura detects it), but not binary
         article = parse_html(data, source, url=url, name=name)

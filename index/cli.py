@@ -50,6 +50,8 @@ def format_answer(answer: Answer) -> str:
             if quote.url:
                 lines.append(f"  {quote.url}")
         lines.append(f'  [{number}] "{quote.text}" (paragraph {quote.paragraph})')
+        if quote.also:
+            lines.append(f"      also in {', '.join(quote.also)}")
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from .article_index import AddResult, ArticleIndex
 from .articles import Article, ArticleError, parse_text
+from .canonical import canonical_url
 from .fetch import FEED_TYPES, Fetcher, FetchError
 from .ingest import fetched_article
 from .scope import Scope
@@ -326,8 +327,9 @@ class FeedPoller:
                 article = None
         if article is None and item.text:
             try:
-                article = parse_text(f"{item.title}\n\n{item.text}", item.link or item.key, item.link or item.key)
-                article = replace(article, url=item.link, source=item.link or item.key)
+                address = canonical_url(item.link) if item.link else item.key
+                article = parse_text(f"{item.title}\n\n{item.text}", address, address)
+                article = replace(article, url=address if item.link else "", source=address)
             except ArticleError:
                 return None
         if article is None:

@@ -7,9 +7,10 @@ array arithmetic over the candidates' sentences.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -27,7 +28,9 @@ from .results import Passage, Quote
 from .store import ArticleRef, SentenceRows
 
 _LEANS_BACK = FEATURES.index("leans_back")
+_WORD = re.compile(r"\w+")
 
+#: Quotes from one story at most (one article, or the copies of one story: index/stories.py).
 QUOTES_PER_ARTICLE = 2
 #: How many of the best passages are read for quotable sentences (at least one per quote wanted).
 PASSAGES_READ = 6
@@ -181,7 +184,7 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
         read: the text of a span of an article (a quote that takes in a neighbour may reach beyond its passage).
     """
     best: dict[tuple[str, int], ScoredSentence] = {}
-    for s in scored:  # a sentence in two overlapping passages counts once, at its best
+    for s in _first_tellings(scored, articles, read):  # a sentence in two overlapping passages counts once
         key = (s.passage.article_id, s.span.start)
         if key not in best or s.score > best[key].score:
             best[key] = s
@@ -192,9 +195,10 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
     used: set[tuple[str, int]] = set()
     for candidate in ranked:
         article_id = candidate.passage.article_id
+        story = _story(articles, article_id)
         if len(chosen) >= limit or candidate.score < RELATIVE_CUTOFF * ranked[0].score:
             break
-        if per_article.get(article_id, 0) >= QUOTES_PER_ARTICLE or (article_id, candidate.span.start) in used:
+        if per_article.get(story, 0) >= QUOTES_PER_ARTICLE or (article_id, candidate.span.start) in used:
             continue
         span = candidate.span
         previous, following = _previous_sentence(by_end, candidate), _next_sentence(best, candidate)
@@ -208,7 +212,7 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
                 span = wider
                 used.add((article_id, neighbour.span.start))
         used.add((article_id, candidate.span.start))
-        per_article[article_id] = per_article.get(article_id, 0) + 1
+        per_article[story] = per_article.get(story, 0) + 1
         article = articles[article_id]
         chosen.append(Quote(
             text=read(article_id, span), article_id=article_id, title=article.title,
@@ -219,6 +223,35 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
     # Group by article, articles in the order of their best quote, each article's quotes best first.
     order = {q.article_id: i for i, q in reversed(list(enumerate(chosen)))}
     return sorted(chosen, key=lambda q: (order[q.article_id], -q.score))
+
+
+def _story(articles: Mapping[str, ArticleRef], article_id: str) -> str:
+    ref = articles.get(article_id)
+    return (ref.story or ref.id) if ref is not None else article_id
+
+
+def _first_tellings(scored: Sequence[ScoredSentence], articles: Mapping[str, ArticleRef],
+                    read: Callable[[str, Span], str]) -> list[ScoredSentence]:
+    """A sentence that several copies of one story share (index/stories.py) counts once, at its best
+    score, and is cited from the copy published first."""
+    groups: dict[tuple[str, str], list[ScoredSentence]] = {}
+    for s in scored:
+        text = " ".join(_WORD.findall(read(s.passage.article_id, s.span).casefold()))  # punctuation aside
+        groups.setdefault((_story(articles, s.passage.article_id), text), []).append(s)
+    kept = []
+    for members in groups.values():
+        if len({m.passage.article_id for m in members}) == 1:
+            kept += members
+            continue
+        first = min(members, key=lambda m: _published_order(articles.get(m.passage.article_id)))
+        best = max(members, key=lambda m: m.score)
+        kept.append(replace(first, score=best.score, features=best.features))
+    return kept
+
+
+def _published_order(ref: ArticleRef | None) -> tuple[bool, str, str]:
+    """Earliest first; an undated article after the dated ones."""
+    return (True, "", "") if ref is None else (not ref.published, ref.published, ref.added_at)
 
 
 def _previous_sentence(by_end: Mapping[tuple[str, int], ScoredSentence], current: ScoredSentence) -> ScoredSentence | None:

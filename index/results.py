@@ -35,6 +35,8 @@ class Quote:
     start: int
     end: int
     score: float
+    #: The other outlets (or titles) that ran the same story (index/stories.py), first published first.
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,15 +62,17 @@ class Answer:
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form documented in docs/cli.md."""
-        quote_keys = ("text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score")
+        quote_keys = ("text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score", "also")
         source_keys = ("article_id", "title", "url", "score")
         return {
             "question": self.question,
             "answered": self.answered,
-            "quotes": [{k: _round(asdict(q)[k]) for k in quote_keys} for q in self.quotes],
+            "quotes": [{k: _round(asdict(q)[k]) for k in quote_keys if k != "also" or q.also} for q in self.quotes],
             "sources": [{k: _round(asdict(s)[k]) for k in source_keys} for s in self.sources],
         }
 
 
 def _round(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
     return round(value, 4) if isinstance(value, float) else value

@@ -30,7 +30,7 @@ from .quotes import (
     select_quotes,
     weigh_sentences,
 )
-from .results import Answer, Passage, SourceMatch
+from .results import Answer, Passage, Quote, SourceMatch
 from .scope import Scope
 from .store import ArticleRef, Store
 from .vectors import VectorIndex
@@ -41,6 +41,8 @@ CANDIDATES = 50
 RERANK_DEPTH = 30
 SENTENCE_WEIGHT = 0.6
 NEAREST_SOURCES = 3
+#: Other outlets named under a quote whose story several ran.
+ALSO_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Retriever:
         # One calibrated score decides: the quote model's probability that the best quote is on target.
         if not quotes or quotes[0].score < min_score:
             quotes = []
+        quotes = [self._with_others(q, ranked.articles, scope) for q in quotes]
         answer = Answer(query.text, bool(quotes), tuple(quotes), _nearest_sources(ranked.passages, ranked.articles))
         return Retrieval(answer, tuple(ranked.passages), tuple(candidates),
                          {"search": searched - started, "quotes": time.perf_counter() - searched})
@@ -132,6 +135,15 @@ class Retriever:
         fused = ((1 - SENTENCE_WEIGHT) * np.array([p.score for p in passages])
                  + SENTENCE_WEIGHT * evidence.best_per_passage(len(passages)))
         return [replace(passages[i], score=float(fused[i])) for i in np.argsort(-fused, kind="stable")[:k]]
+
+    def _with_others(self, quote: Quote, articles: Mapping[str, ArticleRef], scope: Scope) -> Quote:
+        """The quote naming the other articles (that `scope` sees) that tell its story."""
+        ref = articles.get(quote.article_id)
+        if ref is None or not ref.story:
+            return quote
+        others = [m.outlet or m.title for m in self.store.story_members(ref.story, scope.collections, ALSO_NAMED + 1)
+                  if m.id != quote.article_id]
+        return replace(quote, also=tuple(dict.fromkeys(others))[:ALSO_NAMED]) if others else quote
 
     def _quote_text(self, passages: Sequence[Passage], article_id: str, span: Span) -> str:
         """`article.text[span]`: from a passage that holds it (as most quotes lie), else read from the store."""

@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS articles (
     content_hash TEXT NOT NULL,
     collection TEXT NOT NULL,
     added_by TEXT NOT NULL,
-    added_at TEXT NOT NULL
+    added_at TEXT NOT NULL,
+    story TEXT NOT NULL DEFAULT '',
+    signature BLOB
 );
 CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
 CREATE UNIQUE INDEX IF NOT EXISTS articles_source ON articles(collection, source);
@@ -69,7 +71,8 @@ CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
 
 #: Columns added since the first schema, with their definitions in it.
 _ADDED_COLUMNS = (("chunks", "text", "TEXT NOT NULL DEFAULT ''"), ("sentences", "terms", "TEXT NOT NULL DEFAULT ''"),
-                  ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"))
+                  ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"), ("articles", "story", "TEXT NOT NULL DEFAULT ''"),
+                  ("articles", "signature", "BLOB"))
 
 
 class StoreError(RuntimeError):
@@ -93,6 +96,8 @@ class StoredArticle:
     added_by: str
     added_at: str
     passages: int
+    #: The story it tells (index/stories.py): the id of the article the story was first stored under.
+    story: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ class ArticleRef(NamedTuple):
     url: str
     outlet: str
     published: str
+    story: str = ""
+    added_at: str = ""
 
 
 class NewSentence(NamedTuple):
@@ -141,7 +148,7 @@ class SentenceRows(NamedTuple):
 
 _ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
                     "a.content_hash, a.collection, a.added_by, a.added_at, "
-                    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id)")
+                    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story")
 
 
 class Store:
@@ -161,6 +168,8 @@ class Store:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
             self._add_columns()
+            # After the columns: an older index gains `story` there.
+            self._db.execute("CREATE INDEX IF NOT EXISTS articles_story ON articles(story)")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.folder}: cannot open the index database ({exc})") from None
         self._check_model(model, dim)
@@ -327,8 +336,41 @@ class Store:
         """What quotes cite of these articles, by id, without reading their texts."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id, title, url, outlet, published FROM articles WHERE id IN ({','.join('?' * len(ids))})", list(ids))
+                f"SELECT id, title, url, outlet, published, story, added_at FROM articles WHERE id IN "
+                f"({','.join('?' * len(ids))})", list(ids))
             return {row[0]: ArticleRef(*row) for row in rows}
+
+    def story_members(self, story: str, collections: Sequence[str] | None = None, limit: int = 10) -> list[ArticleRef]:
+        """The articles (of these collections) that tell one story, first published first (at most `limit`)."""
+        where, args = _in_collections(collections)
+        where = f"{where} AND" if where else "WHERE"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT a.id, a.title, a.url, a.outlet, a.published, a.story, a.added_at FROM articles a {where} "
+                "a.story = ? ORDER BY a.published = '', a.published, a.added_at LIMIT ?", (*args, story, limit))
+            return [ArticleRef(*row) for row in rows]
+
+    def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]:
+        """(collection, story, packed story signature) of these articles (default: all), by id; those
+        stored without a signature are left out."""
+        with self._lock:
+            if ids is None:
+                rows = self._db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT NULL")
+            else:
+                rows = self._db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT "
+                                        f"NULL AND id IN ({','.join('?' * len(ids))})", list(ids))
+            return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+    def without_signature(self) -> list[tuple[str, str]]:
+        """(id, text) of the articles an older version stored without a story signature."""
+        with self._lock:
+            return list(self._db.execute("SELECT id, text FROM articles WHERE signature IS NULL"))
+
+    def set_signature(self, article_id: str, signature: bytes) -> None:
+        """Store an article's story signature (an older version's article: a story of its own)."""
+        with self._lock, self._transaction():
+            self._db.execute("UPDATE articles SET signature = ?, story = CASE WHEN story = '' THEN id ELSE story END "
+                             "WHERE id = ?", (signature, article_id))
 
     def all_chunks(self) -> list[StoredChunk]:
         """Every chunk, ascending by id."""
@@ -375,11 +417,14 @@ class Store:
     # -- writing -----------------------------------------------------------------------------
 
     def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "") -> Change:
+            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
+            story: str = "", signature: bytes | None = None) -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version.
 
         Args:
             sentences: per chunk, its sentences (spans in article coordinates).
+            story: the story it tells (index/stories.py); default: a story of its own.
+            signature: its story signature, as index/stories.py packs it.
 
         Returns:
             What changed: the old version's chunk ids removed, the new chunks added.
@@ -395,9 +440,10 @@ class Store:
                 next_id = self._next_chunk_id()
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
                 self._db.execute(
-                    "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (article_id, article.source, article.title, article.url, article.outlet, article.author,
-                     article.published, article.text, article.content_hash, collection, added_by, added_at),
+                     article.published, article.text, article.content_hash, collection, added_by, added_at,
+                     story or article_id, signature),
                 )
                 new_ids = []
                 for n, (chunk, vector) in enumerate(zip(chunks, vectors)):

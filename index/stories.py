@@ -1,0 +1,113 @@
+"""One story told once: near-copies of an article (a wire copy under another headline, a trimmed or
+lightly edited version) are recognised and grouped into one story.
+
+Each article gets a MinHash signature of its word 5-shingles (datasketch) and its shingle count. An
+LSH index over the signatures finds candidates whose estimated Jaccard similarity is at least
+`CANDIDATE_JACCARD`; a candidate is the same story when at least `SAME_STORY` of the shorter text's
+shingles are estimated to be in the other (containment, so that a copy trimmed to its first half
+still counts). The thresholds are
+measured on copies made from real articles with the kinds of variation news has
+(`tools/near_duplicates.py`, docs/how-it-works.md).
+
+The LSH index lives in memory and is rebuilt from the signatures the database keeps when the index
+opens; `ArticleIndex` keeps it in step with every add and remove.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+
+NUM_PERM = 128
+#: datasketch's hashing scheme, named so that stored signatures stay comparable whatever its default.
+SCHEME = "affine32"
+SHINGLE = 5
+#: LSH candidates: estimated Jaccard similarity at least this.
+CANDIDATE_JACCARD = 0.2
+#: Same story: this share of the shorter text's shingles is in the longer one.
+SAME_STORY = 0.4
+_WORD = re.compile(r"\w+")
+
+
+def shingles(text: str) -> set[bytes]:
+    """The text's overlapping runs of SHINGLE words, lowercased (the whole text if it is shorter)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < SHINGLE:
+        return {" ".join(words).encode()} if words else set()
+    return {" ".join(words[i:i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)}
+
+
+class Signature(NamedTuple):
+    """A text's MinHash values (NUM_PERM of them) and its number of shingles."""
+
+    values: np.ndarray  # uint32, datasketch's SCHEME
+    shingles: int
+
+    @classmethod
+    def of(cls, text: str) -> Signature:
+        from datasketch import MinHash
+
+        found = shingles(text)
+        minhash = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
+        minhash.update_batch(list(found))
+        return cls(np.asarray(minhash.hashvalues, dtype=np.uint32), len(found))
+
+    def to_bytes(self) -> bytes:
+        """As stored: the values, then the shingle count, as uint32."""
+        return np.append(self.values, np.uint32(min(self.shingles, 2**32 - 1))).astype(np.uint32).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Signature:
+        packed = np.frombuffer(data, dtype=np.uint32)
+        return cls(packed[:-1], int(packed[-1]))
+
+    def minhash(self):  # -> datasketch.MinHash
+        from datasketch import MinHash
+
+        return MinHash(num_perm=NUM_PERM, hashvalues=self.values, scheme=SCHEME)
+
+    def containment(self, other: Signature) -> float:
+        """The estimated share of the shorter text's shingles that the other holds: from the estimated
+        Jaccard similarity J and the two sizes, |A ∩ B| = J (|A| + |B|) / (1 + J)."""
+        if not self.shingles or not other.shingles:
+            return 0.0
+        jaccard = float(np.mean(self.values == other.values))
+        common = jaccard * (self.shingles + other.shingles) / (1 + jaccard)
+        return min(1.0, common / min(self.shingles, other.shingles))
+
+
+class StoryIndex:
+    """Candidate copies of a text: LSH over the signatures of one article per story (the first stored),
+    so that a story told by many outlets is one entry, not many."""
+
+    def __init__(self) -> None:
+        from datasketch import MinHashLSH
+
+        self._lsh = MinHashLSH(threshold=CANDIDATE_JACCARD, num_perm=NUM_PERM)
+        self._keys: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, article_id: str) -> bool:
+        return article_id in self._keys
+
+    def add(self, article_id: str, signature: Signature) -> None:
+        self.remove(article_id)
+        self._lsh.insert(article_id, signature.minhash())
+        self._keys.add(article_id)
+
+    def add_many(self, rows: Iterable[tuple[str, Signature]]) -> None:
+        for article_id, signature in rows:
+            self.add(article_id, signature)
+
+    def remove(self, article_id: str) -> None:
+        if article_id in self._keys:
+            self._lsh.remove(article_id)
+            self._keys.discard(article_id)
+
+    def candidates(self, signature: Signature) -> list[str]:
+        return sorted(self._lsh.query(signature.minhash()))
