@@ -29,6 +29,8 @@ class IndexService:
         self._index = index
         self._fetcher: Fetcher | None = None
         self._feeds: FeedList | None = None
+        #: Held while articles are embedded and stored: one add (or one feed's batch) at a time.
+        self.indexing = asyncio.Lock()
         #: Work given up on past its deadline that has not yet stopped (it stores nothing).
         self._abandoned: set[asyncio.Future] = set()
 
@@ -130,8 +132,16 @@ class IndexService:
         return result
 
     async def add(self, article: Article, scope: Scope, added_by: str, deadline: Deadline) -> AddResult:
-        """Index `article` for `scope`, within `deadline`: past it, BudgetExceeded, and nothing is stored."""
-        return await self._within(deadline, lambda: self._add(article, scope, added_by, deadline))
+        """Index `article` for `scope`, within `deadline`: past it, BudgetExceeded, and nothing is stored.
+        One article is embedded at a time (`indexing`), so that adds leave a core to the questions."""
+        try:
+            await asyncio.wait_for(self.indexing.acquire(), deadline.remaining())
+        except TimeoutError:
+            raise deadline.exceeded() from None
+        try:
+            return await self._within(deadline, lambda: self._add(article, scope, added_by, deadline))
+        finally:
+            self.indexing.release()
 
     def _remove(self, article_id: str) -> bool:
         removed = self.index.remove(article_id)

@@ -266,11 +266,15 @@ def _html_paragraphs(html: str) -> str:
 class FeedPoller:
     """Polls feeds into an index: the network on the event loop, parsing and indexing in threads."""
 
-    def __init__(self, index: ArticleIndex, feeds: FeedList, fetcher: Fetcher, interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, index: ArticleIndex, feeds: FeedList, fetcher: Fetcher, interval: float = POLL_INTERVAL,
+                 indexing: asyncio.Lock | None = None) -> None:
+        """`indexing`: held while a feed's new articles are embedded and stored, one feed at a time (pass
+        the lock other adds take, so that all of them leave a core to the questions)."""
         self.index = index
         self.feeds = feeds
         self.fetcher = fetcher
         self.interval = interval
+        self.indexing = indexing or asyncio.Lock()
 
     async def check(self, url: str) -> ParsedFeed:
         """Fetch and parse a feed to follow it; FeedError says why it cannot be."""
@@ -310,8 +314,11 @@ class FeedPoller:
                 return await self._article(item, parsed.title or feed.title)
 
         articles = [a for a in await asyncio.gather(*(article_of(i) for i in new)) if a is not None]
-        added = await asyncio.to_thread(self.index.add_many, articles, Scope(feed.collection), f"feed:{feed.url}") \
-            if articles else []
+        added: list[AddResult] = []
+        if articles:
+            async with self.indexing:
+                added = await asyncio.to_thread(self.index.add_many, articles, Scope(feed.collection),
+                                                f"feed:{feed.url}")
         updated = await asyncio.to_thread(self.feeds.succeeded, feed, fetched.etag, fetched.last_modified,
                                           parsed.title, [i.key for i in new], self.interval)
         return PollResult(updated, tuple(added), len(new))

@@ -52,7 +52,8 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
 
     def poller(self) -> FeedPoller:
         service = self.bot.service
-        return FeedPoller(service.index, service.feeds, service.fetcher, self.bot.settings.feed_minutes * 60)
+        return FeedPoller(service.index, service.feeds, service.fetcher, self.bot.settings.feed_minutes * 60,
+                          service.indexing)
 
     async def cog_load(self) -> None:
         self.poll_due.start()
