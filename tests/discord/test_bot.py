@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -231,8 +232,8 @@ async def test_article_text_with_mentions_never_pings(server: Server) -> None:
 @pytest.mark.asyncio
 async def test_a_long_answer_stays_within_every_limit(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
     seed_index.settings = replace(seed_index.settings, top_k=10)
-    words = " ".join(f"harbour{i} crane" for i in range(300))
-    for n in range(10):
+    for n in range(10):  # the words in another order in each, or they would be copies of one story (index/stories.py)
+        words = " ".join(f"harbour{i} crane" for i in random.Random(n).sample(range(300), 300))
         seed_index.add(parse_text(f"Harbour report {n} with a long title {'x' * 300}\n\n"
                                   f"The harbour cranes of dock {n} {words} moved today.", f"file:harbour{n}.txt"))
     async with serve(fake_discord, seed_index) as s:
