@@ -14,6 +14,7 @@ from .cogs.feeds import FeedsCog
 from .cogs.manage import ManageCog
 from .cogs.sources import SourcesCog
 from .cogs.watch import WatchCog
+from .conversations import Conversations
 from .index_service import IndexService
 from .render import NO_MENTIONS
 from .server_data import ServerData
@@ -47,6 +48,7 @@ class ArticleBot(commands.Bot):
         self.service = service
         self.settings = settings
         self.server_data = ServerData(settings.index.index_dir)
+        self.conversations = Conversations()
 
     async def setup_hook(self) -> None:
         await self.service.load()

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from index import (
     AddResult, Answer, Article, ArticleError, ArticleIndex, Deadline, FeedList, Fetcher, FetchError, FetchPolicy, Scope,
-    Settings, StoredArticle, ensure_seeded, fetched_article, load_upload,
+    Settings, StoredArticle, Turn, ensure_seeded, fetched_article, load_upload,
 )
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,9 @@ class IndexService:
         self._feeds = self._feeds or await asyncio.to_thread(FeedList, self.settings.index_dir)
         log.info("index ready: %d articles in %s", len(self._index), self.settings.index_dir)
 
-    async def ask(self, question: str, scope: Scope) -> Answer:
-        return await asyncio.to_thread(self.index.ask, question, scope=scope)
+    async def ask(self, question: str, scope: Scope, after: Turn | None = None) -> Answer:
+        """The answer; `after`: the turn a follow-up follows (index/followups.py)."""
+        return await asyncio.to_thread(self.index.ask, question, scope=scope, after=after)
 
     async def articles(self, scope: Scope) -> list[StoredArticle]:
         """The articles `scope` sees, newest first."""

@@ -25,6 +25,7 @@ from .budget import BudgetExceeded, Deadline
 from .embedder import embedder_for as load_encoder
 from .feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
 from .fetch import Fetched, Fetcher, FetchError, FetchPolicy
+from .followups import Turn, rewrite
 from .fusion import MODES, Mode
 from .ingest import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
 from .results import Answer, Passage, Quote, SourceMatch
@@ -36,7 +37,7 @@ from .store import StoredArticle
 __all__ = [
     "MAX_QUESTION_CHARS", "MODES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
     "Deadline", "Embedded", "Feed", "FeedError", "FeedList", "FeedPoller", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "PollResult", "QuestionError", "Quote",
-    "Retrieval", "Scope", "Settings", "SettingsError", "SourceMatch", "StoredArticle", "check_file", "check_question",
+    "Retrieval", "Scope", "Settings", "SettingsError", "SourceMatch", "StoredArticle", "Turn", "check_file", "check_question",
     "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url",
-    "parse_text",
+    "parse_text", "rewrite",
 ]

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +22,7 @@ from .chunking import Chunk, Span, chunk_text, sentence_spans
 from .derived import Change, DerivedIndex
 from .embedder import Encoder, embedder_for
 from .evidence import QuestionCues
+from .followups import Turn, rewrite
 from .fusion import Mode
 from .lexical import LexicalIndex
 from .quotes import sentence_facts
@@ -340,7 +341,8 @@ class ArticleIndex:
 
     # -- searching and asking -----------------------------------------------------------------
 
-    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid", scope: Scope = _EVERYTHING) -> Answer:
+    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid", scope: Scope = _EVERYTHING,
+            after: Turn | None = None) -> Answer:
         """Answer with verbatim quotes, or say nothing was found and name the nearest sources.
 
         Args:
@@ -348,20 +350,25 @@ class ArticleIndex:
             k: the most quotes to return (default: the `top_k` setting).
             mode: how passages are retrieved (index/fusion.py).
             scope: search only what this scope sees (default: every article).
+            after: the turn this question follows in a conversation: a follow-up ("what about
+                France?") is rewritten to stand alone (index/followups.py), and the answer says
+                what was searched.
         """
-        return self.retrieve(question, k, mode, scope).answer
+        return self.retrieve(question, k, mode, scope, after=after).answer
 
     def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid", scope: Scope = _EVERYTHING,
-                 depth: int = 0) -> Retrieval:
+                 depth: int = 0, after: Turn | None = None) -> Retrieval:
         """`ask`, with how the answer was found: the ranked passages (at least `depth` of them), the
         sentences the quotes were chosen from, and the time of each stage."""
         question = check_question(question)
+        searched = check_question(rewrite(question, after)) if after is not None else question
         started = time.perf_counter()
-        query = self._query(question)
+        query = self._query(searched)
         embedded = time.perf_counter()
         with self._lock:
             found = self._retriever.answer(query, k or self.settings.top_k, self.settings.min_score, mode, scope, depth)
-        return Retrieval(found.answer, found.passages, found.candidates, {"embed": embedded - started, **found.timings})
+        answer = replace(found.answer, question=question, searched=searched if searched != question else "")
+        return Retrieval(answer, found.passages, found.candidates, {"embed": embedded - started, **found.timings})
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid", scope: Scope = _EVERYTHING) -> list[Passage]:
         """The `k` passages that best match the question, best first."""

@@ -35,7 +35,7 @@ def _open_index(args: argparse.Namespace) -> ArticleIndex:
 
 def format_answer(answer: Answer) -> str:
     """An answer as plain text for a terminal: quotes under their source, or the nearest sources."""
-    lines = [f"Q: {answer.question}", ""]
+    lines = [f"Q: {answer.question}", *([f"Searching for: {answer.searched}"] if answer.searched else []), ""]
     if not answer.answered:
         lines.append("Nothing in the articles answers that.")
         if answer.sources:
@@ -80,10 +80,14 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
 def _answer_each(index: ArticleIndex, questions: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
     from .article_index import QuestionError
 
+    from .followups import Turn
+
     status = 0
+    turn: Turn | None = None
     for question in questions:
         try:
-            answer = index.ask(question, k=args.k)
+            answer = index.ask(question, k=args.k, after=turn if args.conversation else None)
+            turn = Turn(answer.searched or answer.question, answer.quotes[0].text if answer.quotes else "")
         except QuestionError as exc:
             if args.json:
                 print(json.dumps({"question": question, "error": str(exc)}), file=out)
@@ -159,7 +163,8 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(f"{folder}: no such dataset folder")
     try:
         report = evaluate(folder, args.settings, limit=args.limit, seed=args.seed, modes=modes,  # type: ignore[arg-type]
-                          unanswerable=args.unanswerable, progress=True, misses=args.misses, half=args.half)
+                          unanswerable=args.unanswerable, progress=True, misses=args.misses, half=args.half,
+                          followups=args.followups)
     except (DatasetError, ModelError) as exc:
         raise CliError(str(exc)) from None
     print(json.dumps(report.to_json()) if args.json else format_report(report), file=out)
@@ -276,6 +281,8 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p.add_argument("question", metavar="QUESTION")
     p.add_argument("--k", type=_positive, default=None, help="the most quotes to show (1-10)")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument("--conversation", action="store_true",
+                   help="with '-': read each line as a follow-up of the lines before it ('what about France?')")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("sources", parents=[common], help="list the articles in the index")
@@ -304,6 +311,9 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
                    help="index every other article and also ask about the others (the answer is 'not found')")
     p.add_argument("--half", type=int, choices=(1, 2), default=None,
                    help="ask only about half of the articles (every other by id; the quote model is fitted on half 1)")
+    p.add_argument("--followups", action="store_true",
+                   help="also measure follow-up questions made elliptical (a name the question before also names "
+                        "becomes 'it'), with and without the rewrite")
     p.add_argument("--misses", type=Path, default=None, metavar="FILE",
                    help="write each question whose first quote is off target (JSON lines: gold and quotes shown)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

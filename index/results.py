@@ -59,13 +59,17 @@ class Answer:
     answered: bool
     quotes: tuple[Quote, ...]
     sources: tuple[SourceMatch, ...]
+    #: What was searched, when a follow-up was rewritten to stand alone (index/followups.py).
+    searched: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form documented in docs/cli.md."""
         quote_keys = ("text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score", "also")
         source_keys = ("article_id", "title", "url", "score")
+        searched = {"searched": self.searched} if self.searched and self.searched != self.question else {}
         return {
             "question": self.question,
+            **searched,
             "answered": self.answered,
             "quotes": [{k: _round(asdict(q)[k]) for k in quote_keys if k != "also" or q.also} for q in self.quotes],
             "sources": [{k: _round(asdict(s)[k]) for k in source_keys} for s in self.sources],

@@ -13,7 +13,7 @@ from discord.ext import commands
 from index import MAX_QUESTION_CHARS, QuestionError, Scope, check_question
 
 from ..cooldown import QuestionCooldown, cooldown_message
-from ..render import NO_MENTIONS, render_answer
+from ..render import NO_MENTIONS, render_answer, shorten
 
 if TYPE_CHECKING:
     from ..client import ArticleBot
@@ -53,8 +53,9 @@ class AskCog(commands.Cog):
         # Discord wants an acknowledgement within 3 seconds; the search may take longer.
         await interaction.response.defer(ephemeral=private, thinking=True)
         answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id))
-        for embeds in render_answer(answer):
-            await interaction.followup.send(embeds=embeds, ephemeral=private, allowed_mentions=NO_MENTIONS)
+        sent = [await interaction.followup.send(embeds=embeds, ephemeral=private, allowed_mentions=NO_MENTIONS, wait=True)
+                for embeds in render_answer(answer)]
+        self.bot.conversations.remember((m.id for m in sent), answer)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -82,11 +83,14 @@ class AskCog(commands.Cog):
             return
         try:
             async with message.channel.typing():
-                answer = await self.bot.service.ask(question, Scope.of_server(message.guild.id if message.guild else None))
+                answer = await self.bot.service.ask(question, Scope.of_server(message.guild.id if message.guild else None),
+                                                    after=self.bot.conversations.before(message))
             first, *rest = render_answer(answer)
-            await message.reply(embeds=first, mention_author=False, allowed_mentions=NO_MENTIONS)
+            searched = f"Searching for: {shorten(answer.searched, 300)}" if answer.searched else None
+            sent = [await message.reply(searched, embeds=first, mention_author=False, allowed_mentions=NO_MENTIONS)]
             for embeds in rest:
-                await message.channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
+                sent.append(await message.channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS))
+            self.bot.conversations.remember((m.id for m in sent), answer)
         except discord.Forbidden:
             log.warning("cannot answer in channel %s: missing permissions", message.channel.id)
         except Exception:

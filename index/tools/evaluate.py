@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import Answer, ArticleIndex, Passage, Settings
+from .. import Answer, ArticleIndex, Passage, Settings, Turn
+from ..followups import names
 from ..clean import normalise
 from ..fusion import MODES, Mode
 from ..ingest import ingest_paths
@@ -85,6 +86,24 @@ class ModeReport:
 
 
 @dataclass(frozen=True)
+class FollowupReport:
+    """First-quote accuracy of follow-up questions (`followup_pairs`), hybrid mode."""
+
+    questions: int
+    #: The elliptical follow-up rewritten from the turn before it (index/followups.py).
+    quote_accuracy: float
+    #: The elliptical follow-up searched as typed.
+    quote_accuracy_no_rewrite: float
+    #: The follow-up as the dataset wrote it, naming what it asks about: the ceiling.
+    quote_accuracy_as_written: float
+    #: Share of follow-ups the rewrite changed.
+    rewritten: float
+
+    def to_json(self) -> dict[str, float]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
 class EvalReport:
     dataset: str
     questions: int
@@ -92,10 +111,13 @@ class EvalReport:
     #: With --unanswerable: per mode, the share of questions about unindexed articles left unanswered.
     unanswerable: dict[str, float] | None = None
     unanswerable_questions: int = 0
+    followups: FollowupReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"dataset": self.dataset, "questions": self.questions,
                                 "modes": {m: r.to_json() for m, r in self.modes.items()}}
+        if self.followups is not None:
+            data["followups"] = self.followups.to_json()
         if self.unanswerable is not None:
             data["unanswerable"] = {"questions": self.unanswerable_questions,
                                     "abstain_rate": {m: round(v, 4) for m, v in self.unanswerable.items()}}
@@ -231,6 +253,53 @@ def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode,
                       abstained / n, percentile(latencies, 0.5), percentile(latencies, 0.95))
 
 
+#: Pronouns that stand for a name in a made-up follow-up.
+_PRONOUN = {True: "its", False: "it"}
+
+
+def followup_pairs(questions: Sequence[EvalQuestion]) -> list[tuple[EvalQuestion, EvalQuestion, str]]:
+    """Follow-ups made from the dataset: (first, second, the second made elliptical) for consecutive
+    questions about the same paragraph where the second names something the first also names; in the
+    second, that name becomes the pronoun a person would use after the first ("it", "its" before 's),
+    as in "When was the Eiffel Tower built?" then "How tall is it?"."""
+    by_paragraph: dict[tuple[str, int], list[EvalQuestion]] = {}
+    for q in questions:
+        if q.paragraph is not None:
+            by_paragraph.setdefault((q.article, q.paragraph.start), []).append(q)
+    pairs = []
+    for group in by_paragraph.values():
+        for first, second in zip(group, group[1:]):
+            shared = [n for n in names(second.question) if n.casefold() in first.question.casefold()]
+            if not shared:
+                continue
+            name = max(shared, key=len)
+            elliptical = re.sub(rf"(?:\b[Tt]he\s+)?{re.escape(name)}(?P<possessive>['’]s\b)?",
+                                lambda m: _PRONOUN[bool(m.group("possessive"))], second.question, count=1)
+            if elliptical != second.question and names(elliptical) == []:
+                pairs.append((first, second, elliptical))
+    return pairs
+
+
+def run_followups(index: ArticleIndex, pairs: Sequence[tuple[EvalQuestion, EvalQuestion, str]],
+                  index_ids: dict[str, str]) -> FollowupReport:
+    """Ask each first question, then its follow-up three ways: rewritten after it, as typed, as written."""
+    def right(q: EvalQuestion, answer: Answer) -> bool:
+        return bool(answer.quotes) and on_target(q, index_ids, answer.quotes[0].article_id, answer.quotes[0].start,
+                                                 answer.quotes[0].end, answer.quotes[0].text)
+
+    rewritten = plain = written = changed = 0
+    for first, second, elliptical in pairs:
+        before = index.ask(first.question)
+        turn = Turn(first.question, before.quotes[0].text if before.quotes else "")
+        answer = index.ask(elliptical, after=turn)
+        rewritten += right(second, answer)
+        changed += bool(answer.searched)
+        plain += right(second, index.ask(elliptical))
+        written += right(second, index.ask(second.question))
+    n = max(len(pairs), 1)
+    return FollowupReport(len(pairs), rewritten / n, plain / n, written / n, changed / n)
+
+
 def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings, progress: bool) -> tuple[ArticleIndex, dict[str, str], dict[str, str]]:
     """Ingest `articles` from files into a fresh index; returns it, dataset id → index id, and cleaned texts."""
     files = folder / "articles"
@@ -280,7 +349,7 @@ def eval_set(folder: Path, settings: Settings, held_out: set[str] = frozenset(),
 
 def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: int = 0,
              modes: Sequence[Mode] = MODES, unanswerable: bool = False, progress: bool = False,
-             misses: Path | None = None, half: int | None = None) -> EvalReport:
+             misses: Path | None = None, half: int | None = None, followups: bool = False) -> EvalReport:
     """Index the dataset's articles in a temporary folder and report each mode's metrics.
 
     Args:
@@ -293,6 +362,7 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
             (mode, question, gold answers or evidence, the quotes shown).
         half: ask only about the articles of this half (1 or 2, see `halves`); all are indexed. The
             quote model is fitted on half 1, so half 2 is held out from it.
+        followups: also measure follow-up questions (`followup_pairs`; `limit` samples them too).
     """
     names = {a["id"] for a in _read_jsonl(folder / "articles.jsonl")}
     held_out = halves(names)[1] if unanswerable else set()
@@ -309,7 +379,13 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
         if misses is not None and missed is not None:
             misses.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in missed), encoding="utf-8")
         abstain = {m: run_mode(data.index, outside, m, data.ids, progress).abstain_rate for m in modes} if unanswerable else None
-    return EvalReport(str(folder), len(answerable), reports, abstain, len(outside))
+        followed = None
+        if followups:
+            pairs = followup_pairs([q for q in data.questions if q.article not in held_out and q.article in asked])
+            if limit is not None:
+                pairs = random.Random(seed).sample(pairs, min(limit, len(pairs)))
+            followed = run_followups(data.index, pairs, data.ids)
+    return EvalReport(str(folder), len(answerable), reports, abstain, len(outside), followed)
 
 
 def format_report(report: EvalReport) -> str:
@@ -320,6 +396,11 @@ def format_report(report: EvalReport) -> str:
     lines = [f"{report.dataset}: {report.questions} questions", f"{'metric':18}" + "".join(f"{m:>10}" for m in modes)]
     for key in keys:
         lines.append(f"{key:18}" + "".join(f"{report.modes[m].to_json()[key]:>10}" for m in modes))
+    if report.followups is not None:
+        f = report.followups
+        lines.append(f"follow-ups ({f.questions}): quote accuracy {f.quote_accuracy:.4f} rewritten, "
+                     f"{f.quote_accuracy_no_rewrite:.4f} as typed, {f.quote_accuracy_as_written:.4f} as the dataset "
+                     f"wrote them; {f.rewritten:.0%} rewritten")
     if report.unanswerable is not None:
         lines.append(f"{'unanswerable':18}" + "".join(f"{report.unanswerable[m]:>10.4f}" for m in modes)
                      + f"   (abstain rate on {report.unanswerable_questions} questions about unindexed articles)")

@@ -304,3 +304,20 @@ async def test_heartbeats_keep_going_during_a_slow_search(server: Server, monkey
     during = [t for t in server.fake.heartbeats if t > interaction.dispatched_at]
     assert len(during) >= 3
     assert max(b - a for a, b in zip(during, during[1:])) < 1.5
+
+
+@pytest.mark.asyncio
+async def test_a_reply_to_an_answer_is_read_as_a_follow_up(server: Server) -> None:
+    fake = server.fake
+    await fake.send_message(server.general, server.alice, f"{fake.bot_user.mention} How did China react?")
+    answer = await fake.wait_for_message(server.general, timeout=30)
+    assert not answer.content and answer.embeds
+    follow_up = await fake.send_message(server.general, server.alice, "when?", reply_to=answer)
+    reply = await fake.wait_for_message(server.general, timeout=30)
+    assert reply.referenced is follow_up
+    assert reply.content == "Searching for: When did China react?" and reply.embeds
+
+    slash = await answer_of(await server.ask("How did China react?"))
+    await fake.send_message(server.general, server.bob, "what about Kim Jong Un?", reply_to=slash)
+    reply = await fake.wait_for_message(server.general, timeout=30)
+    assert reply.content == "Searching for: How did Kim Jong Un react?"
