@@ -74,7 +74,7 @@ def _quote_block(quote: Quote, limit: int) -> str:
     return f"> {escape(shorten(quote.text, limit))}\n*paragraph {quote.paragraph}*"
 
 
-def _article_embed(quotes: Sequence[Quote]) -> discord.Embed:
+def _article_embed(quotes: Sequence[Quote], mark_undated: bool = False) -> discord.Embed:
     first = quotes[0]
     limit = EMBED_DESCRIPTION_LIMIT // len(quotes)
     while True:  # escaping can lengthen text, so shrink until the description fits
@@ -89,7 +89,8 @@ def _article_embed(quotes: Sequence[Quote]) -> discord.Embed:
         colour=ANSWER_COLOUR,
     )
     also = sorted({name for q in quotes for name in q.also}, key=[n for q in quotes for n in q.also].index)
-    footer = byline(first.outlet, first.published, f"also in {', '.join(also)}" if also else "")
+    published = first.published or ("undated" if mark_undated else "")
+    footer = byline(first.outlet, published, f"also in {', '.join(also)}" if also else "")
     if footer:
         embed.set_footer(text=shorten(footer, EMBED_FOOTER_LIMIT))
     return embed
@@ -134,7 +135,13 @@ def render_answer(answer: Answer) -> list[list[discord.Embed]]:
     """The answer as messages of embeds: one embed per article with its verbatim quotes."""
     if not answer.answered or not answer.quotes:
         return [[render_not_found(answer)]]
-    return pack([_article_embed(group) for group in group_by_article(answer.quotes)])
+    return pack([_article_embed(group, bool(answer.since)) for group in group_by_article(answer.quotes)])
+
+
+def answer_text(answer: Answer) -> str | None:
+    """What is said above an answer's embeds: what was searched for a follow-up, and a note on dates."""
+    lines = [f"Searching for: {shorten(answer.searched, 300)}" if answer.searched else "", answer.note]
+    return "\n".join(line for line in lines if line) or None
 
 
 def render_sources_page(articles: Sequence[StoredArticle], page: int) -> discord.Embed:

@@ -26,6 +26,7 @@ from .followups import Turn, rewrite
 from .fusion import Mode
 from .lexical import LexicalIndex
 from .quotes import sentence_facts
+from .recency import recency_days
 from .results import Answer, Passage
 from .retrieval import Query, Retrieval, Retriever
 from .scope import Scope
@@ -378,4 +379,4 @@ class ArticleIndex:
 
     def _query(self, question: str) -> Query:
         return Query(question, self.embedder.encode([question])[0], tuple(self.lexical.analyzer.terms(question)),
-                     QuestionCues.of(question))
+                     QuestionCues.of(question), recency_days(question))

@@ -36,6 +36,8 @@ def _open_index(args: argparse.Namespace) -> ArticleIndex:
 def format_answer(answer: Answer) -> str:
     """An answer as plain text for a terminal: quotes under their source, or the nearest sources."""
     lines = [f"Q: {answer.question}", *([f"Searching for: {answer.searched}"] if answer.searched else []), ""]
+    if answer.note:
+        lines += [answer.note, ""]
     if not answer.answered:
         lines.append("Nothing in the articles answers that.")
         if answer.sources:
@@ -49,7 +51,8 @@ def format_answer(answer: Answer) -> str:
             lines.append(f"{quote.title}{_byline(quote.outlet, quote.published)}")
             if quote.url:
                 lines.append(f"  {quote.url}")
-        lines.append(f'  [{number}] "{quote.text}" (paragraph {quote.paragraph})')
+        lines.append(f'  [{number}] "{quote.text}" (paragraph {quote.paragraph}'
+                     f'{", undated" if answer.since and not quote.published else ""})')
         if quote.also:
             lines.append(f"      also in {', '.join(quote.also)}")
     return "\n".join(lines)
@@ -81,12 +84,14 @@ def _answer_each(index: ArticleIndex, questions: Sequence[str], args: argparse.N
     from .article_index import QuestionError
 
     from .followups import Turn
+    from .scope import Scope
 
     status = 0
     turn: Turn | None = None
+    scope = Scope(None, args.since)
     for question in questions:
         try:
-            answer = index.ask(question, k=args.k, after=turn if args.conversation else None)
+            answer = index.ask(question, k=args.k, scope=scope, after=turn if args.conversation else None)
             turn = Turn(answer.searched or answer.question, answer.quotes[0].text if answer.quotes else "")
         except QuestionError as exc:
             if args.json:
@@ -106,6 +111,12 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     from .article_index import QuestionError, check_question
     from .ingest import ensure_seeded
 
+    from .recency import SinceError, parse_since
+
+    try:
+        args.since = parse_since(args.since) if args.since else ""
+    except SinceError as exc:
+        raise CliError(str(exc)) from None
     if args.question == "-":
         questions = [line.strip() for line in sys.stdin if line.strip()]
     else:
@@ -281,6 +292,8 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p.add_argument("question", metavar="QUESTION")
     p.add_argument("--k", type=_positive, default=None, help="the most quotes to show (1-10)")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument("--since", default="", metavar="WHEN",
+                   help="only articles published on or after WHEN (7d, 2w, 3m or a date like 2024-03-01); undated ones too")
     p.add_argument("--conversation", action="store_true",
                    help="with '-': read each line as a follow-up of the lines before it ('what about France?')")
     p.set_defaults(func=cmd_ask)

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import NamedTuple
 
 import numpy as np
@@ -38,6 +39,8 @@ PASSAGES_READ = 6
 #: short (0.9 → 0.5: news 0.654 → 0.669 first quotes on target; see docs/evaluation.md).
 JOIN_RATIO = 0.5
 MAX_QUOTE_CHARS = 350
+#: Quotes scoring at least this share of the best count as ties when a question asks for the latest.
+NEAR_TIE = 0.7
 #: Quotes scoring below this share of the best quote are left out: they rarely answer anything.
 RELATIVE_CUTOFF = 0.6
 # Sentence evidence for re-ranking passages = weighted cosine to the question and idf-weighted
@@ -174,7 +177,7 @@ def weigh_sentences(evidence: SentenceEvidence, passages: Sequence[Passage], kee
 
 
 def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, ArticleRef], limit: int,
-                  read: Callable[[str, Span], str]) -> list[Quote]:
+                  read: Callable[[str, Span], str], prefer_newer: bool = False) -> list[Quote]:
     """The best sentences as quotes: at most two per article, grouped by article, best first.
 
     Args:
@@ -182,6 +185,8 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
         articles: what the quotes cite of their articles, by id.
         limit: the most quotes to return.
         read: the text of a span of an article (a quote that takes in a neighbour may reach beyond its passage).
+        prefer_newer: among near ties (within NEAR_TIE), the newer article's sentence first (the question
+            asks for the latest).
     """
     best: dict[tuple[str, int], ScoredSentence] = {}
     for s in _first_tellings(scored, articles, read):  # a sentence in two overlapping passages counts once
@@ -189,6 +194,11 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
         if key not in best or s.score > best[key].score:
             best[key] = s
     ranked = sorted(best.values(), key=lambda s: -s.score)
+    top = ranked[0].score if ranked else 0.0
+    if prefer_newer:  # the near ties of the best, newest first, then the rest as they were
+        near = [s for s in ranked if s.score >= NEAR_TIE * top]
+        near.sort(key=lambda s: -_day_number(articles.get(s.passage.article_id)))
+        ranked = near + ranked[len(near):]
     by_end = {(s.passage.article_id, s.span.end): s for s in best.values()}
     chosen: list[Quote] = []
     per_article: dict[str, int] = {}
@@ -196,8 +206,10 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
     for candidate in ranked:
         article_id = candidate.passage.article_id
         story = _story(articles, article_id)
-        if len(chosen) >= limit or candidate.score < RELATIVE_CUTOFF * ranked[0].score:
+        if len(chosen) >= limit:
             break
+        if candidate.score < RELATIVE_CUTOFF * top:
+            continue
         if per_article.get(story, 0) >= QUOTES_PER_ARTICLE or (article_id, candidate.span.start) in used:
             continue
         span = candidate.span
@@ -223,6 +235,14 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
     # Group by article, articles in the order of their best quote, each article's quotes best first.
     order = {q.article_id: i for i, q in reversed(list(enumerate(chosen)))}
     return sorted(chosen, key=lambda q: (order[q.article_id], -q.score))
+
+
+def _day_number(ref: ArticleRef | None) -> int:
+    """The article's publication day as a number (0 when undated), newer larger."""
+    try:
+        return date.fromisoformat(ref.published[:10]).toordinal() if ref and ref.published else 0
+    except ValueError:
+        return 0
 
 
 def _story(articles: Mapping[str, ArticleRef], article_id: str) -> str:

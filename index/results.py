@@ -61,12 +61,17 @@ class Answer:
     sources: tuple[SourceMatch, ...]
     #: What was searched, when a follow-up was rewritten to stand alone (index/followups.py).
     searched: str = ""
+    #: Said alongside the quotes, e.g. that the newest article on this is older than the question implies.
+    note: str = ""
+    #: The first day of the articles searched (`since`), if limited; quotes of undated articles are marked so.
+    since: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form documented in docs/cli.md."""
         quote_keys = ("text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score", "also")
         source_keys = ("article_id", "title", "url", "score")
         searched = {"searched": self.searched} if self.searched and self.searched != self.question else {}
+        searched |= {k: v for k, v in (("note", self.note), ("since", self.since)) if v}
         return {
             "question": self.question,
             **searched,

@@ -30,6 +30,7 @@ from .quotes import (
     select_quotes,
     weigh_sentences,
 )
+from .recency import older_than_asked
 from .results import Answer, Passage, Quote, SourceMatch
 from .scope import Scope
 from .store import ArticleRef, Store
@@ -41,6 +42,8 @@ CANDIDATES = 50
 RERANK_DEPTH = 30
 SENTENCE_WEIGHT = 0.6
 NEAREST_SOURCES = 3
+#: With a `since` limit, BM25 scores the allowed chunks directly up to this many.
+SCORE_DIRECTLY = 3000
 #: Other outlets named under a quote whose story several ran.
 ALSO_NAMED = 5
 
@@ -53,6 +56,8 @@ class Query:
     vector: np.ndarray  # unit length
     terms: tuple[str, ...]  # analysed as the lexical index analyses text
     cues: QuestionCues
+    #: The days back the question's words ask about ("this week": 7), None if they do not (index/recency.py).
+    recent_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,12 +96,19 @@ class Retriever:
         readable = {p.chunk_id for p in ranked.passages[:max(PASSAGES_READ, limit)]}
         candidates = [s for s in ranked.sentences if s.passage.chunk_id in readable]
         quotes = select_quotes(candidates, ranked.articles, limit,
-                               lambda article_id, span: self._quote_text(ranked.passages, article_id, span))
+                               lambda article_id, span: self._quote_text(ranked.passages, article_id, span),
+                               prefer_newer=query.recent_days is not None)
         # One calibrated score decides: the quote model's probability that the best quote is on target.
-        if not quotes or quotes[0].score < min_score:
+        if not quotes or max(q.score for q in quotes) < min_score:
             quotes = []
         quotes = [self._with_others(q, ranked.articles, scope) for q in quotes]
-        answer = Answer(query.text, bool(quotes), tuple(quotes), _nearest_sources(ranked.passages, ranked.articles))
+        sources = _nearest_sources(ranked.passages, ranked.articles)
+        note = ""
+        if query.recent_days is not None:  # the newest of what answers (or, without an answer, what is nearest)
+            matched = [q.published for q in quotes] or [s.published for s in sources]
+            newest = max((d for d in matched if d), default="")
+            note = older_than_asked(newest, query.recent_days) if newest else ""
+        answer = Answer(query.text, bool(quotes), tuple(quotes), sources, note=note, since=scope.since)
         return Retrieval(answer, tuple(ranked.passages), tuple(candidates),
                          {"search": searched - started, "quotes": time.perf_counter() - searched})
 
@@ -118,8 +130,8 @@ class Retriever:
         """Steps 1 and 2: both sides' candidates, each scored by the other side too, fused."""
         pool = max(k, CANDIDATES)
         collections = scope.collections
-        dense = dict(self.vectors.search(query.vector, pool, collections)) if mode != "bm25" else {}
-        lexical = dict(self.lexical.top(query.terms, pool, collections)) if mode != "dense" else {}
+        dense = dict(self.vectors.search(query.vector, pool, collections, scope.since)) if mode != "bm25" else {}
+        lexical = dict(self._lexical_top(query, pool, scope)) if mode != "dense" else {}
         missing = sorted(set(lexical) - set(dense))
         if missing:
             dense.update(zip(missing, (self.vectors.vectors(missing) @ query.vector).tolist()))
@@ -128,6 +140,20 @@ class Retriever:
         if missing:
             lexical.update(self.lexical.scores(query.terms, missing))
         return fuse(dense, lexical, mode, k)
+
+    def _lexical_top(self, query: Query, pool: int, scope: Scope) -> list[tuple[int, float]]:
+        """BM25's best; the lexical index knows no dates, so a `since` limit is applied to its results
+        (scoring the allowed chunks directly when they are few)."""
+        if not scope.since:
+            return self.lexical.top(query.terms, pool, scope.collections)
+        allowed = self.vectors.allowed(scope.collections, scope.since)
+        ids = allowed.ids if allowed is not None else np.zeros(0, dtype=np.int64)
+        if len(ids) <= SCORE_DIRECTLY:
+            scored = self.lexical.scores(query.terms, ids.tolist())
+            return sorted(scored.items(), key=lambda hit: -hit[1])[:pool]
+        hits = self.lexical.top(query.terms, pool * 8, scope.collections)
+        keep = np.isin([i for i, _ in hits], ids)
+        return [hit for hit, kept in zip(hits, keep) if kept][:pool]
 
     @staticmethod
     def _rerank(passages: Sequence[Passage], evidence: SentenceEvidence, k: int) -> list[Passage]:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Scope:
-    """A server's view of the articles, or every article (`collection` None)."""
+    """A server's view of the articles, or every article (`collection` None); with `since` (YYYY-MM-DD,
+    index/recency.py), only articles published on or after that day, and those with no date."""
 
     collection: str | None = None
+    since: str = ""
 
     @classmethod
     def everything(cls) -> Scope:
@@ -31,6 +33,9 @@ class Scope:
         if self.collection is None:
             return None
         return ("", self.collection) if self.collection else ("",)
+
+    def limited_to(self, since: str) -> Scope:
+        return Scope(self.collection, since)
 
     @property
     def owner(self) -> str:

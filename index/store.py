@@ -266,9 +266,13 @@ class Store:
                 f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args)
             return [StoredArticle(*row) for row in rows]
 
-    def chunk_ids(self, collections: Sequence[str] | None = None) -> np.ndarray:
-        """The ids of the chunks of these collections' articles (default: all), ascending."""
+    def chunk_ids(self, collections: Sequence[str] | None = None, since: str = "") -> np.ndarray:
+        """The ids of the chunks of these collections' articles (default: all), ascending; with `since`,
+        only those of articles published on or after it, or undated."""
         where, args = _in_collections(collections)
+        if since:
+            where = f"{where} AND" if where else "WHERE"
+            where, args = f"{where} (a.published >= ? OR a.published = '')", (*args, since)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id", args)

@@ -160,7 +160,7 @@ class VectorIndex:
         self.folder = Path(folder)
         self.store = store
         self.exact_limit = exact_limit
-        self._selections: dict[tuple[str, ...], Selection] = {}
+        self._selections: dict[tuple[tuple[str, ...] | None, str], Selection] = {}
         self._index = FaissIndex.exact(store.dim)
         path = self.folder / FILE_NAME
         if path.exists():
@@ -208,15 +208,21 @@ class VectorIndex:
             self._index = FaissIndex.ivf(store.dim, training, lists).add_batches(store.vector_batches())
         self._selections.clear()
 
-    def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None) -> list[tuple[int, float]]:
-        """The `k` chunks (of `collections` if given) whose vectors are nearest `query`, as (id, cosine)."""
-        allowed = None
-        if collections is not None:
-            key = tuple(collections)
-            if key not in self._selections:  # built once per change of the index
-                self._selections[key] = Selection(self.store.chunk_ids(key))
-            allowed = self._selections[key]
-        return self._index.search(query, k, allowed)
+    def allowed(self, collections: Sequence[str] | None, since: str = "") -> Selection | None:
+        """The chunks of these collections' articles (published since `since`), built once per change
+        of the index; None for every chunk."""
+        if collections is None and not since:
+            return None
+        key = (tuple(collections) if collections is not None else None, since)
+        if key not in self._selections:
+            self._selections[key] = Selection(self.store.chunk_ids(key[0], since))
+        return self._selections[key]
+
+    def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None,
+               since: str = "") -> list[tuple[int, float]]:
+        """The `k` chunks (of `collections` if given, published since `since`) whose vectors are nearest
+        `query`, as (id, cosine)."""
+        return self._index.search(query, k, self.allowed(collections, since))
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The vectors of these chunk ids as the index holds them (float16 precision once it is IVF),

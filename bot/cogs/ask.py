@@ -10,10 +10,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import MAX_QUESTION_CHARS, QuestionError, Scope, check_question
+from index import MAX_QUESTION_CHARS, QuestionError, Scope, SinceError, check_question, parse_since
 
 from ..cooldown import QuestionCooldown, cooldown_message
-from ..render import NO_MENTIONS, render_answer, shorten
+from ..render import NO_MENTIONS, answer_text, render_answer
 
 if TYPE_CHECKING:
     from ..client import ArticleBot
@@ -38,12 +38,15 @@ class AskCog(commands.Cog):
         self.cooldown = QuestionCooldown(bot.settings.cooldown)
 
     @app_commands.command(name="ask", description="Ask the articles a question; the answer quotes them word for word")
-    @app_commands.describe(question="What you want to know", private="Show the answer only to you")
+    @app_commands.describe(question="What you want to know", private="Show the answer only to you",
+                           since="Only articles published since then: 7d, 2w, 3m or a date like 2024-03-01")
     async def ask(self, interaction: discord.Interaction,
-                  question: app_commands.Range[str, 1, MAX_QUESTION_CHARS], private: bool = False) -> None:
+                  question: app_commands.Range[str, 1, MAX_QUESTION_CHARS], private: bool = False,
+                  since: app_commands.Range[str, 1, 40] | None = None) -> None:
         try:
             question = check_question(question)
-        except QuestionError as exc:
+            first_day = parse_since(since) if since else ""
+        except (QuestionError, SinceError) as exc:
             await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
             return
         wait = self.cooldown.retry_after(interaction.user.id)
@@ -52,9 +55,10 @@ class AskCog(commands.Cog):
             return
         # Discord wants an acknowledgement within 3 seconds; the search may take longer.
         await interaction.response.defer(ephemeral=private, thinking=True)
-        answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id))
-        sent = [await interaction.followup.send(embeds=embeds, ephemeral=private, allowed_mentions=NO_MENTIONS, wait=True)
-                for embeds in render_answer(answer)]
+        answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id).limited_to(first_day))
+        sent = [await interaction.followup.send(answer_text(answer) if n == 0 else discord.utils.MISSING, embeds=embeds,
+                                                ephemeral=private, allowed_mentions=NO_MENTIONS, wait=True)
+                for n, embeds in enumerate(render_answer(answer))]
         self.bot.conversations.remember((m.id for m in sent), answer)
 
     @commands.Cog.listener()
@@ -86,8 +90,8 @@ class AskCog(commands.Cog):
                 answer = await self.bot.service.ask(question, Scope.of_server(message.guild.id if message.guild else None),
                                                     after=self.bot.conversations.before(message))
             first, *rest = render_answer(answer)
-            searched = f"Searching for: {shorten(answer.searched, 300)}" if answer.searched else None
-            sent = [await message.reply(searched, embeds=first, mention_author=False, allowed_mentions=NO_MENTIONS)]
+            sent = [await message.reply(answer_text(answer), embeds=first, mention_author=False,
+                                        allowed_mentions=NO_MENTIONS)]
             for embeds in rest:
                 sent.append(await message.channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS))
             self.bot.conversations.remember((m.id for m in sent), answer)

@@ -88,7 +88,7 @@ async def answer_of(interaction) -> FakeMessage:
 async def test_commands_are_synced_with_their_options(server: Server) -> None:
     ask = server.fake.command("ask", guild=server.guild)
     assert [(o["name"], o["type"], o.get("required", False)) for o in ask["options"]] == [
-        ("question", 3, True), ("private", 5, False)]
+        ("question", 3, True), ("private", 5, False), ("since", 3, False)]
     assert ask["options"][0]["max_length"] == 1000
     [page] = server.fake.command("sources", guild=server.guild)["options"]
     assert (page["name"], page["type"], page.get("required", False)) == ("page", 4, False)
@@ -321,3 +321,15 @@ async def test_a_reply_to_an_answer_is_read_as_a_follow_up(server: Server) -> No
     await fake.send_message(server.general, server.bob, "what about Kim Jong Un?", reply_to=slash)
     reply = await fake.wait_for_message(server.general, timeout=30)
     assert reply.content == "Searching for: How did Kim Jong Un react?"
+
+
+@pytest.mark.asyncio
+async def test_ask_can_be_limited_in_time_and_says_when_the_newest_is_old(server: Server) -> None:
+    recent = await answer_of(await server.ask("How did China react?", since="7d"))
+    assert recent.embeds[0]["title"] == "Nothing found"
+    older = await answer_of(await server.ask("How did China react?", since="2018-03-01"))
+    assert older.embeds[0]["footer"]["text"] == "Newsweek · 2018-03-20"
+    refused = await (await server.ask("How did China react?", since="soon")).wait_for_original()
+    assert refused.ephemeral and refused.content.startswith("Sorry: since must be like 7d")
+    latest = await answer_of(await server.ask("What is the latest on how China reacted?"))
+    assert latest.content == "The newest article on this is from 20 March 2018." and latest.embeds
