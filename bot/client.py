@@ -13,8 +13,10 @@ from .cogs.ask import FAILED, AskCog
 from .cogs.feeds import FeedsCog
 from .cogs.manage import ManageCog
 from .cogs.sources import SourcesCog
+from .cogs.stats import StatsCog
 from .cogs.watch import WatchCog
 from .conversations import Conversations
+from .feedback import FeedbackButton
 from .index_service import IndexService
 from .render import NO_MENTIONS
 from .server_data import ServerData
@@ -57,6 +59,8 @@ class ArticleBot(commands.Bot):
         await self.add_cog(ManageCog(self))
         await self.add_cog(WatchCog(self))
         await self.add_cog(FeedsCog(self))
+        await self.add_cog(StatsCog(self))
+        self.add_dynamic_items(FeedbackButton)  # answers' buttons work after a restart
         self.tree.error(self.on_app_command_error)
         synced = await self.sync_commands()
         log.info("synced %d commands%s", len(synced),

@@ -1,4 +1,6 @@
-"""What each server chose, kept in SQLite beside the index (`servers.sqlite3`): its watched channels.
+"""What each server chose and asked, kept in SQLite beside the index (`servers.sqlite3`): its watched
+channels, and its question log with the feedback on each answer (what `/stats` reads and `/stats
+forget` deletes).
 
 Every read and write names its server, so one server's choices never reach another. Calls are
 short and run in worker threads (`asyncio.to_thread`) from the bot; the watched channels are also
@@ -7,8 +9,13 @@ kept in memory, since every message in every channel is checked against them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 FILE_NAME = "servers.sqlite3"
@@ -20,7 +27,40 @@ CREATE TABLE IF NOT EXISTS watched_channels (
     added_by INTEGER NOT NULL,
     PRIMARY KEY (guild_id, channel_id)
 );
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY,
+    guild_id INTEGER NOT NULL,
+    channel_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    searched TEXT NOT NULL,
+    answered INTEGER NOT NULL,
+    cited TEXT NOT NULL,
+    asked_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS questions_guild ON questions(guild_id, id);
+CREATE TABLE IF NOT EXISTS votes (
+    question_id INTEGER NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL,
+    helpful INTEGER NOT NULL,
+    PRIMARY KEY (question_id, user_id)
+);
 """
+#: Questions listed by /stats in each of its lists.
+LISTED = 5
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """What /stats shows of one server's question log."""
+
+    asked: int
+    answered: int
+    helpful: int
+    not_helpful: int
+    most_cited: tuple[tuple[str, int], ...]  # (article title, times quoted)
+    unanswered: tuple[str, ...]  # the most recent questions that found nothing
+    voted_down: tuple[str, ...]  # the most recent questions whose answer was voted not helpful
 
 
 class ServerData:
@@ -30,6 +70,7 @@ class ServerData:
         folder.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(folder / FILE_NAME, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._watched = {(g, c) for g, c in self._db.execute("SELECT guild_id, channel_id FROM watched_channels")}
@@ -59,6 +100,51 @@ class ServerData:
                                        (guild_id, channel_id)).rowcount > 0
             self._watched.discard((guild_id, channel_id))
         return removed
+
+    # -- the question log ------------------------------------------------------------------------
+
+    def log_question(self, guild_id: int, channel_id: int, user_id: int, question: str, searched: str,
+                     answered: bool, cited: Sequence[str]) -> int:
+        """Record a question asked in a server and the titles its answer quoted; its id (for feedback)."""
+        with self._lock:
+            return int(self._db.execute(
+                "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (guild_id, channel_id, user_id, question, searched, answered, json.dumps(list(cited)),
+                 datetime.now(UTC).isoformat(timespec="seconds"))).lastrowid)
+
+    def vote(self, question_id: int, guild_id: int, user_id: int, helpful: bool) -> bool:
+        """Record (or change) a user's vote on an answer of this server; False if there is no such answer
+        (deleted with the log, or another server's)."""
+        with self._lock:
+            found = self._db.execute("SELECT 1 FROM questions WHERE id = ? AND guild_id = ?",
+                                     (question_id, guild_id)).fetchone()
+            if found:
+                self._db.execute("INSERT OR REPLACE INTO votes VALUES (?, ?, ?)", (question_id, user_id, helpful))
+            return bool(found)
+
+    def stats(self, guild_id: int) -> ServerStats:
+        with self._lock:
+            asked, answered = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM questions WHERE guild_id = ?", (guild_id,)).fetchone()
+            helpful, not_helpful = self._db.execute(
+                "SELECT COALESCE(SUM(v.helpful), 0), COALESCE(SUM(1 - v.helpful), 0) FROM votes v "
+                "JOIN questions q ON q.id = v.question_id WHERE q.guild_id = ?", (guild_id,)).fetchone()
+            cited = Counter(title for (titles,) in self._db.execute(
+                "SELECT cited FROM questions WHERE guild_id = ?", (guild_id,)) for title in json.loads(titles))
+            unanswered = [r[0] for r in self._db.execute(
+                "SELECT question FROM questions WHERE guild_id = ? AND answered = 0 ORDER BY id DESC LIMIT ?",
+                (guild_id, LISTED))]
+            voted_down = [r[0] for r in self._db.execute(
+                "SELECT q.question FROM questions q WHERE q.guild_id = ? AND EXISTS (SELECT 1 FROM votes v WHERE "
+                "v.question_id = q.id AND v.helpful = 0) ORDER BY q.id DESC LIMIT ?", (guild_id, LISTED))]
+        return ServerStats(asked, answered, helpful, not_helpful, tuple(cited.most_common(LISTED)), tuple(unanswered),
+                           tuple(voted_down))
+
+    def forget(self, guild_id: int) -> int:
+        """Delete a server's question log and its votes; how many questions were deleted."""
+        with self._lock:
+            return self._db.execute("DELETE FROM questions WHERE guild_id = ?", (guild_id,)).rowcount
 
     def close(self) -> None:
         with self._lock:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import MAX_QUESTION_CHARS, QuestionError, Scope, SinceError, check_question, parse_since
+from index import MAX_QUESTION_CHARS, Answer, QuestionError, Scope, SinceError, check_question, parse_since
 
 from ..cooldown import QuestionCooldown, cooldown_message
+from ..feedback import feedback_view
 from ..render import NO_MENTIONS, answer_text, render_answer
 
 if TYPE_CHECKING:
@@ -56,9 +58,12 @@ class AskCog(commands.Cog):
         # Discord wants an acknowledgement within 3 seconds; the search may take longer.
         await interaction.response.defer(ephemeral=private, thinking=True)
         answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id).limited_to(first_day))
+        view = await self._feedback(interaction.guild_id, interaction.channel_id, interaction.user.id, answer)
+        pages = render_answer(answer)
         sent = [await interaction.followup.send(answer_text(answer) if n == 0 else discord.utils.MISSING, embeds=embeds,
-                                                ephemeral=private, allowed_mentions=NO_MENTIONS, wait=True)
-                for n, embeds in enumerate(render_answer(answer))]
+                                                ephemeral=private, allowed_mentions=NO_MENTIONS, wait=True,
+                                                view=view if n == len(pages) - 1 else discord.utils.MISSING)
+                for n, embeds in enumerate(pages)]
         self.bot.conversations.remember((m.id for m in sent), answer)
 
     @commands.Cog.listener()
@@ -89,17 +94,30 @@ class AskCog(commands.Cog):
             async with message.channel.typing():
                 answer = await self.bot.service.ask(question, Scope.of_server(message.guild.id if message.guild else None),
                                                     after=self.bot.conversations.before(message))
+            view = await self._feedback(message.guild.id if message.guild else None, message.channel.id,
+                                        message.author.id, answer)
             first, *rest = render_answer(answer)
             sent = [await message.reply(answer_text(answer), embeds=first, mention_author=False,
-                                        allowed_mentions=NO_MENTIONS)]
-            for embeds in rest:
-                sent.append(await message.channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS))
+                                        allowed_mentions=NO_MENTIONS, view=view if not rest else discord.utils.MISSING)]
+            for n, embeds in enumerate(rest):
+                sent.append(await message.channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS,
+                                                       view=view if n == len(rest) - 1 else discord.utils.MISSING))
             self.bot.conversations.remember((m.id for m in sent), answer)
         except discord.Forbidden:
             log.warning("cannot answer in channel %s: missing permissions", message.channel.id)
         except Exception:
             log.exception("answering message %s failed", message.id)
             await self._reply(message, FAILED)
+
+    async def _feedback(self, guild_id: int | None, channel_id: int | None, user_id: int,
+                        answer: Answer) -> discord.ui.View | Any:
+        """Log a question asked in a server (bot/server_data.py) and return the feedback buttons for its answer."""
+        if guild_id is None:
+            return discord.utils.MISSING  # only servers keep a question log
+        titles = list(dict.fromkeys(q.title for q in answer.quotes))
+        question_id = await asyncio.to_thread(self.bot.server_data.log_question, guild_id, channel_id or 0, user_id,
+                                              answer.question, answer.searched, answer.answered, titles)
+        return feedback_view(question_id)
 
     async def _reply(self, message: discord.Message, text: str) -> None:
         try:

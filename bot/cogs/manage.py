@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from index import AddResult, Article, ArticleError, Deadline, Scope, check_file
 
+from ..confirm import ConfirmView
 from ..permissions import manager_only
 from ..render import NO_MENTIONS, byline, escape, plural, shorten
 
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 #: Every add and remove, with who, where and when (the log record's time).
 audit = logging.getLogger("articlebot.audit")
 
-CONFIRM_TIMEOUT = 60.0
 
 
 def describe(result: AddResult, outlet: str, published: str) -> str:
@@ -35,33 +35,6 @@ def describe(result: AddResult, outlet: str, published: str) -> str:
     verb = "Updated" if result.status == "updated" else "Added"
     notes = "".join(f"\nNote: {note}." for note in result.notes)
     return f"{verb} {title}{where}: {plural(result.passages, 'passage')}.{notes}"
-
-
-class ConfirmView(discord.ui.View):
-    """Remove / Cancel buttons for the person who asked, until a timeout."""
-
-    def __init__(self, owner_id: int) -> None:
-        super().__init__(timeout=CONFIRM_TIMEOUT)
-        self.owner_id = owner_id
-        self.confirmed: bool | None = None
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message("Only the person who asked can confirm this.", ephemeral=True)
-        return False
-
-    @discord.ui.button(label="Remove", style=discord.ButtonStyle.danger)
-    async def remove(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
-        self.confirmed = True
-        await interaction.response.defer()
-        self.stop()
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
-        self.confirmed = False
-        await interaction.response.defer()
-        self.stop()
 
 
 class ManageCog(commands.Cog):
