@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS watched_channels (
     added_by INTEGER NOT NULL,
     PRIMARY KEY (guild_id, channel_id)
 );
+CREATE TABLE IF NOT EXISTS server_settings (
+    guild_id INTEGER PRIMARY KEY,
+    answer_threads INTEGER NOT NULL DEFAULT 1
+);
 CREATE TABLE IF NOT EXISTS questions (
     id INTEGER PRIMARY KEY,
     guild_id INTEGER NOT NULL,
@@ -74,6 +78,17 @@ class ServerData:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._watched = {(g, c) for g, c in self._db.execute("SELECT guild_id, channel_id FROM watched_channels")}
+        self._no_threads = {g for (g,) in self._db.execute("SELECT guild_id FROM server_settings WHERE answer_threads = 0")}
+
+    def answers_in_threads(self, guild_id: int) -> bool:
+        """Whether answers to mentions and ask-channel messages open a thread (the default), from memory."""
+        return guild_id not in self._no_threads
+
+    def set_answers_in_threads(self, guild_id: int, enabled: bool) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO server_settings (guild_id, answer_threads) VALUES (?, ?)",
+                             (guild_id, enabled))
+            (self._no_threads.discard if enabled else self._no_threads.add)(guild_id)
 
     def is_watched(self, guild_id: int, channel_id: int) -> bool:
         """From memory: cheap enough for every message."""

@@ -15,7 +15,8 @@ from index import MAX_QUESTION_CHARS, Answer, QuestionError, Scope, SinceError, 
 
 from ..cooldown import QuestionCooldown, cooldown_message
 from ..feedback import feedback_view
-from ..render import NO_MENTIONS, answer_text, render_answer
+from ..permissions import manager_only
+from ..render import NO_MENTIONS, answer_text, render_answer, shorten
 
 if TYPE_CHECKING:
     from ..client import ArticleBot
@@ -74,7 +75,8 @@ class AskCog(commands.Cog):
         mentioned = me in message.mentions
         in_ask_channel = message.channel.id in self.bot.settings.ask_channels
         private = message.guild is None
-        if not (mentioned or in_ask_channel or private):
+        in_own_thread = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
+        if not (mentioned or in_ask_channel or private or in_own_thread):
             return
         question = question_from(message, me.id)
         if not question:
@@ -97,17 +99,52 @@ class AskCog(commands.Cog):
             view = await self._feedback(message.guild.id if message.guild else None, message.channel.id,
                                         message.author.id, answer)
             first, *rest = render_answer(answer)
-            sent = [await message.reply(answer_text(answer), embeds=first, mention_author=False,
-                                        allowed_mentions=NO_MENTIONS, view=view if not rest else discord.utils.MISSING)]
+            last_view = view if not rest else discord.utils.MISSING
+            thread = await self._thread_for(message, question)
+            if thread is not None:  # the conversation goes on in the thread, where every message is a question
+                sent = [await thread.send(answer_text(answer), embeds=first, allowed_mentions=NO_MENTIONS, view=last_view)]
+            else:
+                sent = [await message.reply(answer_text(answer), embeds=first, mention_author=False,
+                                            allowed_mentions=NO_MENTIONS, view=last_view)]
+            where = thread or message.channel
             for n, embeds in enumerate(rest):
-                sent.append(await message.channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS,
-                                                       view=view if n == len(rest) - 1 else discord.utils.MISSING))
-            self.bot.conversations.remember((m.id for m in sent), answer)
+                sent.append(await where.send(embeds=embeds, allowed_mentions=NO_MENTIONS,
+                                             view=view if n == len(rest) - 1 else discord.utils.MISSING))
+            thread_id = where.id if isinstance(where, discord.Thread) else None
+            self.bot.conversations.remember((m.id for m in sent), answer, thread_id)
         except discord.Forbidden:
             log.warning("cannot answer in channel %s: missing permissions", message.channel.id)
         except Exception:
             log.exception("answering message %s failed", message.id)
             await self._reply(message, FAILED)
+
+    async def _thread_for(self, message: discord.Message, question: str) -> discord.Thread | None:
+        """A new thread for the answer, when the server wants answers in threads and the channel allows one."""
+        channel = message.channel
+        if message.guild is None or not isinstance(channel, discord.TextChannel):
+            return None
+        if not self.bot.server_data.answers_in_threads(message.guild.id):
+            return None
+        mine = channel.permissions_for(message.guild.me)
+        if not (mine.create_public_threads and mine.send_messages_in_threads):
+            return None
+        try:
+            return await message.create_thread(name=shorten(question, 90) or "Question", auto_archive_duration=1440)
+        except discord.HTTPException:
+            log.warning("could not open a thread in channel %s", channel.id, exc_info=True)
+            return None
+
+    @app_commands.command(name="answer-threads", description="Answer mentions and ask-channel messages in a thread")
+    @app_commands.describe(enabled="On: each answer opens a thread where follow-ups need no mention (the default)")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @manager_only()
+    async def answer_threads(self, interaction: discord.Interaction, enabled: bool) -> None:
+        assert interaction.guild_id is not None
+        await asyncio.to_thread(self.bot.server_data.set_answers_in_threads, interaction.guild_id, enabled)
+        await interaction.response.send_message(
+            "Answers to mentions and ask-channel messages now open a thread; every message there is a question."
+            if enabled else "Answers now come as replies in the channel.", ephemeral=True)
 
     async def _feedback(self, guild_id: int | None, channel_id: int | None, user_id: int,
                         answer: Answer) -> discord.ui.View | Any:

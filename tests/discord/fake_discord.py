@@ -289,6 +289,8 @@ class FakeDiscord:
         self.guilds: dict[str, FakeGuild] = {}
         self.channels: dict[str, FakeChannel] = {}
         self.messages: dict[str, FakeMessage] = {}
+        self.threads: list[FakeChannel] = []
+        """Threads the bot started, in order."""
         self.interactions: dict[str, FakeInteraction] = {}
         self.commands: dict[str | None, dict[str, JSON]] = {None: {}}
         """Synced application commands by guild id (None = global), then by command id."""
@@ -1002,6 +1004,7 @@ class FakeDiscord:
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._edit_message),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self._delete_message),
             ("PUT", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self._add_reaction),
+            ("POST", "/channels/{channel_id}/messages/{message_id}/threads", self._start_thread),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self._remove_reaction),
             ("POST", "/channels/{channel_id}/typing", self._typing),
             ("POST", "/interactions/{interaction_id}/{token}/callback", self._interaction_callback),
@@ -1298,6 +1301,26 @@ class FakeDiscord:
         await self._dispatch_message("MESSAGE_DELETE", msg)
         await self._notify()
         return web.Response(status=204)
+
+    async def _start_thread(self, request: web.Request) -> web.Response:
+        """A public thread from a message: its id is the message's, and the bot owns it (THREAD_CREATE)."""
+        channel = self._channel(request, Permission.CREATE_PUBLIC_THREADS)
+        msg = self._channel_message(request, channel)
+        name = str((request[_BODY] or {}).get("name") or "")
+        if not 1 <= len(name) <= 100:
+            errors = FormErrors()
+            errors.add(("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+            raise ApiError.invalid_form(errors)
+        if msg.id in self.channels:
+            raise ApiError(400, 160004, "A thread has already been created for this message")
+        thread = FakeChannel(msg.id, ChannelType.PUBLIC_THREAD, name, channel.guild_id, parent_id=channel.id,
+                             owner_id=self.bot_user.id)
+        self.channels[thread.id] = thread
+        self.threads.append(thread)
+        if self._session is not None:
+            await self._session.dispatch("THREAD_CREATE", {**thread.to_json(), "newly_created": True})
+        await self._notify()
+        return _json_response(thread.to_json(), status=201)
 
     async def _add_reaction(self, request: web.Request) -> web.Response:
         channel = self._channel(request, Permission.READ_MESSAGE_HISTORY, Permission.ADD_REACTIONS)

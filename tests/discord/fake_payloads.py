@@ -52,6 +52,7 @@ class Permission(enum.IntFlag):
     MENTION_EVERYONE = 1 << 17
     USE_EXTERNAL_EMOJIS = 1 << 18
     USE_APPLICATION_COMMANDS = 1 << 31
+    CREATE_PUBLIC_THREADS = 1 << 35
     SEND_MESSAGES_IN_THREADS = 1 << 38
 
 
@@ -63,6 +64,7 @@ DEFAULT_EVERYONE_PERMISSIONS = (
     | Permission.VIEW_CHANNEL
     | Permission.SEND_MESSAGES
     | Permission.SEND_MESSAGES_IN_THREADS
+    | Permission.CREATE_PUBLIC_THREADS
     | Permission.EMBED_LINKS
     | Permission.ATTACH_FILES
     | Permission.ADD_REACTIONS
@@ -76,6 +78,7 @@ DEFAULT_BOT_PERMISSIONS = (
     Permission.VIEW_CHANNEL
     | Permission.SEND_MESSAGES
     | Permission.SEND_MESSAGES_IN_THREADS
+    | Permission.CREATE_PUBLIC_THREADS
     | Permission.EMBED_LINKS
     | Permission.ATTACH_FILES
     | Permission.READ_MESSAGE_HISTORY
@@ -116,6 +119,7 @@ class MessageFlag(enum.IntFlag):
 class ChannelType(enum.IntEnum):
     GUILD_TEXT = 0
     DM = 1
+    PUBLIC_THREAD = 11
 
 
 class MessageType(enum.IntEnum):
@@ -259,6 +263,9 @@ class FakeChannel:
     overwrites: dict[str, tuple[int, Overwrite]] = field(default_factory=dict)
     recipients: list[FakeUser] = field(default_factory=list)
     last_message_id: str | None = None
+    #: Threads: the channel they are in, and who started them.
+    parent_id: str | None = None
+    owner_id: str | None = None
 
     @property
     def mention(self) -> str:
@@ -285,11 +292,15 @@ class FakeChannel:
             ],
             "topic": self.topic,
             "nsfw": self.nsfw,
-            "parent_id": None,
+            "parent_id": self.parent_id,
             "last_message_id": self.last_message_id,
             "last_pin_timestamp": None,
             "rate_limit_per_user": 0,
             "flags": 0,
+            **({"owner_id": self.owner_id, "message_count": 0, "member_count": 1,
+                "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                                    "archive_timestamp": "2026-01-01T00:00:00+00:00"}}
+               if self.type is ChannelType.PUBLIC_THREAD else {}),
         }
 
 
@@ -356,7 +367,12 @@ class FakeGuild:
         return ALL_PERMISSIONS if perms & Permission.ADMINISTRATOR else perms
 
     def permissions_in(self, channel: FakeChannel, member: FakeMember) -> int:
-        """Channel permissions after overwrites, in Discord's order (@everyone, roles, member)."""
+        """Channel permissions after overwrites, in Discord's order (@everyone, roles, member); in a thread,
+        its channel's, where sending needs Send Messages in Threads."""
+        if channel.parent_id is not None:
+            perms = self.permissions_in(self.channels[channel.parent_id], member)
+            return perms | Permission.SEND_MESSAGES if perms & Permission.SEND_MESSAGES_IN_THREADS \
+                else perms & ~Permission.SEND_MESSAGES
         perms = self.base_permissions(member)
         if perms == ALL_PERMISSIONS:
             return perms

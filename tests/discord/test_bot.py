@@ -46,7 +46,8 @@ class Server:
 
 @asynccontextmanager
 async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = False, read_messages: bool = True,
-                **changes: Any) -> AsyncIterator[Server]:
+                threads: bool = False, **changes: Any) -> AsyncIterator[Server]:
+    """The bot in one server; answers come as replies unless `threads` (the product's default is threads)."""
     guild = fake.add_guild("Newsroom")
     general = fake.add_channel(guild, "general")
     asks = fake.add_channel(guild, "ask-the-articles")
@@ -56,6 +57,7 @@ async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = 
     settings = BotSettings(token=fake.token, guild_id=int(guild.id), index=index.settings,
                            ask_channels=frozenset({int(asks.id)}) if ask_channels else frozenset(), **changes)
     bot = ArticleBot(IndexService(index.settings, index), settings, read_messages=read_messages, guild_ready_timeout=0.1)
+    bot.server_data.set_answers_in_threads(int(guild.id), threads)
     async with running_client(fake, bot, timeout=60):
         yield Server(fake, bot, guild, general, asks, alice, bob)
 
@@ -333,3 +335,31 @@ async def test_ask_can_be_limited_in_time_and_says_when_the_newest_is_old(server
     assert refused.ephemeral and refused.content.startswith("Sorry: since must be like 7d")
     latest = await answer_of(await server.ask("What is the latest on how China reacted?"))
     assert latest.content == "The newest article on this is from 20 March 2018." and latest.embeds
+
+
+
+@pytest.mark.asyncio
+async def test_an_answer_opens_a_thread_where_every_message_is_a_follow_up(fake_discord: FakeDiscord,
+                                                                           seed_index: ArticleIndex) -> None:
+    async with serve(fake_discord, seed_index, threads=True) as s:
+        fake = s.fake
+        question = await fake.send_message(s.general, s.alice, f"{fake.bot_user.mention} How did China react?")
+        [thread] = await fake.wait_for(lambda: list(fake.threads) or None, 30, "a thread")
+        assert thread.id == question.id and thread.parent_id == s.general.id and thread.name == "How did China react?"
+        answer = await fake.wait_for_message(thread, timeout=30)
+        assert answer.embeds[0]["description"].startswith(f"> {XI_SENTENCE}")
+        assert fake.bot_messages(s.general) == [], "nothing but the thread in the channel"
+
+        await fake.send_message(thread, s.bob, "what about Kim Jong Un?")  # no mention needed in the bot's thread
+        follow_up = await fake.wait_for_message(thread, timeout=30)
+        assert follow_up.content == "Searching for: How did Kim Jong Un react?"
+        await fake.send_message(thread, s.bob, "when?")
+        again = await fake.wait_for_message(thread, timeout=30)
+        assert again.content == "Searching for: When did Kim Jong Un react?"
+
+        off = await (await fake.send_command("answer-threads", user=fake.owner, channel=s.general,
+                                             options={"enabled": False})).wait_for_original()
+        assert off.content == "Answers now come as replies in the channel."
+        await fake.send_message(s.general, s.alice, f"{fake.bot_user.mention} How did China react?")
+        reply = await fake.wait_for_message(s.general, timeout=30)
+        assert reply.embeds and len(fake.threads) == 1
