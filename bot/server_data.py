@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS questions (
     question TEXT NOT NULL,
     searched TEXT NOT NULL,
     answered INTEGER NOT NULL,
-    cited TEXT NOT NULL,
+    cited TEXT NOT NULL,  -- the quotes shown: [{"article_id", "title", "text"}]
     asked_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS questions_guild ON questions(guild_id, id);
@@ -119,13 +119,15 @@ class ServerData:
     # -- the question log ------------------------------------------------------------------------
 
     def log_question(self, guild_id: int, channel_id: int, user_id: int, question: str, searched: str,
-                     answered: bool, cited: Sequence[str]) -> int:
-        """Record a question asked in a server and the titles its answer quoted; its id (for feedback)."""
+                     answered: bool, quotes: Sequence[tuple[str, str, str]]) -> int:
+        """Record a question asked in a server and the quotes its answer showed, as (article id, title,
+        text); its id (for feedback)."""
         with self._lock:
             return int(self._db.execute(
                 "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (guild_id, channel_id, user_id, question, searched, answered, json.dumps(list(cited)),
+                (guild_id, channel_id, user_id, question, searched, answered,
+                 json.dumps([{"article_id": a, "title": t, "text": x} for a, t, x in quotes], ensure_ascii=False),
                  datetime.now(UTC).isoformat(timespec="seconds"))).lastrowid)
 
     def vote(self, question_id: int, guild_id: int, user_id: int, helpful: bool) -> bool:
@@ -145,8 +147,9 @@ class ServerData:
             helpful, not_helpful = self._db.execute(
                 "SELECT COALESCE(SUM(v.helpful), 0), COALESCE(SUM(1 - v.helpful), 0) FROM votes v "
                 "JOIN questions q ON q.id = v.question_id WHERE q.guild_id = ?", (guild_id,)).fetchone()
-            cited = Counter(title for (titles,) in self._db.execute(
-                "SELECT cited FROM questions WHERE guild_id = ?", (guild_id,)) for title in json.loads(titles))
+            cited = Counter(title for (shown,) in self._db.execute(
+                "SELECT cited FROM questions WHERE guild_id = ?", (guild_id,))
+                for title in dict.fromkeys(q["title"] for q in json.loads(shown)))
             unanswered = [r[0] for r in self._db.execute(
                 "SELECT question FROM questions WHERE guild_id = ? AND answered = 0 ORDER BY id DESC LIMIT ?",
                 (guild_id, LISTED))]

@@ -151,9 +151,9 @@ class AskCog(commands.Cog):
         """Log a question asked in a server (bot/server_data.py) and return the feedback buttons for its answer."""
         if guild_id is None:
             return discord.utils.MISSING  # only servers keep a question log
-        titles = list(dict.fromkeys(q.title for q in answer.quotes))
+        shown = [(q.article_id, q.title, q.text) for q in answer.quotes]
         question_id = await asyncio.to_thread(self.bot.server_data.log_question, guild_id, channel_id or 0, user_id,
-                                              answer.question, answer.searched, answer.answered, titles)
+                                              answer.question, answer.searched, answer.answered, shown)
         return feedback_view(question_id)
 
     async def _reply(self, message: discord.Message, text: str) -> None:
