@@ -10,13 +10,14 @@ kept in memory, since every message in every channel is checked against them.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from index import open_database
 
 FILE_NAME = "servers.sqlite3"
 
@@ -71,11 +72,7 @@ class ServerData:
     """Per-server choices in one SQLite file."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / FILE_NAME, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(folder / FILE_NAME, _SCHEMA)
         self._lock = threading.Lock()
         self._watched = {(g, c) for g, c in self._db.execute("SELECT guild_id, channel_id FROM watched_channels")}
         self._no_threads = {g for (g,) in self._db.execute("SELECT guild_id FROM server_settings WHERE answer_threads = 0")}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from .canonical import canonical_url
 from .fetch import FEED_TYPES, Fetcher, FetchError
 from .ingest import fetched_article
 from .scope import Scope
+from .sqlite import open_database
 
 FILE_NAME = "feeds.sqlite3"
 #: Seconds between polls of a feed (each jittered by ±20%, so feeds added together spread out).
@@ -132,11 +132,7 @@ class FeedList:
     """The followed feeds of every collection, in SQLite; safe to use from several threads."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / FILE_NAME, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(folder / FILE_NAME, _SCHEMA)
         self._lock = threading.Lock()
 
     def _rows(self, where: str = "", args: Sequence[Any] = ()) -> list[Feed]:
