@@ -12,6 +12,8 @@ from index.embedder import Embedder, Encoder, get_embedder, resolve_model
 from index.ingest import ensure_seeded
 from index.settings import PACKAGED_MODEL
 
+from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
+
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 SEED_FILE = SEEDS / "000_34bfb7fccf2cc602.txt"

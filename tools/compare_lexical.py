@@ -1,5 +1,6 @@
 """Compare BM25 engines for the lexical side: the one articlebot wrote itself (tools/own_bm25.py), tantivy
-(index/lexical.py, what articlebot uses) and SQLite FTS5.
+(index/lexical.py, what articlebot uses), SQLite FTS5, and PostgreSQL's ts_rank (not BM25; for the
+PostgreSQL store of issue 15, needs `pip install -e '.[postgres]'`).
 
 Each engine indexes the same passages (the paragraphs of a SQuAD-format dataset, each with its
 title, as the index embeds them; copied to reach the larger sizes) with the same analyzer (\\w+
@@ -134,7 +135,52 @@ class Fts5:
         return {i: s / (K1 + 1) for i, s in rows}
 
 
-ENGINES: dict[str, type] = {"own": Own, "tantivy": Tantivy, "fts5": Fts5}
+class PgTsRank:
+    """PostgreSQL full-text search ranked by ts_rank (normalisation 1: divided by 1 + log length), over the
+    analyzer's terms with the 'simple' configuration, so that only the ranking differs from BM25. The
+    server is the `pgserver` wheel's (PostgreSQL with pgvector), started in the engine's folder."""
+
+    def __init__(self, folder: Path, load: bool = False) -> None:
+        import pgserver
+        import psycopg
+
+        self.server = pgserver.get_server(str(folder / "pg"), cleanup_mode="stop")
+        self.db = psycopg.connect(self.server.get_uri(), autocommit=True)
+        self.analyzer = Analyzer()
+        if not load:
+            self.db.execute("CREATE TABLE passages (id bigint PRIMARY KEY, terms tsvector NOT NULL)")
+
+    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
+        with self.db.cursor() as cursor:
+            cursor.executemany("INSERT INTO passages VALUES (%s, to_tsvector('simple', %s))",
+                               [(int(i), " ".join(self.analyzer.terms(t))) for i, t in zip(ids, texts)])
+
+    def finish(self) -> None:
+        self.db.execute("CREATE INDEX IF NOT EXISTS passages_terms ON passages USING gin (terms)")
+        self.db.execute("ANALYZE passages")
+
+    @staticmethod
+    def _query(terms: Sequence[str]) -> str:
+        return " | ".join(dict.fromkeys(t.replace("'", "") for t in terms if t.replace("'", "")))
+
+    def top(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        query = self._query(terms)
+        if not query:
+            return []
+        return list(self.db.execute(
+            "SELECT id, ts_rank(terms, q, 1) AS r FROM passages, to_tsquery('simple', %s) q WHERE terms @@ q "
+            "ORDER BY r DESC LIMIT %s", (query, k)))
+
+    def score(self, terms: Sequence[str], ids: Sequence[int]) -> dict[int, float]:
+        query = self._query(terms)
+        if not query:
+            return {}
+        return dict(self.db.execute(
+            "SELECT id, ts_rank(terms, q, 1) FROM passages, to_tsquery('simple', %s) q WHERE id = ANY(%s) AND terms @@ q",
+            (query, [int(i) for i in ids])))
+
+
+ENGINES: dict[str, type] = {"own": Own, "tantivy": Tantivy, "fts5": Fts5, "pg_ts_rank": PgTsRank}
 
 
 def _rows(dataset: Path, name: str) -> list[dict]:
