@@ -32,10 +32,14 @@ def fuse(dense: Mapping[int, float], lexical: Mapping[int, float], mode: Mode, k
          dense_weight: float = DENSE_WEIGHT) -> list[Hit]:
     """The best `k` of the candidates, best first. Every candidate has a dense score (both sides'
     candidates are scored by cosine); one without a lexical score holds none of the query's terms."""
-    hits = []
-    for chunk_id in sorted(dense):
-        cosine, bm25 = dense[chunk_id], lexical.get(chunk_id, 0.0)
-        score = {"dense": cosine, "bm25": bm25}.get(mode, dense_weight * cosine + (1 - dense_weight) * bm25)
-        hits.append(Hit(chunk_id, score, cosine, bm25))
-    hits.sort(key=lambda h: -h.score)
+    ids = sorted(dense)
+    cosines = [dense[i] for i in ids]
+    bm25s = [lexical.get(i, 0.0) for i in ids]
+    if mode == "dense":
+        scores = cosines
+    elif mode == "bm25":
+        scores = bm25s
+    else:  # fused, hybrid
+        scores = [dense_weight * c + (1 - dense_weight) * b for c, b in zip(cosines, bm25s)]
+    hits = sorted(map(Hit, ids, scores, cosines, bm25s), key=lambda h: -h.score)
     return hits[:k]

@@ -254,6 +254,11 @@ def _first_tellings(scored: Sequence[ScoredSentence], articles: Mapping[str, Art
                     read: Callable[[str, Span], str]) -> list[ScoredSentence]:
     """A sentence that several copies of one story share (index/stories.py) counts once, at its best
     score, and is cited from the copy published first."""
+    articles_of: dict[str, set[str]] = {}
+    for s in scored:
+        articles_of.setdefault(_story(articles, s.passage.article_id), set()).add(s.passage.article_id)
+    if all(len(members) == 1 for members in articles_of.values()):
+        return list(scored)  # no story told by two of the candidates' articles
     groups: dict[tuple[str, str], list[ScoredSentence]] = {}
     for s in scored:
         text = " ".join(_WORD.findall(read(s.passage.article_id, s.span).casefold()))  # punctuation aside
