@@ -202,7 +202,9 @@ def parse_document(data: bytes, kind: str, source: str, name: str, url: str = ""
         article = parse_pdf(data, source, url=url, name=name)
     else:
         article = parse_text(decode_text(data, name), source, name, markdown=kind == "markdown")
-        article = replace(article, url=article.url or url, source=article.url or url or source)
+        # A fetched page's own `url:` counts only on the site it came from (as a canonical address does).
+        address = page_address(url, article.url) if url else article.url
+        article = replace(article, url=address or url, source=address or url or source)
     if deadline:
         deadline.check()
     return article

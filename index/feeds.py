@@ -12,6 +12,7 @@ and after `WARN_AFTER` failures in a row is reported once (`PollResult.warn`), n
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 import time
@@ -30,6 +31,7 @@ from .ingest import fetched_article
 from .scope import Scope
 from .sqlite import open_database
 
+log = logging.getLogger(__name__)
 FILE_NAME = "feeds.sqlite3"
 #: Seconds between polls of a feed (each jittered by ±20%, so feeds added together spread out).
 POLL_INTERVAL = 15 * 60
@@ -151,17 +153,21 @@ class FeedList:
     def due(self, now: float) -> list[Feed]:
         return self._rows("WHERE next_poll <= ?", (now,))
 
-    def add(self, collection: str, url: str, title: str, added_by: str = "", notify: str = "") -> Feed | None:
-        """Follow a feed; None if the collection already follows it."""
+    def add(self, collection: str, url: str, title: str, added_by: str = "", notify: str = "",
+            first_poll: float = 0.0) -> Feed | None:
+        """Follow a feed, polled from `first_poll` (a time; default: at once); None if the collection
+        already follows it."""
         with self._lock:
             inserted = self._db.execute(
-                "INSERT OR IGNORE INTO feeds (collection, url, title, added_by, notify) VALUES (?, ?, ?, ?, ?)",
-                (collection, url, title, added_by, notify)).rowcount
+                "INSERT OR IGNORE INTO feeds (collection, url, title, added_by, notify, next_poll) VALUES (?, ?, ?, ?, ?, ?)",
+                (collection, url, title, added_by, notify, first_poll)).rowcount
         return self.feed(collection, url) if inserted else None
 
     def remove(self, collection: str, url: str) -> bool:
+        """Stop following a feed of the collection, named by its URL or its id."""
         with self._lock:
-            return self._db.execute("DELETE FROM feeds WHERE collection = ? AND url = ?", (collection, url)).rowcount > 0
+            return self._db.execute("DELETE FROM feeds WHERE collection = ? AND (url = ? OR CAST(id AS TEXT) = ?)",
+                                    (collection, url, url)).rowcount > 0
 
     def seen(self, feed: Feed, keys: Sequence[str]) -> set[str]:
         """Which of these item keys earlier polls took."""
@@ -170,19 +176,30 @@ class FeedList:
                 "SELECT item FROM feed_items WHERE feed_id = ? AND item IN (SELECT value FROM json_each(?))",
                 (feed.id, _json(keys)))}
 
+    def _current(self, feed: Feed) -> Feed:
+        """The feed as stored now; as it was if it has been removed meanwhile (its poll's results go nowhere)."""
+        found = self._rows("WHERE id = ?", (feed.id,))
+        return found[0] if found else feed
+
     def succeeded(self, feed: Feed, etag: str, last_modified: str, title: str, items: Sequence[str],
                   interval: float) -> Feed:
         now = _now_text()
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR IGNORE INTO feed_items VALUES (?, ?)", [(feed.id, k) for k in items])
-            self._db.execute(
-                "UPDATE feeds SET etag = ?, last_modified = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
-                "last_checked = ?, last_new = CASE WHEN ? THEN ? ELSE last_new END, last_error = '', failures = 0, "
-                "warned = 0, next_poll = ? WHERE id = ?",
-                (etag, last_modified, title, title, now, bool(items), now, time.time() + _jittered(interval), feed.id))
-            self._db.execute("COMMIT")
-        return self._rows("WHERE id = ?", (feed.id,))[0]
+            try:
+                if self._db.execute("SELECT 1 FROM feeds WHERE id = ?", (feed.id,)).fetchone():  # not removed meanwhile
+                    self._db.executemany("INSERT OR IGNORE INTO feed_items VALUES (?, ?)", [(feed.id, k) for k in items])
+                    self._db.execute(
+                        "UPDATE feeds SET etag = ?, last_modified = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
+                        "last_checked = ?, last_new = CASE WHEN ? THEN ? ELSE last_new END, last_error = '', "
+                        "failures = 0, warned = 0, next_poll = ? WHERE id = ?",
+                        (etag, last_modified, title, title, now, bool(items), now, time.time() + _jittered(interval),
+                         feed.id))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return self._current(feed)
 
     def failed(self, feed: Feed, error: str, interval: float) -> tuple[Feed, bool]:
         """Record a failure; the feed, and whether it should be reported now (once per run of failures)."""
@@ -190,10 +207,10 @@ class FeedList:
         warn = failures >= WARN_AFTER and not feed.warned
         wait = min(MAX_BACKOFF, interval * 2 ** failures)
         with self._lock:
-            self._db.execute(
+            changed = self._db.execute(
                 "UPDATE feeds SET last_checked = ?, last_error = ?, failures = ?, warned = ?, next_poll = ? WHERE id = ?",
-                (_now_text(), error, failures, feed.warned or warn, time.time() + _jittered(wait), feed.id))
-        return self._rows("WHERE id = ?", (feed.id,))[0], warn
+                (_now_text(), error, failures, feed.warned or warn, time.time() + _jittered(wait), feed.id)).rowcount
+        return self._current(feed), warn and bool(changed)
 
     def close(self) -> None:
         with self._lock:
@@ -289,7 +306,17 @@ class FeedPoller:
         return list(await asyncio.gather(*(self.poll(feed) for feed in feeds)))
 
     async def poll(self, feed: Feed) -> PollResult:
-        """Poll one feed now and add its new items' articles."""
+        """Poll one feed now and add its new items' articles; whatever goes wrong is recorded as the feed's
+        failure (and backs it off), never raised."""
+        try:
+            return await self._poll(feed)
+        except Exception as exc:  # a bug or a database error must not stop the other feeds or re-poll this one at once
+            log.exception("polling feed %s failed", feed.url)
+            error = f"internal error ({type(exc).__name__})"
+            updated, warn = await asyncio.to_thread(self.feeds.failed, feed, error, self.interval)
+            return PollResult(updated, error=error, warn=warn)
+
+    async def _poll(self, feed: Feed) -> PollResult:
         try:
             fetched = await self.fetcher.fetch(feed.url, FEED_TYPES, feed.etag, feed.last_modified)
             if fetched.not_modified:
@@ -309,15 +336,24 @@ class FeedPoller:
             async with limit:
                 return await self._article(item, parsed.title or feed.title)
 
-        articles = [a for a in await asyncio.gather(*(article_of(i) for i in new)) if a is not None]
+        found = await asyncio.gather(*(article_of(i) for i in new))
+        articles = [a for a in found if a is not None]
         added: list[AddResult] = []
         if articles:
             async with self.indexing:
-                added = await asyncio.to_thread(self.index.add_many, articles, Scope(feed.collection),
-                                                f"feed:{feed.url}")
+                added = await asyncio.to_thread(self._add, articles, feed)
+        # An item that gave no article (its page failed, the feed has no text of it) is tried again next poll.
+        taken = [item.key for item, article in zip(new, found) if article is not None]
         updated = await asyncio.to_thread(self.feeds.succeeded, feed, fetched.etag, fetched.last_modified,
-                                          parsed.title, [i.key for i in new], self.interval)
+                                          parsed.title, taken, self.interval)
         return PollResult(updated, tuple(added), len(new))
+
+    def _add(self, articles: Sequence[Article], feed: Feed) -> list[AddResult]:
+        """Add a feed's new articles and save the index, as every other add does."""
+        added = self.index.add_many(articles, Scope(feed.collection), f"feed:{feed.url}")
+        if any(r.status in ("added", "updated") for r in added):
+            self.index.save()
+        return added
 
     async def _article(self, item: FeedItem, outlet: str) -> Article | None:
         """The item's page as an article, else the feed's own text of it; None if neither has an article."""
@@ -326,7 +362,7 @@ class FeedPoller:
             try:
                 fetched = await self.fetcher.fetch(item.link)
                 article = await asyncio.to_thread(fetched_article, fetched, item.link)
-            except (FetchError, ArticleError):
+            except Exception:  # whatever the page did, the feed's own text may still serve
                 article = None
         if article is None and item.text:
             try:

@@ -181,7 +181,7 @@ class _CheckingResolver:
             else:
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 addresses = [_address(info[4][0]) for info in infos]
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a name the resolver's IDNA codec refuses
             raise FetchError(f"unreachable: cannot resolve {host}") from None
         addresses = list(dict.fromkeys(addresses))
         if not addresses:

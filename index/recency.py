@@ -29,7 +29,10 @@ def parse_since(text: str, today: date | None = None) -> str:
     today = today or date.today()
     relative = _RELATIVE.match(text)
     if relative:
-        return (today - timedelta(days=int(relative[1]) * _DAYS[relative[2].lower()])).isoformat()
+        try:
+            return (today - timedelta(days=int(relative[1]) * _DAYS[relative[2].lower()])).isoformat()
+        except OverflowError:
+            raise SinceError(f"since {text.strip()} reaches before the year 1") from None
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:

@@ -91,3 +91,19 @@ async def test_what_is_not_a_feed_is_refused_clearly(poller: FeedPoller) -> None
             await poller.check(f"{base}/item/1")
         with pytest.raises(FeedError, match="refused: 10.0.0.1 is a private address"):
             await FeedPoller(poller.index, poller.feeds, Fetcher(FetchPolicy())).check("http://10.0.0.1/feed.xml")
+
+
+
+@pytest.mark.asyncio
+async def test_a_feed_removed_while_it_is_polled_leaves_the_list_working(poller: FeedPoller) -> None:
+    site = FeedSite(items=3)
+    with serving_feeds(site) as base:
+        feed = poller.feeds.add("", f"{base}/feed.xml", "Port News")
+        other = poller.feeds.add("", f"{base}/other.xml", "Other")
+        assert feed is not None and other is not None
+        poller.feeds.remove("", feed.url)  # as a manager would while its first poll reads the items
+        result = await poller.poll(feed)
+        assert result.new_items == 3 and not result.error
+        assert [f.url for f in poller.feeds.feeds()] == [other.url]
+        assert poller.feeds.remove("", str(other.id)), "a feed can be named by its id"
+        assert poller.feeds.add("", feed.url, "again") is not None, "the list still takes changes"

@@ -310,6 +310,7 @@ HOSTILE = [
     ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "Teredo address"),
     ("http://[fe80::1%25eth0]/", "invalid host"),
     ("http://1.2.3.4.5/", "invalid host"),
+    ("https://" + "a" * 64 + ".example/x", "invalid host"),  # a DNS label is at most 63 characters
     ("http://08.0.0.1/", "invalid host"),
     ("file:///etc/passwd", "only http:// and https://"),
     ("ftp://example.com/", "only http:// and https://"),

@@ -80,3 +80,8 @@ def test_the_command_line_takes_since(index_dir: Path, capsys) -> None:
     assert status == 0 and "Newsweek, 2018-03-20" in out
     assert run("ask", "How did China react?", "--since", "soon")[0] == 1
     assert "since must be like 7d" in capsys.readouterr().err
+
+
+def test_a_since_too_far_back_is_refused_plainly() -> None:
+    with pytest.raises(SinceError, match="before the year 1"):
+        parse_since("5000y", TODAY)

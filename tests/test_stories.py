@@ -93,3 +93,15 @@ def test_the_other_outlets_are_named_in_the_discord_answer() -> None:
                   "2024-06-01", 1, 0, 32, 0.9, also=("Port News", "Daily"))
     [[embed]] = render_answer(Answer("How long?", True, (quote,), ()))
     assert embed.footer.text == "Wire · 2024-06-01 · also in Port News, Daily"
+
+
+def test_a_fetched_text_page_cannot_claim_another_site_s_address() -> None:
+    from index.articles import parse_document
+
+    claimed = b"---\ntitle: Big news\nurl: https://www.reuters.com/world/x\noutlet: Reuters\n---\n" + STRIKE.encode()
+    article = parse_document(claimed, "text", "https://evil.test/a.txt", "https://evil.test/a.txt",
+                             url="https://evil.test/a.txt")
+    assert article.source == article.url == "https://evil.test/a.txt"
+    same_site = b"---\ntitle: Big news\nurl: https://evil.test/story\n---\n" + STRIKE.encode()
+    assert parse_document(same_site, "text", "x", "x", url="https://evil.test/a.txt?utm_source=x").source == \
+        "https://evil.test/story"

@@ -9,6 +9,7 @@ channel where it was added.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -76,8 +77,9 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
         except FeedError as exc:
             await interaction.edit_original_response(content=f"Couldn't follow that feed: {shorten(str(exc), 1500)}")
             return
+        # Read below, now; the schedule takes over after one interval (so that the two do not read it at once).
         feed = poller.feeds.add(str(interaction.guild_id), url, parsed.title, str(interaction.user.id),
-                                str(interaction.channel_id or ""))
+                                str(interaction.channel_id or ""), first_poll=time.time() + poller.interval)
         if feed is None:
             await interaction.edit_original_response(content="This server already follows that feed.")
             return
@@ -113,7 +115,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
     @remove.autocomplete("url")
     async def own_feeds(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         wanted = current.strip().casefold()
-        return [app_commands.Choice(name=shorten(f.title or f.url, 100), value=f.url[:100])
+        return [app_commands.Choice(name=shorten(f.title or f.url, 100), value=str(f.id))  # a URL may exceed 100
                 for f in self.bot.service.feeds.feeds(str(interaction.guild_id))
                 if wanted in (f.title + f.url).casefold()][:25]
 

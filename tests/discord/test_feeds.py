@@ -55,8 +55,9 @@ async def test_a_feed_is_read_into_its_server_at_once_then_polled(servers: Serve
         complete = await servers.fake.send_autocomplete("feeds remove", user=servers.editor, channel=servers.a_general,
                                                         focused="url", value="port")
         await complete.wait_for_response()
-        assert [c["value"] for c in complete.choices] == [url]
-        removed = await (await servers.command("feeds remove", servers.a, servers.editor, url=url)).wait_for_original()
+        assert [c["value"] for c in complete.choices] == [str(feed.id)]
+        removed = await (await servers.command("feeds remove", servers.a, servers.editor, url=str(feed.id)))\
+            .wait_for_original()
         assert removed.content == "No longer following that feed; its articles stay."
         assert feeds.feeds(servers.a.id) == []
 
