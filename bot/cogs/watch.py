@@ -35,6 +35,8 @@ ADDED, KNOWN, FAILED, LIMITED = "\N{WHITE HEAVY CHECK MARK}", "\N{CLOCKWISE RIGH
     "\N{CROSS MARK}", "\N{HOURGLASS}"
 #: Links fetched at once, over all servers (each host also gets at most a few connections).
 FETCHES_AT_ONCE = 3
+#: Links waiting at most (over all servers); past it a message's links are turned away with ⌛.
+QUEUED_AT_MOST = 500
 #: Links taken from one message at most.
 LINKS_PER_MESSAGE = 30
 #: Discord shows <https://…> without a preview; the brackets and trailing punctuation are not the link's.
@@ -58,7 +60,7 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
-        self.queue: asyncio.Queue[tuple[discord.Message, str]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[discord.Message, str]] = asyncio.Queue(maxsize=QUEUED_AT_MOST)
         self._workers: list[asyncio.Task[None]] = []
         self._recent: dict[int, deque[float]] = defaultdict(deque)  # per server: when its links were taken
 
@@ -115,8 +117,21 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
             return
         if not self.bot.server_data.is_watched(message.guild.id, message.channel.id):
             return
-        for link in links_in(message.content):
-            self.queue.put_nowait((message, link))
+        links = links_in(message.content)
+        # The hourly limit is counted here, so that links past it are turned away once per message.
+        taken = [link for link in links if self._within_limit(message.guild.id)]
+        if len(taken) < len(links):
+            await self._react(message, LIMITED)
+            await self._explain(message, f"{len(links) - len(taken)} of these links were not added: this server has "
+                                         f"added {self.bot.settings.links_per_hour} links in the last hour, the most "
+                                         "it may. Try again later, or use `/add`.")
+        for link in taken:
+            try:
+                self.queue.put_nowait((message, link))
+            except asyncio.QueueFull:
+                await self._react(message, LIMITED)
+                await self._explain(message, "Too many links are waiting to be read; post this one again later.")
+                return
 
     async def _work(self) -> None:
         while True:
@@ -141,11 +156,6 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
 
     async def _take(self, message: discord.Message, link: str) -> None:
         assert message.guild is not None
-        if not self._within_limit(message.guild.id):
-            await self._react(message, LIMITED)
-            await self._explain(message, f"Not added: this server has added {self.bot.settings.links_per_hour} links "
-                                         f"in the last hour, the most it may. Try again later, or use `/add`.")
-            return
         service = self.bot.service
         deadline = Deadline(self.bot.settings.add_timeout, "adding the link")
         try:
