@@ -41,6 +41,8 @@ MAX_BACKOFF = 24 * 3600
 WARN_AFTER = 3
 #: Items read from one poll of one feed at most.
 ITEMS_PER_POLL = 50
+#: Articles embedded per hold of the indexing lock: between batches an `/add` or a watched link gets its turn.
+INDEXED_AT_ONCE = 4
 #: Item pages fetched at once for one feed (the fetcher also limits connections per host).
 PAGES_AT_ONCE = 4
 
@@ -339,21 +341,17 @@ class FeedPoller:
         found = await asyncio.gather(*(article_of(i) for i in new))
         articles = [a for a in found if a is not None]
         added: list[AddResult] = []
-        if articles:
+        for start in range(0, len(articles), INDEXED_AT_ONCE):  # the lock is let go between small batches
             async with self.indexing:
-                added = await asyncio.to_thread(self._add, articles, feed)
+                added += await asyncio.to_thread(self.index.add_many, articles[start:start + INDEXED_AT_ONCE],
+                                                 Scope(feed.collection), f"feed:{feed.url}")
+        if any(r.status in ("added", "updated") for r in added):
+            await asyncio.to_thread(self.index.save)  # as every other add does
         # An item that gave no article (its page failed, the feed has no text of it) is tried again next poll.
         taken = [item.key for item, article in zip(new, found) if article is not None]
         updated = await asyncio.to_thread(self.feeds.succeeded, feed, fetched.etag, fetched.last_modified,
                                           parsed.title, taken, self.interval)
         return PollResult(updated, tuple(added), len(new))
-
-    def _add(self, articles: Sequence[Article], feed: Feed) -> list[AddResult]:
-        """Add a feed's new articles and save the index, as every other add does."""
-        added = self.index.add_many(articles, Scope(feed.collection), f"feed:{feed.url}")
-        if any(r.status in ("added", "updated") for r in added):
-            self.index.save()
-        return added
 
     async def _article(self, item: FeedItem, outlet: str) -> Article | None:
         """The item's page as an article, else the feed's own text of it; None if neither has an article."""
