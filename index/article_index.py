@@ -104,7 +104,7 @@ class ArticleIndex:
         self._lock = threading.RLock()
         self._catch_up()
         self._add_sentence_facts()
-        self._stories = self._open_stories()
+        self._story_index: StoryIndex | None = None  # built by the first add or remove that needs it
         self._retriever = Retriever(self.store, self.vectors, self.lexical)
 
     @classmethod
@@ -272,8 +272,15 @@ class ArticleIndex:
                     best, story = score, candidate_story
         return story
 
+    @property
+    def _stories(self) -> StoryIndex:
+        """The story index; questions never need it, so it is built from the stored signatures (filled in
+        first for an older version's articles) when an add or a remove first does."""
+        if self._story_index is None:
+            self._story_index = self._open_stories()
+        return self._story_index
+
     def _open_stories(self) -> StoryIndex:
-        """The story index from the stored signatures (filled in first for an older version's articles)."""
         for article_id, text in self.store.without_signature():
             self.store.set_signature(article_id, Signature.of(text).to_bytes())
         stories = StoryIndex()

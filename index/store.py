@@ -394,18 +394,6 @@ class Store:
         return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
                             vectors, list(terms), np.array(cues, dtype=np.int64))
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """The stored (exact, float32) vectors of these chunk ids, in order; missing ids are an error."""
-        if not len(ids):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        found = {int(i): v for batch_ids, batch in self.vector_batches(ids) for i, v in zip(batch_ids, batch)}
-        return np.stack([found[int(i)] for i in ids])
-
-    def newest_chunk_id(self) -> int:
-        """The largest chunk id stored, 0 if none."""
-        with self._lock:
-            return int(self._db.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0)
-
     def chunk_texts(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
         """(chunk id, collection, article title, chunk text) of every chunk with an id above `after`,
         ascending by id."""
