@@ -59,6 +59,36 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _shard_count(env: Mapping[str, str]) -> int | None:
+    text = env.get("DISCORD_SHARD_COUNT", "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"DISCORD_SHARD_COUNT must be a whole number of shards, 1 or more, got {text!r}")
+    return int(text)
+
+
+def _shard_ids(env: Mapping[str, str], count: int | None) -> tuple[int, ...] | None:
+    """The shards this process runs: None for all of them (discord.py's default)."""
+    text = env.get("DISCORD_SHARD_IDS", "").strip()
+    if not text:
+        return None
+    if count is None:
+        raise SettingsError(f"DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the shards of every process together), "
+                            f"got DISCORD_SHARD_IDS={text!r} alone")
+    parts = [p for p in text.replace(" ", ",").split(",") if p]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise SettingsError(f"DISCORD_SHARD_IDS must be shard numbers separated by commas (e.g. 0,1), got {text!r}")
+    ids = tuple(int(p) for p in parts)
+    outside = [i for i in ids if i >= count]
+    if outside:
+        raise SettingsError(f"DISCORD_SHARD_IDS must be below DISCORD_SHARD_COUNT={count} (shards count from 0), "
+                            f"got {', '.join(map(str, outside))}")
+    if len(set(ids)) != len(ids):
+        raise SettingsError(f"DISCORD_SHARD_IDS names a shard twice: {text!r}")
+    return ids
+
+
 @dataclass(frozen=True)
 class BotSettings:
     """What the bot needs besides the index; build it with `BotSettings.from_env()`."""
@@ -77,6 +107,10 @@ class BotSettings:
     links_per_hour: int = 30
     #: Minutes between polls of each feed (jittered).
     feed_minutes: int = 15
+    #: Shards of the whole bot (every process together); None: as many as Discord recommends.
+    shard_count: int | None = None
+    #: The shards this process runs; None: every shard of `shard_count`.
+    shard_ids: tuple[int, ...] | None = None
     index: Settings = field(default_factory=Settings)
 
     @classmethod
@@ -88,6 +122,7 @@ class BotSettings:
         guild = env.get("DISCORD_GUILD_ID", "").strip()
         if guild and not guild.isdigit():
             raise SettingsError(f"DISCORD_GUILD_ID must be a server id (digits), got {guild!r}")
+        shard_count = _shard_count(env)
         return cls(
             token=env.get("DISCORD_TOKEN", "").strip(),
             guild_id=int(guild) if guild else None,
@@ -97,5 +132,7 @@ class BotSettings:
             add_timeout=_seconds(env, "ARTICLEBOT_ADD_TIMEOUT", cls.add_timeout),
             links_per_hour=_count(env, "ARTICLEBOT_LINKS_PER_HOUR", cls.links_per_hour),
             feed_minutes=_count(env, "ARTICLEBOT_FEED_MINUTES", cls.feed_minutes),
+            shard_count=shard_count,
+            shard_ids=_shard_ids(env, shard_count),
             index=Settings.from_env(env),
         )
