@@ -6,6 +6,11 @@ callback/webhook routes, channel messages and MESSAGE_CREATE delivery honouring 
 It enforces Discord's rules (3 s first response, single acknowledgement, message limits, the
 MESSAGE_CONTENT intent, channel permissions) and records every broken rule in ``violations``.
 
+Sharding works as on Discord: a connection that identifies as shard ``[i, n]`` is told only of the
+guilds with ``(guild_id >> 22) % n == i`` and receives only their events; direct messages go to shard
+0; ``GET /gateway/bot`` recommends ``recommended_shards``. ``add_guild(name, shard=(i, n))`` picks an
+id that lands on shard i of n. Several clients (or processes) may be connected at once, one per shard.
+
 Typical use (see conftest.py for the fixtures)::
 
     guild = fake.add_guild("Test")
@@ -77,7 +82,9 @@ __all__ = [
     "Permission",
     "RecordedRequest",
     "patch_discord_py",
+    "point_discord_py_at",
     "running_client",
+    "shard_of",
 ]
 
 T = TypeVar("T")
@@ -103,6 +110,11 @@ _VALID_CALLBACKS: dict[int, set[int]] = {
     InteractionType.MESSAGE_COMPONENT: {4, 5, 6, 7, 9},
     InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE: {8},
 }
+
+
+def shard_of(guild_id: str | int, shard_count: int) -> int:
+    """The shard Discord sends a guild's events to."""
+    return (int(guild_id) >> 22) % shard_count
 
 
 class ApiError(Exception):
@@ -177,6 +189,7 @@ class FakeInteraction:
     channel: FakeChannel
     user: FakeUser
     source_message: FakeMessage | None = None  # the message whose component was used
+    shard: tuple[int, int] = (0, 1)  # the shard [id, count] of the connection it was sent to
     dispatched_at: float = 0.0
     callbacks: list[Callback] = field(default_factory=list)
     original: FakeMessage | None = None
@@ -237,6 +250,8 @@ class _GatewaySession:
         self.session_id = session_id
         self.seq = 0
         self.intents: int | None = None
+        self.shard: tuple[int, int] = (0, 1)  # [id, count] from IDENTIFY; unsharded is shard 0 of 1
+        self.sharded = False  # whether IDENTIFY named a shard (READY then names it back)
         self._compressor = zlib.compressobj() if compress else None
         self._lock = asyncio.Lock()  # frames must leave in sequence order and share one zlib stream
 
@@ -256,10 +271,25 @@ class _GatewaySession:
     async def dispatch(self, event: str, data: JSON) -> None:
         await self.send(0, data, event)
 
+    def serves(self, guild_id: str | None) -> bool:
+        """Whether Discord sends this session the events of a guild (None: direct messages, shard 0's)."""
+        shard_id, count = self.shard
+        return (0 if guild_id is None else shard_of(guild_id, count)) == shard_id
+
 
 def _json_response(data: Any, status: int = 200) -> web.Response:
     # Exactly "application/json": discord.py treats "application/json; charset=utf-8" as text.
     return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+def _valid_shard(shard: Any) -> bool:
+    """An IDENTIFY ``shard`` Discord accepts: [id, count] with 0 <= id < count."""
+    return (
+        isinstance(shard, list)
+        and len(shard) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+        and 0 <= shard[0] < shard[1]
+    )
 
 
 class FakeDiscord:
@@ -274,13 +304,16 @@ class FakeDiscord:
         privileged_intents: int = PRIVILEGED_INTENTS,
         response_deadline: float = 3.0,
         token_lifetime: float = 15 * 60.0,
+        recommended_shards: int = 1,
     ) -> None:
-        """``privileged_intents`` are those enabled for the app in the developer portal."""
+        """``privileged_intents`` are those enabled for the app in the developer portal;
+        ``recommended_shards`` is the shard count ``GET /gateway/bot`` answers (settable later)."""
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.privileged_intents = privileged_intents
         self.response_deadline = response_deadline
         self.token_lifetime = token_lifetime
+        self.recommended_shards = recommended_shards
         self._snowflake = SnowflakeFactory()
         self.application_id = self._snowflake()
         self.bot_user = FakeUser(self._snowflake(), bot_name, bot=True)
@@ -299,13 +332,17 @@ class FakeDiscord:
         self.heartbeats: list[float] = []
         """Loop times (``asyncio.get_running_loop().time()``) at which heartbeats arrived."""
         self.identify: JSON | None = None
+        """The last IDENTIFY payload (of any shard)."""
+        self.ready_shards: list[tuple[int, int]] = []
+        """The shard [id, count] of every connection sent READY and its GUILD_CREATEs, in order."""
         self.gateway_queries: list[dict[str, str]] = []
         """Query string of every gateway connection (discord.py asks for v=10, json, zlib-stream)."""
         self.presence_updates: list[JSON] = []
         self.typing: list[str] = []
         """Channel ids the bot triggered "is typing" in, in order."""
         self._files: dict[str, bytes] = {}
-        self._session: _GatewaySession | None = None
+        self._sessions: dict[tuple[int, int], _GatewaySession] = {}
+        """Identified connections by shard; a newer one for the same shard replaces the older."""
         self._sockets: set[web.WebSocketResponse] = set()
         self._ready = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -361,14 +398,23 @@ class FakeDiscord:
         return user
 
     def add_guild(
-        self, name: str = "Test Guild", *, owner: FakeUser | None = None, bot_permissions: int = DEFAULT_BOT_PERMISSIONS
+        self,
+        name: str = "Test Guild",
+        *,
+        owner: FakeUser | None = None,
+        bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
+        shard: tuple[int, int] | None = None,
     ) -> FakeGuild:
         """A guild the bot is in, with @everyone, the bot's managed role and the owner as member.
 
-        Add guilds before the client connects: they are announced in READY/GUILD_CREATE.
+        ``shard=(i, n)`` gives it an id that lands on shard i when the bot runs n shards. Add guilds
+        before the client connects: they are announced in READY/GUILD_CREATE.
         """
         owner = owner or self.owner
-        guild = FakeGuild(self._snowflake(), name, owner.id)
+        if shard is not None and not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard {shard} does not exist: the id must be below the count")
+        guild_id = self._snowflake() if shard is None else self._snowflake.for_shard(*shard)
+        guild = FakeGuild(guild_id, name, owner.id)
         guild.roles[guild.id] = FakeRole(guild.id, guild.id, "@everyone", int(DEFAULT_EVERYONE_PERMISSIONS), 0)
         bot_role = FakeRole(
             self._snowflake(),
@@ -455,12 +501,20 @@ class FakeDiscord:
         assert result is not None  # wait_for only returns once the predicate is truthy
         return result
 
-    async def wait_until_ready(self, timeout: float = 10.0) -> None:
-        """Wait until the client identified and was sent READY and every GUILD_CREATE."""
+    async def wait_until_ready(self, timeout: float = 10.0, *, shard: tuple[int, int] | None = None) -> None:
+        """Wait until a client identified and was sent READY and every GUILD_CREATE (as ``shard``
+        [id, count], when given; an unsharded client is shard (0, 1))."""
+        if shard is not None:
+            await self.wait_for(lambda: shard in self.ready_shards, timeout, f"shard {list(shard)} to be ready")
+            return
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
             raise AssertionError(f"client did not identify within {timeout}s: {self.violations}") from None
+
+    def _sessions_for(self, guild_id: str | None) -> list[_GatewaySession]:
+        """The connections Discord sends a guild's events to (None: direct messages)."""
+        return [session for session in self._sessions.values() if session.serves(guild_id)]
 
     async def wait_for_message(
         self, channel: FakeChannel, *, timeout: float = 5.0, check: Callable[[FakeMessage], bool] | None = None
@@ -718,9 +772,11 @@ class FakeDiscord:
         channel: FakeChannel,
         source: FakeMessage | None = None,
     ) -> FakeInteraction:
-        session = self._session
-        if session is None:
-            raise RuntimeError("no client is connected to the fake gateway")
+        sessions = self._sessions_for(channel.guild_id)
+        if not sessions:
+            where = f"the shard of guild {channel.guild_id}" if channel.guild_id else "shard 0 (direct messages)"
+            raise RuntimeError(f"no client is connected to the fake gateway for {where}")
+        session = sessions[-1]  # one connection answers an interaction: the newest of the guild's shard
         interaction_id = self._snowflake()
         token = f"aW50ZXJhY3Rpb246{interaction_id}{secrets.token_urlsafe(48)}"
         payload: JSON = {
@@ -760,7 +816,7 @@ class FakeDiscord:
             }
         if source is not None:
             payload["message"] = source.to_json()
-        interaction = FakeInteraction(self, interaction_id, token, kind, payload, channel, user, source)
+        interaction = FakeInteraction(self, interaction_id, token, kind, payload, channel, user, source, session.shard)
         self.interactions[interaction_id] = interaction
         # Start the clock before sending: the bot may answer before the send call returns.
         interaction.dispatched_at = asyncio.get_running_loop().time()
@@ -895,11 +951,17 @@ class FakeDiscord:
         await self._notify()
 
     async def _dispatch_message(self, event: str, msg: FakeMessage) -> None:
-        """Deliver a message event if Discord would: not ephemeral, right intent, visible channel."""
-        session = self._session
-        if session is None or session.intents is None or msg.ephemeral:
-            return
+        """Deliver a message event to the guild's shard(s)."""
         channel = self.channels[msg.channel_id]
+        for session in self._sessions_for(channel.guild_id):
+            await self._dispatch_message_to(session, event, msg, channel)
+
+    async def _dispatch_message_to(
+        self, session: _GatewaySession, event: str, msg: FakeMessage, channel: FakeChannel
+    ) -> None:
+        """Deliver a message event if Discord would: not ephemeral, right intent, visible channel."""
+        if session.intents is None or msg.ephemeral:
+            return
         needed = Intent.DIRECT_MESSAGES if channel.guild_id is None else Intent.GUILD_MESSAGES
         if not session.intents & needed or not self._bot_permissions(channel) & Permission.VIEW_CHANNEL:
             return
@@ -1077,7 +1139,7 @@ class FakeDiscord:
         return _json_response(
             {
                 "url": self.gateway_url.rstrip("/"),
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1},
             }
         )
@@ -1317,8 +1379,8 @@ class FakeDiscord:
                              owner_id=self.bot_user.id)
         self.channels[thread.id] = thread
         self.threads.append(thread)
-        if self._session is not None:
-            await self._session.dispatch("THREAD_CREATE", {**thread.to_json(), "newly_created": True})
+        for session in self._sessions_for(thread.guild_id):
+            await session.dispatch("THREAD_CREATE", {**thread.to_json(), "newly_created": True})
         await self._notify()
         return _json_response(thread.to_json(), status=201)
 
@@ -1569,8 +1631,8 @@ class FakeDiscord:
                 await self._gateway_op(session, message)
         finally:
             self._sockets.discard(ws)
-            if self._session is session:
-                self._session = None
+            if self._sessions.get(session.shard) is session:
+                del self._sessions[session.shard]
         return ws
 
     async def _close_gateway(self, ws: web.WebSocketResponse, code: int, reason: str) -> None:
@@ -1607,20 +1669,27 @@ class FakeDiscord:
             await self._close_gateway(session.ws, 4013, "Invalid intent(s).")
         elif intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
             await self._close_gateway(session.ws, 4014, "Disallowed intent(s).")
+        elif not _valid_shard(data.get("shard", [0, 1])):
+            await self._close_gateway(session.ws, 4010, f"Invalid shard: {data.get('shard')!r}")
         else:
             session.intents = intents
+            session.shard = tuple(data.get("shard", [0, 1]))  # type: ignore[assignment]  # checked above
+            session.sharded = "shard" in data
             self.identify = data
-            self._session = session
+            self._sessions[session.shard] = session
             await self._send_ready(session)
 
     async def _send_ready(self, session: _GatewaySession) -> None:
         intents = session.intents or 0
+        guilds = [guild for guild in self.guilds.values() if session.serves(guild.id)]
+        shard: JSON = {"shard": list(session.shard)} if session.sharded else {}
         await session.dispatch(
             "READY",
             {
+                **shard,
                 "v": 10,
                 "user": {**self.bot_user.to_json(), "verified": True, "mfa_enabled": False, "email": None},
-                "guilds": [{"id": g, "unavailable": True} for g in self.guilds],
+                "guilds": [{"id": g.id, "unavailable": True} for g in guilds],
                 "session_id": session.session_id,
                 "session_type": "normal",
                 "resume_gateway_url": self.gateway_url,
@@ -1635,18 +1704,19 @@ class FakeDiscord:
             },
         )
         if intents & Intent.GUILDS:
-            for guild in self.guilds.values():
+            for guild in guilds:
                 # Without GUILD_MEMBERS Discord only includes the bot's own member.
                 members = [
                     m for m in guild.members.values() if intents & Intent.GUILD_MEMBERS or m.user is self.bot_user
                 ]
                 await session.dispatch("GUILD_CREATE", guild.to_json(members=members))
+        self.ready_shards.append(session.shard)
         self._ready.set()
         await self._notify()
 
     async def _send_member_chunk(self, session: _GatewaySession, data: JSON) -> None:
         guild = self.guilds.get(str(data.get("guild_id")))
-        if guild is None:
+        if guild is None or not session.serves(guild.id):
             return
         query = (data.get("query") or "").lower()
         user_ids = {str(u) for u in data.get("user_ids") or []}
@@ -1671,17 +1741,24 @@ class FakeDiscord:
 # ---------------------------------------------------------------------- discord.py glue
 
 
+def point_discord_py_at(api_url: str, gateway_url: str) -> tuple[str, yarl.URL]:
+    """Send discord.py's REST calls to ``api_url`` and its gateway connections to ``gateway_url`` (a fake's
+    ``api_url`` and ``gateway_url``, also from another process); returns the previous pair."""
+    route, websocket = discord.http.Route, discord.gateway.DiscordWebSocket
+    previous = route.BASE, websocket.DEFAULT_GATEWAY
+    route.BASE = api_url
+    websocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    return previous
+
+
 @contextlib.contextmanager
 def patch_discord_py(fake: FakeDiscord) -> Iterator[None]:
     """Point discord.py's REST base and default gateway at ``fake``; restore them afterwards."""
-    route, websocket = discord.http.Route, discord.gateway.DiscordWebSocket
-    old_base, old_gateway = route.BASE, websocket.DEFAULT_GATEWAY
-    route.BASE = fake.api_url
-    websocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    old_base, old_gateway = point_discord_py_at(fake.api_url, fake.gateway_url)
     try:
         yield
     finally:
-        route.BASE, websocket.DEFAULT_GATEWAY = old_base, old_gateway
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
 
 
 async def _stop_client(client: discord.Client, task: asyncio.Task[None] | None) -> BaseException | None:

@@ -29,6 +29,14 @@ class SnowflakeFactory:
         self._last = max(now, self._last + 1)
         return str(self._last)
 
+    def for_shard(self, shard_id: int, shard_count: int) -> str:
+        """The next snowflake whose guild events go to shard ``shard_id`` of ``shard_count``, that is with
+        ``(id >> 22) % shard_count == shard_id``: its timestamp moved at most ``shard_count - 1`` ms ahead."""
+        stamp = int(self()) >> 22
+        ahead = (shard_id - stamp) % shard_count
+        self._last = max(self._last, (stamp + ahead) << 22)
+        return str(self._last)
+
 
 def iso_now() -> str:
     """The current time in the ISO 8601 form Discord uses for timestamps."""

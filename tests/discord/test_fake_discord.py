@@ -6,6 +6,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import discord
 import pytest
@@ -13,7 +14,7 @@ import pytest_asyncio
 from discord import app_commands
 from discord.ext import commands
 
-from .fake_discord import FakeDiscord, Overwrite, Permission, running_client
+from .fake_discord import FakeDiscord, Overwrite, Permission, running_client, shard_of
 from .fake_payloads import FakeChannel, FakeGuild, FakeUser
 
 TITLES = ["Python 3.13 released", "Rust in the kernel", "Pythonic patterns", "Go generics"]
@@ -39,6 +40,11 @@ class Record:
     messages: asyncio.Queue[discord.Message] = field(default_factory=asyncio.Queue)
     errors: list[BaseException] = field(default_factory=list)
     finished: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    interaction_guilds: list[int | None] = field(default_factory=list)
+    """The guild of every interaction the bot received (None in DMs)."""
+    events: list[str] = field(default_factory=list)
+    """The type of every gateway event the bot received (READY, MESSAGE_CREATE, ...)."""
+    threads: asyncio.Queue[discord.Thread] = field(default_factory=asyncio.Queue)
 
     async def wait_finished(self, command: str) -> None:
         """Wait until the handler of ``command`` has returned."""
@@ -48,11 +54,23 @@ class Record:
 class TinyBot(commands.Bot):
     """A minimal bot with one slash command per behaviour the fake must handle."""
 
-    def __init__(self, intents: discord.Intents | None = None) -> None:
-        super().__init__(command_prefix="!", intents=intents or discord.Intents.default(), guild_ready_timeout=0.1)
+    def __init__(self, intents: discord.Intents | None = None, **options: Any) -> None:
+        """``options`` go to commands.Bot (e.g. shard_id and shard_count)."""
+        super().__init__(
+            command_prefix="!", intents=intents or discord.Intents.default(), guild_ready_timeout=0.1, **options
+        )
         self.record = Record()
         self.pressed_by: list[int] = []
         self._add_commands()
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.record.interaction_guilds.append(interaction.guild_id)
+
+    async def on_socket_event_type(self, event: str) -> None:
+        self.record.events.append(event)
+
+    async def on_thread_create(self, thread: discord.Thread) -> None:
+        await self.record.threads.put(thread)
 
     async def on_message(self, message: discord.Message) -> None:
         await self.record.messages.put(message)
@@ -396,3 +414,126 @@ async def test_direct_messages_arrive_with_content(world: World) -> None:
     await world.fake.send_message(dm, world.alice, "hello in private")
     message = await asyncio.wait_for(world.bot.record.messages.get(), 5)
     assert message.content == "hello in private" and message.guild is None
+
+
+@dataclass
+class ShardedWorld:
+    """Guild "Zero" on shard 0 of 2 and "One" on shard 1, a channel each, alice in both."""
+
+    zero: FakeGuild
+    one: FakeGuild
+    zero_general: FakeChannel
+    one_general: FakeChannel
+    alice: FakeUser
+
+
+def make_sharded_world(fake: FakeDiscord) -> ShardedWorld:
+    zero, one = fake.add_guild("Zero", shard=(0, 2)), fake.add_guild("One", shard=(1, 2))
+    alice = fake.add_user("alice")
+    fake.add_member(zero, alice)
+    fake.add_member(one, alice)
+    return ShardedWorld(zero, one, fake.add_channel(zero, "general"), fake.add_channel(one, "general"), alice)
+
+
+async def next_message(bot: TinyBot) -> str:
+    """The text of the next message a user (not the bot itself) wrote that ``bot`` received."""
+    while (message := await asyncio.wait_for(bot.record.messages.get(), 10)).author.bot:
+        pass
+    return message.content
+
+
+def reading() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.message_content = True
+    return intents
+
+
+def test_guilds_can_be_placed_on_a_shard(fake_discord: FakeDiscord) -> None:
+    for count in (1, 2, 3, 16):
+        for shard_id in range(count):
+            guild = fake_discord.add_guild(f"{shard_id} of {count}", shard=(shard_id, count))
+            assert shard_of(guild.id, count) == (int(guild.id) >> 22) % count == shard_id
+    ids = [int(g) for g in fake_discord.guilds]
+    assert ids == sorted(set(ids)), "ids stay unique and increasing"
+    with pytest.raises(ValueError, match="below the count"):
+        fake_discord.add_guild("nowhere", shard=(2, 2))
+
+
+@pytest.mark.asyncio
+async def test_each_shard_gets_only_its_guilds_and_their_events(fake_discord: FakeDiscord) -> None:
+    fake, world = fake_discord, make_sharded_world(fake_discord)
+    bot0, bot1 = TinyBot(reading(), shard_id=0, shard_count=2), TinyBot(reading(), shard_id=1, shard_count=2)
+    async with running_client(fake, bot0), running_client(fake, bot1):
+        await bot0.tree.sync()  # global commands: usable at once in every guild of the fake
+        assert sorted(fake.ready_shards) == [(0, 2), (1, 2)]
+        assert [g.name for g in bot0.guilds] == ["Zero"] and [g.name for g in bot1.guilds] == ["One"]
+
+        for channel in (world.zero_general, world.one_general):
+            interaction = await fake.send_command("ping", user=world.alice, channel=channel)
+            assert (await interaction.wait_for_original()).content == "pong"
+        assert bot0.record.interaction_guilds == [int(world.zero.id)]
+        assert bot1.record.interaction_guilds == [int(world.one.id)]
+
+        await fake.send_message(world.zero_general, world.alice, "in zero")
+        await fake.send_message(world.one_general, world.alice, "in one")
+        await fake.send_message(fake.dm_channel(world.alice), world.alice, "direct")
+        assert [await next_message(bot0), await next_message(bot0)] == ["in zero", "direct"], "DMs are shard 0's"
+        assert await next_message(bot1) == "in one"
+
+        channel = bot0.get_channel(int(world.zero_general.id))
+        assert isinstance(channel, discord.TextChannel)
+        started = await channel.send("a thread starts here")
+        await started.create_thread(name="talk")
+        assert (await asyncio.wait_for(bot0.record.threads.get(), 10)).name == "talk"
+        # Events on one connection arrive in order: once bot1 has this message, it would have had the thread.
+        await fake.send_message(world.one_general, world.alice, "after the thread")
+        assert await next_message(bot1) == "after the thread"
+        assert "THREAD_CREATE" in bot0.record.events and "THREAD_CREATE" not in bot1.record.events
+
+
+@pytest.mark.asyncio
+async def test_without_a_connection_for_its_shard_an_interaction_cannot_be_sent(fake_discord: FakeDiscord) -> None:
+    world = make_sharded_world(fake_discord)
+    bot0 = TinyBot(shard_id=0, shard_count=2)
+    async with running_client(fake_discord, bot0):
+        await bot0.tree.sync()
+        with pytest.raises(RuntimeError, match=f"shard of guild {world.one.id}"):
+            await fake_discord.send_command("ping", user=world.alice, channel=world.one_general)
+
+
+@pytest.mark.asyncio
+async def test_an_unsharded_client_gets_every_guild(fake_discord: FakeDiscord) -> None:
+    make_sharded_world(fake_discord)
+    bot = TinyBot()
+    async with running_client(fake_discord, bot):
+        assert sorted(g.name for g in bot.guilds) == ["One", "Zero"]
+        assert fake_discord.ready_shards == [(0, 1)] and "shard" not in (fake_discord.identify or {})
+
+
+class TinyShardedBot(commands.AutoShardedBot):
+    """An AutoShardedBot that identifies its shards back to back: the fake has no identify rate limit."""
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_an_auto_sharded_client_runs_the_recommended_shards(fake_discord: FakeDiscord) -> None:
+    make_sharded_world(fake_discord)
+    fake_discord.recommended_shards = 2
+    bot = TinyShardedBot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.1)
+    async with running_client(fake_discord, bot):
+        assert bot.shard_count == 2 and sorted(bot.shards) == [0, 1]
+        assert {g.name: g.shard_id for g in bot.guilds} == {"Zero": 0, "One": 1}
+        assert sorted(fake_discord.ready_shards) == [(0, 2), (1, 2)]
+    assert any(r.path == "/gateway/bot" for r in fake_discord.requests)
+
+
+@pytest.mark.asyncio
+async def test_an_invalid_shard_is_refused(fake_discord: FakeDiscord) -> None:
+    with pytest.raises(discord.ConnectionClosed) as closed:
+        async with running_client(fake_discord, TinyBot(shard_id=2, shard_count=2)):
+            pass
+    assert closed.value.code == 4010
+    assert fake_discord.take_violations() == ["gateway closed with 4010: Invalid shard: [2, 2]"]
+    assert fake_discord.ready_shards == []
