@@ -1,8 +1,14 @@
-"""ArticleBot: the commands.Bot that receives its index and settings, loads and syncs in setup_hook."""
+"""ArticleBot: the AutoShardedBot that receives its index and settings, loads and syncs in setup_hook.
+
+It runs the shards of DISCORD_SHARD_COUNT named by DISCORD_SHARD_IDS (all of them by default), so that N
+processes can split the servers; with neither set it asks Discord for the recommended count and runs all
+of them, which is one connection, as for a plain commands.Bot, until the bot is in thousands of servers.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -33,8 +39,24 @@ def intents_for(read_messages: bool) -> discord.Intents:
     return intents
 
 
-class ArticleBot(commands.Bot):
-    """Answers questions about the articles of `service` in Discord."""
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends a server's events to."""
+    return (guild_id >> 22) % shard_count
+
+
+def describe_shards(shard_ids: Sequence[int] | None, shard_count: int | None) -> str:
+    if shard_count is None:
+        return "as many shards as Discord recommends"
+    ids = range(shard_count) if shard_ids is None else sorted(shard_ids)
+    return f"shard{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))} of {shard_count}"
+
+
+class ArticleBot(commands.AutoShardedBot):
+    """Answers questions about the articles of `service` in Discord.
+
+    Always an AutoShardedBot, so that every test runs the code path of a sharded deployment; unsharded
+    settings give one shard of one on a small bot, which is what a commands.Bot would run.
+    """
 
     def __init__(self, service: IndexService, settings: BotSettings, read_messages: bool = True,
                  **options: Any) -> None:
@@ -45,6 +67,8 @@ class ArticleBot(commands.Bot):
             intents=intents_for(read_messages),
             allowed_mentions=NO_MENTIONS,
             help_command=None,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             **options,
         )
         self.service = service
@@ -52,7 +76,15 @@ class ArticleBot(commands.Bot):
         self.server_data = ServerData(settings.index.index_dir)
         self.conversations = Conversations()
 
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether this process runs the shard of a server (other processes run the other shards); work of
+        no server (the shared articles) belongs to shard 0, as direct messages do on Discord."""
+        if self.shard_count is None or self.shard_ids is None:
+            return True
+        return (0 if guild_id is None else shard_of(guild_id, self.shard_count)) in self.shard_ids
+
     async def setup_hook(self) -> None:
+        log.info("running %s", describe_shards(self.shard_ids, self.shard_count))
         await self.service.load()
         await self.add_cog(AskCog(self))
         await self.add_cog(SourcesCog(self))
@@ -65,6 +97,10 @@ class ArticleBot(commands.Bot):
         synced = await self.sync_commands()
         log.info("synced %d commands%s", len(synced),
                  f" to server {self.settings.guild_id}" if self.settings.guild_id else " globally")
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        servers = sum(1 for guild in self.guilds if guild.shard_id == shard_id)
+        log.info("shard %d of %s ready: %d servers", shard_id, self.shard_count, servers)
 
     async def close(self) -> None:
         await super().close()

@@ -8,6 +8,7 @@ channel where it was added.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime
@@ -124,9 +125,18 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
     @tasks.loop(seconds=TICK)
     async def poll_due(self) -> None:
         try:
-            await self.report(await self.poller().poll_due())
+            await self.report(await self.poll_own_due())
         except Exception:  # a bad poll must not end the loop
             log.exception("polling feeds failed")
+
+    async def poll_own_due(self) -> list[PollResult]:
+        """Poll the due feeds of the servers of this process's shards: the processes running the other
+        shards poll theirs, so each feed is read once (and its failures reported once). The shared
+        collection's feeds (from the command line) are shard 0's."""
+        poller = self.poller()
+        due = await asyncio.to_thread(poller.feeds.due, time.time())
+        own = [f for f in due if self.bot.serves(int(f.collection) if f.collection.isdigit() else None)]
+        return await poller.poll_all(own)
 
     @poll_due.before_loop
     async def _ready(self) -> None:
