@@ -24,7 +24,7 @@ from .cogs.watch import WatchCog
 from .conversations import Conversations
 from .feedback import FeedbackButton
 from .index_service import IndexService
-from .render import NO_MENTIONS
+from .render import NO_MENTIONS, plural
 from .server_data import ServerData
 from .settings import BotSettings
 
@@ -100,7 +100,7 @@ class ArticleBot(commands.AutoShardedBot):
 
     async def on_shard_ready(self, shard_id: int) -> None:
         servers = sum(1 for guild in self.guilds if guild.shard_id == shard_id)
-        log.info("shard %d of %s ready: %d servers", shard_id, self.shard_count, servers)
+        log.info("shard %d of %s ready: %s", shard_id, self.shard_count, plural(servers, "server"))
 
     async def close(self) -> None:
         await super().close()
