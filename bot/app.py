@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +20,24 @@ from .settings import BotSettings
 
 NO_TOKEN = ("DISCORD_TOKEN is not set: create a bot at https://discord.com/developers/applications, "
             "then put its token in .env (see .env.example)")
+
+
+def serve(bot: ArticleBot, token: str) -> None:
+    """`bot.run`, where SIGTERM (how systemd, Docker and process managers stop a process, such as one of the
+    processes running a bot's shards) closes the bot as Ctrl-C does: its shards leave the gateway, ArticleBot.close
+    runs, and main returns 0."""
+    async def runner() -> None:
+        closing: set[asyncio.Task[None]] = set()  # a reference, so that the task is not collected mid-way
+        with contextlib.suppress(NotImplementedError):  # Windows' event loops take no signal handlers
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGTERM, lambda: closing.add(asyncio.create_task(bot.close())))
+        async with bot:
+            await bot.start(token)
+
+    try:
+        asyncio.run(runner())
+    except KeyboardInterrupt:  # Ctrl-C: asyncio.run has cancelled start, and `async with` closed the bot
+        pass
 
 
 def main(index_dir: Path | None = None) -> int:
@@ -36,7 +57,7 @@ def main(index_dir: Path | None = None) -> int:
     for read_messages in (True, False):
         bot = ArticleBot(service, settings, read_messages=read_messages)
         try:
-            bot.run(settings.token, log_handler=None)
+            serve(bot, settings.token)
             return 0
         except discord.LoginFailure:
             print("articlebot: Discord refused DISCORD_TOKEN; copy the token again from the Bot page", file=sys.stderr)

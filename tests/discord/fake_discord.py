@@ -385,6 +385,11 @@ class FakeDiscord:
         return "ws" + self.base_url.removeprefix("http") + "/"
 
     @property
+    def connected_shards(self) -> list[tuple[int, int]]:
+        """The shards [id, count] a client is connected and identified as, now."""
+        return sorted(self._sessions)
+
+    @property
     def intents(self) -> int:
         """Intents the client identified with (0 before IDENTIFY)."""
         return (self.identify or {}).get("intents") or 0
@@ -1633,6 +1638,7 @@ class FakeDiscord:
             self._sockets.discard(ws)
             if self._sessions.get(session.shard) is session:
                 del self._sessions[session.shard]
+                await self._notify()  # for tests waiting until a client (or a killed process) is gone
         return ws
 
     async def _close_gateway(self, ws: web.WebSocketResponse, code: int, reason: str) -> None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import discord
 import pytest
@@ -15,10 +16,13 @@ from bot.client import ArticleBot
 from bot.cogs.feeds import FeedsCog
 from bot.index_service import IndexService
 from bot.settings import BotSettings
-from index import ArticleIndex, FetchPolicy
+from index import ArticleIndex, FetchPolicy, Settings, ensure_seeded
+from index.embedder import Encoder
 
+from ..conftest import SEEDS
 from .fake_discord import FakeDiscord, running_client
 from .fake_payloads import FakeChannel, FakeGuild, FakeMessage, FakeUser
+from .processes import BotProcess, bot_env, bot_process
 
 SEED_TITLE = "North Korea's Kim Jong Un Congratulates Vladimir Putin on Election Win"
 
@@ -152,3 +156,55 @@ def test_settings_reach_discord_py(seed_index: ArticleIndex) -> None:
     assert unset.serves(3 << 22) and unset.serves(None)
     for made in (bot, unset):
         made.server_data.close()
+
+
+def seeded_folder(folder: Path, embedder: Encoder) -> Path:
+    """An index folder (the SQLite store) holding the repo's seeds, as `articlebot ingest seeds` makes it."""
+    settings = Settings(index_dir=folder, seeds_dir=SEEDS)
+    index = ArticleIndex(folder, embedder, settings)
+    try:
+        report = ensure_seeded(index, SEEDS)
+        assert report is not None and not report.errors
+    finally:
+        index.close()
+    return folder
+
+
+@pytest.mark.asyncio
+async def test_two_bot_processes_split_the_servers_and_each_answers_its_own(fake_discord: FakeDiscord,
+                                                                            embedder: Encoder, tmp_path: Path) -> None:
+    world = two_towns(fake_discord)
+    async with AsyncExitStack() as stack:
+        bots: list[BotProcess] = []
+        for shard in (0, 1):
+            folder = tmp_path / f"shard-{shard}"
+            # No DISCORD_GUILD_ID: each process syncs the commands globally (the same set), usable at once here.
+            env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(folder / "index", embedder)),
+                          DISCORD_SHARD_COUNT="2", DISCORD_SHARD_IDS=str(shard))
+            bots.append(await stack.enter_async_context(bot_process(fake_discord, env, workdir=folder)))
+        assert [b.shards for b in bots] == [[(0, 2)], [(1, 2)]]
+
+        for _ in range(2):
+            assert answered(await world.ask(world.port)) and answered(await world.ask(world.hill))
+        delivered = {(i.channel.guild_id, i.shard) for i in fake_discord.interactions.values()}
+        assert delivered == {(world.port.guild.id, (0, 2)), (world.hill.guild.id, (1, 2))}
+        assert "bot.client running shard 1 of 2\n" in bots[1].output()
+
+        assert [await b.stop() for b in bots] == [0, 0], "SIGTERM closes each bot cleanly"
+
+
+@pytest.mark.asyncio
+async def test_a_killed_bot_process_answers_again_once_restarted(fake_discord: FakeDiscord, embedder: Encoder,
+                                                                 tmp_path: Path) -> None:
+    world = two_towns(fake_discord)
+    # No shard settings: the process runs the count GET /gateway/bot recommends (1), so every server.
+    env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(tmp_path / "index", embedder)))
+    async with bot_process(fake_discord, env, workdir=tmp_path) as first:
+        assert first.shards == [(0, 1)]
+        assert answered(await world.ask(world.hill))
+        assert await first.stop(kill=True) == -9
+    await fake_discord.wait_for(lambda: fake_discord.connected_shards == [] or None, 30, "the killed bot to be gone")
+    with pytest.raises(RuntimeError, match="no client is connected"):
+        await world.ask(world.port)
+    async with bot_process(fake_discord, env, workdir=tmp_path):
+        assert answered(await world.ask(world.port)) and answered(await world.ask(world.hill))
