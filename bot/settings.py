@@ -63,7 +63,7 @@ def _shard_count(env: Mapping[str, str]) -> int | None:
     text = env.get("DISCORD_SHARD_COUNT", "").strip()
     if not text:
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not text.isdecimal() or int(text) < 1:  # isdecimal: "²" is a digit int() refuses
         raise SettingsError(f"DISCORD_SHARD_COUNT must be a whole number of shards, 1 or more, got {text!r}")
     return int(text)
 
@@ -77,7 +77,7 @@ def _shard_ids(env: Mapping[str, str], count: int | None) -> tuple[int, ...] | N
         raise SettingsError(f"DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the shards of every process together), "
                             f"got DISCORD_SHARD_IDS={text!r} alone")
     parts = [p for p in text.replace(" ", ",").split(",") if p]
-    if not parts or not all(p.isdigit() for p in parts):
+    if not parts or not all(p.isdecimal() for p in parts):
         raise SettingsError(f"DISCORD_SHARD_IDS must be shard numbers separated by commas (e.g. 0,1), got {text!r}")
     ids = tuple(int(p) for p in parts)
     outside = [i for i in ids if i >= count]

@@ -47,6 +47,7 @@ def test_shards_are_all_of_the_count_unless_named() -> None:
     ({"DISCORD_SHARD_COUNT": "two"}, "DISCORD_SHARD_COUNT must be a whole number of shards, 1 or more, got 'two'"),
     ({"DISCORD_SHARD_COUNT": "0"}, "DISCORD_SHARD_COUNT must be a whole number of shards, 1 or more, got '0'"),
     ({"DISCORD_SHARD_COUNT": "-1"}, "DISCORD_SHARD_COUNT must be a whole number"),
+    ({"DISCORD_SHARD_COUNT": "2²"}, "DISCORD_SHARD_COUNT must be a whole number"),
     ({"DISCORD_SHARD_IDS": "0"}, "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"),
     ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "first"}, "DISCORD_SHARD_IDS must be shard numbers"),
     ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "0,-1"}, "DISCORD_SHARD_IDS must be shard numbers"),
