@@ -76,7 +76,7 @@ class IndexStats:
 
     articles: int
     passages: int
-    vector_search: str  # "exact" or "ivf"
+    vector_search: str  # "exact" or "ivf" (FAISS), "hnsw" (PostgreSQL)
 
 
 def check_question(question: str) -> str:
@@ -96,16 +96,28 @@ class ArticleIndex:
         self.settings = settings or Settings()
         self.embedder = embedder
         self.folder = Path(folder)
-        self.store = Store(self.folder, embedder.name, embedder.dim)
-        self.vectors = VectorIndex(self.folder, self.store, self.settings.exact_limit)
+        if self.settings.database_url:
+            from .pg_store import PgStore
+            from .pg_vectors import PgVectorIndex
+
+            self.store: Store | PgStore = PgStore(self.settings.database_url, self.folder, embedder.name, embedder.dim)
+            self.vectors: VectorIndex | PgVectorIndex = PgVectorIndex(self.store)
+        else:
+            self.store = Store(self.folder, embedder.name, embedder.dim)
+            self.vectors = VectorIndex(self.folder, self.store, self.settings.exact_limit)
         self.lexical = LexicalIndex.load(self.folder / "lexical")
         self._derived: tuple[DerivedIndex, ...] = (self.vectors, self.lexical)
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()
-        self._catch_up()
+        self._seen = self._catch_up()  # the generation of the last change the derived indexes took
         self._add_sentence_facts()
         self._story_index: StoryIndex | None = None  # built by the first add or remove that needs it
         self._retriever = Retriever(self.store, self.vectors, self.lexical)
+        self._stop_following = threading.Event()
+        if self.store.shared:  # other processes change the database too: take their changes as they come
+            self._follower = threading.Thread(target=self.store.listen, args=(self._follow, self._stop_following),
+                                              name="articlebot-changes", daemon=True)
+            self._follower.start()
 
     @classmethod
     def open(cls, settings: Settings) -> ArticleIndex:
@@ -114,6 +126,7 @@ class ArticleIndex:
 
     def close(self) -> None:
         """Close the database (the derived indexes are saved as they change, or by `save`)."""
+        self._stop_following.set()
         with self._lock:
             self.store.close()
 
@@ -234,9 +247,6 @@ class ArticleIndex:
                                                 collection=scope.owner, added_by=added_by, story=story,
                                                 signature=item.signature.to_bytes())
                     self._apply(change)
-                    self._stories.remove(key)
-                    if story == key:  # the first of its story: what later copies are found by
-                        self._stories.add(key, item.signature)
                     results.append(AddResult(article_key(item.article.source, scope.owner), item.article.title,
                                              "updated" if existed else "added", len(item.chunks), notes=item.article.notes))
             finally:  # what the database took, the derived indexes take too, even if a later article failed
@@ -246,18 +256,10 @@ class ArticleIndex:
     def remove(self, article_id: str) -> bool:
         """Remove an article; False if there was none with that id."""
         with self._lock:
-            removed = self.store.article(article_id)
             change = self.store.remove(article_id)
             if change is not None:
                 self._apply(change)
                 self._commit()
-                if article_id in self._stories and removed is not None:
-                    # Its story's copies are found by the next of them now.
-                    self._stories.remove(article_id)
-                    for member in self.store.story_members(removed.story, limit=1):
-                        packed = self.store.signatures([member.id]).get(member.id)
-                        if packed:
-                            self._stories.add(member.id, Signature.from_bytes(packed[2]))
             return change is not None
 
     def _story_of(self, key: str, signature: Signature, scope: Scope) -> str:
@@ -297,15 +299,56 @@ class ArticleIndex:
                 if self.store.saved_generation(derived.name) != generation:
                     self._save(derived, generation)
 
+    def _restory(self, change: Change) -> None:
+        """Keep the story index's rule after a change: each story is found by its first stored article."""
+        if self._story_index is None:
+            return  # built from the database when first needed
+        article_id = change.article_id
+        self._stories.remove(article_id)
+        stored = self.store.signatures([article_id]).get(article_id)
+        if stored is not None and stored[1] == article_id:  # the first of its story: what later copies are found by
+            self._stories.add(article_id, Signature.from_bytes(stored[2]))
+        if change.old_story == article_id and (stored is None or stored[1] != article_id):
+            # It was what its story's copies were found by; the next of them is now.
+            for member in self.store.story_members(article_id, limit=1):
+                packed = self.store.signatures([member.id]).get(member.id)
+                if packed and member.id not in self._stories:
+                    self._stories.add(member.id, Signature.from_bytes(packed[2]))
+
     # -- the derived indexes, kept in step with the database ----------------------------------
 
     def _apply(self, change: Change) -> None:
+        """Take one committed change (after any that other processes committed before it)."""
+        if change.generation > self._seen + 1:
+            self._follow(until=change.generation - 1)
         for derived in self._derived:
             derived.apply(change)
+        self._restory(change)
+        self._seen = max(self._seen, change.generation)
+
+    def _follow(self, until: int | None = None) -> None:
+        """Take the changes other processes committed (up to generation `until`), and save (the
+        PostgreSQL store's listener calls this when they announce one)."""
+        with self._lock:
+            if self._stop_following.is_set():
+                return  # closed
+            changes = self.store.changes_after(self._seen)
+            if changes is None:  # this process fell behind what the change log keeps
+                self._seen = self._catch_up(force=True)
+                self._story_index = None
+                return
+            taken = [c for c in changes if until is None or c.generation <= until]
+            for change in taken:
+                for derived in self._derived:
+                    derived.apply(change)
+                self._restory(change)
+                self._seen = change.generation
+            if taken and until is None:
+                self._commit()
 
     def _commit(self) -> None:
         """After a batch of changes: save the derived indexes that are saved after every change."""
-        generation = self.store.generation
+        generation = self._seen
         for derived in self._derived:
             if derived.saves_each_change:
                 self._save(derived, generation)
@@ -314,14 +357,16 @@ class ArticleIndex:
         derived.save()
         self.store.set_saved_generation(derived.name, generation)
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, force: bool = False) -> int:
         """Rebuild each derived index that is behind the database (a crash between a database commit
-        and its save, a damaged or missing file, an index made by an older version)."""
+        and its save, a damaged or missing file, an index made by an older version, a process that
+        was stopped while others changed a shared database); the generation they are at now."""
         generation, chunks = self.store.generation, self.store.count_chunks()
         for derived in self._derived:
-            if self.store.saved_generation(derived.name) != generation or len(derived) != chunks:
+            if force or self.store.saved_generation(derived.name) != generation or len(derived) != chunks:
                 derived.rebuild(self.store)
                 self._save(derived, generation)
+        return generation
 
     def _add_sentence_facts(self) -> None:
         """Read the terms and cues of sentences that an older version stored without them, once."""

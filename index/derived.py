@@ -25,8 +25,8 @@ def _no_vectors() -> np.ndarray:
 
 @dataclass(frozen=True)
 class Change:
-    """What one database commit did to the chunks: the ids it removed and the chunks it added,
-    all of one article (its collection and title) when it added any."""
+    """What one database commit did to the chunks of one article: the ids it removed and the chunks it
+    added (with the article's collection and title when it added any)."""
 
     removed: np.ndarray  # int64 chunk ids
     added: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -34,6 +34,11 @@ class Change:
     title: str = ""
     texts: tuple[str, ...] = ()  # the added chunks' texts
     vectors: np.ndarray = field(default_factory=_no_vectors)  # the added chunks' vectors, one row each
+    #: The database's generation after this commit (each commit adds one).
+    generation: int = 0
+    #: The article changed, and the story it told before (index/stories.py; "" if it was new).
+    article_id: str = ""
+    old_story: str = ""
 
 
 class DerivedIndex(Protocol):

@@ -150,8 +150,9 @@ class LexicalIndex:
             self._writing().delete_documents_by_query(self._only(ids))
 
     def apply(self, change: Change) -> None:
-        """Take a change of the database; searches see it after `save`."""
-        self.remove(change.removed)
+        """Take a change of the database; searches see it after `save`. Taking one twice is harmless
+        (a process that caught up by rebuilding may be handed again a change it already has)."""
+        self.remove(np.concatenate([change.removed, change.added]))
         self.add(change.added, [lexical_text(change.title, t) for t in change.texts], change.collection)
 
     def rebuild(self, store: Store) -> None:

@@ -83,10 +83,18 @@ class Settings:
     #: Exported models of the onnx backend; `from_env` puts it next to the index folder, and keeps
     #: it there when a command later swaps the index folder for a temporary one (eval, bench).
     encoder_cache: Path = DEFAULT_ENCODER_CACHE
+    #: A PostgreSQL database (postgresql://…) that holds the articles instead of the index folder's
+    #: SQLite, for several processes sharing one index (index/pg_store.py); the folder then keeps only
+    #: this process's own BM25 index.
+    database_url: str = ""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise SettingsError(f"ARTICLEBOT_BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            # Only the scheme is shown: the rest may hold a password.
+            raise SettingsError("ARTICLEBOT_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host/"
+                                f"database), not one starting {self.database_url.partition(':')[0][:20]!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -110,4 +118,5 @@ class Settings:
             exact_limit=int(_number(env, "ARTICLEBOT_EXACT_LIMIT", base.exact_limit, int, 1, 10**9)),
             backend=cast(Backend, backend),  # checked by __post_init__
             encoder_cache=Path(env.get("ARTICLEBOT_ENCODER_CACHE") or index_dir.parent / "encoders").expanduser(),
+            database_url=env.get("ARTICLEBOT_DATABASE_URL", "").strip(),
         )

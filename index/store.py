@@ -154,6 +154,9 @@ _ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author,
 class Store:
     """Articles, chunks and vectors in one folder. Methods are safe to call from several threads."""
 
+    #: Whether other processes may change the database (index/pg_store.py): this process owns it.
+    shared = False
+
     def __init__(self, folder: Path, model: str, dim: int) -> None:
         """Open or create the database in `folder`, for vectors of `model` with `dim` dimensions."""
         self.folder = Path(folder)
@@ -429,6 +432,7 @@ class Store:
         with self._lock:
             with self._transaction():
                 old_ids = self.article_chunk_ids(article_id)
+                old_story = self._story(article_id)
                 next_id = self._next_chunk_id()
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
                 self._db.execute(
@@ -452,19 +456,29 @@ class Store:
                              for s in sentences[n]],
                         )
                 self._set_meta("next_chunk_id", str(next_id + len(new_ids)))
-                self._bump_generation()
+                generation = self._bump_generation()
         return Change(np.asarray(old_ids, dtype=np.int64), np.asarray(new_ids, dtype=np.int64), collection,
-                      article.title, tuple(c.text for c in chunks), vectors)
+                      article.title, tuple(c.text for c in chunks), vectors, generation, article_id, old_story)
 
     def remove(self, article_id: str) -> Change | None:
         """Delete an article and its chunks; what changed, or None if there was no such article."""
         with self._lock:
             old_ids = self.article_chunk_ids(article_id)
             with self._transaction():
+                old_story = self._story(article_id)
                 gone = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
-                if gone:
-                    self._bump_generation()
-        return Change(np.asarray(old_ids, dtype=np.int64)) if gone else None
+                generation = self._bump_generation() if gone else 0
+        return Change(np.asarray(old_ids, dtype=np.int64), generation=generation, article_id=article_id,
+                      old_story=old_story) if gone else None
+
+    def changes_after(self, generation: int) -> list[Change] | None:
+        """The changes other processes committed after `generation`: none, since one process owns an
+        SQLite index (the PostgreSQL store, index/pg_store.py, is the one several processes share)."""
+        return []
+
+    def _story(self, article_id: str) -> str:
+        row = self._db.execute("SELECT story FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return row[0] if row else ""
 
     def article_chunk_ids(self, article_id: str) -> list[int]:
         """The ids of an article's chunks, ascending."""
@@ -476,8 +490,9 @@ class Store:
         highest = self._db.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0
         return max(int(self._meta("next_chunk_id") or 1), highest + 1)
 
-    def _bump_generation(self) -> None:
+    def _bump_generation(self) -> int:
         self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        return int(self._meta("generation") or 0)
 
     def close(self) -> None:
         with self._lock:

@@ -38,13 +38,19 @@ class Selection:
     """Chunk ids a search is limited to, with the FAISS selector built once for repeated searches."""
 
     def __init__(self, ids: np.ndarray) -> None:
-        import faiss
-
         self.ids = np.ascontiguousarray(ids, dtype=np.int64)
-        self.selector = faiss.IDSelectorBatch(self.ids) if len(self.ids) else None
+        self._selector = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def selector(self):  # -> faiss.IDSelectorBatch | None
+        if self._selector is None and len(self.ids):
+            import faiss
+
+            self._selector = faiss.IDSelectorBatch(self.ids)
+        return self._selector
 
 
 def lists_for(count: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from index import ArticleIndex, Settings
 from index.embedder import Embedder, Encoder, get_embedder, resolve_model
 from index.ingest import ensure_seeded
+from index.pg_store import PgStore
 from index.settings import PACKAGED_MODEL
+from index.store import Store
 
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
 
@@ -39,14 +42,58 @@ def torch_embedder() -> Embedder:
     return get_embedder(backend="torch")
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(index_dir=tmp_path / "index", seeds_dir=SEEDS)
+#: The stores a module marked `both_stores` runs its tests against.
+STORES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_stores: run the module's index tests on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "sqlite_only: a test of the SQLite store's own files, in a both_stores module")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker
+    if "database_url" in metafunc.fixturenames and marked("both_stores") and not marked("sqlite_only"):
+        metafunc.parametrize("store", STORES, indirect=True)
 
 
 @pytest.fixture
-def empty_index(settings: Settings, embedder: Encoder) -> ArticleIndex:
-    return ArticleIndex(settings.index_dir, embedder, settings)
+def store(request: pytest.FixtureRequest) -> str:
+    """The store the index tests run on: SQLite, or for modules marked `both_stores` each in turn."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(store: str, request: pytest.FixtureRequest) -> str:
+    """ARTICLEBOT_DATABASE_URL for the test's store: empty for SQLite, a fresh PostgreSQL database otherwise."""
+    return request.getfixturevalue("postgres_url") if store == "postgresql" else ""
+
+
+@pytest.fixture
+def open_store(database_url: str) -> Iterator[Callable[[Path, str, int], Store | PgStore]]:
+    """Opens the test's store for a folder, a model name and a dimension; closes what it opened."""
+    opened: list[Store | PgStore] = []
+
+    def open_(folder: Path, model: str, dim: int) -> Store | PgStore:
+        store = PgStore(database_url, folder, model, dim) if database_url else Store(folder, model, dim)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(index_dir=tmp_path / "index", seeds_dir=SEEDS, database_url=database_url)
+
+
+@pytest.fixture
+def empty_index(settings: Settings, embedder: Encoder) -> Iterator[ArticleIndex]:
+    index = ArticleIndex(settings.index_dir, embedder, settings)
+    yield index
+    index.close()
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import pytest
 from index import ArticleIndex, QuestionError
 from index.articles import parse_text
 
+pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
+
 XI_SENTENCE = ('Meanwhile Chinese President Xi Jinping, who is a close ally to Russia, said that current '
                'China-Russia partnership is "at the best level in history" on Monday')
 

@@ -1,9 +1,14 @@
 """Per-server collections: a server's articles are listed, searched and quoted only there; seeds everywhere."""
 
+
 from __future__ import annotations
+
+import pytest
 
 from index import ArticleIndex, Scope
 from index.articles import parse_text
+
+pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
 HARBOUR = "Harbour strike ends\n\nDock workers ended their nine-day strike after winning a pay rise of 5 percent."
 LIBRARY = "Library reopens\n\nThe city library reopened after repairs, with a new reading room for children."

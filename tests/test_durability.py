@@ -11,10 +11,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from index import ArticleIndex, Settings
 from index.articles import parse_text
 
 from .conftest import REPO
+
+pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
 WORDS = ["harbour", "museum", "bridge", "election", "library", "orchard", "railway", "glacier", "festival", "vineyard"]
 
@@ -46,18 +50,18 @@ def story(n: int) -> str:
 def check_consistent(index: ArticleIndex) -> None:
     """Every listed article is whole: chunks, vectors and sentences; the vector index matches."""
     store = index.store
-    assert len(index.vectors) == store.count_chunks()
+    assert len(index.vectors) == len(index.lexical) == store.count_chunks()
     for article in index.articles():
         assert article.passages > 0, f"{article.title} has no passages"
     chunk_ids = [c.id for c in store.all_chunks()]
     assert set(store.sentences(chunk_ids).chunk_ids.tolist()) == set(chunk_ids), "every chunk has its sentences"
 
 
-def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path, embedder) -> None:
+def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path, embedder, database_url: str) -> None:
     folder = tmp_path / "index"
     reported: dict[int, str] = {}
     rng = random.Random(7)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ARTICLEBOT_DATABASE_URL": database_url}
     for attempt in range(6):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(attempt * 100)], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -77,7 +81,7 @@ def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path
                 _, n, article_id = line.split()
                 reported[int(n)] = article_id
 
-        index = ArticleIndex(folder, embedder, Settings(index_dir=folder))
+        index = ArticleIndex(folder, embedder, Settings(index_dir=folder, database_url=database_url))
         check_consistent(index)
         stored = {a.id for a in index.articles()}
         assert set(reported.values()) <= stored, "an add reported as done was lost"

@@ -11,6 +11,8 @@ from index import ArticleIndex, Turn, rewrite
 from index.followups import names
 from index.tools.evaluate import EvalQuestion, GoldSpan, followup_pairs
 
+pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
+
 CHINA = Turn("How did China react to Putin's re-election?",
              "Meanwhile Chinese President Xi Jinping, who is a close ally to Russia, said that the partnership is strong.")
 

@@ -12,6 +12,8 @@ from index import ArticleIndex, Scope, SinceError, parse_since
 from index.articles import parse_text
 from index.recency import older_than_asked, recency_days
 
+pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
+
 TODAY = date(2026, 12, 3)
 
 

@@ -11,9 +11,11 @@ import pytest
 from index import ArticleIndex
 from index.articles import article_key, load_file, parse_text
 from index.files import atomic_write
-from index.store import Store, StoreError
+from index.store import StoreError
 
 from .conftest import write
+
+pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
 BRIDGE = "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."
 MUSEUM = "Museum opens\n\nA new science museum opened downtown with a planetarium and a hall of dinosaur skeletons."
@@ -86,8 +88,16 @@ def test_a_crash_while_saving_leaves_the_previous_index_loadable(empty_index: Ar
     assert top_article(loaded, "corroded steel") == bridge.article_id
 
 
-@pytest.mark.parametrize("pattern, garbage", [("vectors.faiss", b"garbage"), ("lexical/meta.json", b"{ not json")])
-def test_a_damaged_saved_index_is_rebuilt_from_the_database(empty_index: ArticleIndex, pattern: str, garbage: bytes) -> None:
+@pytest.mark.sqlite_only  # PostgreSQL keeps the vectors itself: there is no vector file
+def test_a_damaged_vector_file_is_rebuilt_from_the_database(empty_index: ArticleIndex) -> None:
+    check_damage_is_repaired(empty_index, "vectors.faiss", b"garbage")
+
+
+def test_a_damaged_lexical_index_is_rebuilt_from_the_database(empty_index: ArticleIndex) -> None:
+    check_damage_is_repaired(empty_index, "lexical/meta.json", b"{ not json")
+
+
+def check_damage_is_repaired(empty_index: ArticleIndex, pattern: str, garbage: bytes) -> None:
     museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
     empty_index.save()
     [saved] = empty_index.folder.glob(pattern)
@@ -105,14 +115,14 @@ def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
 
 
-def test_an_index_refuses_another_model(tmp_path: Path) -> None:
-    Store(tmp_path, "model-a", 8).close()
+def test_an_index_refuses_another_model(tmp_path: Path, open_store) -> None:
+    open_store(tmp_path, "model-a", 8).close()
     with pytest.raises(StoreError, match="model-a"):
-        Store(tmp_path, "model-b", 8)
+        open_store(tmp_path, "model-b", 8)
 
 
-def test_add_needs_one_vector_per_chunk(tmp_path: Path) -> None:
-    store = Store(tmp_path, "m", 4)
+def test_add_needs_one_vector_per_chunk(tmp_path: Path, open_store) -> None:
+    store = open_store(tmp_path, "m", 4)
     article = parse_text(BRIDGE, "file:bridge.txt")
     with pytest.raises(ValueError):
         store.add(article, [], np.ones((1, 4), dtype=np.float32))
@@ -154,7 +164,7 @@ def test_a_reopened_index_uses_its_lexical_index_as_it_is(empty_index: ArticleIn
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the lexical index was rebuilt from the database")
 
-    monkeypatch.setattr(Store, "chunk_texts", no_rebuild)
+    monkeypatch.setattr(type(empty_index.store), "chunk_texts", no_rebuild)
     loaded = reopen(empty_index)
     assert top_article(loaded, "corroded steel") == bridge.article_id
     assert loaded.search("corroded steel", k=1)[0].lexical > 0
@@ -172,7 +182,7 @@ index.add(parse_text(what, "file:zoo.txt")) if action == "add" else index.remove
 """
 
 
-def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(empty_index: ArticleIndex) -> None:
+def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(empty_index: ArticleIndex, database_url: str) -> None:
     import subprocess
     import sys
 
@@ -181,7 +191,8 @@ def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(empty_ind
     empty_index.close()
     for action, what in (("add", "Zoo\n\nThe zoo welcomed two pandas from Chengdu."), ("remove", bridge.article_id)):
         child = subprocess.run([sys.executable, "-c", CRASHING_CHILD, str(empty_index.folder), action, what],
-                               capture_output=True, text=True, timeout=300)
+                               capture_output=True, text=True, timeout=300,
+                               env={**os.environ, "ARTICLEBOT_DATABASE_URL": database_url})
         assert child.returncode == 3, child.stderr
     loaded = ArticleIndex(empty_index.folder, empty_index.embedder, empty_index.settings)
     assert {a.title for a in loaded.articles()} == {"Zoo", "Museum opens"}
@@ -212,6 +223,7 @@ def test_chunk_ids_are_never_reused(empty_index: ArticleIndex) -> None:
     assert min(reopened.store.article_chunk_ids(third.article_id)) > max(museum_ids)
 
 
+@pytest.mark.sqlite_only  # a SQLite file made by an earlier version
 def test_an_index_from_before_chunk_texts_and_sentence_cues_answers_as_before(seed_index: ArticleIndex) -> None:
     import sqlite3
 

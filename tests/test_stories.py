@@ -11,6 +11,8 @@ from index.articles import parse_html, parse_text
 from index.canonical import canonical_url, page_address
 from index.stories import Signature
 
+pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
+
 STRIKE = ("Dock workers in the harbour ended their nine-day strike on Friday after winning a pay rise of 5 percent, "
           "the union said.\n\nShips that had waited outside the harbour began to unload on Saturday morning, and "
           "the port authority said the backlog would be cleared within a week.\n\nThe strike had stopped all "

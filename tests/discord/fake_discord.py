@@ -781,7 +781,7 @@ class FakeDiscord:
         if not sessions:
             where = f"the shard of guild {channel.guild_id}" if channel.guild_id else "shard 0 (direct messages)"
             raise RuntimeError(f"no client is connected to the fake gateway for {where}")
-        session = sessions[-1]  # one connection answers an interaction: the newest of the guild's shard
+        session = sessions[-1]  # one connection gets an interaction: the last identified for the guild
         interaction_id = self._snowflake()
         token = f"aW50ZXJhY3Rpb246{interaction_id}{secrets.token_urlsafe(48)}"
         payload: JSON = {
@@ -1682,6 +1682,7 @@ class FakeDiscord:
             session.shard = tuple(data.get("shard", [0, 1]))  # type: ignore[assignment]  # checked above
             session.sharded = "shard" in data
             self.identify = data
+            self._sessions.pop(session.shard, None)  # re-inserted: the dict keeps the order of identification
             self._sessions[session.shard] = session
             await self._send_ready(session)
 

@@ -465,7 +465,8 @@ async def test_each_shard_gets_only_its_guilds_and_their_events(fake_discord: Fa
     bot0, bot1 = TinyBot(reading(), shard_id=0, shard_count=2), TinyBot(reading(), shard_id=1, shard_count=2)
     async with running_client(fake, bot0), running_client(fake, bot1):
         await bot0.tree.sync()  # global commands: usable at once in every guild of the fake
-        assert sorted(fake.ready_shards) == [(0, 2), (1, 2)]
+        await fake.wait_until_ready(shard=(1, 2))
+        assert sorted(fake.ready_shards) == [(0, 2), (1, 2)] and fake.connected_shards == [(0, 2), (1, 2)]
         assert [g.name for g in bot0.guilds] == ["Zero"] and [g.name for g in bot1.guilds] == ["One"]
 
         for channel in (world.zero_general, world.one_general):

@@ -1,0 +1,501 @@
+"""The database in PostgreSQL (ARTICLEBOT_DATABASE_URL): the same verbs as the SQLite store
+(index/store.py), for an index several processes share.
+
+Articles, chunks (with their vectors, in a pgvector column that index/pg_vectors.py searches) and
+sentences live in PostgreSQL. Every add or remove is one transaction that also appends a row to the
+`changes` log and NOTIFYs the other processes (`CHANNEL`); each process follows that log to keep its
+own derived indexes (BM25 in tantivy: PostgreSQL's ts_rank is not BM25 and ranks worse, see
+docs/performance.md) in step. Writers take one advisory lock, so generations and chunk ids commit in
+the order they are given: a follower reading "after generation g" never skips a change committed
+late. The generations each derived index was saved at are this process's own (its index folder),
+kept in a file there, since the database is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .articles import Article, article_key
+from .chunking import Chunk
+from .derived import Change
+from .files import atomic_write
+from .store import SCHEMA_VERSION, ArticleRef, NewSentence, SentenceRows, StoredArticle, StoredChunk, StoreError
+
+log = logging.getLogger(__name__)
+
+#: The channel changes are announced on; the payload is the new generation.
+CHANNEL = "articlebot_changes"
+#: The advisory lock writers (and the schema's creation) hold for their transaction: any fixed number.
+_WRITE_LOCK = 0x61727469636C65
+#: The derived indexes' saved generations, in the process's own index folder.
+GENERATIONS_FILE = "generations.json"
+#: Changes kept in the log; a process further behind than this rebuilds from the tables instead.
+KEPT_CHANGES = 100_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id text PRIMARY KEY,
+    source text NOT NULL,
+    title text NOT NULL,
+    url text NOT NULL,
+    outlet text NOT NULL,
+    author text NOT NULL,
+    published text NOT NULL,
+    text text NOT NULL,
+    content_hash text NOT NULL,
+    collection text NOT NULL,
+    added_by text NOT NULL,
+    added_at text NOT NULL,
+    story text NOT NULL DEFAULT '',
+    signature bytea
+);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE UNIQUE INDEX IF NOT EXISTS articles_source ON articles(collection, source);
+CREATE INDEX IF NOT EXISTS articles_story ON articles(story);
+CREATE SEQUENCE IF NOT EXISTS chunk_ids;
+CREATE TABLE IF NOT EXISTS chunks (
+    id bigint PRIMARY KEY,
+    article_id text NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    start integer NOT NULL,
+    "end" integer NOT NULL,
+    paragraph integer NOT NULL,
+    vector vector({dim}) NOT NULL,
+    text text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+-- Inner product: the vectors are unit length, so it ranks as cosine does.
+CREATE INDEX IF NOT EXISTS chunks_vector ON chunks USING hnsw (vector vector_ip_ops)
+    WITH (m = {hnsw_m}, ef_construction = {hnsw_ef_construction});
+CREATE TABLE IF NOT EXISTS sentences (
+    chunk_id bigint NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+    start integer NOT NULL,
+    "end" integer NOT NULL,
+    vector bytea NOT NULL,
+    terms text NOT NULL,
+    cues integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
+CREATE TABLE IF NOT EXISTS changes (
+    generation bigint PRIMARY KEY,
+    article_id text NOT NULL,
+    old_story text NOT NULL,
+    removed bigint[] NOT NULL,
+    added bigint[] NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+);
+"""
+#: HNSW build parameters (pgvector's defaults; see docs/performance.md for how they were checked).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+
+_ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
+                    "a.content_hash, a.collection, a.added_by, a.added_at, "
+                    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story")
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _psycopg():
+    try:
+        import psycopg
+        import psycopg_pool
+        from pgvector.psycopg import register_vector
+    except ImportError as exc:
+        raise StoreError(f"ARTICLEBOT_DATABASE_URL needs the postgres extra: pip install -e '.[postgres]' ({exc})") from None
+    return psycopg, psycopg_pool, register_vector
+
+
+class PgStore:
+    """Articles, chunks and vectors in a PostgreSQL database; methods are safe to call from several threads."""
+
+    shared = True
+
+    def __init__(self, url: str, folder: Path, model: str, dim: int, pool_size: int = 4) -> None:
+        """Open (creating the tables if needed) the database at `url` for vectors of `model` with `dim`
+        dimensions; `folder` is this process's own index folder."""
+        psycopg, psycopg_pool, register_vector = _psycopg()
+        self._psycopg = psycopg
+        self.url = url
+        self.folder = Path(folder)
+        self.dim = dim
+        self._generations_lock = threading.Lock()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as db:
+                with db.transaction():
+                    db.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))  # two processes creating at once
+                    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    db.execute(_SCHEMA.format(dim=int(dim), hnsw_m=HNSW_M, hnsw_ef_construction=HNSW_EF_CONSTRUCTION))
+                    self._check_model(db, model, dim)
+            self._pool = psycopg_pool.ConnectionPool(
+                url, min_size=1, max_size=pool_size, open=True, configure=register_vector,
+                kwargs={"autocommit": True, "connect_timeout": 10}, name="articlebot")
+            self._pool.wait(timeout=10)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StoreError(f"{redact(url)}: cannot open the index database ({str(exc).strip()})") from None
+
+    def _check_model(self, db, model: str, dim: int) -> None:
+        stored = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('model', 'dim')").fetchall())
+        if not stored:
+            db.execute("INSERT INTO meta VALUES ('model', %s), ('dim', %s), ('schema', %s)",
+                       (model, str(dim), SCHEMA_VERSION))
+        elif stored.get("model") != model or stored.get("dim") != str(dim):
+            raise StoreError(f"{redact(self.url)} was built with model {stored.get('model')!r} ({stored.get('dim')} "
+                             f"dimensions), not {model!r}; use that model or another database")
+
+    def _connection(self):
+        return self._pool.connection()
+
+    # -- generations -------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Counts committed changes (the newest in the change log)."""
+        with self._connection() as db:
+            return int(db.execute("SELECT COALESCE(MAX(generation), 0) FROM changes").fetchone()[0])
+
+    def _generations(self) -> dict[str, int]:
+        try:
+            return {k: int(v) for k, v in json.loads((self.folder / GENERATIONS_FILE).read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def saved_generation(self, derived: str) -> int:
+        """The generation this process's derived index named `derived` was last saved at (-1: never)."""
+        with self._generations_lock:
+            return self._generations().get(derived, -1)
+
+    def set_saved_generation(self, derived: str, generation: int) -> None:
+        with self._generations_lock:
+            saved = self._generations()
+            saved[derived] = generation
+            atomic_write(self.folder / GENERATIONS_FILE, json.dumps(saved).encode())
+
+    def changes_after(self, generation: int) -> list[Change] | None:
+        """The changes committed after `generation`, oldest first, each with the chunks it added that
+        are still stored (a later change may have removed some). None if the log no longer reaches
+        back that far (the caller rebuilds from the tables)."""
+        with self._connection() as db:
+            oldest = db.execute("SELECT MIN(generation) FROM changes").fetchone()[0]
+            if oldest is not None and oldest > generation + 1:
+                return None
+            rows = db.execute("SELECT generation, article_id, old_story, removed, added FROM changes "
+                              "WHERE generation > %s ORDER BY generation", (generation,)).fetchall()
+            added = [i for row in rows for i in row[4]]
+            chunks = {r[0]: r[1:] for r in db.execute(
+                "SELECT c.id, a.collection, a.title, c.text, c.vector FROM chunks c JOIN articles a ON a.id = c.article_id "
+                "WHERE c.id = ANY(%s)", (added,), binary=True)} if added else {}
+        changes = []
+        for generation_, article_id, old_story, removed, new in rows:
+            kept = [i for i in new if i in chunks]
+            rows_ = [chunks[i] for i in kept]
+            vectors = _stack([r[3] for r in rows_], self.dim)
+            changes.append(Change(np.asarray(removed, dtype=np.int64), np.asarray(kept, dtype=np.int64),
+                                  rows_[0][0] if rows_ else "", rows_[0][1] if rows_ else "",
+                                  tuple(r[2] for r in rows_), vectors, generation_, article_id, old_story))
+        return changes
+
+    def listen(self, on_change: Callable[[], None], stop: threading.Event, quiet: float = 5.0) -> None:
+        """Call `on_change` whenever another process may have committed a change: at each notification,
+        and every `quiet` seconds without one (a notification sent while this connection was down
+        is not lost). Runs until `stop` is set; for a thread of its own."""
+        psycopg = self._psycopg
+        failing = False
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as db:
+                    db.execute(f"LISTEN {CHANNEL}")
+                    on_change()  # what was committed while not listening
+                    if failing:
+                        log.info("following the database's changes again")
+                        failing = False
+                    while not stop.is_set():
+                        for _ in db.notifies(timeout=quiet, stop_after=1):
+                            break
+                        if not stop.is_set():
+                            on_change()
+            except Exception as exc:  # the database went away, or taking a change failed: say so once, retry
+                if not failing and not stop.is_set():
+                    log.warning("cannot follow the database's changes (%s); trying again every second", exc)
+                failing = True
+                stop.wait(1.0)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def count_chunks(self) -> int:
+        with self._connection() as db:
+            return int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def __len__(self) -> int:
+        with self._connection() as db:
+            return int(db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+
+    def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]:
+        """The articles of these collections (default: all), newest first."""
+        where, args = _in_collections(collections)
+        with self._connection() as db:
+            rows = db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} "
+                              "ORDER BY a.published DESC, a.added_at DESC", args).fetchall()
+        return [StoredArticle(*row) for row in rows]
+
+    def chunk_ids(self, collections: Sequence[str] | None = None, since: str = "") -> np.ndarray:
+        """The ids of the chunks of these collections' articles (default: all), ascending; with `since`,
+        only those of articles published on or after it, or undated."""
+        where, args = _in_collections(collections)
+        if since:
+            where = f"{where} AND" if where else "WHERE"
+            where, args = f"{where} (a.published >= %s OR a.published = '')", (*args, since)
+        with self._connection() as db:
+            rows = db.execute(f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id",
+                              args).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        with self._connection() as db:
+            row = db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a WHERE a.id = %s", (article_id,)).fetchone()
+        return StoredArticle(*row) if row else None
+
+    def article_with_text(self, content_hash: str, collections: Sequence[str] | None = None) -> StoredArticle | None:
+        """An article of these collections whose cleaned text has this hash (the same text under any name)."""
+        where, args = _in_collections(collections)
+        where = f"{where} AND" if where else "WHERE"
+        with self._connection() as db:
+            row = db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} a.content_hash = %s LIMIT 1",
+                             (*args, content_hash)).fetchone()
+        return StoredArticle(*row) if row else None
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """The chunks with these ids (missing ids are left out)."""
+        with self._connection() as db:
+            rows = db.execute('SELECT id, article_id, start, "end", paragraph, text FROM chunks WHERE id = ANY(%s)',
+                              ([int(i) for i in ids],)).fetchall()
+        return {row[0]: StoredChunk(*row) for row in rows}
+
+    def span_text(self, article_id: str, start: int, end: int) -> str:
+        """`text[start:end]` of an article, read without the rest of its text."""
+        with self._connection() as db:
+            row = db.execute("SELECT substr(text, %s, %s) FROM articles WHERE id = %s",
+                             (start + 1, end - start, article_id)).fetchone()
+        return row[0] if row else ""
+
+    def sentences_without_facts(self) -> Iterator[tuple[str, str, list[tuple[int, int, int]]]]:
+        """Nothing: every version that writes PostgreSQL stores sentences with their facts."""
+        return iter(())
+
+    def sentence_facts_done(self) -> None:
+        pass
+
+    def set_sentence_facts(self, facts: Sequence[tuple[str, int, int]]) -> None:
+        raise NotImplementedError("the PostgreSQL store has no sentences without facts")
+
+    def article_refs(self, ids: Sequence[str]) -> dict[str, ArticleRef]:
+        """What quotes cite of these articles, by id, without reading their texts."""
+        with self._connection() as db:
+            rows = db.execute("SELECT id, title, url, outlet, published, story, added_at FROM articles WHERE id = ANY(%s)",
+                              (list(ids),)).fetchall()
+        return {row[0]: ArticleRef(*row) for row in rows}
+
+    def story_members(self, story: str, collections: Sequence[str] | None = None, limit: int = 10) -> list[ArticleRef]:
+        """The articles (of these collections) that tell one story, first published first (at most `limit`)."""
+        where, args = _in_collections(collections)
+        where = f"{where} AND" if where else "WHERE"
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT a.id, a.title, a.url, a.outlet, a.published, a.story, a.added_at FROM articles a {where} "
+                "a.story = %s ORDER BY a.published = '', a.published, a.added_at LIMIT %s", (*args, story, limit)).fetchall()
+        return [ArticleRef(*row) for row in rows]
+
+    def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]:
+        """(collection, story, packed story signature) of these articles (default: all), by id."""
+        with self._connection() as db:
+            if ids is None:
+                rows = db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT NULL")
+            else:
+                rows = db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT NULL "
+                                  "AND id = ANY(%s)", (list(ids),))
+            return {row[0]: (row[1], row[2], bytes(row[3])) for row in rows.fetchall()}
+
+    def without_signature(self) -> list[tuple[str, str]]:
+        with self._connection() as db:
+            return [tuple(r) for r in db.execute("SELECT id, text FROM articles WHERE signature IS NULL").fetchall()]
+
+    def set_signature(self, article_id: str, signature: bytes) -> None:
+        with self._connection() as db:
+            db.execute("UPDATE articles SET signature = %s, story = CASE WHEN story = '' THEN id ELSE story END "
+                       "WHERE id = %s", (signature, article_id))
+
+    def all_chunks(self) -> list[StoredChunk]:
+        """Every chunk, ascending by id."""
+        with self._connection() as db:
+            rows = db.execute('SELECT id, article_id, start, "end", paragraph, text FROM chunks ORDER BY id').fetchall()
+        return [StoredChunk(*row) for row in rows]
+
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows:
+        """The sentences of these chunks, ordered by chunk id, then text."""
+        with self._connection() as db:
+            rows = db.execute('SELECT chunk_id, start, "end", vector, terms, cues FROM sentences '
+                              "WHERE chunk_id = ANY(%s) ORDER BY chunk_id, start", ([int(i) for i in chunk_ids],)).fetchall()
+        chunk, start, end, blobs, terms, cues = zip(*rows) if rows else ((),) * 6
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), self.dim).astype(np.float32)
+        return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
+                            vectors, list(terms), np.array(cues, dtype=np.int64))
+
+    def chunk_texts(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
+        """(chunk id, collection, article title, chunk text) of every chunk with an id above `after`,
+        ascending by id."""
+        while True:
+            with self._connection() as db:
+                rows = db.execute("SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
+                                  "ON a.id = c.article_id WHERE c.id > %s ORDER BY c.id LIMIT 10000", (after,)).fetchall()
+            if not rows:
+                return
+            yield from (tuple(r) for r in rows)
+            after = rows[-1][0]
+
+    def vector_batches(self, ids: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 vectors) of the stored chunks in batches of up to 10,000, ascending by id:
+        all of them, or those with these ids."""
+        after = 0
+        wanted = None if ids is None else [int(i) for i in sorted(ids)]
+        while True:
+            with self._connection() as db:
+                if wanted is None:
+                    rows = db.execute("SELECT id, vector FROM chunks WHERE id > %s ORDER BY id LIMIT 10000",
+                                      (after,), binary=True).fetchall()
+                else:
+                    rows = db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s) AND id > %s ORDER BY id LIMIT 10000",
+                                      (wanted, after), binary=True).fetchall()
+            if not rows:
+                return
+            yield (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), _stack([r[1] for r in rows], self.dim))
+            after = rows[-1][0]
+
+    def article_chunk_ids(self, article_id: str) -> list[int]:
+        """The ids of an article's chunks, ascending."""
+        with self._connection() as db:
+            return [r[0] for r in db.execute("SELECT id FROM chunks WHERE article_id = %s ORDER BY id", (article_id,))]
+
+    # -- dense search (index/pg_vectors.py) ----------------------------------------------------
+
+    def nearest(self, query: np.ndarray, k: int, collections: Sequence[str] | None, since: str, ef_search: int,
+                exact: bool) -> list[tuple[int, float]]:
+        """The `k` chunks (of `collections`, published since `since`) with the largest inner product with
+        `query`, as (id, inner product): by the HNSW index with `ef_search`, or `exact`ly."""
+        where, args = _in_collections(collections)
+        if since:
+            where = f"{where} AND" if where else "WHERE"
+            where, args = f"{where} (a.published >= %s OR a.published = '')", (*args, since)
+        join = "JOIN articles a ON a.id = c.article_id" if where else ""
+        # `+ 0` hides the ordering from the HNSW index, so that the planner sorts every allowed row.
+        order = "(c.vector <#> %s) + 0" if exact else "c.vector <#> %s"
+        vector = np.asarray(query, dtype=np.float32)
+        with self._connection() as db, db.transaction():
+            db.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            rows = db.execute(f"SELECT c.id, -(c.vector <#> %s) FROM chunks c {join} {where} ORDER BY {order} LIMIT %s",
+                              (vector, *args, vector, int(k))).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        """The vectors of these chunk ids, in order; a missing id is an error."""
+        wanted = [int(i) for i in ids]
+        with self._connection() as db:
+            found = dict(db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s)", (wanted,), binary=True).fetchall())
+        if len(found) < len(set(wanted)):
+            raise KeyError(f"no stored vector for chunks {sorted(set(wanted) - set(found))[:5]}")
+        return _stack([found[i] for i in wanted], self.dim)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
+            story: str = "", signature: bytes | None = None) -> Change:
+        """Store an article with its chunks and vectors in one transaction, replacing its old version
+        (index/store.py's `Store.add` has the arguments)."""
+        if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
+            raise ValueError("one vector of the index's dimension is needed per chunk")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        added_at = datetime.now(UTC).isoformat(timespec="seconds")
+        article_id = article_key(article.source, collection)
+        with self._connection() as db, db.transaction():
+            old_ids, old_story = self._lock_and_forget(db, article_id)
+            db.execute("INSERT INTO articles VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                       (article_id, article.source, article.title, article.url, article.outlet, article.author,
+                        article.published, article.text, article.content_hash, collection, added_by, added_at,
+                        story or article_id, signature))
+            new_ids = sorted(r[0] for r in db.execute(
+                "SELECT nextval('chunk_ids') FROM generate_series(1, %s)", (len(chunks),)).fetchall()) if chunks else []
+            with db.cursor() as cursor:
+                cursor.executemany('INSERT INTO chunks (id, article_id, start, "end", paragraph, vector, text) '
+                                   "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                                   [(i, article_id, c.start, c.end, c.paragraph, v, c.text)
+                                    for i, c, v in zip(new_ids, chunks, vectors)])
+                # float16 halves the space; the cosines it gives differ by < 1e-3.
+                rows = [(i, s.start, s.end, np.asarray(s.vector, dtype=np.float16).tobytes(), s.terms, s.cues)
+                        for i, chunk_sentences in zip(new_ids, sentences) for s in chunk_sentences]
+                with cursor.copy('COPY sentences (chunk_id, start, "end", vector, terms, cues) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            generation = self._log(db, article_id, old_story, old_ids, new_ids)
+        return Change(np.asarray(old_ids, dtype=np.int64), np.asarray(new_ids, dtype=np.int64), collection,
+                      article.title, tuple(c.text for c in chunks), vectors, generation, article_id, old_story)
+
+    def remove(self, article_id: str) -> Change | None:
+        """Delete an article and its chunks; what changed, or None if there was no such article."""
+        with self._connection() as db, db.transaction():
+            old_ids, old_story = self._lock_and_forget(db, article_id)
+            if not old_story:
+                return None
+            generation = self._log(db, article_id, old_story, old_ids, [])
+        return Change(np.asarray(old_ids, dtype=np.int64), generation=generation, article_id=article_id,
+                      old_story=old_story)
+
+    @staticmethod
+    def _lock_and_forget(db, article_id: str) -> tuple[list[int], str]:
+        """Take the writers' lock, then delete the article: (its chunk ids, its story; "" if there was none)."""
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+        old_ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE article_id = %s ORDER BY id", (article_id,))]
+        gone = db.execute("DELETE FROM articles WHERE id = %s RETURNING story", (article_id,)).fetchone()
+        return old_ids, gone[0] if gone else ""
+
+    @staticmethod
+    def _log(db, article_id: str, old_story: str, removed: Sequence[int], added: Sequence[int]) -> int:
+        """Append the change to the log, announce it (delivered at commit), and return its generation."""
+        generation = db.execute("SELECT COALESCE(MAX(generation), 0) + 1 FROM changes").fetchone()[0]
+        db.execute("INSERT INTO changes (generation, article_id, old_story, removed, added) VALUES (%s, %s, %s, %s, %s)",
+                   (generation, article_id, old_story, list(removed), list(added)))
+        db.execute("DELETE FROM changes WHERE generation <= %s", (generation - KEPT_CHANGES,))
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(generation)))
+        return int(generation)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _stack(vectors: Sequence, dim: int) -> np.ndarray:
+    """pgvector's vectors as one float32 array, a row each."""
+    if not vectors:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.stack([v.to_numpy() for v in vectors]).astype(np.float32, copy=False)
+
+
+def _in_collections(collections: Sequence[str] | None) -> tuple[str, tuple]:
+    """A WHERE clause (on alias `a`) limiting articles to `collections`; empty for all."""
+    if collections is None:
+        return "", ()
+    return "WHERE a.collection = ANY(%s)", (list(collections),)
