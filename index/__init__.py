@@ -29,6 +29,7 @@ from .followups import Turn, rewrite
 from .fusion import MODES, Mode
 from .ingest import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
 from .results import Answer, Passage, Quote, SourceMatch
+from .pg_store import scratch_store
 from .recency import SinceError, parse_since
 from .retrieval import Retrieval
 from .scope import Scope
@@ -41,5 +42,5 @@ __all__ = [
     "Deadline", "Embedded", "Feed", "FeedError", "FeedList", "FeedPoller", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "PollResult", "QuestionError", "Quote",
     "Retrieval", "Scope", "Settings", "SettingsError", "SinceError", "SourceMatch", "StoredArticle", "Turn", "check_file", "check_question",
     "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url", "open_database", "parse_since",
-    "parse_text", "rewrite",
+    "parse_text", "rewrite", "scratch_store",
 ]

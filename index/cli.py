@@ -1,4 +1,5 @@
-"""The `articlebot` command line: ingest, ask, sources, remove, eval (`run` is added by the bot package)."""
+"""The `articlebot` command line: ingest, ask, sources, remove, feeds, migrate, eval, bench (`run` is added by the
+bot package)."""
 
 from __future__ import annotations
 
@@ -203,6 +204,57 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    """Copy this index into another store (PostgreSQL ↔ SQLite folder) and check the copy."""
+    import tempfile
+
+    from .article_index import ArticleIndex
+    from .migrate import migrate
+    from .pg_store import is_postgres_url, redact
+    from .store import StoreError
+
+    settings, to = args.settings, args.to.strip()
+    if is_postgres_url(to):
+        if to == settings.database_url:
+            raise CliError("the index already lives in that database")
+        target = replace(settings, database_url=to)
+        where = redact(to)
+    else:
+        folder = Path(to).expanduser()
+        if not settings.database_url and folder.resolve() == settings.index_dir.resolve():
+            raise CliError("the index already lives in that folder")
+        target = replace(settings, index_dir=folder, database_url="")
+        where = str(folder)
+    source = _open_index(args)
+    with tempfile.TemporaryDirectory(prefix="articlebot-migrate-") as tmp:
+        if target.database_url:  # this process's own BM25 index for the check; each bot process builds its own
+            target = replace(target, index_dir=Path(tmp) / "index")
+
+        def open_target() -> ArticleIndex:
+            try:
+                return ArticleIndex(target.index_dir, source.embedder, target)
+            except StoreError as exc:
+                raise CliError(str(exc)) from None
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 100 == 0:
+                print(f"\rcopying articles: {done:,} of {total:,}", end="", file=sys.stderr, flush=True)
+
+        try:
+            report = migrate(source, open_target, progress)
+        finally:
+            source.close()
+    print(file=sys.stderr)
+    print(f"copied {report.copied:,} articles to {where} ({report.skipped:,} already there)", file=out)
+    (articles, passages), (to_articles, to_passages) = report.source_counts, report.target_counts
+    print(f"articles {articles:,} → {to_articles:,}; passages {passages:,} → {to_passages:,}", file=out)
+    print(f"the same answers to {report.same_answers} of {report.asked} sample questions", file=out)
+    for question in report.differences:
+        print(f"  answered differently: {question}", file=out)
+    print("verified" if report.verified else "NOT verified: see above", file=out)
+    return 0 if report.verified else 1
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 10:
@@ -314,6 +366,12 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     action.add_argument("--json", action="store_true", help="print a JSON list")
     actions.add_parser("poll", parents=[common], help="poll every feed now and add what is new (for cron or a first fill)")
     p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser("migrate", parents=[common],
+                       help="copy the index into PostgreSQL (--to postgresql://...) or back into a folder, and check it")
+    p.add_argument("--to", required=True, metavar="URL_OR_FOLDER",
+                   help="a PostgreSQL URL, or an index folder for SQLite; an interrupted copy resumes when run again")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("eval", help="measure retrieval and quote quality on a question set (answer or evidence spans)")
     p.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles.jsonl and questions.jsonl")

@@ -17,9 +17,13 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -27,6 +31,7 @@ from .articles import Article, article_key
 from .chunking import Chunk
 from .derived import Change
 from .files import atomic_write
+from .settings import Settings
 from .store import SCHEMA_VERSION, ArticleRef, NewSentence, SentenceRows, StoredArticle, StoredChunk, StoreError
 
 log = logging.getLogger(__name__)
@@ -424,13 +429,13 @@ class PgStore:
 
     def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
             sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
-            story: str = "", signature: bytes | None = None) -> Change:
+            story: str = "", signature: bytes | None = None, added_at: str = "") -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version
         (index/store.py's `Store.add` has the arguments)."""
         if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
             raise ValueError("one vector of the index's dimension is needed per chunk")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        added_at = datetime.now(UTC).isoformat(timespec="seconds")
+        added_at = added_at or datetime.now(UTC).isoformat(timespec="seconds")
         article_id = article_key(article.source, collection)
         with self._connection() as db, db.transaction():
             old_ids, old_story = self._lock_and_forget(db, article_id)
@@ -485,6 +490,35 @@ class PgStore:
 
     def close(self) -> None:
         self._pool.close()
+
+
+@contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A new, empty database on the server of `url`, dropped afterwards: where the measuring tools
+    (eval, bench) build their indexes, so that they never write into the database `url` names."""
+    psycopg, _, _ = _psycopg()
+    name = f"articlebot_scratch_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(url)
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+    except psycopg.Error as exc:
+        raise StoreError(f"{redact(url)}: cannot create a scratch database to measure in ({str(exc).strip()})") from None
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def scratch_store(settings: Settings) -> Iterator[Settings]:
+    """`settings` for a throwaway index: with a PostgreSQL store, on a scratch database of its server."""
+    if not settings.database_url:
+        yield settings
+        return
+    with scratch_database(settings.database_url) as url:
+        yield replace(settings, database_url=url)
 
 
 def _stack(vectors: Sequence, dim: int) -> np.ndarray:

@@ -413,13 +413,14 @@ class Store:
 
     def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
             sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
-            story: str = "", signature: bytes | None = None) -> Change:
+            story: str = "", signature: bytes | None = None, added_at: str = "") -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version.
 
         Args:
             sentences: per chunk, its sentences (spans in article coordinates).
             story: the story it tells (index/stories.py); default: a story of its own.
             signature: its story signature, as index/stories.py packs it.
+            added_at: when it was first added (ISO 8601); default now (a copy keeps the original's).
 
         Returns:
             What changed: the old version's chunk ids removed, the new chunks added.
@@ -427,7 +428,7 @@ class Store:
         if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
             raise ValueError("one vector of the index's dimension is needed per chunk")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        added_at = datetime.now(UTC).isoformat(timespec="seconds")
+        added_at = added_at or datetime.now(UTC).isoformat(timespec="seconds")
         article_id = article_key(article.source, collection)
         with self._lock:
             with self._transaction():

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import Article, ArticleIndex, Embedded, Settings, load_encoder, parse_text
+from .. import Article, ArticleIndex, Embedded, Settings, load_encoder, parse_text, scratch_store
 from ..ingest import ARTICLES_PER_BATCH
 from .percentiles import percentile
 
@@ -243,10 +243,12 @@ def bench(dataset: Path, sizes: Sequence[int], settings: Settings, encode_limit:
     for size in sizes:
         for backend in backends or [settings.backend]:
             chosen = replace(settings, backend=backend)  # type: ignore[arg-type]
-            with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp, scratch_store(chosen) as chosen:
                 folder = Path(tmp) / "index"
                 if size > encode_limit and backend not in bases:
-                    bases[backend] = _embedded_base(ArticleIndex(Path(tmp) / "base", load_encoder(chosen), chosen), dataset)
+                    # Only embeds: no database needed beyond a throwaway SQLite one.
+                    embedding = replace(chosen, database_url="")
+                    bases[backend] = _embedded_base(ArticleIndex(Path(tmp) / "base", load_encoder(embedding), embedding), dataset)
                 reports.append(bench_size(dataset, size, chosen, folder, encode_limit, bases.get(backend)))
     return reports
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import Answer, ArticleIndex, Passage, Settings, Turn
+from .. import Answer, ArticleIndex, Passage, Settings, Turn, scratch_store
 from ..followups import names
 from ..clean import normalise
 from ..fusion import MODES, Mode
@@ -339,8 +339,8 @@ def eval_set(folder: Path, settings: Settings, held_out: set[str] = frozenset(),
     if not articles:
         raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
     indexed = {i: a for i, a in articles.items() if i not in held_out}
-    with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
-        index, ids, cleaned = _build(indexed.values(), Path(tmp), replace(settings, index_dir=Path(tmp) / "index"), progress)
+    with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp, scratch_store(settings) as scratch:
+        index, ids, cleaned = _build(indexed.values(), Path(tmp), replace(scratch, index_dir=Path(tmp) / "index"), progress)
         try:
             yield EvalSet(index, ids, cleaned, load_questions(folder, articles, cleaned))
         finally:

@@ -1,0 +1,104 @@
+"""Copying an index between stores (SQLite folder ↔ PostgreSQL), then checking the copy.
+
+Each article is copied as stored (its chunks, vectors, sentences with their facts, story, signature
+and when it was added), nothing re-embedded, each in its own transaction of the target: an
+interrupted migration is resumed by running it again (articles already there with the same text
+are skipped). The target's derived indexes are built when it is opened again for the check: the
+same counts, and the same first quote for a sample of questions drawn from the articles.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .article_index import ArticleIndex
+from .articles import Article
+from .chunking import Chunk
+from .store import NewSentence
+
+#: Questions asked of both indexes to check the copy answers alike.
+SAMPLE_QUESTIONS = 30
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    """What a migration copied, and how its check went."""
+
+    copied: int
+    skipped: int  # already in the target with the same text
+    source_counts: tuple[int, int]  # (articles, passages)
+    target_counts: tuple[int, int]
+    asked: int
+    same_answers: int
+    differences: tuple[str, ...]  # the questions answered differently
+
+    @property
+    def verified(self) -> bool:
+        return self.source_counts == self.target_counts and self.same_answers == self.asked
+
+
+def copy_articles(source: ArticleIndex, target: ArticleIndex, progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Copy every article of `source` that `target` lacks (or holds with another text): (copied, skipped)."""
+    articles = source.store.articles()
+    copied = skipped = 0
+    for n, stored in enumerate(articles, start=1):
+        there = target.store.article(stored.id)
+        if there is not None and there.content_hash == stored.content_hash:
+            skipped += 1
+        else:
+            ids = source.store.article_chunk_ids(stored.id)
+            chunks = source.store.chunks(ids)
+            vectors = np.concatenate([v for _, v in source.store.vector_batches(ids)]) if ids else np.zeros((0, source.store.dim), np.float32)
+            rows = source.store.sentences(ids)
+            sentences = [[NewSentence(int(rows.starts[i]), int(rows.ends[i]), rows.vectors[i], rows.terms[i], int(rows.cues[i]))
+                          for i in np.flatnonzero(rows.chunk_ids == chunk_id)] for chunk_id in ids]
+            signature = source.store.signatures([stored.id]).get(stored.id)
+            target.store.add(
+                Article(stored.title, stored.text, stored.source, stored.url, stored.outlet, stored.author, stored.published),
+                [Chunk(chunks[i].start, chunks[i].end, chunks[i].paragraph, chunks[i].text) for i in ids], vectors,
+                sentences, collection=stored.collection, added_by=stored.added_by, story=stored.story,
+                signature=signature[2] if signature else None, added_at=stored.added_at)
+            copied += 1
+        if progress is not None:
+            progress(n, len(articles))
+    return copied, skipped
+
+
+def sample_questions(index: ArticleIndex, count: int = SAMPLE_QUESTIONS, seed: int = 0) -> list[str]:
+    """Questions drawn from the articles themselves: the titles of a sample of them, which every store answers."""
+    titles = sorted({a.title for a in index.articles() if a.title.strip()})
+    return random.Random(seed).sample(titles, min(count, len(titles)))
+
+
+def compare_answers(source: ArticleIndex, target: ArticleIndex, questions: list[str]) -> tuple[int, tuple[str, ...]]:
+    """How many questions both indexes answer with the same quotes from the same articles, and the others."""
+    different = []
+    for question in questions:
+        a, b = source.ask(question), target.ask(question)
+        if [(q.article_id, q.text) for q in a.quotes] != [(q.article_id, q.text) for q in b.quotes]:
+            different.append(question)
+    return len(questions) - len(different), tuple(different)
+
+
+def migrate(source: ArticleIndex, open_target: Callable[[], ArticleIndex],
+            progress: Callable[[int, int], None] | None = None) -> MigrationReport:
+    """Copy `source` into the index `open_target` opens, then reopen it (building its derived indexes)
+    and check it."""
+    target = open_target()
+    try:
+        copied, skipped = copy_articles(source, target, progress)
+    finally:
+        target.close()
+    target = open_target()
+    try:
+        questions = sample_questions(source)
+        same, different = compare_answers(source, target, questions)
+        source_stats, target_stats = source.stats(), target.stats()
+    finally:
+        target.close()
+    return MigrationReport(copied, skipped, (source_stats.articles, source_stats.passages),
+                           (target_stats.articles, target_stats.passages), len(questions), same, different)

@@ -1,0 +1,71 @@
+"""`articlebot migrate`: an SQLite index copied into a real PostgreSQL and back answers as before."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from index import ArticleIndex, Settings
+from index.articles import parse_text
+from index.cli import main
+
+from .conftest import SEEDS
+
+STORY = ("Harbour reopens\n\nThe harbour reopened on Monday after the storm. Fishing boats returned at dawn, "
+         "and the mayor thanked the rescue crews.")
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+def snapshot(index: ArticleIndex) -> dict[str, tuple]:
+    """What a user sees of each article: its record and its passages."""
+    return {a.id: (a.title, a.text, a.url, a.collection, a.added_by, a.added_at, a.story, a.passages)
+            for a in index.articles()}
+
+
+def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex, postgres_url: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_index.add(parse_text(STORY, "file:harbour.txt"), added_by="editor")
+    before, answer = snapshot(seed_index), seed_index.ask("When did the harbour reopen?")
+    seed_index.close()
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
+    monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
+
+    status, out = run("migrate", "--to", postgres_url)
+    assert status == 0, out
+    assert "copied 2 articles" in out and out.rstrip().endswith("verified")
+    in_postgres = ArticleIndex(tmp_path / "process", seed_index.embedder,
+                               Settings(index_dir=tmp_path / "process", database_url=postgres_url))
+    assert snapshot(in_postgres) == before
+    assert in_postgres.ask("When did the harbour reopen?").quotes == answer.quotes
+    in_postgres.close()
+
+    status, out = run("migrate", "--to", postgres_url)  # again: nothing is copied twice
+    assert status == 0 and "copied 0 articles" in out and "(2 already there)" in out
+
+    monkeypatch.setenv("ARTICLEBOT_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(tmp_path / "process"))
+    status, out = run("migrate", "--to", str(tmp_path / "back"))
+    assert status == 0 and out.rstrip().endswith("verified"), out
+    back = ArticleIndex(tmp_path / "back", seed_index.embedder, Settings(index_dir=tmp_path / "back", seeds_dir=SEEDS))
+    assert snapshot(back) == before
+    assert back.ask("When did the harbour reopen?").quotes == answer.quotes
+    back.close()
+
+
+def test_migrate_refuses_a_target_it_cannot_use(seed_index: ArticleIndex, postgres_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    seed_index.close()
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
+    monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
+    assert run("migrate", "--to", str(seed_index.folder))[0] == 1
+    assert "already lives in that folder" in capsys.readouterr().err
+    wrong = postgres_url.replace("/t_", "/missing_")
+    assert run("migrate", "--to", wrong)[0] == 1
+    err = capsys.readouterr().err
+    assert "cannot open the index database" in err and "Traceback" not in err

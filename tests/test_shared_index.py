@@ -1,0 +1,108 @@
+"""Several processes, one PostgreSQL index: a change made by one is answered by the others within
+2 seconds (the change log, LISTEN/NOTIFY), by meaning and by words (each process's own BM25 index),
+and writers in separate processes lose nothing and never mix up chunk ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from index import ArticleIndex, Settings
+from index.articles import parse_text
+
+from .conftest import REPO
+
+VISIBLE_WITHIN = 2.0
+BRIDGE = "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."
+
+
+@pytest.fixture
+def two_processes(postgres_url: str, tmp_path: Path, embedder) -> Iterator[tuple[ArticleIndex, ArticleIndex]]:
+    """Two indexes on one database, each with its own folder, as two bot processes have them."""
+    opened = [ArticleIndex(tmp_path / name, embedder, Settings(index_dir=tmp_path / name, database_url=postgres_url))
+              for name in ("one", "two")]
+    yield opened[0], opened[1]
+    for index in opened:
+        index.close()
+
+
+def within(seconds: float, check: Callable[[], bool]) -> float:
+    """Seconds until `check()` holds; fails the test after `seconds`."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, f"not seen within {seconds} s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_an_add_and_a_remove_in_one_process_reach_the_other_within_two_seconds(two_processes) -> None:
+    one, two = two_processes
+    added = one.add(parse_text(BRIDGE, "file:bridge.txt"))
+
+    def answered() -> bool:
+        answer = two.ask("Why was the old bridge closed?")
+        return answer.answered and answer.quotes[0].article_id == added.article_id
+
+    within(VISIBLE_WITHIN, answered)
+    # Found by its words too: the other process's BM25 index took the change.
+    within(VISIBLE_WITHIN, lambda: any(p.article_id == added.article_id for p in two.search("corroded steel", mode="bm25")))
+    assert [a.id for a in two.articles()] == [added.article_id]
+
+    assert two.remove(added.article_id)
+    within(VISIBLE_WITHIN, lambda: not one.search("corroded steel", mode="bm25"))
+    assert not one.ask("Why was the old bridge closed?").answered
+    assert len(one.lexical) == len(two.lexical) == 0
+
+
+def test_a_process_that_was_stopped_catches_up_when_it_opens_again(two_processes, tmp_path: Path, embedder) -> None:
+    one, two = two_processes
+    folder = two.folder
+    two.close()
+    added = one.add(parse_text(BRIDGE, "file:bridge.txt"))
+    again = ArticleIndex(folder, embedder, two.settings)
+    try:
+        hits = again.search("corroded steel", mode="bm25")
+        assert hits and hits[0].article_id == added.article_id
+    finally:
+        again.close()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from index import ArticleIndex, Settings, load_encoder
+from index.articles import parse_text
+folder, name = Path(sys.argv[1]), sys.argv[2]
+settings = Settings.from_env()
+index = ArticleIndex(folder, load_encoder(settings), settings)
+for n in range(12):
+    body = " ".join(f"Report {name}{n} covers token{name}{n} in the town of place{name}{n}." for _ in range(6))
+    index.add(parse_text(f"{name} {n}\\n\\n{body}", f"file:{name}{n}.txt"))
+    print("added", n, flush=True)
+index.close()
+"""
+
+
+def test_writers_in_two_processes_at_once_lose_nothing(two_processes, postgres_url: str, tmp_path: Path) -> None:
+    one, _ = two_processes
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ARTICLEBOT_DATABASE_URL": postgres_url}
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / f"writer-{name}"), name], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("alpha", "beta")]
+    for writer in writers:
+        out, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err
+        assert out.count("added") == 12
+    within(VISIBLE_WITHIN, lambda: len(one.lexical) == one.stats().passages)
+    assert len(one.articles()) == 24
+    chunks = one.store.all_chunks()
+    assert len({c.id for c in chunks}) == len(chunks) == one.stats().passages
+    for name in ("alpha", "beta"):
+        for n in (0, 11):
+            hit = one.search(f"token{name}{n} place{name}{n}", k=1, mode="bm25")[0]
+            assert one.article(hit.article_id).title == f"{name} {n}"
