@@ -1,4 +1,5 @@
-"""Managing articles from Discord: /add (a link or a file) and /remove, for server managers only."""
+"""Managing articles from Discord: /add (a link or a file) and /remove, for server managers only; the bot's
+owner also curates the shared collection ("", which every server sees) with `/add everywhere:True` and /remove."""
 
 from __future__ import annotations
 
@@ -22,19 +23,29 @@ log = logging.getLogger(__name__)
 #: Every add and remove, with who, where and when (the log record's time).
 audit = logging.getLogger("articlebot.audit")
 
+#: The refusal of `/add everywhere:True` to anyone but the bot's owner: every server would see what they add.
+OWNER_ONLY = ("Only the bot's owner can share an article with every server. "
+              "Leave `everywhere` off to add it to this server.")
+#: What non-owners are told when they pick a shared article in /remove: other servers rely on it.
+SHARED_STAYS = "Shared articles can't be removed from one server."
+#: How /remove's suggestions mark the shared articles that the owner may also remove.
+SHARED_MARK = " (every server)"
 
 
-def describe(result: AddResult, outlet: str, published: str) -> str:
+def describe(result: AddResult, outlet: str, published: str, shared: bool = False) -> str:
+    """The reply to an add; `shared`: it went to the collection every server sees."""
     title = f"**{escape(shorten(result.title, 200))}**"
     where = byline(outlet, published)
     where = f" ({where})" if where else ""
     if result.status == "duplicate":
-        return f"Already there: {title} has the same text as an article this server has."
+        other = "a shared article" if shared else "an article this server has"
+        return f"Already there: {title} has the same text as {other}."
     if result.status == "unchanged":
         return f"Already there: {title}{where}, unchanged."
     verb = "Updated" if result.status == "updated" else "Added"
     notes = "".join(f"\nNote: {note}." for note in result.notes)
-    return f"{verb} {title}{where}: {plural(result.passages, 'passage')}.{notes}"
+    reach = " Shared with every server." if shared else ""
+    return f"{verb} {title}{where}: {plural(result.passages, 'passage')}.{reach}{notes}"
 
 
 class ManageCog(commands.Cog):
@@ -44,15 +55,21 @@ class ManageCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="add", description="Add an article to this server from a link or a file")
-    @app_commands.describe(url="A link to the article", file="A .txt, .md, .html or .pdf file with the article")
+    @app_commands.describe(url="A link to the article", file="A .txt, .md, .html or .pdf file with the article",
+                           everywhere="Share it with every server (the bot's owner only)")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @manager_only()
     async def add(self, interaction: discord.Interaction, url: str | None = None,
-                  file: discord.Attachment | None = None) -> None:
+                  file: discord.Attachment | None = None, everywhere: bool = False) -> None:
         if (url is None) == (file is None):
             await interaction.response.send_message("Give either a `url` or a `file`, not both.", ephemeral=True)
             return
+        # Refused before anything is fetched or read: a server manager must not put text in every server.
+        if everywhere and not await self.bot.is_owner(interaction.user):
+            await interaction.response.send_message(OWNER_ONLY, ephemeral=True)
+            return
+        scope = Scope.everything() if everywhere else Scope.of_server(interaction.guild_id)
         await interaction.response.defer(thinking=True)
         service = self.bot.service
         deadline = Deadline(self.bot.settings.add_timeout, "adding the article")
@@ -64,15 +81,14 @@ class ManageCog(commands.Cog):
                 assert file is not None
                 article = await self._read(interaction, file, deadline)
             await interaction.edit_original_response(content=f"Indexing **{escape(shorten(article.title, 200))}** …")
-            result = await service.add(article, Scope.of_server(interaction.guild_id), str(interaction.user.id),
-                                       deadline)
+            result = await service.add(article, scope, str(interaction.user.id), deadline)
         except ArticleError as exc:
             await interaction.edit_original_response(content=f"Couldn't add that: {shorten(str(exc), 1500)}")
             return
-        audit.info("add %s %r (%s) by %s in server %s: %s", result.article_id, result.title, article.source,
-                   interaction.user.id, interaction.guild_id, result.status)
-        await interaction.edit_original_response(content=describe(result, article.outlet, article.published),
-                                                 allowed_mentions=NO_MENTIONS)
+        audit.info("add %s %r (%s) by %s in server %s%s: %s", result.article_id, result.title, article.source,
+                   interaction.user.id, interaction.guild_id, " for every server" if everywhere else "", result.status)
+        await interaction.edit_original_response(
+            content=describe(result, article.outlet, article.published, shared=everywhere), allowed_mentions=NO_MENTIONS)
 
     async def _read(self, interaction: discord.Interaction, file: discord.Attachment, deadline: Deadline) -> Article:
         name = file.filename
@@ -93,27 +109,40 @@ class ManageCog(commands.Cog):
     async def remove(self, interaction: discord.Interaction, article: str) -> None:
         scope = Scope.of_server(interaction.guild_id)
         found = await self.bot.service.article(article, scope)
-        if found is None or found.collection != scope.owner:
-            shared = found is not None
-            await interaction.response.send_message(
-                "Shared articles can't be removed from one server." if shared
-                else "This server has no such article; pick one from the list.", ephemeral=True)
+        if found is None:
+            await interaction.response.send_message("This server has no such article; pick one from the list.",
+                                                    ephemeral=True)
             return
+        # The server sees its own articles and the shared ones; only the owner, who shared them, takes those back.
+        shared = found.collection != scope.owner
+        if shared and not await self.bot.is_owner(interaction.user):
+            await interaction.response.send_message(SHARED_STAYS, ephemeral=True)
+            return
+        title = f"**{escape(shorten(found.title, 200))}**"
         view = ConfirmView(interaction.user.id)
         await interaction.response.send_message(
-            f"Remove **{escape(shorten(found.title, 200))}** from this server?", view=view, ephemeral=True)
+            f"Remove {title} from {'every server' if shared else 'this server'}?", view=view, ephemeral=True)
         await view.wait()
         if not view.confirmed:
             await interaction.edit_original_response(content="Nothing removed.", view=None)
             return
         await self.bot.service.remove(found.id)
-        audit.info("remove %s %r by %s in server %s", found.id, found.title, interaction.user.id, interaction.guild_id)
-        await interaction.edit_original_response(content=f"Removed **{escape(shorten(found.title, 200))}**.", view=None)
+        audit.info("remove %s %r by %s in server %s%s", found.id, found.title, interaction.user.id, interaction.guild_id,
+                   " from every server" if shared else "")
+        await interaction.edit_original_response(
+            content=f"Removed {title}{' from every server' if shared else ''}.", view=None)
 
     @remove.autocomplete("article")
     async def own_titles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The server's own articles; for the bot's owner, the shared ones too (marked as such)."""
         scope = Scope.of_server(interaction.guild_id)
         wanted = current.strip().casefold()
-        own = [a for a in await self.bot.service.articles(scope) if a.collection == scope.owner]
-        return [app_commands.Choice(name=shorten(a.title, 100) or a.id, value=a.id)
-                for a in own if wanted in a.title.casefold()][:25]
+        owner = await self.bot.is_owner(interaction.user)
+        removable = [a for a in await self.bot.service.articles(scope)
+                     if (a.collection == scope.owner or owner) and wanted in a.title.casefold()]
+        choices = []
+        for a in removable[:25]:
+            mark = "" if a.collection == scope.owner else SHARED_MARK
+            choices.append(app_commands.Choice(name=shorten(a.title, 100 - len(mark)) + mark if a.title else a.id,
+                                               value=a.id))
+        return choices

@@ -224,3 +224,71 @@ def test_managers_are_manage_server_holders_or_the_named_role() -> None:
     assert may_manage(member(False, ("Librarian", 5)), "Librarian")
     assert may_manage(member(False, ("Librarian", 5)), "5")
     assert not may_manage(member(False, ("Reader", 6)), "Librarian")
+
+
+@pytest.mark.asyncio
+async def test_the_owner_shares_an_article_with_every_server_and_takes_it_back(servers: Servers, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="articlebot.audit")
+    owner = servers.fake.owner  # the application's owner; the fake makes them the owner of both servers too
+    added = await final_text(await servers.command("add", servers.a, owner, file=("library.txt", NOTE.encode()),
+                                                   everywhere=True))
+    assert added == "Added **Library reopens**: 1 passage. Shared with every server."
+    assert f"by {owner.id} in server {servers.a.id} for every server: added" in caplog.text
+
+    question = "When did the library reopen?"
+    asked_b = await servers.command("ask", servers.b, servers.reader, question=question)
+    assert (await asked_b.wait_for_followup(timeout=30)).embeds[0]["title"] == "Library reopens", \
+        "a reader in another server gets the shared article quoted"
+
+    complete = await servers.fake.send_autocomplete("remove", user=servers.editor, channel=servers.a_general,
+                                                    focused="article", value="libr")
+    await complete.wait_for_response()
+    assert complete.choices == [], "a server's manager is not offered the shared article"
+    complete = await servers.fake.send_autocomplete("remove", user=owner, channel=servers.b_general,
+                                                    focused="article", value="libr")
+    await complete.wait_for_response()
+    [choice] = complete.choices
+    assert choice["name"] == "Library reopens (every server)"
+
+    refused = await (await servers.command("remove", servers.a, servers.editor, article=choice["value"])
+                     ).wait_for_original()
+    assert refused.ephemeral and refused.content == "Shared articles can't be removed from one server."
+
+    asked = await servers.command("remove", servers.b, owner, article=choice["value"])
+    prompt = await asked.wait_for_original()
+    assert prompt.ephemeral and prompt.content == "Remove **Library reopens** from every server?"
+    confirm = next(c for row in prompt.components for c in row["components"] if c["label"] == "Remove")
+    await (await servers.fake.send_component(prompt, confirm["custom_id"], user=owner)).wait_for_response()
+    await servers.fake.wait_for(lambda: prompt.content.startswith("Removed"), 5, "the removal")
+    assert prompt.content == "Removed **Library reopens** from every server."
+    assert f"by {owner.id} in server {servers.b.id} from every server" in caplog.text
+
+    for guild in (servers.a, servers.b):
+        asked = await servers.command("ask", guild, servers.reader, question=question)
+        reply = await asked.wait_for_followup(timeout=30)
+        assert all(e.get("title") != "Library reopens" for e in reply.embeds), "gone from every server"
+
+
+@pytest.mark.asyncio
+async def test_only_the_owner_may_share_with_every_server(servers: Servers) -> None:
+    fetched: list[str] = []
+
+    class Recording(QuietHandler):
+        pages = {"/harbour": PAGE}
+
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            self.serve_page()
+
+    with serving(Recording) as url:
+        for options in ({"url": f"{url}/harbour"}, {"file": ("library.txt", NOTE.encode())}):
+            refused = await (await servers.command("add", servers.a, servers.editor, everywhere=True, **options)
+                             ).wait_for_original()
+            assert refused.ephemeral and refused.content == (
+                "Only the bot's owner can share an article with every server. "
+                "Leave `everywhere` off to add it to this server.")
+    assert fetched == [], "refused before anything is fetched"
+    assert servers.bot.service.index.articles(Scope("")) == servers.bot.service.index.articles(Scope.everything()), \
+        "nothing was added anywhere"
+    asked = await servers.command("ask", servers.b, servers.reader, question="How long did the dock strike last?")
+    assert all(e.get("title") != "Harbour strike ends" for e in (await asked.wait_for_followup(timeout=30)).embeds)
