@@ -76,7 +76,7 @@ class IndexStats:
 
     articles: int
     passages: int
-    vector_search: str  # "exact" or "ivf" (FAISS), "hnsw" (PostgreSQL)
+    vector_search: str  # "exact" or "ivf" (FAISS); "exact" or "ivfflat" (PostgreSQL)
 
 
 def check_question(question: str) -> str:

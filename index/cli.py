@@ -83,7 +83,6 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
 
 def _answer_each(index: ArticleIndex, questions: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
     from .article_index import QuestionError
-
     from .followups import Turn
     from .scope import Scope
 
@@ -111,7 +110,6 @@ def _answer_each(index: ArticleIndex, questions: Sequence[str], args: argparse.N
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     from .article_index import QuestionError, check_question
     from .ingest import ensure_seeded
-
     from .recency import SinceError, parse_since
 
     try:
@@ -269,8 +267,12 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
 
     from .feeds import FeedError, FeedList, FeedPoller
     from .fetch import Fetcher, FetchPolicy
+    from .store import StoreError
 
-    feeds = FeedList(args.settings.index_dir)
+    try:
+        feeds = FeedList(args.settings.index_dir, args.settings.database_url)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
     try:
         if args.action == "list":
             return _list_feeds(feeds.feeds(), args.json, out)

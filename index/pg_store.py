@@ -32,7 +32,15 @@ from .chunking import Chunk
 from .derived import Change
 from .files import atomic_write
 from .settings import Settings
-from .store import SCHEMA_VERSION, ArticleRef, NewSentence, SentenceRows, StoredArticle, StoredChunk, StoreError
+from .store import (
+    SCHEMA_VERSION,
+    ArticleRef,
+    NewSentence,
+    SentenceRows,
+    StoredArticle,
+    StoredChunk,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +85,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     text text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
--- Inner product: the vectors are unit length, so it ranks as cosine does.
-CREATE INDEX IF NOT EXISTS chunks_vector ON chunks USING hnsw (vector vector_ip_ops)
-    WITH (m = {hnsw_m}, ef_construction = {hnsw_ef_construction});
 CREATE TABLE IF NOT EXISTS sentences (
     chunk_id bigint NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
     start integer NOT NULL,
@@ -98,9 +103,9 @@ CREATE TABLE IF NOT EXISTS changes (
     at timestamptz NOT NULL DEFAULT now()
 );
 """
-#: HNSW build parameters (pgvector's defaults; see docs/performance.md for how they were checked).
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
+#: The vector index (index/pg_vectors.py says why IVFFlat): its name, and the lock of the process building it.
+VECTOR_INDEX = "chunks_vector"
+_BUILD_LOCK = _WRITE_LOCK + 1
 
 _ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
                     "a.content_hash, a.collection, a.added_by, a.added_at, "
@@ -146,7 +151,7 @@ class PgStore:
                 with db.transaction():
                     db.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))  # two processes creating at once
                     db.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                    db.execute(_SCHEMA.format(dim=int(dim), hnsw_m=HNSW_M, hnsw_ef_construction=HNSW_EF_CONSTRUCTION))
+                    db.execute(_SCHEMA.format(dim=int(dim)))
                     self._check_model(db, model, dim)
             self._pool = psycopg_pool.ConnectionPool(
                 url, min_size=1, max_size=pool_size, open=True, configure=register_vector,
@@ -398,20 +403,49 @@ class PgStore:
 
     # -- dense search (index/pg_vectors.py) ----------------------------------------------------
 
-    def nearest(self, query: np.ndarray, k: int, collections: Sequence[str] | None, since: str, ef_search: int,
+    def vector_lists(self) -> int:
+        """The lists of the IVFFlat index over the chunks' vectors; 0 if there is none (searches are exact)."""
+        with self._connection() as db:
+            row = db.execute("SELECT c.reloptions FROM pg_class c WHERE c.relname = %s AND c.relkind = 'i'",
+                             (VECTOR_INDEX,)).fetchone()
+        options = dict(o.split("=", 1) for o in (row[0] or [])) if row else {}
+        return int(options.get("lists", 0)) if row else 0
+
+    def build_vector_index(self, lists: int) -> bool:
+        """(Re)build the IVFFlat index with `lists` lists, trained on the vectors stored now, without
+        blocking reads or writes (CREATE INDEX CONCURRENTLY, then a swap); False if another process
+        is building it already."""
+        psycopg = self._psycopg
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as db:
+            if not db.execute("SELECT pg_try_advisory_lock(%s)", (_BUILD_LOCK,)).fetchone()[0]:
+                return False
+            try:
+                db.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}_new")  # left by a build that was interrupted
+                db.execute("SET maintenance_work_mem = '512MB'")  # the k-means of the lists runs in memory
+                # Inner product: the vectors are unit length, so it ranks as cosine does.
+                db.execute(f"CREATE INDEX CONCURRENTLY {VECTOR_INDEX}_new ON chunks USING ivfflat (vector vector_ip_ops) "
+                           f"WITH (lists = {int(lists)})")
+                with db.transaction():
+                    db.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
+                    db.execute(f"ALTER INDEX {VECTOR_INDEX}_new RENAME TO {VECTOR_INDEX}")
+            finally:
+                db.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
+        return True
+
+    def nearest(self, query: np.ndarray, k: int, collections: Sequence[str] | None, since: str, probes: int,
                 exact: bool) -> list[tuple[int, float]]:
         """The `k` chunks (of `collections`, published since `since`) with the largest inner product with
-        `query`, as (id, inner product): by the HNSW index with `ef_search`, or `exact`ly."""
+        `query`, as (id, inner product): by the IVFFlat index scanning `probes` lists, or `exact`ly."""
         where, args = _in_collections(collections)
         if since:
             where = f"{where} AND" if where else "WHERE"
             where, args = f"{where} (a.published >= %s OR a.published = '')", (*args, since)
         join = "JOIN articles a ON a.id = c.article_id" if where else ""
-        # `+ 0` hides the ordering from the HNSW index, so that the planner sorts every allowed row.
+        # `+ 0` hides the ordering from the vector index, so that the planner sorts every allowed row.
         order = "(c.vector <#> %s) + 0" if exact else "c.vector <#> %s"
         vector = np.asarray(query, dtype=np.float32)
         with self._connection() as db, db.transaction():
-            db.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            db.execute(f"SET LOCAL ivfflat.probes = {max(1, int(probes))}")
             rows = db.execute(f"SELECT c.id, -(c.vector <#> %s) FROM chunks c {join} {where} ORDER BY {order} LIMIT %s",
                               (vector, *args, vector, int(k))).fetchall()
         return [(int(i), float(s)) for i, s in rows]

@@ -1,17 +1,25 @@
-"""Dense search in PostgreSQL: pgvector's HNSW index over the chunks' vectors (index/pg_store.py).
+"""Dense search in PostgreSQL: pgvector over the chunks' vectors (index/pg_store.py).
 
-The database is the index, so this derived index has nothing to apply, save or rebuild: it only
-forgets what it cached about the collection when a change arrives. HNSW (not IVFFlat) because it
-needs no training on the data (an IVFFlat index built on an empty or young table keeps poor lists
-as the collection grows) and keeps its recall as rows are added and deleted. pgvector filters a
-limited search (a server's collections, `since`) after the HNSW walk, so such a search asks the
-walk for more candidates in proportion to the share it may keep, and falls back to an exact scan
-of the allowed rows when that share is small or the walk still brings too few.
+The database is the index, so this derived index has nothing to apply or rebuild; it forgets what
+it cached about the collection when a change arrives, and `save` (re)builds pgvector's index when the
+collection has grown enough. Measured with `python tools/pg_vectors.py` (docs/performance.md), on
+the passages `articlebot bench` searches: at 100,000 chunks pgvector's HNSW (m 16, ef_construction
+64) found at most 0.78 of the exact top 50 even at ef_search 400 (7.4 ms): the many near-copies of
+a passage, as news has them (one agency story run by many outlets), defeat its graph. IVFFlat with
+√n lists found 0.974 scanning 20 lists (7.3 ms) and 0.989 scanning 40 (11.8 ms), where an exact scan
+takes 57 ms. So: exact below EXACT_LIMIT chunks (an IVFFlat index needs rows to train its lists on),
+IVFFlat above, rebuilt (concurrently, in the background) each time √n has doubled.
+
+A search limited to some collections or dates is filtered after the lists are scanned, so it scans
+more lists in proportion to the share it may keep, and scans its allowed rows exactly when they
+are few or it still found too few.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -19,18 +27,19 @@ import numpy as np
 
 from .derived import Change
 from .pg_store import PgStore
-from .vectors import Selection
+from .vectors import Selection, lists_for
 
-#: Candidates the HNSW walk keeps per result asked for (pgvector's `hnsw.ef_search`), at least
-#: MIN_EF_SEARCH: chosen by `tools/pg_vectors.py` for a recall of the top 50 against exact search
-#: of 0.98 or more (docs/performance.md).
-EF_PER_RESULT = 4
-MIN_EF_SEARCH = 100
-#: pgvector's ceiling for hnsw.ef_search.
-MAX_EF_SEARCH = 1000
-#: A limited search scans its allowed rows exactly when they are at most this many, or this share of all.
-EXACT_ROWS = 20_000
+#: Chunks up to which every search is exact (about 4 ms at 5,000 on this machine).
+EXACT_LIMIT = 5_000
+#: Lists scanned per query: PROBE_FACTOR · √lists, at least MIN_PROBES (36 of 316 at 100,000 chunks).
+PROBE_FACTOR = 2.0
+MIN_PROBES = 10
+#: The index is rebuilt once the lists it should have (√chunks) reach this multiple of those it has.
+REBUILD_GROWTH = 2.0
+#: A limited search scans its allowed rows exactly when they are at most this share of all.
 EXACT_SHARE = 0.1
+#: Seconds between checks of the index another process may have built.
+RECHECK_S = 30.0
 
 
 class PgVectorIndex:
@@ -38,15 +47,27 @@ class PgVectorIndex:
 
     name: ClassVar[str] = "vectors"
     saves_each_change: ClassVar[bool] = False
-    kind = "hnsw"
 
     def __init__(self, store: PgStore) -> None:
         self.store = store
         self._selections: dict[tuple[tuple[str, ...] | None, str], Selection] = {}
         self._count: int | None = None
+        self._lists = store.vector_lists()
+        self._checked = time.monotonic()
+        self._building: threading.Thread | None = None
 
     def __len__(self) -> int:
         return self.store.count_chunks()
+
+    @property
+    def kind(self) -> str:
+        """"exact" or "ivfflat": how vectors are searched now."""
+        return "ivfflat" if self._current_lists() else "exact"
+
+    def _current_lists(self) -> int:
+        if time.monotonic() - self._checked > RECHECK_S:  # another process may have (re)built it
+            self._lists, self._checked = self.store.vector_lists(), time.monotonic()
+        return self._lists
 
     def apply(self, change: Change) -> None:
         """The database already holds the change; what was cached about the collection is stale."""
@@ -54,7 +75,25 @@ class PgVectorIndex:
         self._count = None
 
     def save(self) -> None:
-        """Nothing to write: the database is the index."""
+        """Nothing to write, but an IVFFlat index is built once the collection is large enough, and
+        rebuilt as it grows; in the background, since it takes seconds (6 s at 100,000 chunks)."""
+        count = self.store.count_chunks()
+        wanted = lists_for(count) if count > EXACT_LIMIT else 0
+        if not wanted or (self._lists and wanted < REBUILD_GROWTH * self._lists):
+            return
+        if self._building is not None and self._building.is_alive():
+            return
+        self._building = threading.Thread(target=self._build, args=(wanted,), name="articlebot-ivfflat", daemon=True)
+        self._building.start()
+
+    def _build(self, lists: int) -> None:
+        self.store.build_vector_index(lists)
+        self._lists, self._checked = self.store.vector_lists(), time.monotonic()
+
+    def wait_for_build(self, timeout: float | None = None) -> None:
+        """Wait for a build `save` started (for tools and tests)."""
+        if self._building is not None:
+            self._building.join(timeout)
 
     def rebuild(self, store: PgStore) -> None:
         self.apply(Change(np.zeros(0, dtype=np.int64)))
@@ -73,22 +112,23 @@ class PgVectorIndex:
                since: str = "") -> list[tuple[int, float]]:
         """The `k` chunks (of `collections` if given, published since `since`) whose vectors are nearest
         `query`, as (id, cosine)."""
+        lists = self._current_lists()
         if k <= 0:
             return []
-        ef = min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, EF_PER_RESULT * k))
+        probes = min(lists, max(MIN_PROBES, math.ceil(PROBE_FACTOR * math.sqrt(lists)))) if lists else 0
         allowed = self.allowed(collections, since)
         if allowed is None:
-            return self.store.nearest(query, k, None, "", ef, exact=False)
+            return self.store.nearest(query, k, None, "", probes, exact=not lists)
         if not len(allowed):
             return []
         if self._count is None:
             self._count = self.store.count_chunks()
         share = len(allowed) / max(self._count, 1)
-        if len(allowed) <= EXACT_ROWS or share <= EXACT_SHARE:
-            return self.store.nearest(query, k, collections, since, ef, exact=True)
-        hits = self.store.nearest(query, k, collections, since, min(MAX_EF_SEARCH, math.ceil(ef / share)), exact=False)
+        if not lists or len(allowed) <= EXACT_LIMIT or share <= EXACT_SHARE:
+            return self.store.nearest(query, k, collections, since, 1, exact=True)
+        hits = self.store.nearest(query, k, collections, since, min(lists, math.ceil(probes / share)), exact=False)
         if len(hits) < min(k, len(allowed)):
-            return self.store.nearest(query, k, collections, since, ef, exact=True)
+            return self.store.nearest(query, k, collections, since, 1, exact=True)
         return hits
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:

@@ -106,3 +106,31 @@ def test_writers_in_two_processes_at_once_lose_nothing(two_processes, postgres_u
         for n in (0, 11):
             hit = one.search(f"token{name}{n} place{name}{n}", k=1, mode="bm25")[0]
             assert one.article(hit.article_id).title == f"{name} {n}"
+
+
+def test_a_grown_collection_is_searched_by_an_ivfflat_index_built_in_the_background(
+        postgres_url: str, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index import Scope, pg_vectors
+
+    monkeypatch.setattr(pg_vectors, "EXACT_LIMIT", 40)  # the real limit takes thousands of chunks to reach
+    index = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
+    try:
+        towns = ["harbour", "museum", "bridge", "election", "library", "orchard", "railway", "glacier", "festival", "vineyard"]
+        for n, town in enumerate(towns):
+            paragraphs = [f"The {town} of district {n} reported item{n}x{p} on day {p}. Officials described the {town}."
+                          for p in range(6)]
+            index.add(parse_text(f"{town.title()} report\n\n" + "\n\n".join(paragraphs), f"file:{town}.txt"),
+                      scope=Scope.of_server(1) if n % 2 else Scope.everything())
+        assert index.stats().vector_search == "exact"
+        index.save()
+        index.vectors.wait_for_build(timeout=60)
+        assert index.stats().vector_search == "ivfflat"
+        hit = index.search("What did the glacier of district 7 report?", k=1, mode="dense")[0]
+        assert index.article(hit.article_id).title == "Glacier report"
+        # A server's search keeps to what it sees, and still finds its own article.
+        scoped = index.search("What did the museum report?", k=10, mode="dense", scope=Scope.of_server(1))
+        assert index.article(scoped[0].article_id).title == "Museum report"
+        shared = index.search("What did the museum report?", k=10, mode="dense", scope=Scope.of_server(2))
+        assert all(index.article(p.article_id).collection == "" for p in shared)
+    finally:
+        index.close()
