@@ -73,7 +73,7 @@ class ArticleBot(commands.AutoShardedBot):
         )
         self.service = service
         self.settings = settings
-        self.server_data = ServerData(settings.index.index_dir)
+        self.server_data = ServerData(settings.index.index_dir, settings.index.database_url)
         self.conversations = Conversations()
 
     def serves(self, guild_id: int | None) -> bool:

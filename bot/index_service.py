@@ -53,7 +53,7 @@ class IndexService:
     async def load(self) -> None:
         """Open the index (building it from the seeds when empty) without blocking the event loop."""
         self._index = await asyncio.to_thread(self._open)
-        self._feeds = self._feeds or await asyncio.to_thread(FeedList, self.settings.index_dir)
+        self._feeds = self._feeds or await asyncio.to_thread(FeedList, self.settings.index_dir, self.settings.database_url)
         log.info("index ready: %d articles in %s", len(self._index), self.settings.index_dir)
 
     async def ask(self, question: str, scope: Scope, after: Turn | None = None) -> Answer:

@@ -1,6 +1,7 @@
-"""What each server chose and asked, kept in SQLite beside the index (`servers.sqlite3`): its watched
-channels, and its question log with the feedback on each answer (what `/stats` reads and `/stats
-forget` deletes).
+"""What each server chose and asked: its watched channels, its settings, and its question log with
+the feedback on each answer (what `/stats` reads and `/stats forget` deletes). Kept in
+`servers.sqlite3` beside the index or, with ARTICLEBOT_DATABASE_URL, in that database, so that a
+server keeps them when the shards are dealt out anew and it moves to another bot process.
 
 Every read and write names its server, so one server's choices never reach another. Calls are
 short and run in worker threads (`asyncio.to_thread`) from the bot; the watched channels are also
@@ -17,26 +18,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index import open_database
+from index import open_small_database
 
 FILE_NAME = "servers.sqlite3"
 
+# Discord ids are 64-bit: BIGINT (in SQLite the same as INTEGER). `seq` keeps the order channels were
+# watched in (PostgreSQL has no rowid to order by).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS watched_channels (
-    guild_id INTEGER NOT NULL,
-    channel_id INTEGER NOT NULL,
-    added_by INTEGER NOT NULL,
+    guild_id BIGINT NOT NULL,
+    channel_id BIGINT NOT NULL,
+    added_by BIGINT NOT NULL,
+    seq BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (guild_id, channel_id)
 );
 CREATE TABLE IF NOT EXISTS server_settings (
-    guild_id INTEGER PRIMARY KEY,
+    guild_id BIGINT PRIMARY KEY,
     answer_threads INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS questions (
-    id INTEGER PRIMARY KEY,
-    guild_id INTEGER NOT NULL,
-    channel_id INTEGER NOT NULL,
-    user_id INTEGER NOT NULL,
+    id {id},
+    guild_id BIGINT NOT NULL,
+    channel_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
     question TEXT NOT NULL,
     searched TEXT NOT NULL,
     answered INTEGER NOT NULL,
@@ -45,8 +49,8 @@ CREATE TABLE IF NOT EXISTS questions (
 );
 CREATE INDEX IF NOT EXISTS questions_guild ON questions(guild_id, id);
 CREATE TABLE IF NOT EXISTS votes (
-    question_id INTEGER NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
-    user_id INTEGER NOT NULL,
+    question_id BIGINT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL,
     helpful INTEGER NOT NULL,
     PRIMARY KEY (question_id, user_id)
 );
@@ -69,13 +73,25 @@ class ServerStats:
 
 
 class ServerData:
-    """Per-server choices in one SQLite file."""
+    """Per-server choices in SQLite or PostgreSQL.
 
-    def __init__(self, folder: Path) -> None:
-        self._db = open_database(folder / FILE_NAME, _SCHEMA)
+    The watched channels and the servers that answer without threads are also held in memory, read
+    once at the start and changed only through this object. That is right with several processes
+    on one database as long as each server is handled by one process only, as with shards: no other
+    process changes this one's servers. A server that moves to this process when the shards are
+    dealt out anew is read at this process's (re)start, which is when that happens.
+    """
+
+    def __init__(self, folder: Path, database_url: str = "") -> None:
+        """The data in `servers.sqlite3` in `folder`, or in the database at `database_url` if one is given."""
+        self._db = open_small_database(folder / FILE_NAME, database_url, _SCHEMA)
         self._lock = threading.Lock()
-        self._watched = {(g, c) for g, c in self._db.execute("SELECT guild_id, channel_id FROM watched_channels")}
-        self._no_threads = {g for (g,) in self._db.execute("SELECT guild_id FROM server_settings WHERE answer_threads = 0")}
+        if "seq" not in self._db.columns("watched_channels"):  # a file from before `seq`: only SQLite's can be
+            with self._db.transaction():
+                self._db.change("ALTER TABLE watched_channels ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")
+                self._db.change("UPDATE watched_channels SET seq = rowid")
+        self._watched = {(g, c) for g, c in self._db.rows("SELECT guild_id, channel_id FROM watched_channels")}
+        self._no_threads = {g for (g,) in self._db.rows("SELECT guild_id FROM server_settings WHERE answer_threads = 0")}
 
     def answers_in_threads(self, guild_id: int) -> bool:
         """Whether answers to mentions and ask-channel messages open a thread (the default), from memory."""
@@ -83,8 +99,9 @@ class ServerData:
 
     def set_answers_in_threads(self, guild_id: int, enabled: bool) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO server_settings (guild_id, answer_threads) VALUES (?, ?)",
-                             (guild_id, enabled))
+            self._db.change("INSERT INTO server_settings (guild_id, answer_threads) VALUES (?, ?) "
+                            "ON CONFLICT (guild_id) DO UPDATE SET answer_threads = excluded.answer_threads",
+                            (guild_id, int(enabled)))
             (self._no_threads.discard if enabled else self._no_threads.add)(guild_id)
 
     def is_watched(self, guild_id: int, channel_id: int) -> bool:
@@ -94,22 +111,24 @@ class ServerData:
     def watched(self, guild_id: int) -> list[int]:
         """The server's watched channel ids, in the order they were added."""
         with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT channel_id FROM watched_channels WHERE guild_id = ? ORDER BY rowid", (guild_id,))]
+            return [r[0] for r in self._db.rows(
+                "SELECT channel_id FROM watched_channels WHERE guild_id = ? ORDER BY seq, channel_id", (guild_id,))]
 
     def watch(self, guild_id: int, channel_id: int, added_by: int) -> bool:
         """Watch a channel; False if it already was."""
         with self._lock:
-            added = self._db.execute("INSERT OR IGNORE INTO watched_channels VALUES (?, ?, ?)",
-                                     (guild_id, channel_id, added_by)).rowcount > 0
+            added = self._db.change(
+                "INSERT INTO watched_channels (guild_id, channel_id, added_by, seq) VALUES (?, ?, ?, "
+                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM watched_channels WHERE guild_id = ?)) ON CONFLICT DO NOTHING",
+                (guild_id, channel_id, added_by, guild_id)) > 0
             self._watched.add((guild_id, channel_id))
         return added
 
     def unwatch(self, guild_id: int, channel_id: int) -> bool:
         """Stop watching a channel; False if it was not watched."""
         with self._lock:
-            removed = self._db.execute("DELETE FROM watched_channels WHERE guild_id = ? AND channel_id = ?",
-                                       (guild_id, channel_id)).rowcount > 0
+            removed = self._db.change("DELETE FROM watched_channels WHERE guild_id = ? AND channel_id = ?",
+                                      (guild_id, channel_id)) > 0
             self._watched.discard((guild_id, channel_id))
         return removed
 
@@ -120,46 +139,49 @@ class ServerData:
         """Record a question asked in a server and the quotes its answer showed, as (article id, title,
         text); its id (for feedback)."""
         with self._lock:
-            return int(self._db.execute(
+            row = self._db.one(
                 "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (guild_id, channel_id, user_id, question, searched, answered,
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (guild_id, channel_id, user_id, question, searched, int(answered),
                  json.dumps([{"article_id": a, "title": t, "text": x} for a, t, x in quotes], ensure_ascii=False),
-                 datetime.now(UTC).isoformat(timespec="seconds"))).lastrowid)
+                 datetime.now(UTC).isoformat(timespec="seconds")))
+        assert row is not None  # RETURNING gives the inserted row
+        return int(row[0])
 
     def vote(self, question_id: int, guild_id: int, user_id: int, helpful: bool) -> bool:
         """Record (or change) a user's vote on an answer of this server; False if there is no such answer
         (deleted with the log, or another server's)."""
         with self._lock:
-            found = self._db.execute("SELECT 1 FROM questions WHERE id = ? AND guild_id = ?",
-                                     (question_id, guild_id)).fetchone()
-            if found:
-                self._db.execute("INSERT OR REPLACE INTO votes VALUES (?, ?, ?)", (question_id, user_id, helpful))
-            return bool(found)
+            # One statement: the answer is looked for and voted on at once, so a deletion cannot come between.
+            return self._db.change(
+                "INSERT INTO votes (question_id, user_id, helpful) SELECT id, ?, ? FROM questions "
+                "WHERE id = ? AND guild_id = ? "
+                "ON CONFLICT (question_id, user_id) DO UPDATE SET helpful = excluded.helpful",
+                (user_id, int(helpful), question_id, guild_id)) > 0
 
     def stats(self, guild_id: int) -> ServerStats:
         with self._lock:
-            asked, answered = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM questions WHERE guild_id = ?", (guild_id,)).fetchone()
-            helpful, not_helpful = self._db.execute(
+            asked, answered = self._db.one(
+                "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM questions WHERE guild_id = ?", (guild_id,)) or (0, 0)
+            helpful, not_helpful = self._db.one(
                 "SELECT COALESCE(SUM(v.helpful), 0), COALESCE(SUM(1 - v.helpful), 0) FROM votes v "
-                "JOIN questions q ON q.id = v.question_id WHERE q.guild_id = ?", (guild_id,)).fetchone()
-            cited = Counter(title for (shown,) in self._db.execute(
+                "JOIN questions q ON q.id = v.question_id WHERE q.guild_id = ?", (guild_id,)) or (0, 0)
+            cited = Counter(title for (shown,) in self._db.rows(
                 "SELECT cited FROM questions WHERE guild_id = ?", (guild_id,))
                 for title in dict.fromkeys(q["title"] for q in json.loads(shown)))
-            unanswered = [r[0] for r in self._db.execute(
+            unanswered = [r[0] for r in self._db.rows(
                 "SELECT question FROM questions WHERE guild_id = ? AND answered = 0 ORDER BY id DESC LIMIT ?",
                 (guild_id, LISTED))]
-            voted_down = [r[0] for r in self._db.execute(
+            voted_down = [r[0] for r in self._db.rows(
                 "SELECT q.question FROM questions q WHERE q.guild_id = ? AND EXISTS (SELECT 1 FROM votes v WHERE "
                 "v.question_id = q.id AND v.helpful = 0) ORDER BY q.id DESC LIMIT ?", (guild_id, LISTED))]
-        return ServerStats(asked, answered, helpful, not_helpful, tuple(cited.most_common(LISTED)), tuple(unanswered),
-                           tuple(voted_down))
+        return ServerStats(int(asked), int(answered), int(helpful), int(not_helpful), tuple(cited.most_common(LISTED)),
+                           tuple(unanswered), tuple(voted_down))
 
     def forget(self, guild_id: int) -> int:
         """Delete a server's question log and its votes; how many questions were deleted."""
         with self._lock:
-            return self._db.execute("DELETE FROM questions WHERE guild_id = ?", (guild_id,)).rowcount
+            return self._db.change("DELETE FROM questions WHERE guild_id = ?", (guild_id,))
 
     def close(self) -> None:
         with self._lock:

@@ -1,7 +1,8 @@
 """RSS and Atom feeds: which feeds each collection follows, and polling them into the index.
 
 A feed belongs to a collection (a server's, or the shared one of the command line) and is kept in
-`feeds.sqlite3` in the index folder. Polling fetches the feed under the URL safety rules with a
+`feeds.sqlite3` in the index folder or, with ARTICLEBOT_DATABASE_URL, in that database, where every
+bot process (and the command line) sees the same feeds. Polling fetches the feed under the URL safety rules with a
 conditional request (ETag / Last-Modified), parses it with feedparser, fetches the page of each item
 not seen before (falling back to the feed's own text for the item when the page cannot be fetched or
 read), fills in date, author and outlet from the feed where the page has none, and adds the articles
@@ -29,7 +30,7 @@ from .canonical import canonical_url
 from .fetch import FEED_TYPES, Fetcher, FetchError
 from .ingest import fetched_article
 from .scope import Scope
-from .sqlite import open_database
+from .small_database import open_small_database
 
 log = logging.getLogger(__name__)
 FILE_NAME = "feeds.sqlite3"
@@ -48,7 +49,7 @@ PAGES_AT_ONCE = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
-    id INTEGER PRIMARY KEY,
+    id {id},
     collection TEXT NOT NULL,
     url TEXT NOT NULL,
     title TEXT NOT NULL DEFAULT '',
@@ -61,15 +62,19 @@ CREATE TABLE IF NOT EXISTS feeds (
     last_error TEXT NOT NULL DEFAULT '',
     failures INTEGER NOT NULL DEFAULT 0,
     warned INTEGER NOT NULL DEFAULT 0,
-    next_poll REAL NOT NULL DEFAULT 0,
+    next_poll DOUBLE PRECISION NOT NULL DEFAULT 0,
     UNIQUE (collection, url)
 );
 CREATE TABLE IF NOT EXISTS feed_items (
-    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    feed_id BIGINT NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
     item TEXT NOT NULL,
     PRIMARY KEY (feed_id, item)
 );
 """
+
+#: The columns of a feed, in the order of `Feed`'s fields.
+_COLUMNS = ("id, collection, url, title, added_by, notify, etag, last_modified, last_checked, last_new, last_error, "
+            "failures, warned, next_poll")
 
 
 class FeedError(ArticleError):
@@ -133,15 +138,17 @@ def _now_text() -> str:
 
 
 class FeedList:
-    """The followed feeds of every collection, in SQLite; safe to use from several threads."""
+    """The followed feeds of every collection, in SQLite or PostgreSQL; safe to use from several threads,
+    and, on PostgreSQL, from several processes at once."""
 
-    def __init__(self, folder: Path) -> None:
-        self._db = open_database(folder / FILE_NAME, _SCHEMA)
+    def __init__(self, folder: Path, database_url: str = "") -> None:
+        """The feeds in `feeds.sqlite3` in `folder`, or in the database at `database_url` if one is given."""
+        self._db = open_small_database(folder / FILE_NAME, database_url, _SCHEMA)
         self._lock = threading.Lock()
 
     def _rows(self, where: str = "", args: Sequence[Any] = ()) -> list[Feed]:
         with self._lock:
-            rows = self._db.execute(f"SELECT * FROM feeds {where} ORDER BY id", args).fetchall()
+            rows = self._db.rows(f"SELECT {_COLUMNS} FROM feeds {where} ORDER BY id", args)
         return [Feed(*row[:12], bool(row[12]), row[13]) for row in rows]
 
     def feeds(self, collection: str | None = None) -> list[Feed]:
@@ -160,23 +167,32 @@ class FeedList:
         """Follow a feed, polled from `first_poll` (a time; default: at once); None if the collection
         already follows it."""
         with self._lock:
-            inserted = self._db.execute(
-                "INSERT OR IGNORE INTO feeds (collection, url, title, added_by, notify, next_poll) VALUES (?, ?, ?, ?, ?, ?)",
-                (collection, url, title, added_by, notify, first_poll)).rowcount
+            inserted = self._db.change(
+                "INSERT INTO feeds (collection, url, title, added_by, notify, next_poll) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (collection, url) DO NOTHING",
+                (collection, url, title, added_by, notify, first_poll))
         return self.feed(collection, url) if inserted else None
 
     def remove(self, collection: str, url: str) -> bool:
         """Stop following a feed of the collection, named by its URL or its id."""
         with self._lock:
-            return self._db.execute("DELETE FROM feeds WHERE collection = ? AND (url = ? OR CAST(id AS TEXT) = ?)",
-                                    (collection, url, url)).rowcount > 0
+            return self._db.change("DELETE FROM feeds WHERE collection = ? AND (url = ? OR CAST(id AS TEXT) = ?)",
+                                   (collection, url, url)) > 0
 
     def seen(self, feed: Feed, keys: Sequence[str]) -> set[str]:
         """Which of these item keys earlier polls took."""
+        if not keys:
+            return set()
         with self._lock:
-            return {r[0] for r in self._db.execute(
-                "SELECT item FROM feed_items WHERE feed_id = ? AND item IN (SELECT value FROM json_each(?))",
-                (feed.id, _json(keys)))}
+            return {r[0] for r in self._db.rows(
+                f"SELECT item FROM feed_items WHERE feed_id = ? AND item IN ({', '.join('?' * len(keys))})",
+                (feed.id, *keys))}
+
+    def items(self, feed: Feed) -> list[str]:
+        """The keys of every item earlier polls took."""
+        with self._lock:
+            return [r[0] for r in self._db.rows("SELECT item FROM feed_items WHERE feed_id = ? ORDER BY item",
+                                                (feed.id,))]
 
     def _current(self, feed: Feed) -> Feed:
         """The feed as stored now; as it was if it has been removed meanwhile (its poll's results go nowhere)."""
@@ -186,21 +202,19 @@ class FeedList:
     def succeeded(self, feed: Feed, etag: str, last_modified: str, title: str, items: Sequence[str],
                   interval: float) -> Feed:
         now = _now_text()
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                if self._db.execute("SELECT 1 FROM feeds WHERE id = ?", (feed.id,)).fetchone():  # not removed meanwhile
-                    self._db.executemany("INSERT OR IGNORE INTO feed_items VALUES (?, ?)", [(feed.id, k) for k in items])
-                    self._db.execute(
-                        "UPDATE feeds SET etag = ?, last_modified = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
-                        "last_checked = ?, last_new = CASE WHEN ? THEN ? ELSE last_new END, last_error = '', "
-                        "failures = 0, warned = 0, next_poll = ? WHERE id = ?",
-                        (etag, last_modified, title, title, now, bool(items), now, time.time() + _jittered(interval),
-                         feed.id))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._db.transaction():
+            # The feed's row first: on PostgreSQL the update locks it, so a removal by another process
+            # waits for this transaction (and then takes its items with it) instead of leaving items
+            # that point at no feed; no row means it was removed meanwhile.
+            if self._db.change(
+                    "UPDATE feeds SET etag = ?, last_modified = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
+                    "last_checked = ?, last_new = CASE WHEN ? THEN ? ELSE last_new END, last_error = '', "
+                    "failures = 0, warned = 0, next_poll = ? WHERE id = ?",
+                    (etag, last_modified, title, title, now, bool(items), now, time.time() + _jittered(interval),
+                     feed.id)):
+                # In one order, so that two processes recording the same items never wait on each other in a cycle.
+                self._db.change_many("INSERT INTO feed_items (feed_id, item) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                     [(feed.id, k) for k in sorted(set(items))])
         return self._current(feed)
 
     def failed(self, feed: Feed, error: str, interval: float) -> tuple[Feed, bool]:
@@ -209,20 +223,30 @@ class FeedList:
         warn = failures >= WARN_AFTER and not feed.warned
         wait = min(MAX_BACKOFF, interval * 2 ** failures)
         with self._lock:
-            changed = self._db.execute(
+            changed = self._db.change(
                 "UPDATE feeds SET last_checked = ?, last_error = ?, failures = ?, warned = ?, next_poll = ? WHERE id = ?",
-                (_now_text(), error, failures, feed.warned or warn, time.time() + _jittered(wait), feed.id)).rowcount
+                (_now_text(), error, failures, int(feed.warned or warn), time.time() + _jittered(wait), feed.id))
         return self._current(feed), warn and bool(changed)
+
+    def restore(self, feed: Feed, items: Sequence[str]) -> bool:
+        """Take in a feed as another list holds it (what its polls found, and the items they took),
+        for a migration; False if this list already follows it, whose items are then merged."""
+        with self._lock, self._db.transaction():
+            row = self._db.one(
+                f"INSERT INTO feeds ({_COLUMNS.removeprefix('id, ')}) VALUES ({', '.join('?' * 13)}) "
+                "ON CONFLICT (collection, url) DO NOTHING RETURNING id",
+                (feed.collection, feed.url, feed.title, feed.added_by, feed.notify, feed.etag, feed.last_modified,
+                 feed.last_checked, feed.last_new, feed.last_error, feed.failures, int(feed.warned), feed.next_poll))
+            found = row or self._db.one("SELECT id FROM feeds WHERE collection = ? AND url = ?",
+                                        (feed.collection, feed.url))
+            assert found is not None  # there: inserted now, or already
+            self._db.change_many("INSERT INTO feed_items (feed_id, item) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                 [(found[0], k) for k in sorted(set(items))])
+        return row is not None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _json(values: Sequence[str]) -> str:
-    import json
-
-    return json.dumps(list(values))
 
 
 def _jittered(seconds: float) -> float:

@@ -15,10 +15,12 @@ from index.fetch import Fetcher
 
 from .feed_site import FeedSite, serving_feeds
 
+pytestmark = pytest.mark.both_stores  # the same tests with the feeds (and the index) in SQLite and in PostgreSQL
+
 
 @pytest_asyncio.fixture
-async def poller(empty_index: ArticleIndex, tmp_path: Path) -> AsyncIterator[FeedPoller]:
-    feeds = FeedList(tmp_path / "index")
+async def poller(empty_index: ArticleIndex, tmp_path: Path, database_url: str) -> AsyncIterator[FeedPoller]:
+    feeds = FeedList(tmp_path / "index", database_url)
     async with Fetcher(FetchPolicy(allow_private=True, timeout=10)) as fetcher:
         yield FeedPoller(empty_index, feeds, fetcher, interval=60)
     feeds.close()

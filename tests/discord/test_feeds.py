@@ -13,6 +13,8 @@ from index import Scope
 from ..feed_site import FeedSite, serving_feeds
 from .servers import Servers, final_text
 
+pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
+
 
 def cog_of(servers: Servers) -> FeedsCog:
     cog = servers.bot.get_cog("FeedsCog")

@@ -14,6 +14,8 @@ from .fake_discord import running_client
 from .fake_payloads import FakeMessage
 from .servers import Servers
 
+pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
+
 
 def button(message: FakeMessage, label: str) -> str:
     return next(c["custom_id"] for row in message.components for c in row["components"] if c.get("label") == label)

@@ -17,6 +17,8 @@ from .fake_discord import FakeDiscord
 from .fake_payloads import FakeChannel, FakeMessage
 from .servers import Servers, two_servers
 
+pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
+
 
 def page(title: str, body: str) -> bytes:
     return (f"<html><head><title>{title}</title><meta property='og:site_name' content='Port News'></head>"
