@@ -203,7 +203,7 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    """Copy this index into another store (PostgreSQL ↔ SQLite folder) and check the copy."""
+    """Copy this index, and the feeds it follows, into another store (PostgreSQL ↔ SQLite folder) and check the copy."""
     import tempfile
 
     from .article_index import ArticleIndex
@@ -225,12 +225,12 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         where = str(folder)
     source = _open_index(args)
     with tempfile.TemporaryDirectory(prefix="articlebot-migrate-") as tmp:
-        if target.database_url:  # this process's own BM25 index for the check; each bot process builds its own
-            target = replace(target, index_dir=Path(tmp) / "index")
+        # With PostgreSQL, this process's own BM25 index for the check; each bot process builds its own.
+        checked = replace(target, index_dir=Path(tmp) / "index") if target.database_url else target
 
         def open_target() -> ArticleIndex:
             try:
-                return ArticleIndex(target.index_dir, source.embedder, target)
+                return ArticleIndex(checked.index_dir, source.embedder, checked)
             except StoreError as exc:
                 raise CliError(str(exc)) from None
 
@@ -242,8 +242,11 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
             report = migrate(source, open_target, progress)
         finally:
             source.close()
+    feeds_copied, feeds_there = _copy_feeds(settings, target)
     print(file=sys.stderr)
     print(f"copied {report.copied:,} articles to {where} ({report.skipped:,} already there)", file=out)
+    if feeds_copied or feeds_there:
+        print(f"copied {feeds_copied:,} feeds ({feeds_there:,} already there)", file=out)
     (articles, passages), (to_articles, to_passages) = report.source_counts, report.target_counts
     print(f"articles {articles:,} → {to_articles:,}; passages {passages:,} → {to_passages:,}", file=out)
     print(f"the same answers to {report.same_answers} of {report.asked} sample questions", file=out)
@@ -251,6 +254,27 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         print(f"  answered differently: {question}", file=out)
     print("verified" if report.verified else "NOT verified: see above", file=out)
     return 0 if report.verified else 1
+
+
+def _copy_feeds(source: Settings, target: Settings) -> tuple[int, int]:
+    """Copy the feeds `source` follows into `target`'s list: (copied, already there)."""
+    from contextlib import ExitStack, closing
+
+    from .feeds import FILE_NAME, FeedList
+    from .migrate import copy_feeds
+    from .store import StoreError
+
+    if not source.database_url and not (source.index_dir / FILE_NAME).is_file():
+        return 0, 0  # it never followed a feed: no file to leave behind by looking
+    try:
+        with ExitStack() as stack:
+            feeds = stack.enter_context(closing(FeedList(source.index_dir, source.database_url)))
+            if not feeds.feeds():
+                return 0, 0
+            into = stack.enter_context(closing(FeedList(target.index_dir, target.database_url)))
+            return copy_feeds(feeds, into)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -370,7 +394,8 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
     p.set_defaults(func=cmd_feeds)
 
     p = sub.add_parser("migrate", parents=[common],
-                       help="copy the index into PostgreSQL (--to postgresql://...) or back into a folder, and check it")
+                       help="copy the index and its feeds into PostgreSQL (--to postgresql://...) or back into a "
+                            "folder, and check it")
     p.add_argument("--to", required=True, metavar="URL_OR_FOLDER",
                    help="a PostgreSQL URL, or an index folder for SQLite; an interrupted copy resumes when run again")
     p.set_defaults(func=cmd_migrate)

@@ -1,4 +1,5 @@
-"""Copying an index between stores (SQLite folder ↔ PostgreSQL), then checking the copy.
+"""Copying an index between stores (SQLite folder ↔ PostgreSQL), then checking the copy; and the
+feeds it follows (index/feeds.py) with it.
 
 Each article is copied as stored (its chunks, vectors, sentences with their facts, story, signature
 and when it was added), nothing re-embedded, each in its own transaction of the target: an
@@ -18,6 +19,7 @@ import numpy as np
 from .article_index import ArticleIndex
 from .articles import Article
 from .chunking import Chunk
+from .feeds import FeedList
 from .store import NewSentence
 
 #: Questions asked of both indexes to check the copy answers alike.
@@ -65,6 +67,19 @@ def copy_articles(source: ArticleIndex, target: ArticleIndex, progress: Callable
             copied += 1
         if progress is not None:
             progress(n, len(articles))
+    return copied, skipped
+
+
+def copy_feeds(source: FeedList, target: FeedList) -> tuple[int, int]:
+    """Copy every feed of `source`, with what its polls found and the items they took, into `target`:
+    (copied, already there). A feed already there keeps its state and gains the items it lacked, so
+    that an interrupted copy resumes, and the feeds of several processes' folders merge."""
+    copied = skipped = 0
+    for feed in source.feeds():
+        if target.restore(feed, source.items(feed)):
+            copied += 1
+        else:
+            skipped += 1
     return copied, skipped
 
 

@@ -10,6 +10,7 @@ import pytest
 from index import ArticleIndex, Settings
 from index.articles import parse_text
 from index.cli import main
+from index.feeds import FeedList
 
 from .conftest import SEEDS
 
@@ -28,17 +29,34 @@ def snapshot(index: ArticleIndex) -> dict[str, tuple]:
             for a in index.articles()}
 
 
+def feeds_of(folder: Path, database_url: str = "") -> list[tuple]:
+    """Each feed as a list holds it (all but its id), with the items its polls took."""
+    feeds = FeedList(folder, database_url)
+    try:
+        return [(*(getattr(f, n) for n in f.__dataclass_fields__ if n != "id"), feeds.items(f)) for f in feeds.feeds()]
+    finally:
+        feeds.close()
+
+
 def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex, postgres_url: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     seed_index.add(parse_text(STORY, "file:harbour.txt"), added_by="editor")
     before, answer = snapshot(seed_index), seed_index.ask("When did the harbour reopen?")
     seed_index.close()
+    feeds = FeedList(seed_index.folder)
+    for collection, url in (("", "https://news.test/feed.xml"), ("123", "https://news.test/feed.xml")):
+        feed = feeds.add(collection, url, "News", added_by="7", notify="42")
+        assert feed is not None
+        feeds.succeeded(feed, '"v3"', "", "News today", ["item-1", "item-2"], 60)
+    feeds.close()
+    followed = feeds_of(seed_index.folder)
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
     monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
 
     status, out = run("migrate", "--to", postgres_url)
     assert status == 0, out
-    assert "copied 2 articles" in out and out.rstrip().endswith("verified")
+    assert "copied 2 articles" in out and "copied 2 feeds (0 already there)" in out and out.rstrip().endswith("verified")
+    assert feeds_of(tmp_path, postgres_url) == followed
     in_postgres = ArticleIndex(tmp_path / "process", seed_index.embedder,
                                Settings(index_dir=tmp_path / "process", database_url=postgres_url))
     assert snapshot(in_postgres) == before
@@ -47,6 +65,7 @@ def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex
 
     status, out = run("migrate", "--to", postgres_url)  # again: nothing is copied twice
     assert status == 0 and "copied 0 articles" in out and "(2 already there)" in out
+    assert "copied 0 feeds (2 already there)" in out and feeds_of(tmp_path, postgres_url) == followed
 
     monkeypatch.setenv("ARTICLEBOT_DATABASE_URL", postgres_url)
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(tmp_path / "process"))
@@ -56,6 +75,7 @@ def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex
     assert snapshot(back) == before
     assert back.ask("When did the harbour reopen?").quotes == answer.quotes
     back.close()
+    assert feeds_of(tmp_path / "back") == followed
 
 
 def test_migrate_refuses_a_target_it_cannot_use(seed_index: ArticleIndex, postgres_url: str,
