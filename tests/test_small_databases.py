@@ -102,6 +102,15 @@ def test_a_database_that_cannot_be_opened_says_which_without_its_password(tmp_pa
     assert "secret" not in str(raised.value)
 
 
+def test_a_sqlite_without_returning_is_refused_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.store import StoreError
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(StoreError, match="needs SQLite 3.35 or later; this Python has 3.31.1"):
+        FeedList(tmp_path)
+
+
 # -- feeds --------------------------------------------------------------------------------------
 
 
