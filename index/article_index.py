@@ -127,6 +127,7 @@ class ArticleIndex:
     def close(self) -> None:
         """Close the database (the derived indexes are saved as they change, or by `save`)."""
         self._stop_following.set()
+        self.vectors.close()
         with self._lock:
             self.store.close()
 
@@ -294,7 +295,7 @@ class ArticleIndex:
         """Make everything durable (the database and the lexical index already are after each change;
         this writes the vector index)."""
         with self._lock:
-            generation = self.store.generation
+            generation = self._seen  # what the derived indexes hold (another process may have committed more)
             for derived in self._derived:
                 if self.store.saved_generation(derived.name) != generation:
                     self._save(derived, generation)

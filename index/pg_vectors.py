@@ -91,9 +91,14 @@ class PgVectorIndex:
         self._lists, self._checked = self.store.vector_lists(), time.monotonic()
 
     def wait_for_build(self, timeout: float | None = None) -> None:
-        """Wait for a build `save` started (for tools and tests)."""
+        """Wait for a build `save` started."""
         if self._building is not None:
             self._building.join(timeout)
+
+    def close(self) -> None:
+        """Let a build finish: a process that added articles and exits (`articlebot ingest`) leaves the
+        index built."""
+        self.wait_for_build()
 
     def rebuild(self, store: PgStore) -> None:
         self.apply(Change(np.zeros(0, dtype=np.int64)))

@@ -230,6 +230,9 @@ class VectorIndex:
         `query`, as (id, cosine)."""
         return self._index.search(query, k, self.allowed(collections, since))
 
+    def close(self) -> None:
+        """Nothing runs in the background."""
+
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The vectors of these chunk ids as the index holds them (float16 precision once it is IVF),
         in order; missing ids are an error."""

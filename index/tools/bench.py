@@ -223,9 +223,10 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
         ratio = ingest / encoder
     else:
         count = _fill_synthetic(index, base if base is not None else _embedded_base(index, dataset), passages)
-        build_s = time.perf_counter() - started
         chunks = index.stats().passages
-    index.close()
+    index.close()  # waits for a vector index being built in the background (PostgreSQL)
+    if encoder is None:
+        build_s = time.perf_counter() - started
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         measured = pool.apply(_measure, (folder, settings, _questions(dataset)))
