@@ -7,7 +7,10 @@ acknowledged, leaves nothing half-added, and the other process keeps answering t
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -218,13 +221,34 @@ def stored_titles(url: str) -> dict[str, str]:
         return dict(db.execute("SELECT title, collection FROM articles").fetchall())
 
 
+#: Whether an add's one transaction is under way: it holds the writers' advisory lock (index/pg_store.py) from
+#: its first statement to its commit.
+WRITING = ("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+           "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database())")
+
+
+def kill_while_writing(url: str, pid: int, timeout: float = 60.0) -> bool:
+    """SIGKILL process `pid` the moment an add's transaction is under way in the database; False if none
+    started within `timeout`. Run in a thread: it polls every few milliseconds."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if db.execute(WRITING).fetchone()[0]:
+                os.kill(pid, signal.SIGKILL)
+                return True
+            time.sleep(0.002)
+    return False
+
+
 @pytest.mark.asyncio
 async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_other_keeps_answering(
         fake_discord: FakeDiscord, postgres_url: str, embedder: Encoder, tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
     async with two_processes(fake_discord, postgres_url, tmp_path, embedder) as pair:
         world = pair.world
-        # Acknowledged before the crash: Port town's own article, and one shared with every server.
+        # Acknowledged before the crashes: Port town's own article, and one shared with every server.
         library = await add_file(pair, "library.txt", LIBRARY)
         assert await until_reply(fake_discord, library) == "Added **Library reopens**: 1 passage."
         bridge = await add_file(pair, "bridge.txt", BRIDGE, everywhere=True)
@@ -233,51 +257,60 @@ async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_
         stop_asking = asyncio.Event()
         asker = Asker(world, [])
         asking = asyncio.create_task(asker.run(stop_asking))
+        killed_at: list[float] = []
         try:
-            report = await add_file(pair, "report.txt", REPORT, everywhere=True)
-            assert (await until_reply(fake_discord, report, "Indexing")).startswith("Indexing"), reply_text(report)
-            # Killed at a random moment of the indexing (~3 s): mostly while it embeds the passages, sometimes
-            # while it stores them or just after it said so.
-            delay = random.uniform(0.0, 2.5)
-            await asyncio.sleep(delay)
-            acknowledged = reply_text(report).startswith("Added")
-            killed_at = loop.time()
-            assert await pair.bots[0].stop(kill=True) == -9
-            await fake_discord.wait_for(lambda: (0, 2) not in fake_discord.connected_shards or None, 30,
-                                        "the killed process to be gone")
-            await asyncio.sleep(VISIBLE_WITHIN)  # process 1 keeps answering after the crash, not just during it
+            # Killed twice: while it embeds the passages (a moment after it says "Indexing"), then while it
+            # stores them (its transaction has begun); restarted after each.
+            for moment in ("embedding", "storing"):
+                report = await add_file(pair, "report.txt", REPORT, everywhere=True)
+                shown = await until_reply(fake_discord, report, "Indexing")
+                assert shown.startswith("Indexing **Harbour report**"), shown
+                if moment == "embedding":
+                    await asyncio.sleep(random.uniform(0.0, 0.5))
+                else:
+                    assert await asyncio.to_thread(kill_while_writing, postgres_url, pair.bots[0].process.pid), \
+                        "the add never began storing"
+                killed_at.append(loop.time())
+                assert await pair.bots[0].stop(kill=True) == -9  # (already killed while storing: this reaps it)
+                await fake_discord.wait_for(lambda: (0, 2) not in fake_discord.connected_shards or None, 30,
+                                            "the killed process to be gone")
+                # What the owner was told before the crash (the fake has taken every request the process sent).
+                acknowledged = reply_text(report).startswith("Added")
+                assert not reply_text(report).startswith("Couldn't"), reply_text(report)
+
+                # In the database: what was acknowledged, whole; of the interrupted add, all or nothing.
+                stored = stored_titles(postgres_url)
+                assert stored["Library reopens"] == world.port.guild.id and stored["Bridge closes"] == ""
+                report_stored = "Harbour report" in stored
+                assert report_stored or not acknowledged, "an acknowledged add was lost"
+                assert database_damage(postgres_url) == []
+                print(f"\nkilled while {moment}: the add was {'' if acknowledged else 'not '}acknowledged and "
+                      f"{'' if report_stored else 'not '}stored")
+
+                # Process 1 quotes what process 0 shared before it crashed, and the report only if it was stored.
+                assert quotes(await world.ask(world.hill, BRIDGE_QUESTION), "Bridge closes")
+                assert quotes(await world.ask(world.hill, REPORT_QUESTION), "Harbour report") == report_stored
+
+                # Restarted, process 0 answers in Port town again, from what the database holds.
+                await pair.restart(0)
+                assert quotes(await world.ask(world.port, "How did China react?"), SEED_TITLE)
+                assert quotes(await world.ask(world.port, LIBRARY_QUESTION), "Library reopens")
+                assert quotes(await world.ask(world.port, REPORT_QUESTION), "Harbour report") == report_stored
+                if report_stored:
+                    break  # nothing left to interrupt
+            await asyncio.sleep(VISIBLE_WITHIN)  # process 1 keeps answering after the crashes, not just during them
         finally:
             stop_asking.set()
             await asking
-        assert all(quotes(reply, SEED_TITLE) for _, reply in asker.replies), "process 1 answered every question"
-        assert any(at > killed_at for at, _ in asker.replies), "...including after the crash"
-        assert not reply_text(report).startswith("Couldn't"), reply_text(report)
+        print(f"process 1 answered {len(asker.replies)} questions meanwhile")
+        assert asker.replies and all(quotes(reply, SEED_TITLE) for _, reply in asker.replies), \
+            "process 1 answered every question"
+        assert all(any(at > killed for at, _ in asker.replies) for killed in killed_at), "...including after each crash"
 
-        # In the database: what was acknowledged, whole; of the interrupted add, all or nothing.
-        stored = stored_titles(postgres_url)
-        assert stored["Library reopens"] == world.port.guild.id and stored["Bridge closes"] == ""
-        if acknowledged:
-            assert "Harbour report" in stored
-        assert database_damage(postgres_url) == []
-        report_stored = "Harbour report" in stored
-        print(f"\nkilled {delay:.2f} s after 'Indexing' was shown; the add was "
-              f"{'acknowledged' if acknowledged else 'not acknowledged'} and {'' if report_stored else 'not '}stored; "
-              f"process 1 answered {len(asker.replies)} questions meanwhile")
-
-        # Process 1 still quotes the shared article that process 0 added before it crashed, and the report if
-        # it was stored.
-        assert quotes(await world.ask(world.hill, BRIDGE_QUESTION), "Bridge closes")
-        assert quotes(await world.ask(world.hill, REPORT_QUESTION), "Harbour report") == report_stored
-
-        # Restarted, process 0 answers in Port town again, from what the database holds.
-        await pair.restart(0)
-        assert quotes(await world.ask(world.port, "How did China react?"), SEED_TITLE)
-        assert quotes(await world.ask(world.port, LIBRARY_QUESTION), "Library reopens")
-        assert quotes(await world.ask(world.port, REPORT_QUESTION), "Harbour report") == report_stored
-        if not report_stored:  # nothing of it is left to get in the way: adding it again works
+        if not report_stored:  # nothing of the interrupted adds is left to get in the way: adding it again works
             again = await add_file(pair, "report.txt", REPORT, everywhere=True)
             assert (await until_reply(fake_discord, again)).startswith("Added **Harbour report**")
             assert quotes(await world.ask(world.port, REPORT_QUESTION), "Harbour report")
-        assert database_damage(postgres_url) == []
+            assert database_damage(postgres_url) == []
 
         assert [await bot.stop() for bot in pair.bots] == [0, 0], "SIGTERM stops each process cleanly"
