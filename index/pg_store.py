@@ -121,7 +121,8 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
-def _psycopg():
+def postgres_modules():  # -> (psycopg, psycopg_pool, pgvector's register_vector)
+    """The postgres extra's modules, imported when first needed, or StoreError naming the extra."""
     try:
         import psycopg
         import psycopg_pool
@@ -139,7 +140,7 @@ class PgStore:
     def __init__(self, url: str, folder: Path, model: str, dim: int, pool_size: int = 4) -> None:
         """Open (creating the tables if needed) the database at `url` for vectors of `model` with `dim`
         dimensions; `folder` is this process's own index folder."""
-        psycopg, psycopg_pool, register_vector = _psycopg()
+        psycopg, psycopg_pool, register_vector = postgres_modules()
         self._psycopg = psycopg
         self.url = url
         self.folder = Path(folder)
@@ -530,7 +531,7 @@ class PgStore:
 def scratch_database(url: str) -> Iterator[str]:
     """A new, empty database on the server of `url`, dropped afterwards: where the measuring tools
     (eval, bench) build their indexes, so that they never write into the database `url` names."""
-    psycopg, _, _ = _psycopg()
+    psycopg, _, _ = postgres_modules()
     name = f"articlebot_scratch_{uuid.uuid4().hex[:12]}"
     parts = urlsplit(url)
     try:

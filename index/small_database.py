@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .pg_store import redact
+from .pg_store import postgres_modules, redact
 from .store import StoreError
 
 Row = tuple[Any, ...]
@@ -125,15 +125,6 @@ class _SQLiteDatabase(SmallDatabase):
         self._db.close()
 
 
-def _psycopg() -> tuple[Any, Any]:
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError as exc:
-        raise StoreError(f"ARTICLEBOT_DATABASE_URL needs the postgres extra: pip install -e '.[postgres]' ({exc})") from None
-    return psycopg, psycopg_pool
-
-
 @lru_cache(maxsize=256)
 def _placeholders(sql: str) -> str:
     """`?` as psycopg's `%s`, and a literal `%` (LIKE patterns) as the `%%` psycopg reads as one."""
@@ -147,7 +138,7 @@ class _PostgresDatabase(SmallDatabase):
     dialect = "postgresql"
 
     def __init__(self, url: str, schema: str) -> None:
-        psycopg, psycopg_pool = _psycopg()
+        psycopg, psycopg_pool, _ = postgres_modules()
         self._held = threading.local()  # the connection of this thread's open transaction
         try:
             # A connection of its own first: a wrong URL fails at once, where the pool would retry.
