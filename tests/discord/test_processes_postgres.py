@@ -7,12 +7,9 @@ acknowledged, leaves nothing half-added, and the other process keeps answering t
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,25 +218,38 @@ def stored_titles(url: str) -> dict[str, str]:
         return dict(db.execute("SELECT title, collection FROM articles").fetchall())
 
 
-#: Whether an add's one transaction is under way: it holds the writers' advisory lock (index/pg_store.py) from
-#: its first statement to its commit.
-WRITING = ("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-           "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database())")
-
-
-def kill_while_writing(url: str, pid: int, timeout: float = 60.0) -> bool:
-    """SIGKILL process `pid` the moment an add's transaction is under way in the database; False if none
-    started within `timeout`. Run in a thread: it polls every few milliseconds."""
+@contextmanager
+def change_log_held(url: str) -> Iterator[None]:
+    """Hold the change log (the `changes` table) against writes, so that an add's one transaction, once it has
+    stored the article, its passages and their sentences, waits to log the change until the block ends: a
+    crash then is a crash in the middle of that transaction. Reads (the followers') go on."""
     import psycopg
 
+    with psycopg.connect(url) as db:  # not autocommit: the lock lasts until the transaction ends
+        db.execute("SET lock_timeout = '30s'")
+        db.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            db.rollback()
+        # The killed writer's transaction, granted the log as it was released, now finds its process gone and
+        # rolls back; taking the log again waits for that.
+        db.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
+        db.rollback()
+
+
+async def until_waiting_to_log(url: str, timeout: float = 60.0) -> None:
+    """Wait until an add's transaction waits for the change log that change_log_held holds."""
+    import psycopg
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
     with psycopg.connect(url, autocommit=True) as db:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if db.execute(WRITING).fetchone()[0]:
-                os.kill(pid, signal.SIGKILL)
-                return True
-            time.sleep(0.002)
-    return False
+        while not db.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'changes'::regclass AND NOT granted AND "
+                "database = (SELECT oid FROM pg_database WHERE datname = current_database()))").fetchone()[0]:
+            assert loop.time() < end, "the add never began storing"
+            await asyncio.sleep(0.01)  # the fake, in this event loop, keeps serving both processes
 
 
 @pytest.mark.asyncio
@@ -259,19 +269,19 @@ async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_
         asking = asyncio.create_task(asker.run(stop_asking))
         killed_at: list[float] = []
         try:
-            # Killed twice: while it embeds the passages (a moment after it says "Indexing"), then while it
-            # stores them (its transaction has begun); restarted after each.
+            # Killed twice: while it embeds the passages (a moment after it says "Indexing"), then in the middle
+            # of the transaction that stores them; restarted after each.
             for moment in ("embedding", "storing"):
-                report = await add_file(pair, "report.txt", REPORT, everywhere=True)
-                shown = await until_reply(fake_discord, report, "Indexing")
-                assert shown.startswith("Indexing **Harbour report**"), shown
-                if moment == "embedding":
-                    await asyncio.sleep(random.uniform(0.0, 0.5))
-                else:
-                    assert await asyncio.to_thread(kill_while_writing, postgres_url, pair.bots[0].process.pid), \
-                        "the add never began storing"
-                killed_at.append(loop.time())
-                assert await pair.bots[0].stop(kill=True) == -9  # (already killed while storing: this reaps it)
+                with change_log_held(postgres_url) if moment == "storing" else nullcontext():
+                    report = await add_file(pair, "report.txt", REPORT, everywhere=True)
+                    shown = await until_reply(fake_discord, report, "Indexing")
+                    assert shown.startswith("Indexing **Harbour report**"), shown
+                    if moment == "embedding":
+                        await asyncio.sleep(random.uniform(0.0, 0.5))
+                    else:
+                        await until_waiting_to_log(postgres_url)
+                    killed_at.append(loop.time())
+                    assert await pair.bots[0].stop(kill=True) == -9
                 await fake_discord.wait_for(lambda: (0, 2) not in fake_discord.connected_shards or None, 30,
                                             "the killed process to be gone")
                 # What the owner was told before the crash (the fake has taken every request the process sent).
@@ -283,6 +293,8 @@ async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_
                 assert stored["Library reopens"] == world.port.guild.id and stored["Bridge closes"] == ""
                 report_stored = "Harbour report" in stored
                 assert report_stored or not acknowledged, "an acknowledged add was lost"
+                if moment == "storing":
+                    assert not acknowledged and not report_stored, "a transaction cut short leaves nothing"
                 assert database_damage(postgres_url) == []
                 print(f"\nkilled while {moment}: the add was {'' if acknowledged else 'not '}acknowledged and "
                       f"{'' if report_stored else 'not '}stored")
