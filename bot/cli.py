@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from index import Settings
 from index import cli as index_cli
 
 
@@ -21,5 +22,21 @@ def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_run)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return index_cli.main(argv, extra_commands=[_add_run])
+def _copy_server_data(source: Settings, target: Settings) -> str:
+    """`migrate`'s last copy: every server's watched channels, settings, question log and votes."""
+    from contextlib import ExitStack, closing
+
+    from .server_data import FILE_NAME, ServerData
+
+    if not source.database_url and not (source.index_dir / FILE_NAME).is_file():
+        return ""  # the bot never ran on this folder: no file to leave behind by looking
+    with ExitStack() as stack:
+        servers = stack.enter_context(closing(ServerData(source.index_dir, source.database_url)))
+        if servers.is_empty():
+            return ""
+        into = stack.enter_context(closing(ServerData(target.index_dir, target.database_url)))
+        return str(into.copy_from(servers))
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    return index_cli.main(argv, out, extra_commands=[_add_run], also_migrate=[_copy_server_data])

@@ -17,10 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from index import open_small_database
 
 FILE_NAME = "servers.sqlite3"
+
+_Row = tuple[Any, ...]
 
 # Discord ids are 64-bit: BIGINT (in SQLite the same as INTEGER). `seq` keeps the order channels were
 # watched in (PostgreSQL has no rowid to order by).
@@ -70,6 +73,22 @@ class ServerStats:
     most_cited: tuple[tuple[str, int], ...]  # (article title, times quoted)
     unanswered: tuple[str, ...]  # the most recent questions that found nothing
     voted_down: tuple[str, ...]  # the most recent questions whose answer was voted not helpful
+
+
+@dataclass(frozen=True)
+class CopiedServers:
+    """What `ServerData.copy_from` copied."""
+
+    servers: int  # the servers of which anything was copied
+    watched: int
+    settings: int
+    questions: int
+    votes: int
+    already_there: int  # watched channels, settings and questions the target had (it keeps its own)
+
+    def __str__(self) -> str:
+        return (f"copied the data of {self.servers:,} servers ({self.watched:,} watched channels, "
+                f"{self.questions:,} questions, {self.votes:,} votes; {self.already_there:,} already there)")
 
 
 class ServerData:
@@ -177,6 +196,89 @@ class ServerData:
                 "v.question_id = q.id AND v.helpful = 0) ORDER BY q.id DESC LIMIT ?", (guild_id, LISTED))]
         return ServerStats(int(asked), int(answered), int(helpful), int(not_helpful), tuple(cited.most_common(LISTED)),
                            tuple(unanswered), tuple(voted_down))
+
+    def is_empty(self) -> bool:
+        """Whether no server has watched a channel, changed a setting or asked a question here."""
+        with self._lock:
+            return not any(self._db.rows(f"SELECT 1 FROM {table} LIMIT 1")
+                           for table in ("watched_channels", "server_settings", "questions"))
+
+    def copy_from(self, source: ServerData) -> CopiedServers:
+        """Copy every server's data from `source` (another database) into this one; what the target
+        already has wins. Run again after an interruption, it copies only what is missing: a question
+        counts as there when the target has one with the same channel, user, time and text."""
+        with source._lock:
+            watched = source._db.rows("SELECT guild_id, channel_id, added_by FROM watched_channels "
+                                      "ORDER BY guild_id, seq, channel_id")
+            settings = source._db.rows("SELECT guild_id, answer_threads FROM server_settings ORDER BY guild_id")
+            guilds = {g for (g,) in source._db.rows("SELECT DISTINCT guild_id FROM questions")}
+        changed: set[int] = set()
+        copied_watched = copied_settings = there = 0
+        for guild_id, channel_id, added_by in watched:
+            if self.watch(guild_id, channel_id, added_by):  # appended in the source's order
+                copied_watched += 1
+                changed.add(guild_id)
+            else:
+                there += 1
+        for guild_id, answer_threads in settings:
+            with self._lock:
+                added = self._db.change("INSERT INTO server_settings (guild_id, answer_threads) VALUES (?, ?) "
+                                        "ON CONFLICT (guild_id) DO NOTHING", (guild_id, answer_threads)) > 0
+                if added and not answer_threads:
+                    self._no_threads.add(guild_id)
+            copied_settings += added
+            there += not added
+            if added:
+                changed.add(guild_id)
+        copied_questions = copied_votes = 0
+        for guild_id in sorted(guilds):
+            new, new_votes, old = self._add_question_log(guild_id, *source._question_log(guild_id))
+            copied_questions += new
+            copied_votes += new_votes
+            there += old
+            if new:
+                changed.add(guild_id)
+        return CopiedServers(len(changed), copied_watched, copied_settings, copied_questions, copied_votes, there)
+
+    def _question_log(self, guild_id: int) -> tuple[list[_Row], dict[int, list[_Row]]]:
+        """A server's questions in the order asked, and the votes on each by question id."""
+        with self._lock:
+            questions = self._db.rows(
+                "SELECT id, channel_id, user_id, question, searched, answered, cited, asked_at FROM questions "
+                "WHERE guild_id = ? ORDER BY id", (guild_id,))
+            votes: dict[int, list[_Row]] = {}
+            for question_id, user_id, helpful in self._db.rows(
+                    "SELECT v.question_id, v.user_id, v.helpful FROM votes v JOIN questions q ON q.id = v.question_id "
+                    "WHERE q.guild_id = ? ORDER BY v.question_id, v.user_id", (guild_id,)):
+                votes.setdefault(question_id, []).append((user_id, helpful))
+        return questions, votes
+
+    def _add_question_log(self, guild_id: int, questions: Sequence[_Row],
+                          votes: dict[int, list[_Row]]) -> tuple[int, int, int]:
+        """Add another database's questions of a server, with their votes, that this one lacks, in one
+        transaction (a question is never copied without its votes): (questions added, votes added,
+        questions already there)."""
+        with self._lock, self._db.transaction():
+            # A multiset: the same question asked twice in one second is two questions.
+            have = Counter(self._db.rows("SELECT channel_id, user_id, asked_at, question FROM questions "
+                                         "WHERE guild_id = ?", (guild_id,)))
+            added = added_votes = there = 0
+            for old_id, channel_id, user_id, question, searched, answered, cited, asked_at in questions:
+                key = (channel_id, user_id, asked_at, question)
+                if have[key]:
+                    have[key] -= 1
+                    there += 1
+                    continue
+                row = self._db.one(
+                    "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, "
+                    "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at))
+                assert row is not None  # RETURNING gives the inserted row
+                cast = [(row[0], voter, helpful) for voter, helpful in votes.get(old_id, ())]
+                self._db.change_many("INSERT INTO votes (question_id, user_id, helpful) VALUES (?, ?, ?)", cast)
+                added += 1
+                added_votes += len(cast)
+        return added, added_votes, there
 
     def forget(self, guild_id: int) -> int:
         """Delete a server's question log and its votes; how many questions were deleted."""

@@ -203,7 +203,8 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    """Copy this index, and the feeds it follows, into another store (PostgreSQL ↔ SQLite folder) and check the copy."""
+    """Copy this index, the feeds it follows and what packages built on it keep beside it (`also_migrate`: the
+    bot's server data) into another store (PostgreSQL ↔ SQLite folder) and check the copy."""
     import tempfile
 
     from .article_index import ArticleIndex
@@ -243,10 +244,16 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         finally:
             source.close()
     feeds_copied, feeds_there = _copy_feeds(settings, target)
+    try:
+        also = [line for copy in args.also_migrate if (line := copy(settings, target))]
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
     print(file=sys.stderr)
     print(f"copied {report.copied:,} articles to {where} ({report.skipped:,} already there)", file=out)
     if feeds_copied or feeds_there:
         print(f"copied {feeds_copied:,} feeds ({feeds_there:,} already there)", file=out)
+    for line in also:
+        print(line, file=out)
     (articles, passages), (to_articles, to_passages) = report.source_counts, report.target_counts
     print(f"articles {articles:,} → {to_articles:,}; passages {passages:,} → {to_passages:,}", file=out)
     print(f"the same answers to {report.same_answers} of {report.asked} sample questions", file=out)
@@ -351,12 +358,18 @@ def _list_feeds(feeds: Sequence, as_json: bool, out: TextIO) -> int:
     return 0
 
 
+#: Copies what a package built on the index keeps beside it (the bot's per-server data) from the
+#: source's settings to the target's, as part of `migrate`: a line saying what it copied, or "" when
+#: there was nothing. Resumable like the rest: run again, it copies only what the target lacks.
+Migration = Callable[[Settings, Settings], str]
+
 #: Adds a subcommand, given the parser's subcommands (argparse's action, whose class argparse keeps
 #: private) and the parser of the options every command takes.
 CommandAdder = Callable[[Any, argparse.ArgumentParser], None]
 
 
-def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.ArgumentParser:
+def build_parser(extra_commands: Sequence[CommandAdder] = (),
+                 also_migrate: Sequence[Migration] = ()) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR", help="index folder (default: $ARTICLEBOT_INDEX or .articlebot/index)")
     parser = argparse.ArgumentParser(prog="articlebot", description="Answer questions about articles by quoting them.")
@@ -398,7 +411,7 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
                             "folder, and check it")
     p.add_argument("--to", required=True, metavar="URL_OR_FOLDER",
                    help="a PostgreSQL URL, or an index folder for SQLite; an interrupted copy resumes when run again")
-    p.set_defaults(func=cmd_migrate)
+    p.set_defaults(func=cmd_migrate, also_migrate=tuple(also_migrate))
 
     p = sub.add_parser("eval", help="measure retrieval and quote quality on a question set (answer or evidence spans)")
     p.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles.jsonl and questions.jsonl")
@@ -433,9 +446,9 @@ def build_parser(extra_commands: Sequence[CommandAdder] = ()) -> argparse.Argume
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
-         extra_commands: Sequence[CommandAdder] = ()) -> int:
+         extra_commands: Sequence[CommandAdder] = (), also_migrate: Sequence[Migration] = ()) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser(extra_commands).parse_args(argv)
+    args = build_parser(extra_commands, also_migrate).parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -1,0 +1,123 @@
+"""`articlebot migrate` takes the servers' data along: watched channels, settings, question log and
+votes reach PostgreSQL (and come back to a folder) as /stats and /watch list showed them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.server_data import FILE_NAME, ServerData
+from index import ArticleIndex
+
+PORT, HILL = 1_100_000_000_000_000_001, 1_100_000_000_000_000_002  # 64-bit, as Discord's ids are
+EDITOR, READER = 900_000_000_000_000_001, 900_000_000_000_000_002
+NEWS, LINKS, TALK = 800_000_000_000_000_001, 800_000_000_000_000_002, 800_000_000_000_000_003
+QUOTE = ("art-1", "Harbour reopens", "The harbour reopened on Monday after the storm.")
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+def fill(data: ServerData) -> None:
+    """Two servers as the bot leaves them after some use."""
+    data.watch(PORT, LINKS, EDITOR)
+    data.watch(PORT, NEWS, EDITOR)
+    data.watch(HILL, TALK, EDITOR)
+    data.set_answers_in_threads(HILL, False)
+    reopened = data.log_question(PORT, NEWS, READER, "When did the harbour reopen?", "harbour reopen", True, [QUOTE])
+    data.log_question(PORT, NEWS, READER, "What is the capital of Peru?", "capital Peru", False, [])
+    boats = data.log_question(PORT, TALK, EDITOR, "Did the boats return?", "boats return", True, [QUOTE])
+    storm = data.log_question(HILL, TALK, READER, "How strong was the storm?", "storm", True, [QUOTE])
+    data.vote(reopened, PORT, READER, True)
+    data.vote(reopened, PORT, EDITOR, True)
+    data.vote(boats, PORT, READER, False)
+    data.vote(storm, HILL, READER, False)
+
+
+def shown(data: ServerData) -> dict[int, tuple]:
+    """What /stats, /watch list and /settings show of each server."""
+    return {g: (data.stats(g), data.watched(g), data.answers_in_threads(g)) for g in (PORT, HILL)}
+
+
+def shown_in(folder: Path, database_url: str = "") -> dict[int, tuple]:
+    data = ServerData(folder, database_url)
+    try:
+        return shown(data)
+    finally:
+        data.close()
+
+
+def test_the_servers_data_goes_to_postgresql_and_back(seed_index: ArticleIndex, postgres_url: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_index.close()
+    data = ServerData(seed_index.folder)
+    fill(data)
+    before = shown(data)
+    data.close()
+    assert before[PORT][0].helpful == 2 and before[PORT][0].voted_down == ("Did the boats return?",)
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
+    monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
+
+    status, out = run("migrate", "--to", postgres_url)
+    assert status == 0, out
+    assert "copied the data of 2 servers (3 watched channels, 4 questions, 4 votes; 0 already there)" in out
+    assert out.rstrip().endswith("verified")
+    assert shown_in(tmp_path / "process", postgres_url) == before
+
+    status, out = run("migrate", "--to", postgres_url)  # again: nothing is copied twice
+    assert status == 0
+    assert "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes; 8 already there)" in out
+    assert shown_in(tmp_path / "process", postgres_url) == before
+
+    # The bot has run on PostgreSQL since: a server that deleted its log there does not get it back.
+    moved = ServerData(tmp_path / "process", postgres_url)
+    assert moved.forget(HILL) == 1
+    moved.close()
+    monkeypatch.setenv("ARTICLEBOT_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(tmp_path / "process"))
+    status, out = run("migrate", "--to", str(tmp_path / "back"))
+    assert status == 0 and out.rstrip().endswith("verified"), out
+    assert "copied the data of 2 servers (3 watched channels, 3 questions, 3 votes; 0 already there)" in out
+    back = shown_in(tmp_path / "back")
+    assert back[PORT] == before[PORT]
+    assert back[HILL][1:] == before[HILL][1:] and back[HILL][0].asked == 0, "the forgotten log stays forgotten"
+
+
+def test_a_folder_the_bot_never_ran_on_gains_no_server_file(seed_index: ArticleIndex, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_index.close()
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
+    monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
+    status, out = run("migrate", "--to", str(tmp_path / "copy"))
+    assert status == 0 and out.rstrip().endswith("verified"), out
+    assert "servers" not in out
+    assert not (seed_index.folder / FILE_NAME).exists() and not (tmp_path / "copy" / FILE_NAME).exists()
+
+
+def test_what_the_target_already_has_wins_and_repeated_questions_stay_apart(tmp_path: Path) -> None:
+    source, target = ServerData(tmp_path / "old"), ServerData(tmp_path / "new")
+    fill(source)
+    # The same question twice in a row (in the same second): two entries in the log, both copied.
+    for _ in range(2):
+        source.log_question(HILL, TALK, EDITOR, "Who owns the harbour?", "harbour owner", False, [])
+    target.watch(PORT, NEWS, READER)
+    target.set_answers_in_threads(HILL, True)
+    target.log_question(PORT, NEWS, READER, "Is the ferry running?", "ferry", False, [])
+
+    copied = target.copy_from(source)
+    assert str(copied) == "copied the data of 2 servers (2 watched channels, 6 questions, 4 votes; 2 already there)"
+    assert target.watched(PORT) == [NEWS, LINKS], "the target's own channel first, then those it gained in order"
+    assert target.answers_in_threads(HILL), "the target's own setting is kept"
+    assert target.stats(PORT).asked == 4 and target.stats(PORT).unanswered == (
+        "What is the capital of Peru?", "Is the ferry running?")
+    assert target.stats(HILL).asked == 3
+    assert str(target.copy_from(source)) == \
+        "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes; 10 already there)"
+    assert target.stats(HILL).asked == 3
+    source.close()
+    target.close()
