@@ -269,10 +269,19 @@ class ServerData:
                     have[key] -= 1
                     there += 1
                     continue
+                values = (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at)
+                # Its own id where that is free (always, into a new database): the feedback buttons under
+                # answers already sent name it. Else a new one.
                 row = self._db.one(
-                    "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, "
-                    "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at))
+                    "INSERT INTO questions (id, guild_id, channel_id, user_id, question, searched, answered, cited, "
+                    "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
+                    (old_id, *values))
+                if row is not None:
+                    self._db.ids_taken("questions")
+                else:
+                    row = self._db.one(
+                        "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, "
+                        "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", values)
                 assert row is not None  # RETURNING gives the inserted row
                 cast = [(row[0], voter, helpful) for voter, helpful in votes.get(old_id, ())]
                 self._db.change_many("INSERT INTO votes (question_id, user_id, helpful) VALUES (?, ?, ?)", cast)

@@ -407,7 +407,7 @@ def build_parser(extra_commands: Sequence[CommandAdder] = (),
     p.set_defaults(func=cmd_feeds)
 
     p = sub.add_parser("migrate", parents=[common],
-                       help="copy the index and its feeds into PostgreSQL (--to postgresql://...) or back into a "
+                       help="copy the index, its feeds and the servers' data into PostgreSQL (--to postgresql://...) or back into a "
                             "folder, and check it")
     p.add_argument("--to", required=True, metavar="URL_OR_FOLDER",
                    help="a PostgreSQL URL, or an index folder for SQLite; an interrupted copy resumes when run again")

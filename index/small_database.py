@@ -70,6 +70,10 @@ class SmallDatabase(ABC):
     def transaction(self) -> AbstractContextManager[None]:
         """The calls made inside commit together, or not at all if it raises; not nested."""
 
+    def ids_taken(self, table: str) -> None:
+        """After rows were inserted into `table` with ids of their own (a copy keeping them), let the ids
+        the database gives next come after them (SQLite does by itself)."""
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -190,6 +194,11 @@ class _PostgresDatabase(SmallDatabase):
                 yield
             finally:
                 self._held.db = None
+
+    def ids_taken(self, table: str) -> None:
+        with self._connection() as db:
+            db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                       f"GREATEST((SELECT MAX(id) FROM {table}), 1))")
 
     def close(self) -> None:
         self._pool.close()

@@ -23,20 +23,22 @@ def run(*argv: str) -> tuple[int, str]:
     return main(list(argv), out=out), out.getvalue()
 
 
-def fill(data: ServerData) -> None:
-    """Two servers as the bot leaves them after some use."""
+def fill(data: ServerData) -> int:
+    """Two servers as the bot leaves them after some use; the id of one voted-down question."""
     data.watch(PORT, LINKS, EDITOR)
     data.watch(PORT, NEWS, EDITOR)
     data.watch(HILL, TALK, EDITOR)
     data.set_answers_in_threads(HILL, False)
+    # Hill town asks first, so that a copy made server by server would number the questions differently.
+    storm = data.log_question(HILL, TALK, READER, "How strong was the storm?", "storm", True, [QUOTE])
     reopened = data.log_question(PORT, NEWS, READER, "When did the harbour reopen?", "harbour reopen", True, [QUOTE])
     data.log_question(PORT, NEWS, READER, "What is the capital of Peru?", "capital Peru", False, [])
     boats = data.log_question(PORT, TALK, EDITOR, "Did the boats return?", "boats return", True, [QUOTE])
-    storm = data.log_question(HILL, TALK, READER, "How strong was the storm?", "storm", True, [QUOTE])
     data.vote(reopened, PORT, READER, True)
     data.vote(reopened, PORT, EDITOR, True)
     data.vote(boats, PORT, READER, False)
     data.vote(storm, HILL, READER, False)
+    return boats
 
 
 def shown(data: ServerData) -> dict[int, tuple]:
@@ -56,7 +58,7 @@ def test_the_servers_data_goes_to_postgresql_and_back(seed_index: ArticleIndex, 
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     seed_index.close()
     data = ServerData(seed_index.folder)
-    fill(data)
+    boats = fill(data)
     before = shown(data)
     data.close()
     assert before[PORT][0].helpful == 2 and before[PORT][0].voted_down == ("Did the boats return?",)
@@ -74,9 +76,15 @@ def test_the_servers_data_goes_to_postgresql_and_back(seed_index: ArticleIndex, 
     assert "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes; 8 already there)" in out
     assert shown_in(tmp_path / "process", postgres_url) == before
 
-    # The bot has run on PostgreSQL since: a server that deleted its log there does not get it back.
+    # The bot has run on PostgreSQL since: a button under an answer sent before the move still counts for
+    # its question, a new question gets an id of its own, and a server that deleted its log there does
+    # not get it back.
     moved = ServerData(tmp_path / "process", postgres_url)
-    assert moved.forget(HILL) == 1
+    assert moved.vote(boats, PORT, READER, True)
+    assert moved.stats(PORT).voted_down == () and moved.stats(PORT).helpful == 3
+    assert moved.vote(boats, PORT, READER, False)  # back as it was
+    assert moved.log_question(HILL, TALK, READER, "Is the road open?", "road open", False, []) > boats
+    assert moved.forget(HILL) == 2
     moved.close()
     monkeypatch.setenv("ARTICLEBOT_DATABASE_URL", postgres_url)
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(tmp_path / "process"))
