@@ -32,15 +32,7 @@ from .chunking import Chunk
 from .derived import Change
 from .files import atomic_write
 from .settings import Settings
-from .store import (
-    SCHEMA_VERSION,
-    ArticleRef,
-    NewSentence,
-    SentenceRows,
-    StoredArticle,
-    StoredChunk,
-    StoreError,
-)
+from .store import SCHEMA_VERSION, NewSentence, StoreError, StoreReads
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +99,6 @@ CREATE TABLE IF NOT EXISTS changes (
 VECTOR_INDEX = "chunks_vector"
 _BUILD_LOCK = _WRITE_LOCK + 1
 
-_ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
-                    "a.content_hash, a.collection, a.added_by, a.added_at, "
-                    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story")
-
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
@@ -132,7 +120,7 @@ def postgres_modules():  # -> (psycopg, psycopg_pool, pgvector's register_vector
     return psycopg, psycopg_pool, register_vector
 
 
-class PgStore:
+class PgStore(StoreReads):
     """Articles, chunks and vectors in a PostgreSQL database; methods are safe to call from several threads."""
 
     shared = True
@@ -247,63 +235,14 @@ class PgStore:
                 failing = True
                 stop.wait(1.0)
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading (most reads are StoreReads') -------------------------------------------------
 
-    def count_chunks(self) -> int:
+    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
         with self._connection() as db:
-            return int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+            return db.execute(_placeholders(sql), args).fetchall()
 
-    def __len__(self) -> int:
-        with self._connection() as db:
-            return int(db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
-
-    def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]:
-        """The articles of these collections (default: all), newest first."""
-        where, args = _in_collections(collections)
-        with self._connection() as db:
-            rows = db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} "
-                              "ORDER BY a.published DESC, a.added_at DESC", args).fetchall()
-        return [StoredArticle(*row) for row in rows]
-
-    def chunk_ids(self, collections: Sequence[str] | None = None, since: str = "") -> np.ndarray:
-        """The ids of the chunks of these collections' articles (default: all), ascending; with `since`,
-        only those of articles published on or after it, or undated."""
-        where, args = _in_collections(collections)
-        if since:
-            where = f"{where} AND" if where else "WHERE"
-            where, args = f"{where} (a.published >= %s OR a.published = '')", (*args, since)
-        with self._connection() as db:
-            rows = db.execute(f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id",
-                              args).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-
-    def article(self, article_id: str) -> StoredArticle | None:
-        with self._connection() as db:
-            row = db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a WHERE a.id = %s", (article_id,)).fetchone()
-        return StoredArticle(*row) if row else None
-
-    def article_with_text(self, content_hash: str, collections: Sequence[str] | None = None) -> StoredArticle | None:
-        """An article of these collections whose cleaned text has this hash (the same text under any name)."""
-        where, args = _in_collections(collections)
-        where = f"{where} AND" if where else "WHERE"
-        with self._connection() as db:
-            row = db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} a.content_hash = %s LIMIT 1",
-                             (*args, content_hash)).fetchone()
-        return StoredArticle(*row) if row else None
-
-    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
-        """The chunks with these ids (missing ids are left out)."""
-        with self._connection() as db:
-            rows = db.execute('SELECT id, article_id, start, "end", paragraph, text FROM chunks WHERE id = ANY(%s)',
-                              ([int(i) for i in ids],)).fetchall()
-        return {row[0]: StoredChunk(*row) for row in rows}
-
-    def span_text(self, article_id: str, start: int, end: int) -> str:
-        """`text[start:end]` of an article, read without the rest of its text."""
-        with self._connection() as db:
-            row = db.execute("SELECT substr(text, %s, %s) FROM articles WHERE id = %s",
-                             (start + 1, end - start, article_id)).fetchone()
-        return row[0] if row else ""
+    def _any(self, column: str, values: Sequence) -> tuple[str, tuple]:
+        return f"{column} = ANY(?)", (list(values),)
 
     def sentences_without_facts(self) -> Iterator[tuple[str, str, list[tuple[int, int, int]]]]:
         """Nothing: every version that writes PostgreSQL stores sentences with their facts."""
@@ -315,69 +254,10 @@ class PgStore:
     def set_sentence_facts(self, facts: Sequence[tuple[str, int, int]]) -> None:
         raise NotImplementedError("the PostgreSQL store has no sentences without facts")
 
-    def article_refs(self, ids: Sequence[str]) -> dict[str, ArticleRef]:
-        """What quotes cite of these articles, by id, without reading their texts."""
-        with self._connection() as db:
-            rows = db.execute("SELECT id, title, url, outlet, published, story, added_at FROM articles WHERE id = ANY(%s)",
-                              (list(ids),)).fetchall()
-        return {row[0]: ArticleRef(*row) for row in rows}
-
-    def story_members(self, story: str, collections: Sequence[str] | None = None, limit: int = 10) -> list[ArticleRef]:
-        """The articles (of these collections) that tell one story, first published first (at most `limit`)."""
-        where, args = _in_collections(collections)
-        where = f"{where} AND" if where else "WHERE"
-        with self._connection() as db:
-            rows = db.execute(
-                f"SELECT a.id, a.title, a.url, a.outlet, a.published, a.story, a.added_at FROM articles a {where} "
-                "a.story = %s ORDER BY a.published = '', a.published, a.added_at LIMIT %s", (*args, story, limit)).fetchall()
-        return [ArticleRef(*row) for row in rows]
-
-    def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]:
-        """(collection, story, packed story signature) of these articles (default: all), by id."""
-        with self._connection() as db:
-            if ids is None:
-                rows = db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT NULL")
-            else:
-                rows = db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT NULL "
-                                  "AND id = ANY(%s)", (list(ids),))
-            return {row[0]: (row[1], row[2], bytes(row[3])) for row in rows.fetchall()}
-
-    def without_signature(self) -> list[tuple[str, str]]:
-        with self._connection() as db:
-            return [tuple(r) for r in db.execute("SELECT id, text FROM articles WHERE signature IS NULL").fetchall()]
-
     def set_signature(self, article_id: str, signature: bytes) -> None:
         with self._connection() as db:
             db.execute("UPDATE articles SET signature = %s, story = CASE WHEN story = '' THEN id ELSE story END "
                        "WHERE id = %s", (signature, article_id))
-
-    def all_chunks(self) -> list[StoredChunk]:
-        """Every chunk, ascending by id."""
-        with self._connection() as db:
-            rows = db.execute('SELECT id, article_id, start, "end", paragraph, text FROM chunks ORDER BY id').fetchall()
-        return [StoredChunk(*row) for row in rows]
-
-    def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows:
-        """The sentences of these chunks, ordered by chunk id, then text."""
-        with self._connection() as db:
-            rows = db.execute('SELECT chunk_id, start, "end", vector, terms, cues FROM sentences '
-                              "WHERE chunk_id = ANY(%s) ORDER BY chunk_id, start", ([int(i) for i in chunk_ids],)).fetchall()
-        chunk, start, end, blobs, terms, cues = zip(*rows) if rows else ((),) * 6
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), self.dim).astype(np.float32)
-        return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
-                            vectors, list(terms), np.array(cues, dtype=np.int64))
-
-    def chunk_texts(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
-        """(chunk id, collection, article title, chunk text) of every chunk with an id above `after`,
-        ascending by id."""
-        while True:
-            with self._connection() as db:
-                rows = db.execute("SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
-                                  "ON a.id = c.article_id WHERE c.id > %s ORDER BY c.id LIMIT 10000", (after,)).fetchall()
-            if not rows:
-                return
-            yield from (tuple(r) for r in rows)
-            after = rows[-1][0]
 
     def vector_batches(self, ids: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, float32 vectors) of the stored chunks in batches of up to 10,000, ascending by id:
@@ -396,11 +276,6 @@ class PgStore:
                 return
             yield (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), _stack([r[1] for r in rows], self.dim))
             after = rows[-1][0]
-
-    def article_chunk_ids(self, article_id: str) -> list[int]:
-        """The ids of an article's chunks, ascending."""
-        with self._connection() as db:
-            return [r[0] for r in db.execute("SELECT id FROM chunks WHERE article_id = %s ORDER BY id", (article_id,))]
 
     # -- dense search (index/pg_vectors.py) ----------------------------------------------------
 
@@ -437,18 +312,18 @@ class PgStore:
                 exact: bool) -> list[tuple[int, float]]:
         """The `k` chunks (of `collections`, published since `since`) with the largest inner product with
         `query`, as (id, inner product): by the IVFFlat index scanning `probes` lists, or `exact`ly."""
-        where, args = _in_collections(collections)
+        where, args = self._in_collections(collections)
         if since:
             where = f"{where} AND" if where else "WHERE"
-            where, args = f"{where} (a.published >= %s OR a.published = '')", (*args, since)
+            where, args = f"{where} (a.published >= ? OR a.published = '')", (*args, since)
         join = "JOIN articles a ON a.id = c.article_id" if where else ""
         # `+ 0` hides the ordering from the vector index, so that the planner sorts every allowed row.
-        order = "(c.vector <#> %s) + 0" if exact else "c.vector <#> %s"
+        order = "(c.vector <#> ?) + 0" if exact else "c.vector <#> ?"
         vector = np.asarray(query, dtype=np.float32)
         with self._connection() as db, db.transaction():
             db.execute(f"SET LOCAL ivfflat.probes = {max(1, int(probes))}")
-            rows = db.execute(f"SELECT c.id, -(c.vector <#> %s) FROM chunks c {join} {where} ORDER BY {order} LIMIT %s",
-                              (vector, *args, vector, int(k))).fetchall()
+            rows = db.execute(_placeholders(f"SELECT c.id, -(c.vector <#> ?) FROM chunks c {join} {where} "
+                                            f"ORDER BY {order} LIMIT ?"), (vector, *args, vector, int(k))).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
     def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
@@ -556,6 +431,11 @@ def scratch_store(settings: Settings) -> Iterator[Settings]:
         yield replace(settings, database_url=url)
 
 
+def _placeholders(sql: str) -> str:
+    """SQL written with `?` placeholders (as both stores' shared reads are) in psycopg's `%s`."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
 def _stack(vectors: Sequence, dim: int) -> np.ndarray:
     """pgvector's vectors as one float32 array, a row each."""
     if not vectors:
@@ -563,8 +443,3 @@ def _stack(vectors: Sequence, dim: int) -> np.ndarray:
     return np.stack([v.to_numpy() for v in vectors]).astype(np.float32, copy=False)
 
 
-def _in_collections(collections: Sequence[str] | None) -> tuple[str, tuple]:
-    """A WHERE clause (on alias `a`) limiting articles to `collections`; empty for all."""
-    if collections is None:
-        return "", ()
-    return "WHERE a.collection = ANY(%s)", (list(collections),)

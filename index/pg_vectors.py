@@ -27,7 +27,7 @@ import numpy as np
 
 from .derived import Change
 from .pg_store import PgStore
-from .vectors import Selection, lists_for
+from .vectors import Selection, Selections, lists_for
 
 #: Chunks up to which every search is exact (about 4 ms at 5,000 on this machine).
 EXACT_LIMIT = 5_000
@@ -50,7 +50,7 @@ class PgVectorIndex:
 
     def __init__(self, store: PgStore) -> None:
         self.store = store
-        self._selections: dict[tuple[tuple[str, ...] | None, str], Selection] = {}
+        self._selections = Selections()
         self._count: int | None = None
         self._lists = store.vector_lists()
         self._checked = time.monotonic()
@@ -106,12 +106,7 @@ class PgVectorIndex:
     def allowed(self, collections: Sequence[str] | None, since: str = "") -> Selection | None:
         """The chunks of these collections' articles (published since `since`), read once per change;
         None for every chunk."""
-        if collections is None and not since:
-            return None
-        key = (tuple(collections) if collections is not None else None, since)
-        if key not in self._selections:
-            self._selections[key] = Selection(self.store.chunk_ids(key[0], since))
-        return self._selections[key]
+        return self._selections.get(self.store, collections, since)
 
     def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None,
                since: str = "") -> list[tuple[int, float]]:

@@ -146,12 +146,148 @@ class SentenceRows(NamedTuple):
     cues: np.ndarray  # int64 cue bits (index/evidence.py: SentenceCues)
 
 
-_ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
-                    "a.content_hash, a.collection, a.added_by, a.added_at, "
-                    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story")
 
 
-class Store:
+#: An article's columns as StoredArticle takes them (alias `a`), with its passage count.
+ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
+                   "a.content_hash, a.collection, a.added_by, a.added_at, "
+                   "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story")
+
+class StoreReads:
+    """The reads both stores share (this SQLite one and index/pg_store.py's PostgreSQL one), written once
+    in SQL both accept: `?` placeholders, and `_any` for "one of these values"."""
+
+    dim: int
+
+    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        """The rows a query returns."""
+        raise NotImplementedError
+
+    def _any(self, column: str, values: Sequence) -> tuple[str, tuple]:
+        """A condition that `column` is one of `values`, with its arguments."""
+        raise NotImplementedError
+
+    def _in_collections(self, collections: Sequence[str] | None) -> tuple[str, tuple]:
+        """A WHERE clause (on alias `a`) limiting articles to `collections`; empty for all."""
+        if collections is None:
+            return "", ()
+        condition, args = self._any("a.collection", collections)
+        return f"WHERE {condition}", args
+
+
+    def count_chunks(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM chunks")[0][0])
+
+    def __len__(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM articles")[0][0])
+
+    def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]:
+        """The articles of these collections (default: all), newest first."""
+        where, args = self._in_collections(collections)
+        return [StoredArticle(*row) for row in self._rows(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args)]
+
+    def chunk_ids(self, collections: Sequence[str] | None = None, since: str = "") -> np.ndarray:
+        """The ids of the chunks of these collections' articles (default: all), ascending; with `since`,
+        only those of articles published on or after it, or undated."""
+        where, args = self._in_collections(collections)
+        if since:
+            where = f"{where} AND" if where else "WHERE"
+            where, args = f"{where} (a.published >= ? OR a.published = '')", (*args, since)
+        rows = self._rows(f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id", args)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.id = ?", (article_id,))
+        return StoredArticle(*rows[0]) if rows else None
+
+    def article_with_text(self, content_hash: str, collections: Sequence[str] | None = None) -> StoredArticle | None:
+        """An article of these collections whose cleaned text has this hash (the same text under any name)."""
+        where, args = self._in_collections(collections)
+        where = f"{where} AND" if where else "WHERE"
+        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles a {where} a.content_hash = ? LIMIT 1",
+                          (*args, content_hash))
+        return StoredArticle(*rows[0]) if rows else None
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """The chunks with these ids (missing ids are left out)."""
+        if not len(ids):
+            return {}
+        condition, args = self._any("id", [int(i) for i in ids])
+        rows = self._rows(f'SELECT id, article_id, start, "end", paragraph, text FROM chunks WHERE {condition}', args)
+        return {row[0]: StoredChunk(*row) for row in rows}
+
+    def span_text(self, article_id: str, start: int, end: int) -> str:
+        """`text[start:end]` of an article, read without the rest of its text."""
+        # substr counts characters from 1, as Python slices count them from 0.
+        rows = self._rows("SELECT substr(text, ?, ?) FROM articles WHERE id = ?", (start + 1, end - start, article_id))
+        return rows[0][0] if rows else ""
+
+    def article_refs(self, ids: Sequence[str]) -> dict[str, ArticleRef]:
+        """What quotes cite of these articles, by id, without reading their texts."""
+        if not len(ids):
+            return {}
+        condition, args = self._any("id", list(ids))
+        rows = self._rows(f"SELECT id, title, url, outlet, published, story, added_at FROM articles WHERE {condition}", args)
+        return {row[0]: ArticleRef(*row) for row in rows}
+
+    def story_members(self, story: str, collections: Sequence[str] | None = None, limit: int = 10) -> list[ArticleRef]:
+        """The articles (of these collections) that tell one story, first published first (at most `limit`)."""
+        where, args = self._in_collections(collections)
+        where = f"{where} AND" if where else "WHERE"
+        rows = self._rows(
+            f"SELECT a.id, a.title, a.url, a.outlet, a.published, a.story, a.added_at FROM articles a {where} "
+            "a.story = ? ORDER BY a.published = '', a.published, a.added_at LIMIT ?", (*args, story, limit))
+        return [ArticleRef(*row) for row in rows]
+
+    def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]:
+        """(collection, story, packed story signature) of these articles (default: all), by id; those
+        stored without a signature are left out."""
+        sql, args = "SELECT id, collection, story, signature FROM articles WHERE signature IS NOT NULL", ()
+        if ids is not None:
+            if not len(ids):
+                return {}
+            condition, args = self._any("id", list(ids))
+            sql = f"{sql} AND {condition}"
+        return {row[0]: (row[1], row[2], bytes(row[3])) for row in self._rows(sql, args)}
+
+    def without_signature(self) -> list[tuple[str, str]]:
+        """(id, text) of the articles an older version stored without a story signature."""
+        return [(r[0], r[1]) for r in self._rows("SELECT id, text FROM articles WHERE signature IS NULL")]
+
+    def all_chunks(self) -> list[StoredChunk]:
+        """Every chunk, ascending by id."""
+        return [StoredChunk(*row) for row in self._rows('SELECT id, article_id, start, "end", paragraph, text FROM chunks ORDER BY id')]
+
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows:
+        """The sentences of these chunks, ordered by chunk id, then text."""
+        rows: list[tuple] = []
+        if len(chunk_ids):
+            condition, args = self._any("chunk_id", [int(i) for i in chunk_ids])
+            rows = self._rows(f'SELECT chunk_id, start, "end", vector, terms, cues FROM sentences WHERE {condition} '
+                              "ORDER BY chunk_id, start", args)
+        chunk, start, end, blobs, terms, cues = zip(*rows) if rows else ((),) * 6
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), self.dim).astype(np.float32)
+        return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
+                            vectors, list(terms), np.array(cues, dtype=np.int64))
+
+    def chunk_texts(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
+        """(chunk id, collection, article title, chunk text) of every chunk with an id above `after`,
+        ascending by id; read a page at a time, so that no lock is held while the caller works."""
+        while True:
+            rows = self._rows("SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
+                              "ON a.id = c.article_id WHERE c.id > ? ORDER BY c.id LIMIT 10000", (after,))
+            if not rows:
+                return
+            yield from ((r[0], r[1], r[2], r[3]) for r in rows)
+            after = rows[-1][0]
+
+    def article_chunk_ids(self, article_id: str) -> list[int]:
+        """The ids of an article's chunks, ascending."""
+        return [r[0] for r in self._rows("SELECT id FROM chunks WHERE article_id = ? ORDER BY id", (article_id,))]
+
+
+class Store(StoreReads):
     """Articles, chunks and vectors in one folder. Methods are safe to call from several threads."""
 
     #: Whether other processes may change the database (index/pg_store.py): this process owns it.
@@ -251,66 +387,14 @@ class Store:
     def _transaction(self):
         return _Transaction(self._db)
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading (most reads are StoreReads') -------------------------------------------------
 
-    def count_chunks(self) -> int:
+    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+            return self._db.execute(sql, args).fetchall()
 
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
-
-    def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]:
-        """The articles of these collections (default: all), newest first."""
-        where, args = _in_collections(collections)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args)
-            return [StoredArticle(*row) for row in rows]
-
-    def chunk_ids(self, collections: Sequence[str] | None = None, since: str = "") -> np.ndarray:
-        """The ids of the chunks of these collections' articles (default: all), ascending; with `since`,
-        only those of articles published on or after it, or undated."""
-        where, args = _in_collections(collections)
-        if since:
-            where = f"{where} AND" if where else "WHERE"
-            where, args = f"{where} (a.published >= ? OR a.published = '')", (*args, since)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id", args)
-            return np.fromiter((r[0] for r in rows), dtype=np.int64)
-
-    def article(self, article_id: str) -> StoredArticle | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles a WHERE a.id = ?", (article_id,)).fetchone()
-            return StoredArticle(*row) if row else None
-
-    def article_with_text(self, content_hash: str, collections: Sequence[str] | None = None) -> StoredArticle | None:
-        """An article of these collections whose cleaned text has this hash (the same text under any name)."""
-        where, args = _in_collections(collections)
-        where = f"{where} AND" if where else "WHERE"
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_ARTICLE_COLUMNS} FROM articles a {where} a.content_hash = ? LIMIT 1", (*args, content_hash)
-            ).fetchone()
-            return StoredArticle(*row) if row else None
-
-    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
-        """The chunks with these ids (missing ids are left out)."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, article_id, start, end, paragraph, text FROM chunks WHERE id IN ({','.join('?' * len(ids))})",
-                list(ids))
-            return {row[0]: StoredChunk(*row) for row in rows}
-
-    def span_text(self, article_id: str, start: int, end: int) -> str:
-        """`text[start:end]` of an article, read without the rest of its text."""
-        with self._lock:
-            # substr counts characters from 1, as Python slices count them from 0.
-            row = self._db.execute("SELECT substr(text, ?, ?) FROM articles WHERE id = ?",
-                                   (start + 1, end - start, article_id)).fetchone()
-        return row[0] if row else ""
+    def _any(self, column: str, values: Sequence) -> tuple[str, tuple]:
+        return f"{column} IN ({','.join('?' * len(values))})", tuple(values)
 
     def sentences_without_facts(self) -> Iterator[tuple[str, str, list[tuple[int, int, int]]]]:
         """(article id, text, [(sentence rowid, start, end)]) of each article whose sentences were stored
@@ -339,75 +423,11 @@ class Store:
         with self._lock, self._transaction():
             self._db.executemany("UPDATE sentences SET terms = ?, cues = ? WHERE rowid = ?", facts)
 
-    def article_refs(self, ids: Sequence[str]) -> dict[str, ArticleRef]:
-        """What quotes cite of these articles, by id, without reading their texts."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, title, url, outlet, published, story, added_at FROM articles WHERE id IN "
-                f"({','.join('?' * len(ids))})", list(ids))
-            return {row[0]: ArticleRef(*row) for row in rows}
-
-    def story_members(self, story: str, collections: Sequence[str] | None = None, limit: int = 10) -> list[ArticleRef]:
-        """The articles (of these collections) that tell one story, first published first (at most `limit`)."""
-        where, args = _in_collections(collections)
-        where = f"{where} AND" if where else "WHERE"
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT a.id, a.title, a.url, a.outlet, a.published, a.story, a.added_at FROM articles a {where} "
-                "a.story = ? ORDER BY a.published = '', a.published, a.added_at LIMIT ?", (*args, story, limit))
-            return [ArticleRef(*row) for row in rows]
-
-    def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]:
-        """(collection, story, packed story signature) of these articles (default: all), by id; those
-        stored without a signature are left out."""
-        with self._lock:
-            if ids is None:
-                rows = self._db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT NULL")
-            else:
-                rows = self._db.execute("SELECT id, collection, story, signature FROM articles WHERE signature IS NOT "
-                                        f"NULL AND id IN ({','.join('?' * len(ids))})", list(ids))
-            return {row[0]: (row[1], row[2], row[3]) for row in rows}
-
-    def without_signature(self) -> list[tuple[str, str]]:
-        """(id, text) of the articles an older version stored without a story signature."""
-        with self._lock:
-            return list(self._db.execute("SELECT id, text FROM articles WHERE signature IS NULL"))
-
     def set_signature(self, article_id: str, signature: bytes) -> None:
         """Store an article's story signature (an older version's article: a story of its own)."""
         with self._lock, self._transaction():
             self._db.execute("UPDATE articles SET signature = ?, story = CASE WHEN story = '' THEN id ELSE story END "
                              "WHERE id = ?", (signature, article_id))
-
-    def all_chunks(self) -> list[StoredChunk]:
-        """Every chunk, ascending by id."""
-        with self._lock:
-            rows = self._db.execute("SELECT id, article_id, start, end, paragraph, text FROM chunks ORDER BY id")
-            return [StoredChunk(*row) for row in rows]
-
-    def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows:
-        """The sentences of these chunks, ordered by chunk id, then text."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT chunk_id, start, end, vector, terms, cues FROM sentences "
-                f"WHERE chunk_id IN ({','.join('?' * len(chunk_ids))}) ORDER BY chunk_id, start", list(chunk_ids),
-            ).fetchall()
-        chunk, start, end, blobs, terms, cues = zip(*rows) if rows else ((),) * 6
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), self.dim).astype(np.float32)
-        return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
-                            vectors, list(terms), np.array(cues, dtype=np.int64))
-
-    def chunk_texts(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
-        """(chunk id, collection, article title, chunk text) of every chunk with an id above `after`,
-        ascending by id."""
-        while True:
-            with self._lock:  # a page at a time: the lock is not held while the caller works
-                rows = self._db.execute("SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
-                                        "ON a.id = c.article_id WHERE c.id > ? ORDER BY c.id LIMIT 10000", (after,)).fetchall()
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1][0]
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -481,11 +501,6 @@ class Store:
         row = self._db.execute("SELECT story FROM articles WHERE id = ?", (article_id,)).fetchone()
         return row[0] if row else ""
 
-    def article_chunk_ids(self, article_id: str) -> list[int]:
-        """The ids of an article's chunks, ascending."""
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE article_id = ? ORDER BY id", (article_id,))]
-
     def _next_chunk_id(self) -> int:
         """Above every id ever given (stored in meta, since removing the newest chunks frees theirs)."""
         highest = self._db.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0
@@ -500,11 +515,6 @@ class Store:
             self._db.close()
 
 
-def _in_collections(collections: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
-    """A WHERE clause (on alias `a`) limiting articles to `collections`; empty for all."""
-    if collections is None:
-        return "", ()
-    return f"WHERE a.collection IN ({','.join('?' * len(collections))})", tuple(collections)
 
 
 class _Transaction:

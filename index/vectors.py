@@ -21,7 +21,7 @@ from .derived import Change
 from .files import atomic_write
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import Store, StoreReads
 
 FILE_NAME = "vectors.faiss"
 #: IVF lists scanned per query: PROBE_FACTOR · √lists (at least MIN_PROBES), for a recall@10
@@ -51,6 +51,26 @@ class Selection:
 
             self._selector = faiss.IDSelectorBatch(self.ids)
         return self._selector
+
+
+class Selections:
+    """The chunks a search may return, per (collections, since), read from the database once per change
+    (a vector index clears them when it applies one)."""
+
+    def __init__(self) -> None:
+        self._cached: dict[tuple[tuple[str, ...] | None, str], Selection] = {}
+
+    def get(self, store: StoreReads, collections: Sequence[str] | None, since: str = "") -> Selection | None:
+        """None for every chunk."""
+        if collections is None and not since:
+            return None
+        key = (tuple(collections) if collections is not None else None, since)
+        if key not in self._cached:
+            self._cached[key] = Selection(store.chunk_ids(key[0], since))
+        return self._cached[key]
+
+    def clear(self) -> None:
+        self._cached.clear()
 
 
 def lists_for(count: int) -> int:
@@ -166,7 +186,7 @@ class VectorIndex:
         self.folder = Path(folder)
         self.store = store
         self.exact_limit = exact_limit
-        self._selections: dict[tuple[tuple[str, ...] | None, str], Selection] = {}
+        self._selections = Selections()
         self._index = FaissIndex.exact(store.dim)
         path = self.folder / FILE_NAME
         if path.exists():
@@ -215,14 +235,9 @@ class VectorIndex:
         self._selections.clear()
 
     def allowed(self, collections: Sequence[str] | None, since: str = "") -> Selection | None:
-        """The chunks of these collections' articles (published since `since`), built once per change
+        """The chunks of these collections' articles (published since `since`), read once per change
         of the index; None for every chunk."""
-        if collections is None and not since:
-            return None
-        key = (tuple(collections) if collections is not None else None, since)
-        if key not in self._selections:
-            self._selections[key] = Selection(self.store.chunk_ids(key[0], since))
-        return self._selections[key]
+        return self._selections.get(self.store, collections, since)
 
     def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None,
                since: str = "") -> list[tuple[int, float]]:

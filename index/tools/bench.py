@@ -174,7 +174,9 @@ def _vector_recall(index: ArticleIndex, embedder: Any, questions: Sequence[str],
     """How many of the `k` passages vector search finds for each question are among the exact `k` best."""
     found = [[p.chunk_id for p in index.search(q, k, mode="dense")] for q in questions]
     wanted = {i for ids in found for i in ids}
-    queries = embedder.encode(list(questions))
+    # One at a time, as the index embeds a question: int8 ONNX Runtime quantises each batch's activations
+    # by its own range, so a question embedded in a batch comes out slightly different (cosine ≥ 0.99).
+    queries = np.stack([embedder.encode([q])[0] for q in questions])
     best = np.full((len(queries), k), -np.inf, dtype=np.float32)
     exact: dict[int, np.ndarray] = {}  # the exact vectors of what was found
     for ids, vectors in index.passage_vectors():
