@@ -326,6 +326,14 @@ class PgStore(StoreReads):
                                             f"ORDER BY {order} LIMIT ?"), (vector, *args, vector, int(k))).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
+    def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(those of these chunk ids that are stored, in order, and their vectors)."""
+        wanted = [int(i) for i in ids]
+        with self._connection() as db:
+            found = dict(db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s)", (wanted,), binary=True).fetchall())
+        kept = [i for i in wanted if i in found]
+        return np.asarray(kept, dtype=np.int64), _stack([found[i] for i in kept], self.dim)
+
     def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
         """The vectors of these chunk ids, in order; a missing id is an error."""
         wanted = [int(i) for i in ids]

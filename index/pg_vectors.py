@@ -134,3 +134,8 @@ class PgVectorIndex:
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The vectors of these chunk ids, in order; missing ids are an error."""
         return self.store.vectors_of(ids)
+
+    def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(those of these ids the database still holds, in order, and their vectors): another process may
+        have removed chunks that this process's BM25 index, not yet following, still returns."""
+        return self.store.stored_vectors(ids)

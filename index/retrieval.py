@@ -134,7 +134,10 @@ class Retriever:
         lexical = dict(self._lexical_top(query, pool, scope)) if mode != "dense" else {}
         missing = sorted(set(lexical) - set(dense))
         if missing:
-            dense.update(zip(missing, (self.vectors.vectors(missing) @ query.vector).tolist()))
+            found, vectors = self.vectors.stored_vectors(missing)
+            for gone in set(missing).difference(found.tolist()):
+                del lexical[gone]  # another process removed it; this one's BM25 index has not taken that yet
+            dense.update(zip(found.tolist(), (vectors @ query.vector).tolist()))
         # BM25 is scored in every mode: the quote model reads it as evidence whatever ranked the passages.
         missing = sorted(set(dense) - set(lexical))
         if missing:

@@ -252,3 +252,8 @@ class VectorIndex:
         """The vectors of these chunk ids as the index holds them (float16 precision once it is IVF),
         in order; missing ids are an error."""
         return self._index.vectors(np.asarray(ids, dtype=np.int64))
+
+    def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(the ids, their vectors): this index holds every chunk the database does."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return ids, self.vectors(ids)

@@ -134,3 +134,13 @@ def test_a_grown_collection_is_searched_by_an_ivfflat_index_built_in_the_backgro
         assert all(index.article(p.article_id).collection == "" for p in shared)
     finally:
         index.close()
+
+
+def test_a_question_asked_before_another_process_removal_is_followed_does_not_fail(two_processes) -> None:
+    one, two = two_processes
+    added = one.add(parse_text(BRIDGE, "file:bridge.txt"))
+    within(VISIBLE_WITHIN, lambda: bool(two.search("corroded steel", mode="bm25")))
+    with two._lock:  # two's follower waits, as it does while a question holds the lock
+        assert one.remove(added.article_id)
+        # two's BM25 index still names the removed chunks, which the database no longer has
+        assert not two.ask("Which steel was corroded?").answered
