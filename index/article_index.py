@@ -127,6 +127,8 @@ class ArticleIndex:
     def close(self) -> None:
         """Close the database (the derived indexes are saved as they change, or by `save`)."""
         self._stop_following.set()
+        if self.store.shared:  # its connection closes with it
+            self._follower.join()
         self.vectors.close()
         with self._lock:
             self.store.close()

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ _WRITE_LOCK = 0x61727469636C65
 GENERATIONS_FILE = "generations.json"
 #: Changes kept in the log; a process further behind than this rebuilds from the tables instead.
 KEPT_CHANGES = 100_000
+#: Seconds between the listener's checks that its index is closing.
+_STOP_POLL_S = 0.2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text NOT NULL);
@@ -143,7 +146,10 @@ class PgStore(StoreReads):
                     db.execute(_SCHEMA.format(dim=int(dim)))
                     self._check_model(db, model, dim)
             self._pool = psycopg_pool.ConnectionPool(
+                # Checked before each use: after a server restart a pooled connection is dead, and a
+                # question would otherwise fail on each of them once.
                 url, min_size=1, max_size=pool_size, open=True, configure=register_vector,
+                check=psycopg_pool.ConnectionPool.check_connection,
                 kwargs={"autocommit": True, "connect_timeout": 10}, name="articlebot")
             self._pool.wait(timeout=10)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
@@ -225,8 +231,11 @@ class PgStore(StoreReads):
                         log.info("following the database's changes again")
                         failing = False
                     while not stop.is_set():
-                        for _ in db.notifies(timeout=quiet, stop_after=1):
-                            break
+                        waited = time.monotonic()
+                        # In short waits, so that a closing index's `stop` ends this thread at once.
+                        while not stop.is_set() and time.monotonic() - waited < quiet:
+                            if any(True for _ in db.notifies(timeout=min(quiet, _STOP_POLL_S), stop_after=1)):
+                                break
                         if not stop.is_set():
                             on_change()
             except Exception as exc:  # the database went away, or taking a change failed: say so once, retry

@@ -144,3 +144,38 @@ def test_a_question_asked_before_another_process_removal_is_followed_does_not_fa
         assert one.remove(added.article_id)
         # two's BM25 index still names the removed chunks, which the database no longer has
         assert not two.ask("Which steel was corroded?").answered
+
+
+def _other_connections(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        return db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND pid <> pg_backend_pid()").fetchone()[0]
+
+
+def test_closing_an_index_ends_its_listener_and_its_connections(postgres_url: str, tmp_path: Path, embedder) -> None:
+    import threading
+
+    index = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
+    within(VISIBLE_WITHIN, lambda: _other_connections(postgres_url) >= 2)  # the pool's and the listener's
+    started = time.monotonic()
+    index.close()
+    assert time.monotonic() - started < 1.0
+    assert not [t for t in threading.enumerate() if t.name == "articlebot-changes"]
+    assert _other_connections(postgres_url) == 0
+
+
+def test_questions_do_not_fail_after_the_server_dropped_the_connections(postgres_url: str, tmp_path: Path,
+                                                                          embedder) -> None:
+    import psycopg
+
+    index = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
+    try:
+        index.add(parse_text(BRIDGE, "file:bridge.txt"))
+        with psycopg.connect(postgres_url, autocommit=True) as db:  # as a restarted server does
+            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        assert index.ask("Why was the old bridge closed?").answered
+    finally:
+        index.close()
