@@ -166,9 +166,13 @@ class LexicalIndex:
                 batch = []
         self._add_rows(batch)
         self.save()
-        if len(self) != store.count_chunks():
-            self.remove(np.setdiff1d(self.chunk_ids(), store.chunk_ids(), assume_unique=True))
-            self.save()
+        # Counts that agree prove nothing held is stale only if no one else writes meanwhile: with a
+        # shared database, a chunk added after the read above can hide one removed before it.
+        if getattr(store, "shared", False) or len(self) != store.count_chunks():
+            stale = np.setdiff1d(self.chunk_ids(), store.chunk_ids(), assume_unique=True)
+            if len(stale):
+                self.remove(stale)
+                self.save()
 
     def _add_rows(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
         """Add (chunk id, collection, title, text) rows, grouped by collection."""

@@ -179,3 +179,37 @@ def test_questions_do_not_fail_after_the_server_dropped_the_connections(postgres
         assert index.ask("Why was the old bridge closed?").answered
     finally:
         index.close()
+
+
+FERRY = "Ferry sails again\n\nThe harbour ferry sailed again on Monday after a strike by its crew ended."
+
+
+def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_processes, embedder,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from index.pg_store import PgStore
+
+    one, two = two_processes
+    bridge = one.add(parse_text(BRIDGE, "file:bridge.txt"))
+    within(VISIBLE_WITHIN, lambda: len(two.lexical) == one.stats().passages)
+    folder, settings = two.folder, two.settings
+    two.close()
+    assert one.remove(bridge.article_id)  # two's BM25 index holds the bridge's chunks when it opens again
+    read, added = PgStore.chunk_texts, []
+
+    def chunk_texts(self, after: int = 0):
+        yield from read(self, after)
+        if not added:  # the other process adds while this one catches up: the counts agree again
+            added.append(one.add(parse_text(FERRY, "file:ferry.txt")))
+
+    monkeypatch.setattr(PgStore, "chunk_texts", chunk_texts)
+    again = ArticleIndex(folder, embedder, settings)
+    try:
+        assert added
+        within(VISIBLE_WITHIN, lambda: again._seen == one._seen)
+        again.save()  # waits for the follower's save
+        assert np.array_equal(np.sort(again.lexical.chunk_ids()), again.store.chunk_ids())
+        assert not again.search("corroded steel", mode="bm25")
+    finally:
+        again.close()
