@@ -105,7 +105,12 @@ class ArticleIndex:
         else:
             self.store = Store(self.folder, embedder.name, embedder.dim)
             self.vectors = VectorIndex(self.folder, self.store, self.settings.exact_limit)
-        self.lexical = LexicalIndex.load(self.folder / "lexical")
+        if self.store.saved_generation(LexicalIndex.name) < 0:
+            # Never saved against this database (another database's folder, say, after a migration): the
+            # chunk ids it holds may name other chunks here, so it is rebuilt from nothing.
+            self.lexical = LexicalIndex.recreate(self.folder / "lexical")
+        else:
+            self.lexical = LexicalIndex.load(self.folder / "lexical")
         self._derived: tuple[DerivedIndex, ...] = (self.vectors, self.lexical)
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()

@@ -145,6 +145,10 @@ class PgStore(StoreReads):
                     db.execute("CREATE EXTENSION IF NOT EXISTS vector")
                     db.execute(_SCHEMA.format(dim=int(dim)))
                     self._check_model(db, model, dim)
+                    # Which database this is, kept beside the generations this process saved against it:
+                    # another database (a migrated or recreated one) numbers its chunks its own way.
+                    db.execute("INSERT INTO meta VALUES ('id', %s) ON CONFLICT (key) DO NOTHING", (uuid.uuid4().hex,))
+                    self.database_id = db.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()[0]
             self._pool = psycopg_pool.ConnectionPool(
                 # Checked before each use: after a server restart a pooled connection is dead, and a
                 # question would otherwise fail on each of them once.
@@ -176,9 +180,13 @@ class PgStore(StoreReads):
             return int(db.execute("SELECT COALESCE(MAX(generation), 0) FROM changes").fetchone()[0])
 
     def _generations(self) -> dict[str, int]:
+        """The saved generations, if they were saved against this database (none otherwise)."""
         try:
-            return {k: int(v) for k, v in json.loads((self.folder / GENERATIONS_FILE).read_text()).items()}
-        except (OSError, ValueError, AttributeError):
+            saved = json.loads((self.folder / GENERATIONS_FILE).read_text())
+            if saved.pop("database", None) != self.database_id:
+                return {}
+            return {k: int(v) for k, v in saved.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
             return {}
 
     def saved_generation(self, derived: str) -> int:
@@ -190,7 +198,7 @@ class PgStore(StoreReads):
         with self._generations_lock:
             saved = self._generations()
             saved[derived] = generation
-            atomic_write(self.folder / GENERATIONS_FILE, json.dumps(saved).encode())
+            atomic_write(self.folder / GENERATIONS_FILE, json.dumps({"database": self.database_id, **saved}).encode())
 
     def changes_after(self, generation: int) -> list[Change] | None:
         """The changes committed after `generation`, oldest first, each with the chunks it added that

@@ -89,3 +89,29 @@ def test_migrate_refuses_a_target_it_cannot_use(seed_index: ArticleIndex, postgr
     assert run("migrate", "--to", wrong)[0] == 1
     err = capsys.readouterr().err
     assert "cannot open the index database" in err and "Traceback" not in err
+
+
+def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(postgres_url: str, tmp_path: Path,
+                                                                                embedder) -> None:
+    """Chunk ids differ between the stores: the folder's BM25 index, made for SQLite's, is not reused."""
+    from index.migrate import migrate
+
+    bridge = ("Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. "
+              "Engineers found corroded steel.")
+    ferry = "Ferry sails again\n\nThe harbour ferry sailed again on Monday after a strike by its crew ended."
+    folder = tmp_path / "index"
+    old = ArticleIndex(folder, embedder, Settings(index_dir=folder))
+    first = old.add(parse_text(bridge, "file:bridge.txt"))
+    old.remove(first.article_id)
+    old.add(parse_text(bridge, "file:bridge.txt"))  # SQLite's chunks 2 and 3; the database's will be 1 and 2
+    old.add(parse_text(ferry, "file:ferry.txt"))
+    checked = Settings(index_dir=tmp_path / "check", database_url=postgres_url)
+    assert migrate(old, lambda: ArticleIndex(checked.index_dir, embedder, checked)).verified
+    old.close()
+    moved = ArticleIndex(folder, embedder, Settings(index_dir=folder, database_url=postgres_url))
+    try:
+        for question, word in (("corroded steel", "corroded"), ("harbour ferry strike", "ferry")):
+            hits = moved.search(question, mode="bm25")
+            assert hits and word in hits[0].text
+    finally:
+        moved.close()

@@ -213,3 +213,31 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_pro
         assert not again.search("corroded steel", mode="bm25")
     finally:
         again.close()
+
+
+def test_a_folder_opened_on_another_database_at_the_same_generation_is_rebuilt(
+        postgres_url: str, postgres_server: str, tmp_path: Path, embedder) -> None:
+    """Generation and count alike say nothing across databases (a recreated or restored one): each numbers its chunks."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    other = postgres_server.replace("/postgres?", f"/{name}?")
+    try:
+        for url, order, folder in ((postgres_url, (BRIDGE, FERRY), "one"), (other, (FERRY, BRIDGE), "two")):
+            index = ArticleIndex(tmp_path / folder, embedder, Settings(index_dir=tmp_path / folder, database_url=url))
+            for n, text in enumerate(order):
+                index.add(parse_text(text, f"file:{n}.txt"))
+            index.close()
+        moved = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=other))
+        try:
+            hits = moved.search("corroded steel", mode="bm25")
+            assert hits and "corroded" in hits[0].text
+        finally:
+            moved.close()
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
