@@ -108,8 +108,10 @@ def is_postgres_url(url: str) -> bool:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """The URL without its password, for messages: in its user part (up to its last `@`, as a password
+    written unencoded may hold `/` or `@`) and in a `password=` parameter, which libpq reads too."""
+    url = re.sub(r"(://[^:/@?]*):.*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 def postgres_modules():  # -> (psycopg, psycopg_pool, pgvector's register_vector)

@@ -241,3 +241,12 @@ def test_an_index_from_before_chunk_texts_and_sentence_cues_answers_as_before(se
     assert (rows.cues >= 0).all() and all(rows.terms)
     article = reopened.store.articles()[0]
     assert all(c.text == article.text[c.start:c.end] for c in reopened.store.all_chunks())
+
+
+def test_messages_name_a_database_without_its_password() -> None:
+    from index.pg_store import redact
+
+    for url in ("postgresql://u:secret@h/db", "postgresql://u:se/cret@h/db", "postgresql://u:se@cret@h/db",
+                "postgresql://u@h/db?password=secret", "postgresql:///db?user=u&PASSWORD=secret&host=/tmp"):
+        assert "secret" not in redact(url) and "cret" not in redact(url), redact(url)
+    assert redact("postgresql://u@h:5432/db?sslmode=require") == "postgresql://u@h:5432/db?sslmode=require"
