@@ -31,8 +31,8 @@ from .results import Answer, Passage
 from .retrieval import Query, Retrieval, Retriever
 from .scope import Scope
 from .settings import Settings
-from .stories import SAME_STORY, Signature, StoryIndex
 from .store import NewSentence, Store, StoredArticle
+from .stories import SAME_STORY, Signature, StoryIndex
 from .vectors import VectorIndex
 
 MAX_QUESTION_CHARS = 1000
@@ -105,6 +105,14 @@ class ArticleIndex:
         else:
             self.store = Store(self.folder, embedder.name, embedder.dim)
             self.vectors = VectorIndex(self.folder, self.store, self.settings.exact_limit)
+        try:
+            self._open_derived()
+        except BaseException:
+            self.store.close()  # a PostgreSQL store holds a pool of connections
+            raise
+
+    def _open_derived(self) -> None:
+        """Open the derived indexes, bring them up to the database, and follow other processes' changes."""
         if self.store.saved_generation(LexicalIndex.name) < 0:
             # Never saved against this database (another database's folder, say, after a migration): the
             # chunk ids it holds may name other chunks here, so it is rebuilt from nothing.

@@ -204,26 +204,30 @@ class PgStore(StoreReads):
 
     def changes_after(self, generation: int) -> list[Change] | None:
         """The changes committed after `generation`, oldest first, each with the chunks it added that
-        are still stored (a later change may have removed some). None if the log no longer reaches
-        back that far (the caller rebuilds from the tables)."""
+        are still stored (a later change may have removed some), without their vectors (the database
+        is this store's vector index). None if the log no longer reaches back that far (the caller
+        rebuilds from the tables)."""
         with self._connection() as db:
-            oldest = db.execute("SELECT MIN(generation) FROM changes").fetchone()[0]
-            if oldest is not None and oldest > generation + 1:
-                return None
             rows = db.execute("SELECT generation, article_id, old_story, removed, added FROM changes "
                               "WHERE generation > %s ORDER BY generation", (generation,)).fetchall()
+            # Generations have no gaps (one writer at a time), so a first row past generation + 1, or
+            # none while the log is ahead, means the change after `generation` was pruned.
+            if rows and rows[0][0] != generation + 1:
+                return None
+            if not rows and db.execute("SELECT COALESCE(MAX(generation), 0) FROM changes").fetchone()[0] > generation:
+                return None
             added = [i for row in rows for i in row[4]]
             chunks = {r[0]: r[1:] for r in db.execute(
-                "SELECT c.id, a.collection, a.title, c.text, c.vector FROM chunks c JOIN articles a ON a.id = c.article_id "
-                "WHERE c.id = ANY(%s)", (added,), binary=True)} if added else {}
+                "SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "
+                "WHERE c.id = ANY(%s)", (added,))} if added else {}
         changes = []
         for generation_, article_id, old_story, removed, new in rows:
             kept = [i for i in new if i in chunks]
-            rows_ = [chunks[i] for i in kept]
-            vectors = _stack([r[3] for r in rows_], self.dim)
+            texts = [chunks[i] for i in kept]
             changes.append(Change(np.asarray(removed, dtype=np.int64), np.asarray(kept, dtype=np.int64),
-                                  rows_[0][0] if rows_ else "", rows_[0][1] if rows_ else "",
-                                  tuple(r[2] for r in rows_), vectors, generation_, article_id, old_story))
+                                  texts[0][0] if texts else "", texts[0][1] if texts else "",
+                                  tuple(t[2] for t in texts), generation=generation_, article_id=article_id,
+                                  old_story=old_story))
         return changes
 
     def listen(self, on_change: Callable[[], None], stop: threading.Event, quiet: float = 5.0) -> None:

@@ -86,7 +86,7 @@ class Settings:
     #: A PostgreSQL database (postgresql://…) that holds the articles instead of the index folder's
     #: SQLite, for several processes sharing one index (index/pg_store.py); the folder then keeps only
     #: this process's own BM25 index.
-    database_url: str = ""
+    database_url: str = field(default="", repr=False)  # it may hold a password
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -241,3 +241,18 @@ def test_a_folder_opened_on_another_database_at_the_same_generation_is_rebuilt(
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_process_further_behind_than_the_change_log_reaches_is_told_to_rebuild(two_processes) -> None:
+    import psycopg
+
+    one, _ = two_processes
+    for name in ("a", "b", "c"):
+        one.add(parse_text(f"Story {name}\n\nThe {name} report describes the harbour in detail.", f"file:{name}.txt"))
+    store = one.store
+    assert [c.generation for c in store.changes_after(0)] == [1, 2, 3]
+    with psycopg.connect(store.url, autocommit=True) as db:
+        db.execute("DELETE FROM changes WHERE generation <= 1")  # as the log's pruning does with old changes
+    assert store.changes_after(0) is None, "generation 1 is gone: the caller must rebuild"
+    assert [c.generation for c in store.changes_after(1)] == [2, 3]
+    assert store.changes_after(3) == []
