@@ -337,6 +337,9 @@ class ArticleIndex:
         """Take one committed change (after any that other processes committed before it)."""
         if change.generation > self._seen + 1:
             self._follow(until=change.generation - 1)
+        self._take(change)
+
+    def _take(self, change: Change) -> None:
         for derived in self._derived:
             derived.apply(change)
         self._restory(change)
@@ -355,10 +358,7 @@ class ArticleIndex:
                 return
             taken = [c for c in changes if until is None or c.generation <= until]
             for change in taken:
-                for derived in self._derived:
-                    derived.apply(change)
-                self._restory(change)
-                self._seen = change.generation
+                self._take(change)
             if taken and until is None:
                 self._commit()
 

@@ -209,7 +209,8 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
 
     from .article_index import ArticleIndex
     from .migrate import migrate
-    from .pg_store import is_postgres_url, redact
+    from .pg_store import redact
+    from .settings import is_postgres_url
     from .store import StoreError
 
     settings, to = args.settings, args.to.strip()

@@ -103,10 +103,6 @@ VECTOR_INDEX = "chunks_vector"
 _BUILD_LOCK = _WRITE_LOCK + 1
 
 
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
 def redact(url: str) -> str:
     """The URL without its password, for messages: in its user part (up to its last `@`, as a password
     written unencoded may hold `/` or `@`) and in a `password=` parameter, which libpq reads too."""
@@ -356,15 +352,6 @@ class PgStore(StoreReads):
             found = dict(db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s)", (wanted,), binary=True).fetchall())
         kept = [i for i in wanted if i in found]
         return np.asarray(kept, dtype=np.int64), _stack([found[i] for i in kept], self.dim)
-
-    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
-        """The vectors of these chunk ids, in order; a missing id is an error."""
-        wanted = [int(i) for i in ids]
-        with self._connection() as db:
-            found = dict(db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s)", (wanted,), binary=True).fetchall())
-        if len(found) < len(set(wanted)):
-            raise KeyError(f"no stored vector for chunks {sorted(set(wanted) - set(found))[:5]}")
-        return _stack([found[i] for i in wanted], self.dim)
 
     # -- writing -----------------------------------------------------------------------------
 

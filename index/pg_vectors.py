@@ -131,10 +131,6 @@ class PgVectorIndex:
             return self.store.nearest(query, k, collections, since, 1, exact=True)
         return hits
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """The vectors of these chunk ids, in order; missing ids are an error."""
-        return self.store.vectors_of(ids)
-
     def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(those of these ids the database still holds, in order, and their vectors): another process may
         have removed chunks that this process's BM25 index, not yet following, still returns."""

@@ -28,6 +28,10 @@ DEFAULT_ENCODER_CACHE = Path(".articlebot/encoders")
 _REPO_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
 
@@ -91,7 +95,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise SettingsError(f"ARTICLEBOT_BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+        if self.database_url and not is_postgres_url(self.database_url):
             # Only the scheme is shown: the rest may hold a password.
             raise SettingsError("ARTICLEBOT_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host/"
                                 f"database), not one starting {self.database_url.partition(':')[0][:20]!r}")
