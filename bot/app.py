@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import discord
@@ -43,16 +42,14 @@ def serve(bot: ArticleBot, token: str) -> None:
 def main(index_dir: Path | None = None) -> int:
     """Run the bot until it is stopped; returns the exit status (2 for a configuration problem)."""
     try:
-        settings = BotSettings.from_env()
+        settings = BotSettings.from_env(index_dir=index_dir)
     except SettingsError as exc:
         print(f"articlebot: {exc}", file=sys.stderr)
         return 2
     if not settings.token:
         print(f"articlebot: {NO_TOKEN}", file=sys.stderr)
         return 2
-    if index_dir is not None:
-        settings = replace(settings, index=replace(settings.index, index_dir=index_dir))
-    discord.utils.setup_logging()
+    discord.utils.setup_logging(level=logging.getLevelName(settings.index.log_level or "INFO"))
     service = IndexService(settings.index)  # kept across the retry: the index is opened once
     for read_messages in (True, False):
         bot = ArticleBot(service, settings, read_messages=read_messages)

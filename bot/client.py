@@ -24,6 +24,7 @@ from .cogs.watch import WatchCog
 from .conversations import Conversations
 from .feedback import FeedbackButton
 from .index_service import IndexService
+from .permissions import missing_permissions
 from .render import NO_MENTIONS, plural
 from .server_data import ServerData
 from .settings import BotSettings
@@ -75,6 +76,7 @@ class ArticleBot(commands.AutoShardedBot):
         self.settings = settings
         self.server_data = ServerData(settings.index.index_dir, settings.index.database_url)
         self.conversations = Conversations()
+        self._permissions_checked: set[int] = set()
 
     def serves(self, guild_id: int | None) -> bool:
         """Whether this process runs the shard of a server (other processes run the other shards); work of
@@ -97,6 +99,22 @@ class ArticleBot(commands.AutoShardedBot):
         synced = await self.sync_commands()
         log.info("synced %d commands%s", len(synced),
                  f" to server {self.settings.guild_id}" if self.settings.guild_id else " globally")
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        self._check_permissions(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        self._check_permissions(guild)
+
+    def _check_permissions(self, guild: discord.Guild) -> None:
+        """Log, once per server and process, the permissions the bot uses but the server does not give it: what
+        it then cannot do would otherwise fail quietly (no thread, no reaction)."""
+        if guild.id in self._permissions_checked:
+            return
+        self._permissions_checked.add(guild.id)
+        if missing := missing_permissions(guild.me.guild_permissions):
+            log.warning("server %s (%s) does not give the bot %s; see the invite in docs/discord.md",
+                        guild.id, guild.name, ", ".join(missing))
 
     async def on_shard_ready(self, shard_id: int) -> None:
         servers = sum(1 for guild in self.guilds if guild.shard_id == shard_id)

@@ -1,4 +1,5 @@
-"""Who may manage a server's articles, watched channels and feeds: one rule for every such command."""
+"""Permissions: what the bot needs in a server, and who may manage a server's articles, watched channels
+and feeds (one rule for every such command)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,26 @@ from discord import app_commands
 
 if TYPE_CHECKING:
     from .client import ArticleBot
+
+
+#: The permissions the bot uses, as Discord's settings name them; its invite asks for these (docs/discord.md).
+USED_PERMISSIONS: dict[str, str] = {
+    "view_channel": "View Channels",  # to see the channels it answers in
+    "send_messages": "Send Messages",  # answers and replies
+    "send_messages_in_threads": "Send Messages in Threads",  # answers in its threads, and follow-ups there
+    "create_public_threads": "Create Public Threads",  # answer threads (`/answer-threads`); else replies
+    "embed_links": "Embed Links",  # the quotes are embeds
+    "add_reactions": "Add Reactions",  # the outcome of a link posted in a watched channel
+    "read_message_history": "Read Message History",  # replying to a message needs it
+}
+BOT_PERMISSIONS = discord.Permissions(**dict.fromkeys(USED_PERMISSIONS, True))
+
+
+def missing_permissions(have: discord.Permissions) -> list[str]:
+    """The names of the permissions the bot uses that `have` lacks."""
+    if have.administrator:
+        return []
+    return [name for attribute, name in USED_PERMISSIONS.items() if not getattr(have, attribute)]
 
 
 def may_manage(member: discord.Member, manager_role: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from index import Settings, SettingsError, load_dotenv_file
 
@@ -114,8 +115,9 @@ class BotSettings:
     index: Settings = field(default_factory=Settings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
-        """Read the settings from `env` (default: the process environment after loading `.env`)."""
+    def from_env(cls, env: Mapping[str, str] | None = None, index_dir: Path | None = None) -> BotSettings:
+        """Read the settings from `env` (default: the process environment after loading `.env`); `index_dir`
+        (`run --index`) wins over ARTICLEBOT_INDEX."""
         if env is None:
             load_dotenv_file()
             env = os.environ
@@ -134,5 +136,5 @@ class BotSettings:
             feed_minutes=_count(env, "ARTICLEBOT_FEED_MINUTES", cls.feed_minutes),
             shard_count=shard_count,
             shard_ids=_shard_ids(env, shard_count),
-            index=Settings.from_env(env),
+            index=Settings.from_env(env, index_dir),
         )

@@ -6,6 +6,7 @@ lexical), which it keeps in step, and the retrieval pipeline (index/retrieval.py
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -36,6 +37,7 @@ from .stories import SAME_STORY, Signature, StoryIndex
 from .vectors import VectorIndex
 
 MAX_QUESTION_CHARS = 1000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Candidate copies checked per article added (a story told by many outlets has one candidate).
 MAX_STORY_CANDIDATES = 20
 AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
@@ -84,6 +86,9 @@ def check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise QuestionError("the question is empty")
     question = question.strip()
+    if _SURROGATE.search(question):
+        # What Python makes of bytes that are not UTF-8 (in a command's arguments); no encoder takes them.
+        raise QuestionError("the question is not UTF-8 text")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question is too long ({len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,})")
     return question
@@ -145,6 +150,12 @@ class ArticleIndex:
         self.vectors.close()
         with self._lock:
             self.store.close()
+
+    def __enter__(self) -> ArticleIndex:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return len(self.store)

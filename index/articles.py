@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -13,11 +12,14 @@ from .budget import Deadline, bound_text
 from .canonical import canonical_url, page_address
 from .clean import clean_article_text
 from .errors import ArticleError
+from .printable import printable
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+#: The supported file types as messages and help name them.
+SUPPORTED_TYPES = ".txt, .md, .html or .pdf"
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 MIN_ARTICLE_WORDS = 5
 
@@ -110,9 +112,8 @@ def decode_text(data: bytes, name: str) -> str:
 
 
 def display_path(path: Path | str) -> str:
-    """A path as text that can be printed and stored whatever its bytes: a byte that is not UTF-8
-    shows as `\\xff` instead of raising UnicodeEncodeError."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path as text that can be printed and stored whatever its bytes (index/printable.py)."""
+    return printable(path)
 
 
 def _finish(title: str, body: str, source: str, meta: dict[str, str], name: str) -> Article:
@@ -214,7 +215,7 @@ def check_file(name: str, size: int) -> None:
     """ArticleError unless a file of this name and size may be loaded: a supported type, within the size limit."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use .txt, .md, .html or .pdf")
+        raise ArticleError(f"{name}: unsupported file type {suffix or '(none)'}; use {SUPPORTED_TYPES}")
     _check_size(name, size)
 
 
@@ -224,7 +225,7 @@ def _check_size(name: str, size: int) -> None:
 
 
 def load_file(path: Path) -> Article:
-    """Load one `.txt`, `.md` or `.html` file as an article."""
+    """Load one supported file (SUPPORTED_TYPES) as an article."""
     name = display_path(path)
     try:
         check_file(name, path.stat().st_size)

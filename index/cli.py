@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .articles import SUPPORTED_TYPES
+from .printable import printable
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -32,6 +34,16 @@ def _open_index(args: argparse.Namespace) -> ArticleIndex:
         return ArticleIndex.open(settings)
     except (ModelError, StoreError) as exc:
         raise CliError(str(exc)) from None
+
+
+#: Characters that JSON leaves as they are but that some readers take as line breaks (Python's splitlines,
+#: JavaScript): escaped, so that one JSON line is one line to every reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_line(value: object) -> str:
+    """`value` as JSON on one line, text readable as written (not \\u-escaped) but for line breaks."""
+    return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKS)
 
 
 def format_answer(answer: Answer) -> str:
@@ -65,12 +77,10 @@ def _byline(outlet: str, published: str) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
-    from .ingest import ingest_paths
+    from .ingest import ingest_paths, is_url
 
-    index = _open_index(args)
-    from .ingest import is_url
-
-    report = ingest_paths(index, [p if is_url(p) else Path(p) for p in args.paths], progress=True)
+    with _open_index(args) as index:
+        report = ingest_paths(index, [p if is_url(p) else Path(p) for p in args.paths], progress=True)
     for r in report.results:
         detail = f"same text as {r.duplicate_of}" if r.status == "duplicate" else f"{r.passages} passages"
         print(f"{r.status:9} {r.article_id}  {r.title} ({detail})", file=out)
@@ -81,7 +91,19 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if report.errors else 0
 
 
-def _answer_each(index: ArticleIndex, questions: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
+def stdin_lines(stream: TextIO) -> Iterator[str]:
+    """Each line of `stream`, read as it comes, without its line break: every line counts, blank ones too,
+    so that `ask -` answers each with exactly one output line. Lines are split at \\n alone (a Unicode
+    line separator inside a question is part of it), and a byte that is not UTF-8 is kept as Python keeps
+    it in arguments (a surrogate), which `check_question` refuses for that line alone."""
+    lines: Iterable[str | bytes] = getattr(stream, "buffer", None) or stream
+    for line in lines:
+        text = line.decode("utf-8", "surrogateescape") if isinstance(line, bytes) else line
+        yield text.removesuffix("\n").removesuffix("\r")
+
+
+def _answer_each(index: ArticleIndex, questions: Iterable[str], args: argparse.Namespace, out: TextIO) -> int:
+    """One answer, or one error, per question: with --json one line each, so output pairs with input."""
     from .article_index import QuestionError
     from .followups import Turn
     from .scope import Scope
@@ -89,20 +111,20 @@ def _answer_each(index: ArticleIndex, questions: Sequence[str], args: argparse.N
     status = 0
     turn: Turn | None = None
     scope = Scope(None, args.since)
-    for question in questions:
+    for number, question in enumerate(questions, start=1):
         try:
             answer = index.ask(question, k=args.k, scope=scope, after=turn if args.conversation else None)
             turn = Turn(answer.searched or answer.question, answer.quotes[0].text if answer.quotes else "")
         except QuestionError as exc:
             if args.json:
-                print(json.dumps({"question": question, "error": str(exc)}), file=out)
+                print(json_line({"question": printable(question), "error": str(exc)}), file=out)
             else:
-                print(f"articlebot: {exc}", file=sys.stderr)
+                print(f"articlebot: {f'line {number}: ' if args.question == '-' else ''}{exc}", file=sys.stderr)
             status = 1
-            continue
-        print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer), file=out)
-        if not args.json and len(questions) > 1:
-            print(file=out)
+        else:
+            print(json_line(answer.to_json()) if args.json else format_answer(answer), file=out)
+            if not args.json and args.question == "-":
+                print(file=out)
         out.flush()
     return status
 
@@ -117,30 +139,30 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     except SinceError as exc:
         raise CliError(str(exc)) from None
     if args.question == "-":
-        questions = [line.strip() for line in sys.stdin if line.strip()]
+        questions: Iterable[str] = stdin_lines(sys.stdin)
     else:
         try:
             questions = [check_question(args.question)]
         except QuestionError as exc:
             raise CliError(str(exc)) from None
-    index = _open_index(args)
-    seeded = ensure_seeded(index, args.settings.seeds_dir)
-    if seeded is not None:
-        for error in seeded.errors:
-            print(f"articlebot: seeds: {error}", file=sys.stderr)
-    if not len(index):
-        raise CliError(f"the index is empty and there are no seed articles in {args.settings.seeds_dir}; "
-                       "add some with: articlebot ingest PATH")
-    return _answer_each(index, questions, args, out)
+    with _open_index(args) as index:
+        seeded = ensure_seeded(index, args.settings.seeds_dir)
+        if seeded is not None:
+            for error in seeded.errors:
+                print(f"articlebot: seeds: {error}", file=sys.stderr)
+        if not len(index):
+            raise CliError(f"the index is empty and there are no seed articles in {printable(args.settings.seeds_dir)}; "
+                           "add some with: articlebot ingest PATH")
+        return _answer_each(index, questions, args, out)
 
 
 def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
-    index = _open_index(args)
-    articles = index.articles()
+    with _open_index(args) as index:
+        articles = index.articles()
     if args.json:
         rows = [{"article_id": a.id, "title": a.title, "url": a.url, "outlet": a.outlet, "author": a.author,
                  "published": a.published, "passages": a.passages, "added_at": a.added_at} for a in articles]
-        print(json.dumps(rows, ensure_ascii=False), file=out)
+        print(json_line(rows), file=out)
         return 0
     if not articles:
         print("No articles yet. Add some with: articlebot ingest PATH", file=out)
@@ -150,11 +172,11 @@ def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
-    index = _open_index(args)
-    article = index.article(args.article_id)
-    if article is None or not index.remove(args.article_id):
-        raise CliError(f"no article with id {args.article_id} (see: articlebot sources)")
-    index.save()
+    with _open_index(args) as index:
+        article = index.article(args.article_id)
+        if article is None or not index.remove(args.article_id):
+            raise CliError(f"no article with id {printable(args.article_id)} (see: articlebot sources)")
+        index.save()
     print(f"removed   {article.id}  {article.title}", file=out)
     return 0
 
@@ -177,7 +199,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
                           followups=args.followups)
     except (DatasetError, ModelError) as exc:
         raise CliError(str(exc)) from None
-    print(json.dumps(report.to_json()) if args.json else format_report(report), file=out)
+    print(json_line(report.to_json()) if args.json else format_report(report), file=out)
     return 0
 
 
@@ -198,7 +220,7 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     if unknown := [b for b in backends if b not in BACKENDS]:
         raise CliError(f"unknown backend {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
     reports = bench(folder, sizes, args.settings, args.encode_limit, backends)
-    print(json.dumps(to_json(reports)) if args.json else format_reports(reports), file=out)
+    print(json_line(to_json(reports)) if args.json else format_reports(reports), file=out)
     return 0
 
 
@@ -255,8 +277,11 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         print(f"copied {feeds_copied:,} feeds ({feeds_there:,} already there)", file=out)
     for line in also:
         print(line, file=out)
-    (articles, passages), (to_articles, to_passages) = report.source_counts, report.target_counts
-    print(f"articles {articles:,} → {to_articles:,}; passages {passages:,} → {to_passages:,}", file=out)
+    articles, passages = report.source_counts
+    print(f"{articles - len(report.unlike):,} of {articles:,} articles ({passages:,} passages) are there alike; "
+          f"it holds {report.target_articles:,} articles in all", file=out)
+    for article_id in report.unlike[:10]:
+        print(f"  missing or unlike: {article_id}", file=out)
     print(f"the same answers to {report.same_answers} of {report.asked} sample questions", file=out)
     for question in report.differences:
         print(f"  answered differently: {question}", file=out)
@@ -338,7 +363,10 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
                     await asyncio.to_thread(index.save)
                 return 1 if errors else 0
 
-        return asyncio.run(run(_open_index(args) if args.action == "poll" else None))
+        if args.action != "poll":
+            return asyncio.run(run(None))
+        with _open_index(args) as index:
+            return asyncio.run(run(index))
     finally:
         feeds.close()
 
@@ -347,7 +375,7 @@ def _list_feeds(feeds: Sequence, as_json: bool, out: TextIO) -> int:
     if as_json:
         rows = [{"url": f.url, "title": f.title, "last_checked": f.last_checked, "last_new": f.last_new,
                  "error": f.last_error, "failures": f.failures} for f in feeds]
-        print(json.dumps(rows, ensure_ascii=False), file=out)
+        print(json_line(rows), file=out)
         return 0
     if not feeds:
         print("No feeds yet. Follow one with: articlebot feeds add URL", file=out)
@@ -376,7 +404,7 @@ def build_parser(extra_commands: Sequence[CommandAdder] = (),
     parser = argparse.ArgumentParser(prog="articlebot", description="Answer questions about articles by quoting them.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", parents=[common], help="add articles from files, folders (.txt, .md, .html) or URLs")
+    p = sub.add_parser("ingest", parents=[common], help=f"add articles from files, folders ({SUPPORTED_TYPES}) or URLs")
     p.add_argument("paths", nargs="+", metavar="PATH_FOLDER_OR_URL")
     p.set_defaults(func=cmd_ingest)
 
@@ -446,17 +474,27 @@ def build_parser(extra_commands: Sequence[CommandAdder] = (),
     return parser
 
 
+def _log_to_stderr(level: str) -> None:
+    """Log records at `level` and above as `articlebot: message` lines, libraries' warnings included (pypdf's
+    name the file they are about: index/pdf.py). Nothing when the process has set up logging already."""
+    import logging
+
+    logging.basicConfig(level=level, format="articlebot: %(message)s")
+    logging.captureWarnings(True)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
          extra_commands: Sequence[CommandAdder] = (), also_migrate: Sequence[Migration] = ()) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser(extra_commands, also_migrate).parse_args(argv)
+    index_dir = getattr(args, "index", None)
     try:
-        settings = Settings.from_env()
+        args.settings = Settings.from_env(index_dir=Path(index_dir) if index_dir else None)
     except SettingsError as exc:
         print(f"articlebot: {exc}", file=sys.stderr)
         return 1
-    index_dir = getattr(args, "index", None)
-    args.settings = replace(settings, index_dir=Path(index_dir)) if index_dir else settings
+    if not getattr(args, "logs_itself", False):
+        _log_to_stderr(args.settings.log_level or "WARNING")
     func: Callable[[argparse.Namespace, TextIO], int] = args.func
     try:
         return func(args, out or sys.stdout)

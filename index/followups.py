@@ -7,7 +7,8 @@ the answer's first quote:
 
 - "what/how about X?", "and X?": the previous question with its first name replaced by X;
 - a bare question word ("when?", "where?", "why?", "who?", "how many?"): the previous question asked
-  with that word instead of its own;
+  with that word instead of its own wh-phrase ("when?" after "What percentage of votes did Putin win?":
+  "When did Putin win?");
 - "who said that/it/this?": who said the previous answer's first quote (its first words);
 - a pronoun (he, she, they, it, his, her, their, its…) in an otherwise new question: replaced by the
   name it most likely stands for (a person's for he and she, else the previous question's first name);
@@ -30,11 +31,18 @@ monday tuesday wednesday thursday friday saturday sunday
 """.split())
 _ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<x>.+?)\s*\??\s*$|^\s*and\s+(?P<y>.+?)\s*\?\s*$",
                     re.IGNORECASE)
-_BARE_WH = re.compile(r"^\s*(?P<wh>when|where|why|who|whom|what|which|how(?:\s+(?:many|much|long|often|old|far))?)"
-                      r"\s*(?:then|exactly|so)?\s*\??\s*$", re.IGNORECASE)
 _WHO_SAID = re.compile(r"^\s*who\s+(?:said|says|wrote|claimed)\s+(?:that|it|this|so)\s*\??\s*$", re.IGNORECASE)
-_LEADING_WH = re.compile(r"^\s*(?:when|where|why|who|whom|what|which|how(?:\s+(?:many|much|long|often|old|far))?)\b",
-                         re.IGNORECASE)
+_WH_WORD = r"(?:when|where|why|who|whom|whose|what|which|how(?:\s+(?:many|much|long|often|old|far))?)\b"
+_AUXILIARY = r"(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|shall|may|might|must)\b"
+#: The question word and the words it governs up to the auxiliary verb that follows them, when a subject
+#: follows that verb: "What percentage of votes" (did Putin win), "Which leader" (did Trump call), "How"
+#: (did Trump react). Where no subject follows ("How many people were killed"), the wh-phrase is the
+#: subject and stays. A clause break ends the search, so that "Who won, and what did..." keeps its verb.
+_WH_PHRASE = re.compile(rf"^\s*{_WH_WORD}(?:\s+(?!{_AUXILIARY}|and\b|or\b|but\b)[^\s,;:]+){{0,5}}?\s+"
+                        rf"(?={_AUXILIARY}\s+(?:(?:the|an?|this|that|these|those|his|her|its|their|our|your|my|he|she|it|"
+                        r"they|we|you|i)\b|(?-i:[A-Z0-9])))", re.IGNORECASE)
+_LEADING_WH = re.compile(rf"^\s*{_WH_WORD}", re.IGNORECASE)
+_BARE_WH = re.compile(rf"^\s*(?P<wh>{_WH_WORD})\s*(?:then|exactly|so)?\s*\??\s*$", re.IGNORECASE)
 _PERSONAL = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
 _IMPERSONAL = re.compile(r"\b(it|its|they|them|their|theirs)\b", re.IGNORECASE)
 _QUOTE_WORDS = 12
@@ -79,7 +87,9 @@ def rewrite(question: str, previous: Turn | None) -> str:
     bare = _BARE_WH.match(question)
     if bare:
         wh = bare.group("wh")
-        rest = _LEADING_WH.sub("", asked, count=1).strip()
+        # The whole wh-phrase goes: "when?" after "What percentage of votes did Putin win?" asks when Putin
+        # won; where no verb follows it ("Who won?"), the question word alone.
+        rest = (_WH_PHRASE if _WH_PHRASE.match(asked) else _LEADING_WH).sub("", asked, count=1).strip()
         return f"{wh[0].upper()}{wh[1:]} {rest}?" if rest else question
     return _resolve_pronouns(question, previous)
 

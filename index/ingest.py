@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from .articles import Article, ArticleError, find_files, load_file, parse_document
+from .articles import SUPPORTED_TYPES, Article, ArticleError, find_files, load_file, parse_document
 from .budget import Deadline
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
+from .printable import printable
 
 if TYPE_CHECKING:
     from .article_index import AddResult, ArticleIndex
@@ -39,7 +40,7 @@ def load_url(url: str, policy: FetchPolicy | None = None, deadline: Deadline | N
     try:
         fetched = fetch(url.strip(), policy or FetchPolicy.from_env())
     except FetchError as exc:
-        raise ArticleError(f"{url}: {exc}") from None
+        raise ArticleError(f"{printable(url)}: {exc}") from None
     return fetched_article(fetched, url, deadline)
 
 
@@ -69,7 +70,7 @@ def ingest_paths(index: "ArticleIndex", paths: Iterable[Path | str], progress: b
             errors.append(str(exc))
             continue
         if not found:
-            errors.append(f"{path}: no .txt, .md or .html files found")
+            errors.append(f"{printable(path)}: no {SUPPORTED_TYPES} files found")
         files.extend(found)
 
     from tqdm import tqdm

@@ -9,18 +9,52 @@ heading); a hyphen at a line's end joins the word.
 from __future__ import annotations
 
 import io
+import logging
 import re
+from contextvars import ContextVar
 from typing import Any
 
 from .errors import ArticleError
+
+log = logging.getLogger(__name__)
 
 #: Pages read at most: an article is a few pages; a book is not an article.
 MAX_PAGES = 100
 _SENTENCE_END = re.compile(r"[.!?:\"'”’)]$")
 
+#: The PDF being read in this thread or task, and the notes pypdf already logged about it.
+_reading: ContextVar[tuple[str, set[str]] | None] = ContextVar("articlebot_pdf", default=None)
+
+
+class _FileNotes(logging.Handler):
+    """pypdf logs what it repaired ("EOF marker not found") without saying in which file. Its records are
+    logged again on this module's logger, at their level, as `PATH: message`, each once per file; so a
+    command prints them as its other lines about a file, at the level the user chose."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        reading = _reading.get()
+        name, seen = reading if reading is not None else ("a PDF", set())
+        message = record.getMessage()
+        if message not in seen:
+            seen.add(message)
+            log.log(record.levelno, "%s: %s", name, message)
+
+
+_pypdf_log = logging.getLogger("pypdf")
+_pypdf_log.addHandler(_FileNotes())
+_pypdf_log.propagate = False
+
 
 def pdf_text(data: bytes, name: str) -> tuple[str, str, dict[str, str]]:
     """(title, text, metadata) of a PDF's text layer; ArticleError when it has none or cannot be read."""
+    token = _reading.set((name, set()))
+    try:
+        return _read(data, name)
+    finally:
+        _reading.reset(token)
+
+
+def _read(data: bytes, name: str) -> tuple[str, str, dict[str, str]]:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 

@@ -25,6 +25,9 @@ BATCH_SIZES: dict[str, int] = {"onnx": 8, "torch": 32}
 #: Where exported encoders live for the default index folder: next to it, not inside it.
 DEFAULT_ENCODER_CACHE = Path(".articlebot/encoders")
 
+#: The levels ARTICLEBOT_LOG_LEVEL takes, most verbose first.
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 _REPO_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
@@ -91,6 +94,9 @@ class Settings:
     #: SQLite, for several processes sharing one index (index/pg_store.py); the folder then keeps only
     #: this process's own BM25 index.
     database_url: str = field(default="", repr=False)  # it may hold a password
+    #: What a process logs (one of LOG_LEVELS); "": the process's own default (WARNING for a command,
+    #: INFO for the bot).
+    log_level: str = ""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -101,13 +107,17 @@ class Settings:
                                 f"database), not one starting {self.database_url.partition(':')[0][:20]!r}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read settings from `env` (default: the process environment after loading `.env`)."""
+    def from_env(cls, env: Mapping[str, str] | None = None, index_dir: Path | None = None) -> Settings:
+        """Read settings from `env` (default: the process environment after loading `.env`); `index_dir`
+        (a command's --index) wins over ARTICLEBOT_INDEX, and the encoder cache follows it."""
         if env is None:
             load_dotenv_file()
             env = os.environ
         base = cls()
-        index_dir = Path(env.get("ARTICLEBOT_INDEX") or base.index_dir).expanduser()
+        index_dir = (index_dir or Path(env.get("ARTICLEBOT_INDEX") or base.index_dir)).expanduser()
+        log_level = env.get("ARTICLEBOT_LOG_LEVEL", "").strip().upper()
+        if log_level not in ("", *LOG_LEVELS):
+            raise SettingsError(f"ARTICLEBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         backend = env.get("ARTICLEBOT_BACKEND", "").strip().lower() or base.backend
         return replace(
             base,
@@ -123,4 +133,5 @@ class Settings:
             backend=cast(Backend, backend),  # checked by __post_init__
             encoder_cache=Path(env.get("ARTICLEBOT_ENCODER_CACHE") or index_dir.parent / "encoders").expanduser(),
             database_url=env.get("ARTICLEBOT_DATABASE_URL", "").strip(),
+            log_level=log_level,
         )

@@ -15,7 +15,7 @@ from index.pg_store import PgStore
 from index.settings import PACKAGED_MODEL
 from index.store import Store
 
-from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
+from .postgres import postgres_log, postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"

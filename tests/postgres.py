@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 
+#: The server log of each server started, by its URL.
+_LOGS: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL of a running PostgreSQL server with the `vector` extension available."""
@@ -26,11 +30,18 @@ def postgres_server() -> Iterator[str]:
     except Exception as exc:  # whatever stops a server from starting here, the tests say so and skip
         shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"no PostgreSQL for the tests: the pgserver server did not start ({exc})")
+    _LOGS[server.get_uri()] = server.log
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_log(postgres_server: str) -> Path:
+    """The session server's log file, where it notes clients that went away without closing their connections."""
+    return _LOGS[postgres_server]
 
 
 @pytest.fixture

@@ -5,25 +5,29 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from index import ArticleIndex, Settings
 from index.cli import main
 
 from .conftest import REPO, write
+from .pdfs import make_pdf
 from .test_ask import XI_SENTENCE
 from .web import QuietHandler, serving
 
 ARTICLE = "Bridge closes\n\nThe city council voted on Tuesday to close the old river bridge for repairs."
 
 
-def run(*argv: str, stdin: str = "") -> tuple[int, str]:
+def run(*argv: str, stdin: str | bytes = "") -> tuple[int, str]:
     out = io.StringIO()
     old_stdin = sys.stdin
-    sys.stdin = io.StringIO(stdin)
+    # As a terminal or a pipe gives it: text over bytes, which may not be UTF-8.
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode() if isinstance(stdin, str) else stdin), encoding="utf-8")
     try:
         status = main(list(argv), out)
     finally:
@@ -55,11 +59,50 @@ def test_not_found_is_said_plainly_with_the_nearest_sources(index_dir: Path) -> 
 
 
 def test_ask_dash_answers_one_question_per_line(index_dir: Path) -> None:
-    status, out = run("ask", "-", "--json", stdin="How did China react?\n\nWhat is the capital of Peru?\n")
+    status, out = run("ask", "-", "--json", stdin="How did China react?\nWhat is the capital of Peru?\n")
     rows = [json.loads(line) for line in out.splitlines()]
     assert status == 0
     assert [r["question"] for r in rows] == ["How did China react?", "What is the capital of Peru?"]
     assert [r["answered"] for r in rows] == [True, False]
+
+
+#: Lines that once got no output line, or a traceback: whitespace alone (Unicode spaces too), bytes that
+#: are not UTF-8, line separators that JSON leaves raw.
+AWKWARD_LINES = [b"", b"   ", "\u3000".encode(), "\u202f\u1680".encode(), "\x85".encode(), b"\t\x0b\x0c",
+                 b"caf\xe9?", b"\xff\xfe", "What\u2028happened?".encode(), "Who won?\x85".encode(),
+                 b"How did China react?\r", b"\x00", b"\x1b[31mred?", "x" .encode() * 1001]
+
+
+def test_ask_dash_pairs_every_input_line_with_one_output_line(index_dir: Path) -> None:
+    rng = random.Random(7)
+    fuzzed = [bytes(rng.choice(b"ab ?\t\r\x00\x85\xc2\xa0\xe3\x80\x80\xff") for _ in range(rng.randint(0, 12)))
+              for _ in range(60)]
+    lines = [b"How did China react?", *AWKWARD_LINES, *fuzzed]
+    status, out = run("ask", "-", "--json", stdin=b"\n".join(lines) + b"\n")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert status == 1 and len(rows) == len(lines)
+    assert rows[0]["answered"] is True
+    errors = {line: row["error"] for line, row in zip(lines, rows) if "error" in row}
+    assert errors[b"caf\xe9?"] == "the question is not UTF-8 text" and rows[7]["question"] == "caf\\xe9?"
+    for blank in AWKWARD_LINES[:6]:
+        assert errors[blank] == "the question is empty"
+    assert errors[b"x" * 1001].startswith("the question is too long")
+    assert "answered" in rows[9] and "answered" in rows[11], "a line separator inside a question is part of it"
+
+
+def test_ask_dash_reports_a_line_it_cannot_ask_by_its_number(index_dir: Path, capsys) -> None:
+    status, out = run("ask", "-", stdin=b"How did China react?\n\xe9\n \nWhat is the capital of Peru?\n")
+    assert status == 1
+    assert out.count("Q: ") == 2
+    assert capsys.readouterr().err.splitlines() == ["articlebot: line 2: the question is not UTF-8 text",
+                                                    "articlebot: line 3: the question is empty"]
+
+
+def test_a_question_argument_that_is_not_utf8_is_refused_in_one_line(index_dir: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "index.cli", "ask", b"caf\xe9?"], cwd=REPO, capture_output=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == b"articlebot: the question is not UTF-8 text\n"
 
 
 def test_ingest_reports_each_article_and_is_idempotent(index_dir: Path, tmp_path: Path) -> None:
@@ -176,3 +219,81 @@ def test_feeds_are_followed_listed_polled_and_removed(index_dir: Path, monkeypat
     assert status == 0 and "4 cracked girders" in out
     assert run("feeds", "remove", url) == (0, f"removed   {url}\n")
     assert run("feeds", "list") == (0, "No feeds yet. Follow one with: articlebot feeds add URL\n")
+
+
+def test_a_path_with_a_line_break_is_shown_on_one_line(index_dir: Path, tmp_path: Path, capsys) -> None:
+    odd = tmp_path / "bad\nname\x1b[2J.txt"
+    odd.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    assert run("ingest", str(odd), str(tmp_path / "gone\n.txt"))[0] == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"articlebot: {tmp_path}/gone\\n.txt: no such file or folder",
+        f"articlebot: {tmp_path}/bad\\nname\\x1b[2J.txt: looks like a binary file, not text"]
+
+
+def test_library_warnings_about_a_pdf_are_lines_about_its_path_at_the_level_chosen(index_dir: Path, tmp_path: Path) -> None:
+    whole = make_pdf([["The council voted on Tuesday to close the old river bridge for repairs, officials said."]])
+    damaged = tmp_path / "bridge.pdf"
+    damaged.write_bytes(whole[:whole.rindex(b"%%EOF")])  # truncated: pypdf warns, then cannot read it
+
+    def ingest(**env: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-m", "index.cli", "ingest", str(damaged)], cwd=REPO,
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1 and done.stdout == ""
+        return done.stderr.splitlines()
+
+    lines = ingest()
+    assert lines[-1] == f"articlebot: {damaged}: not a readable PDF (PdfStreamError)"
+    assert f"articlebot: {damaged}: EOF marker not found" in lines
+    assert all(line.startswith(f"articlebot: {damaged}: ") for line in lines)
+    assert ingest(ARTICLEBOT_LOG_LEVEL="error") == [lines[-1]]
+
+
+def test_ingest_help_names_every_file_type_read() -> None:
+    from index.cli import build_parser
+
+    [ingest] = [a for a in build_parser()._subparsers._group_actions[0]._choices_actions if a.dest == "ingest"]
+    assert ".pdf" in ingest.help and ".txt" in ingest.help
+
+
+def test_the_encoder_cache_follows_the_index_option(tmp_path: Path) -> None:
+    assert Settings.from_env({}, index_dir=tmp_path / "data" / "idx").encoder_cache == tmp_path / "data" / "encoders"
+    assert Settings.from_env({"ARTICLEBOT_INDEX": "elsewhere/idx"}, index_dir=tmp_path / "idx").index_dir == tmp_path / "idx"
+    set_apart = {"ARTICLEBOT_ENCODER_CACHE": str(tmp_path / "cache")}
+    assert Settings.from_env(set_apart, index_dir=tmp_path / "idx").encoder_cache == tmp_path / "cache"
+
+
+def test_every_command_closes_the_index_it_opened(index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[ArticleIndex] = []
+    closed: list[ArticleIndex] = []
+    open_index, close_index = ArticleIndex.open.__func__, ArticleIndex.close  # type: ignore[attr-defined]
+
+    def opening(cls: type[ArticleIndex], settings: Settings) -> ArticleIndex:
+        opened.append(open_index(cls, settings))
+        return opened[-1]
+
+    def closing(self: ArticleIndex) -> None:
+        closed.append(self)
+        close_index(self)
+
+    monkeypatch.setattr(ArticleIndex, "open", classmethod(opening))
+    monkeypatch.setattr(ArticleIndex, "close", closing)
+    article = write(tmp_path, "a.txt", ARTICLE)
+    for argv, status in ((["ask", "How did China react?"], 0), (["ask", "-"], 0), (["ingest", str(article)], 0),
+                         (["ingest", str(tmp_path / "missing.txt")], 1), (["sources"], 0),
+                         (["remove", "no-such-id"], 1), (["feeds", "poll"], 0)):
+        assert run(*argv)[0] == status, argv
+        assert len(opened) == len(closed) and opened[-1] is closed[-1], argv
+
+
+def test_commands_on_postgresql_leave_no_broken_connection_in_the_server_log(
+        index_dir: Path, tmp_path: Path, postgres_url: str, postgres_log: Path) -> None:
+    env = {**os.environ, "ARTICLEBOT_DATABASE_URL": postgres_url}
+    before = postgres_log.stat().st_size
+    for argv in (["ingest", str(write(tmp_path, "a.txt", ARTICLE))], ["sources"], ["ask", "Which bridge closes?"]):
+        done = subprocess.run([sys.executable, "-m", "index.cli", *argv], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    with postgres_log.open("rb") as log:
+        log.seek(before)
+        written = log.read().decode("utf-8", "replace")
+    assert "unexpected EOF" not in written and "Connection reset" not in written, written

@@ -34,6 +34,20 @@ def test_follow_ups_are_rewritten_from_the_turn_before(question: str, searched: 
     assert rewrite(question, CHINA) == searched
 
 
+@pytest.mark.parametrize(("before", "question", "searched"), [
+    ("What percentage of votes did Putin win?", "when?", "When did Putin win?"),
+    ("What percentage of votes did Putin win?", "how?", "How did Putin win?"),
+    ("Which Russian leader did Trump call?", "when?", "When did Trump call?"),
+    ("How many votes did the party get?", "why?", "Why did the party get?"),
+    ("How many people were killed in the attack?", "where?", "Where people were killed in the attack?"),  # a subject
+    ("Who won the election?", "when?", "When won the election?"),  # no verb after the wh-phrase: the word alone
+    ("Who won, and what did they say?", "why?", "Why won, and what did they say?"),  # a clause break ends it
+    ("How did Trump react?", "and Kim Jong Un?", "How did Kim Jong Un react?"),
+])
+def test_a_bare_question_word_replaces_the_whole_wh_phrase(before: str, question: str, searched: str) -> None:
+    assert rewrite(question, Turn(before)) == searched
+
+
 def test_without_a_turn_before_nothing_is_rewritten() -> None:
     assert rewrite("what about France?", None) == "what about France?"
 

@@ -115,3 +115,29 @@ def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(po
             assert hits and word in hits[0].text
     finally:
         moved.close()
+
+
+def test_migrate_into_a_database_holding_other_articles_verifies_the_source_only(
+        tmp_path: Path, postgres_url: str, embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.ingest import ensure_seeded
+    from index.migrate import unlike_articles
+
+    there = Settings(index_dir=tmp_path / "there", database_url=postgres_url)
+    with ArticleIndex(there.index_dir, embedder, there) as shared:  # the database already holds the seeds
+        ensure_seeded(shared, SEEDS)
+    folder = tmp_path / "harbour"
+    with ArticleIndex(folder, embedder, Settings(index_dir=folder)) as harbour:
+        added = harbour.add(parse_text(STORY, "file:harbour.txt"))
+    monkeypatch.setenv("ARTICLEBOT_INDEX", str(folder))
+    monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
+
+    status, out = run("migrate", "--to", postgres_url)
+    assert status == 0, out
+    assert "1 of 1 articles (1 passages) are there alike; it holds 2 articles in all" in out
+    assert out.rstrip().endswith("verified")
+
+    with ArticleIndex(folder, embedder, Settings(index_dir=folder)) as harbour, \
+            ArticleIndex(there.index_dir, embedder, there) as shared:
+        assert unlike_articles(harbour, shared) == ()
+        shared.remove(added.article_id)
+        assert unlike_articles(harbour, shared) == (added.article_id,)

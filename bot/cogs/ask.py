@@ -76,7 +76,10 @@ class AskCog(commands.Cog):
         in_ask_channel = message.channel.id in self.bot.settings.ask_channels
         private = message.guild is None
         in_own_thread = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
-        if not (mentioned or in_ask_channel or private or in_own_thread):
+        # A reply to the bot's own message is addressed to it, its ping switched off ("@OFF") or not.
+        replied = message.reference.resolved if message.reference else None
+        reply_to_me = isinstance(replied, discord.Message) and replied.author.id == me.id
+        if not (mentioned or in_ask_channel or private or in_own_thread or reply_to_me):
             return
         question = question_from(message, me.id)
         if not question:
@@ -100,7 +103,7 @@ class AskCog(commands.Cog):
                                         message.author.id, answer)
             first, *rest = render_answer(answer)
             last_view = view if not rest else discord.utils.MISSING
-            thread = await self._thread_for(message, question)
+            thread = await self._thread_for(message, answer.searched or question)  # a follow-up as searched
             if thread is not None:  # the conversation goes on in the thread, where every message is a question
                 sent = [await thread.send(answer_text(answer), embeds=first, allowed_mentions=NO_MENTIONS, view=last_view)]
             else:

@@ -517,6 +517,16 @@ class FakeDiscord:
         except TimeoutError:
             raise AssertionError(f"client did not identify within {timeout}s: {self.violations}") from None
 
+    async def join_guild(self, guild: FakeGuild) -> None:
+        """The bot is added to ``guild`` (made by add_guild) while it runs: a GUILD_CREATE to the guild's shard
+        without ``unavailable``, which is how a client tells a join from a guild that comes back."""
+        for session in self._sessions_for(guild.id):
+            members = [m for m in guild.members.values()
+                       if (session.intents or 0) & Intent.GUILD_MEMBERS or m.user is self.bot_user]
+            data = guild.to_json(members=members)
+            del data["unavailable"]
+            await session.dispatch("GUILD_CREATE", data)
+
     def _sessions_for(self, guild_id: str | None) -> list[_GatewaySession]:
         """The connections Discord sends a guild's events to (None: direct messages)."""
         return [session for session in self._sessions.values() if session.serves(guild_id)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -363,3 +364,45 @@ async def test_an_answer_opens_a_thread_where_every_message_is_a_follow_up(fake_
         await fake.send_message(s.general, s.alice, f"{fake.bot_user.mention} How did China react?")
         reply = await fake.wait_for_message(s.general, timeout=30)
         assert reply.embeds and len(fake.threads) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_reply_to_an_answer_with_its_mention_off_is_answered_in_a_thread_named_as_searched(
+        fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+    async with serve(fake_discord, seed_index, threads=True) as s:
+        fake = s.fake
+        slash = await answer_of(await s.ask("How did China react?"))
+        reply = await fake.send_message(s.general, s.bob, "what about Kim Jong Un?", reply_to=slash, mention_author=False)
+        assert fake.bot_user not in reply.mentions, "@OFF: the reply does not ping the bot"
+        [thread] = await fake.wait_for(lambda: list(fake.threads) or None, 30, "a thread")
+        assert thread.id == reply.id and thread.name == "How did Kim Jong Un react?"
+        answer = await fake.wait_for_message(thread, timeout=30)
+        assert answer.content == "Searching for: How did Kim Jong Un react?"
+
+        await fake.send_message(s.general, s.bob, "Nice weather today", reply_to=reply, mention_author=False)
+        await asyncio.sleep(1.0)  # a reply to someone else's message is not for the bot
+        assert len(fake.threads) == 1 and fake.bot_messages(s.general) == []
+
+
+@pytest.mark.asyncio
+async def test_the_bot_logs_once_per_server_the_permissions_it_uses_but_lacks(fake_discord: FakeDiscord,
+                                                                             seed_index: ArticleIndex, caplog) -> None:
+    from .fake_payloads import DEFAULT_BOT_PERMISSIONS, Permission
+
+    def without_threads(name: str) -> FakeGuild:
+        guild = fake_discord.add_guild(name, bot_permissions=DEFAULT_BOT_PERMISSIONS & ~Permission.CREATE_PUBLIC_THREADS)
+        guild.everyone.permissions &= ~Permission.CREATE_PUBLIC_THREADS
+        return guild
+
+    strict = without_threads("Strict")
+    with caplog.at_level(logging.WARNING, logger="bot.client"):
+        async with serve(fake_discord, seed_index) as s:  # "Newsroom" gives the bot everything it uses
+            await s.bot.wait_until_ready()
+            joined = without_threads("Joined later")
+            await fake_discord.join_guild(joined)
+            await fake_discord.wait_for(lambda: s.bot.get_guild(int(joined.id)), 10, "the joined server")
+            s.bot.dispatch("guild_available", s.bot.get_guild(int(strict.id)))  # as after a reconnection
+            await asyncio.sleep(0.2)
+    lacking = [r.getMessage() for r in caplog.records if "does not give the bot" in r.getMessage()]
+    assert lacking == [f"server {strict.id} (Strict) does not give the bot Create Public Threads; see the invite in docs/discord.md",
+                       f"server {joined.id} (Joined later) does not give the bot Create Public Threads; see the invite in docs/discord.md"]

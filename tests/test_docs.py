@@ -1,0 +1,37 @@
+"""What the README and docs/ tell a user about the bot is what the bot does."""
+
+from __future__ import annotations
+
+import re
+
+from bot.cogs.watch import ADDED, FAILED, KNOWN, LIMITED
+from bot.permissions import BOT_PERMISSIONS, USED_PERMISSIONS
+
+from .conftest import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+DISCORD = (REPO / "docs" / "discord.md").read_text(encoding="utf-8")
+
+
+def test_the_reactions_documented_are_those_the_bot_adds() -> None:
+    reactions = {ADDED: "added", KNOWN: "known|already there", FAILED: "failed|could not add", LIMITED: "limit"}
+    for text in (README, DISCORD):
+        line = next(line for line in text.splitlines() if ADDED in line)
+        shown = dict(reversed(re.findall(r"([^\w\s(),:;|`]+) ([\w ]+)", line)))  # each at its first mention
+        assert set(shown) == set(reactions), line
+        for emoji, words in shown.items():
+            assert re.search(reactions[emoji], words), (emoji, words)
+
+
+def test_the_invite_asks_for_every_permission_the_bot_uses() -> None:
+    [asked] = re.findall(r"oauth2/authorize\?\S*permissions=(\d+)", DISCORD)
+    assert int(asked) == BOT_PERMISSIONS.value
+    named = re.search(r"the permissions (.+?) \(`BOT_PERMISSIONS`", " ".join(DISCORD.split()))
+    assert named is not None
+    assert set(re.split(r", | and ", named.group(1))) == set(USED_PERMISSIONS.values())
+
+
+def test_answers_to_ask_channels_are_documented_as_the_bot_gives_them() -> None:
+    row = next(line for line in README.splitlines() if line.startswith("| any message in an `ASK_CHANNELS` channel"))
+    assert "thread" in row and "as a reply;" not in row
+    assert "answered as a reply" not in DISCORD
