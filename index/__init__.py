@@ -14,6 +14,7 @@ from .article_index import (
     check_question,
 )
 from .articles import (
+    SUPPORTED_TYPES,
     Article,
     ArticleError,
     check_file,
@@ -38,7 +39,7 @@ from .small_database import SmallDatabase, open_small_database
 from .store import StoredArticle
 
 __all__ = [
-    "MAX_QUESTION_CHARS", "MODES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
+    "MAX_QUESTION_CHARS", "MODES", "SUPPORTED_TYPES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
     "Deadline", "Embedded", "Feed", "FeedError", "FeedList", "FeedPoller", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "PollResult", "QuestionError", "Quote",
     "Retrieval", "Scope", "Settings", "SettingsError", "SinceError", "SmallDatabase", "SourceMatch", "StoredArticle", "Turn", "check_file", "check_question",
     "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url", "open_small_database", "parse_since",

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import AddResult, Article, ArticleError, Deadline, Scope, check_file
+from index import SUPPORTED_TYPES, AddResult, Article, ArticleError, Deadline, Scope, check_file
 
 from ..confirm import ConfirmView
 from ..permissions import manager_only
@@ -55,7 +55,7 @@ class ManageCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="add", description="Add an article to this server from a link or a file")
-    @app_commands.describe(url="A link to the article", file="A .txt, .md, .html or .pdf file with the article",
+    @app_commands.describe(url="A link to the article", file=f"A {SUPPORTED_TYPES} file with the article",
                            everywhere="Share it with every server (the bot's owner only)")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
