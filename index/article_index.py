@@ -29,6 +29,7 @@ from .lexical import LexicalIndex
 from .quotes import sentence_facts
 from .recency import recency_days
 from .results import Answer, Passage
+from .reader import reader_for
 from .retrieval import Query, Retrieval, Retriever
 from .scope import Scope
 from .settings import Settings
@@ -130,7 +131,7 @@ class ArticleIndex:
         self._seen = self._catch_up()  # the generation of the last change the derived indexes took
         self._add_sentence_facts()
         self._story_index: StoryIndex | None = None  # built by the first add or remove that needs it
-        self._retriever = Retriever(self.store, self.vectors, self.lexical)
+        self._retriever = Retriever(self.store, self.vectors, self.lexical, reader_for() if self.settings.reader else None)
         self._stop_following = threading.Event()
         if self.store.shared:  # other processes change the database too: take their changes as they come
             self._follower = threading.Thread(target=self.store.listen, args=(self._follow, self._stop_following),

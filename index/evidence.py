@@ -135,21 +135,32 @@ FEATURES = (
     "leans_back",             # the sentence opens with a pronoun or connective
     "first_in_paragraph",     # news ledes carry the facts
     "log_chars",              # log of its length in characters, over 5
+    "reader",                 # the reader's logit: the question and the sentence read together (index/reader.py)
 )
-#: Fitted by tools/fit_quote_model.py (half of the articles of SQuAD dev and onestopqa-news).
-WEIGHTS = (3.944, 1.226, 3.944, 1.226, -0.368, -0.053, 0.062, 6.036, 0.345, -0.345, 0.399, 0.151, -0.290, 0.589)
-BIAS = -5.353
 
 
-def probability(features: tuple[float, ...]) -> float:
-    """The model's probability that a sentence with these features is on target."""
-    return float(probabilities(np.asarray([features], dtype=np.float64))[0])
+class QuoteModel(NamedTuple):
+    """Logistic-regression weights over FEATURES: the probability that a sentence is on target."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """The probability of each row of an (n, len(FEATURES)) array."""
+        z = self.bias + features @ np.asarray(self.weights)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
-def probabilities(features: np.ndarray) -> np.ndarray:
-    """`probability` of each row of an (n, len(FEATURES)) array."""
-    z = BIAS + features @ np.asarray(WEIGHTS)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+#: Fitted by tools/fit_quote_model.py (half 1 of the articles of SQuAD dev and onestopqa-news), with the reader.
+WITH_READER = QuoteModel((1.437, -0.299, 1.437, -0.299, 0.206, -0.123, 0.725, 4.852, 0.371, -0.371, 0.202, 0.077,
+                          -0.132, 0.220, 0.317), -3.608)
+#: The same without the reader (ARTICLEBOT_READER=0): the reader's weight is 0.
+WITHOUT_READER = QuoteModel((3.944, 1.226, 3.944, 1.226, -0.368, -0.053, 0.062, 6.036, 0.345, -0.345, 0.399, 0.151,
+                             -0.290, 0.589, 0.0), -5.353)
+
+
+def quote_model(reader: bool) -> QuoteModel:
+    return WITH_READER if reader else WITHOUT_READER
 
 
 def length_feature(chars: np.ndarray) -> np.ndarray:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .chunking import Span
-from .evidence import QuestionCues
+from .evidence import QuestionCues, quote_model
 from .fusion import Hit, Mode, check_mode, fuse
 from .lexical import LexicalIndex
+from .reader import Reader
 from .quotes import (
     PASSAGES_READ,
     ScoredSentence,
@@ -69,7 +70,7 @@ class Retrieval:
     passages: tuple[Passage, ...]
     #: The sentences the quotes were chosen from, each with the quote model's features and probability.
     candidates: tuple[ScoredSentence, ...]
-    #: Seconds per stage: "embed" (the question), "search" (steps 1–3), "quotes" (step 4).
+    #: Seconds per stage: "embed" (the question), "search" (steps 1–3), "reader" (its part of step 3), "quotes" (step 4).
     timings: Mapping[str, float]
 
 
@@ -77,29 +78,32 @@ class Retrieval:
 class _Ranked:
     passages: list[Passage]
     articles: dict[str, ArticleRef]
-    sentences: list[ScoredSentence]
+    sentences: list[ScoredSentence]  # those of the passages that may be quoted
+    reading: float = 0.0  # seconds the reader took
 
 
 class Retriever:
     """The pipeline over the database and the two derived indexes; callers hold the index's lock."""
 
-    def __init__(self, store: Store, vectors: VectorIndex, lexical: LexicalIndex) -> None:
+    def __init__(self, store: Store, vectors: VectorIndex, lexical: LexicalIndex, reader: Reader | None = None) -> None:
         self.store = store
         self.vectors = vectors
         self.lexical = lexical
+        self.reader = reader
+        self.model = quote_model(reader is not None)
 
     def answer(self, query: Query, limit: int, min_score: float, mode: Mode, scope: Scope, depth: int = 0) -> Retrieval:
         """At most `limit` quotes for `query` from at least `depth` ranked passages."""
         started = time.perf_counter()
-        ranked = self.rank(query, max(limit * 2, PASSAGES_READ, depth), mode, scope)
+        ranked = self.rank(query, max(limit * 2, PASSAGES_READ, depth), mode, scope, max(PASSAGES_READ, limit))
         searched = time.perf_counter()
-        readable = {p.chunk_id for p in ranked.passages[:max(PASSAGES_READ, limit)]}
-        candidates = [s for s in ranked.sentences if s.passage.chunk_id in readable]
+        candidates = ranked.sentences
         quotes = select_quotes(candidates, ranked.articles, limit,
                                lambda article_id, span: self._quote_text(ranked.passages, article_id, span),
                                prefer_newer=query.recent_days is not None)
-        # One calibrated score decides: the quote model's probability that the best quote is on target.
-        if not quotes or max(q.score for q in quotes) < min_score:
+        # One calibrated score decides: the quote model's probability (without the reader) that the best
+        # candidate is on target.
+        if not quotes or max(s.support for s in candidates) < min_score:
             quotes = []
         quotes = [self._with_others(q, ranked.articles, scope) for q in quotes]
         sources = _nearest_sources(ranked.passages, ranked.articles)
@@ -109,11 +113,14 @@ class Retriever:
             newest = max((d for d in matched if d), default="")
             note = older_than_asked(newest, query.recent_days) if newest else ""
         answer = Answer(query.text, bool(quotes), tuple(quotes), sources, note=note, since=scope.since)
-        return Retrieval(answer, tuple(ranked.passages), tuple(candidates),
-                         {"search": searched - started, "quotes": time.perf_counter() - searched})
+        timings = {"search": searched - started - ranked.reading, "reader": ranked.reading,
+                   "quotes": time.perf_counter() - searched}
+        return Retrieval(answer, tuple(ranked.passages), tuple(candidates), timings)
 
-    def rank(self, query: Query, k: int, mode: Mode, scope: Scope) -> _Ranked:
-        """The best `k` passages (steps 1–3), with what quoting them needs."""
+    def rank(self, query: Query, k: int, mode: Mode, scope: Scope, quoted: int = PASSAGES_READ) -> _Ranked:
+        """The best `k` passages (steps 1–3), with what quoting the first `quoted` of them needs: their
+        sentences, weighed by the quote model. With the reader, those passages are ordered by their best
+        sentence: the reader has read them, and one sentence that answers makes a passage the best."""
         rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
         hits = self._candidates(query, max(k, RERANK_DEPTH) if rerank else k, check_mode(mode), scope)
         chunks = self.store.chunks([h.chunk_id for h in hits])
@@ -123,8 +130,24 @@ class Retriever:
         evidence = score_sentences(query.vector, query.terms, passages,
                                    self.store.sentences([p.chunk_id for p in passages]), self.lexical.idf)
         kept = self._rerank(passages, evidence, k) if rerank else passages
-        # The quote model weighs only the sentences that may be quoted: the kept passages'.
-        return _Ranked(kept, articles, weigh_sentences(evidence, passages, {p.chunk_id: p for p in kept}, query.cues))
+        reading = 0.0
+
+        def read(sentences: Sequence[str]) -> np.ndarray:
+            nonlocal reading
+            began = time.perf_counter()
+            assert self.reader is not None
+            logits = self.reader.read(query.text, sentences)
+            reading += time.perf_counter() - began
+            return logits
+
+        sentences = weigh_sentences(evidence, passages, {p.chunk_id: p for p in kept[:quoted]}, query.cues, self.model,
+                                    read if self.reader is not None else None)
+        if self.reader is not None:
+            best: dict[int, float] = {}
+            for s in sentences:
+                best[s.passage.chunk_id] = max(best.get(s.passage.chunk_id, 0.0), s.score)
+            kept = sorted(kept[:quoted], key=lambda p: -best.get(p.chunk_id, 0.0)) + kept[quoted:]
+        return _Ranked(kept, articles, sentences, reading)
 
     def _candidates(self, query: Query, k: int, mode: Mode, scope: Scope) -> list[Hit]:
         """Steps 1 and 2: both sides' candidates, each scored by the other side too, fused."""

@@ -94,6 +94,9 @@ class Settings:
     #: SQLite, for several processes sharing one index (index/pg_store.py); the folder then keeps only
     #: this process's own BM25 index.
     database_url: str = field(default="", repr=False)  # it may hold a password
+    #: Read the candidate sentences with the reader, the cross-encoder trained here (index/reader.py); off, the
+    #: quote model weighs them without it (faster, and less often right: docs/evaluation.md).
+    reader: bool = True
     #: What a process logs (one of LOG_LEVELS); "": the process's own default (WARNING for a command,
     #: INFO for the bot).
     log_level: str = ""
@@ -134,4 +137,5 @@ class Settings:
             encoder_cache=Path(env.get("ARTICLEBOT_ENCODER_CACHE") or index_dir.parent / "encoders").expanduser(),
             database_url=env.get("ARTICLEBOT_DATABASE_URL", "").strip(),
             log_level=log_level,
+            reader=env.get("ARTICLEBOT_READER", "1").strip() not in {"0", "false", "no"},
         )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.evidence import FEATURES, WEIGHTS, QuestionCues, SentenceCues, answer_type, ask_of, holds, probability
+import numpy as np
+
+from index.evidence import FEATURES, WITH_READER, WITHOUT_READER, QuestionCues, SentenceCues, answer_type, ask_of, holds
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -56,8 +58,9 @@ def test_a_sentence_that_opens_with_a_pronoun_leans_on_the_one_before() -> None:
     assert not SentenceCues.of("Heathrow was closed.").leans_back
 
 
-def test_the_model_is_a_probability_over_its_features() -> None:
-    assert len(WEIGHTS) == len(FEATURES)
-    strong = probability((0.8, 1.0, 0.0, 0.0, 0.5, 0.5, 0.7, 0.9, 1.0, 0.0, 1.0, 0.0, 1.0, 0.9))
-    weak = probability((0.1, 0.0, -0.5, -0.8, 0.1, 0.0, 0.1, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.9))
+@pytest.mark.parametrize("model", [WITH_READER, WITHOUT_READER])
+def test_the_model_is_a_probability_over_its_features(model) -> None:
+    assert len(model.weights) == len(FEATURES)
+    strong, weak = model.probabilities(np.array([(0.8, 1.0, 0.0, 0.0, 0.5, 0.5, 0.7, 0.9, 1.0, 0.0, 1.0, 0.0, 1.0, 0.9, 4.0),
+                                                 (0.1, 0.0, -0.5, -0.8, 0.1, 0.0, 0.1, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.9, -4.0)]))
     assert 0.0 < weak < strong < 1.0

@@ -2,6 +2,9 @@
 
     .venv/bin/python tools/fit_quote_model.py ../shared/eval/squad-v1.1-dev ../shared/eval/onestopqa-news
 
+With the reader (the default), the reader's logit is one of the features and the weights printed are
+WITH_READER's; with ARTICLEBOT_READER=0 they are WITHOUT_READER's.
+
 For each set it indexes every article, asks the questions about half 1 (at most --limit, sampled
 with a fixed seed), labels each candidate sentence by the set's own rule (holds an answer, or
 overlaps an evidence span by half), and fits in two steps, every set weighing the same:
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from index import Settings
-from index.evidence import FEATURES, WEIGHTS
+from index.evidence import FEATURES, quote_model
 from index.tools.evaluate import eval_set, halves, on_target
 
 
@@ -147,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             args.cache.write_bytes(pickle.dumps((data, outside)))
     ranking = fit_ranking([halves_of[1] for halves_of in data.values()], args.l2)
     scale, bias = fit_calibration([(data[name][1], outside[name]) for name in data], ranking)
-    print("WEIGHTS = (" + ", ".join(f"{w * scale:.3f}" for w in ranking) + ")")
-    print(f"BIAS = {bias:.3f}")
+    reader = Settings.from_env().reader
+    print(f"{'WITH_READER' if reader else 'WITHOUT_READER'} = QuoteModel((" + ", ".join(f"{w * scale:.3f}" for w in ranking)
+          + f"), {bias:.3f})")
     for name, w in zip(FEATURES, ranking * scale):
         print(f"  {name:22} {w:+.3f}")
     print("threshold on the best quote's probability (ARTICLEBOT_MIN_SCORE): answerable questions of half 2 "
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         unanswerable = [_sigmoid(scale * float((x @ ranking).max()) + bias) for x in outside[name]]
         print(f"  {name:16}" + "  ".join(f"{t:.2f}: {np.mean(np.array(answerable) < t):.3f}/{np.mean(np.array(unanswerable) < t):.3f}"
                                         for t in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3)))
-    current = np.array(WEIGHTS, dtype=float)
+    current = np.array(quote_model(reader).weights, dtype=float)
     for name, halves_of in data.items():
         for half in (1, 2):
             print(f"{name} half {half} ({len(halves_of[half])} questions): top candidate on target "

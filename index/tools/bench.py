@@ -53,12 +53,16 @@ class SizeReport:
     query_p95_ms: float
     query_p99_ms: float
     stage_p50_ms: dict[str, float]
+    stage_p95_ms: dict[str, float]
     vector_index: str  # "exact" or "ivf"
     recall_at_10: float
     rss_mb: float
     disk_mb: float
     load_s: float
     ready_s: float
+    #: The same questions on the same index without the reader (None when the reader is off).
+    no_reader_p50_ms: float | None = None
+    no_reader_p95_ms: float | None = None
 
 
 def _rss_mb() -> float:
@@ -150,6 +154,27 @@ def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict
     load_s = time.perf_counter() - started
     ready_s = _process_age_s()  # from the process's start: imports, model and index
 
+    latencies, stages = _ask_all(index, questions)
+    rss = _rss_mb()  # before the exact search below reads every vector
+    report = dict(
+        query_p50_ms=percentile(latencies, 0.5), query_p95_ms=percentile(latencies, 0.95),
+        query_p99_ms=percentile(latencies, 0.99),
+        stage_p50_ms={s: round(statistics.median(v), 2) for s, v in stages.items()},
+        stage_p95_ms={s: round(percentile(v, 0.95), 2) for s, v in stages.items()},
+        vector_index=index.stats().vector_search, recall_at_10=_vector_recall(index, embedder, questions),
+        rss_mb=rss, load_s=load_s, ready_s=ready_s,
+    )
+    index.close()
+    if settings.reader:  # the same questions on the same index without the reader, for the ratio
+        with ArticleIndex(folder, embedder, replace(settings, index_dir=folder, reader=False)) as plain:
+            plain.warm_up()
+            without, _ = _ask_all(plain, questions)
+        report.update(no_reader_p50_ms=percentile(without, 0.5), no_reader_p95_ms=percentile(without, 0.95))
+    return report
+
+
+def _ask_all(index: ArticleIndex, questions: Sequence[str]) -> tuple[list[float], dict[str, list[float]]]:
+    """Each question's milliseconds, and each stage's."""
     latencies: list[float] = []
     stages: dict[str, list[float]] = {}
     for question in questions:
@@ -158,16 +183,7 @@ def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict
         latencies.append((time.perf_counter() - started) * 1000)
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds * 1000)
-    rss = _rss_mb()  # before the exact search below reads every vector
-    report = dict(
-        query_p50_ms=percentile(latencies, 0.5), query_p95_ms=percentile(latencies, 0.95),
-        query_p99_ms=percentile(latencies, 0.99),
-        stage_p50_ms={s: round(statistics.median(v), 2) for s, v in stages.items()},
-        vector_index=index.stats().vector_search, recall_at_10=_vector_recall(index, embedder, questions),
-        rss_mb=rss, load_s=load_s, ready_s=ready_s,
-    )
-    index.close()
-    return report
+    return latencies, stages
 
 
 def _vector_recall(index: ArticleIndex, embedder: Any, questions: Sequence[str], k: int = 10) -> float:
@@ -278,6 +294,10 @@ def format_reports(reports: Sequence[SizeReport]) -> str:
         ("query p99 ms", lambda r: f"{r.query_p99_ms:.1f}"),
         *[(f"  {stage} p50 ms", lambda r, s=stage: f"{r.stage_p50_ms.get(s, 0):.1f}")
           for stage in (reports[0].stage_p50_ms if reports else {})],
+        ("  reader p95 ms", lambda r: f"{r.stage_p95_ms.get('reader', 0):.1f}"),
+        ("no reader p50 ms", lambda r: number(r.no_reader_p50_ms, 1)),
+        ("no reader p95 ms", lambda r: number(r.no_reader_p95_ms, 1)),
+        ("p50 / no reader", lambda r: number(r.query_p50_ms / r.no_reader_p50_ms if r.no_reader_p50_ms else None, 2)),
         ("vector index", lambda r: r.vector_index),
         ("recall@10 vs exact", lambda r: f"{r.recall_at_10:.3f}"),
         ("resident MB", lambda r: f"{r.rss_mb:,.0f}"),
