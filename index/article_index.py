@@ -131,7 +131,7 @@ class ArticleIndex:
         self._seen = self._catch_up()  # the generation of the last change the derived indexes took
         self._add_sentence_facts()
         self._story_index: StoryIndex | None = None  # built by the first add or remove that needs it
-        self._retriever = Retriever(self.store, self.vectors, self.lexical, reader_for() if self.settings.reader else None)
+        self._retriever = Retriever(self.store, self.vectors, self.lexical, reader_for if self.settings.reader else None)
         self._stop_following = threading.Event()
         if self.store.shared:  # other processes change the database too: take their changes as they come
             self._follower = threading.Thread(target=self.store.listen, args=(self._follow, self._stop_following),
@@ -166,9 +166,12 @@ class ArticleIndex:
             return IndexStats(len(self.store), self.store.count_chunks(), self.vectors.kind)
 
     def warm_up(self) -> None:
-        """Do what the first question would otherwise wait for (its first search reads the lexical index)."""
+        """Do what the first question would otherwise wait for: its first search reads the lexical index, and it
+        loads the reader."""
         with self._lock:
             self.lexical.top(["news"], 1)
+        if self.settings.reader:
+            reader_for()  # loaded once per process, by the first question otherwise
 
     # -- adding and removing ------------------------------------------------------------------
 

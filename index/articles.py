@@ -111,11 +111,6 @@ def decode_text(data: bytes, name: str) -> str:
     return text
 
 
-def display_path(path: Path | str) -> str:
-    """A path as text that can be printed and stored whatever its bytes (index/printable.py)."""
-    return printable(path)
-
-
 def _finish(title: str, body: str, source: str, meta: dict[str, str], name: str) -> Article:
     title = " ".join(bound_text(title[:1000]).text.split())
     body, notes = bound_text(body)
@@ -226,13 +221,13 @@ def _check_size(name: str, size: int) -> None:
 
 def load_file(path: Path) -> Article:
     """Load one supported file (SUPPORTED_TYPES) as an article."""
-    name = display_path(path)
+    name = printable(path)
     try:
         check_file(name, path.stat().st_size)
         data = path.read_bytes()
     except OSError as exc:
         raise ArticleError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    return parse_document(data, suffix_kind(path.name), f"file:{display_path(path.resolve())}", name)
+    return parse_document(data, suffix_kind(path.name), f"file:{printable(path.resolve())}", name)
 
 
 def load_upload(data: bytes, name: str, source: str, deadline: Deadline | None = None) -> Article:
@@ -252,7 +247,7 @@ def suffix_kind(name: str) -> str:
 def find_files(path: Path) -> Iterator[Path]:
     """The supported files at `path`: the file itself, or those below a folder, in a stable order."""
     if not path.exists():
-        raise ArticleError(f"{display_path(path)}: no such file or folder")
+        raise ArticleError(f"{printable(path)}: no such file or folder")
     if path.is_file():
         yield path
         return

@@ -189,7 +189,7 @@ def weigh_sentences(evidence: SentenceEvidence, passages: Sequence[Passage], kee
     # better but tells answerable news questions from questions no article answers less well (at the
     # threshold that keeps 3% of answerable news questions answered "not found", 84% of the unanswerable
     # against 93%: docs/reader.md).
-    support = WITHOUT_READER.probabilities(features)
+    support = scores if model is WITHOUT_READER else WITHOUT_READER.probabilities(features)
     return [ScoredSentence(p, Span(start, end), float(similarity[r]), float(overlap[r]), tuple(f), float(score), float(held))  # type: ignore[arg-type]
             for (p, start, end), r, f, score, held in zip(spans, rows.tolist(), features.tolist(), scores.tolist(),
                                                           support.tolist())]

