@@ -34,7 +34,7 @@ def test_two_steps_train_resume_and_export_a_reader_the_index_loads(tmp_path: Pa
     out = capsys.readouterr().out
     assert "data: 2 questions (onestopqa-news 1, selqa 1)" in out
     assert "resumed at step 1 of 2" in out and "step 2/2" in out
-    assert "held out, top candidate on target (reader / quote model): onestopqa-news" in out
+    assert "held out at step 2, top candidate on target (reader / quote model): onestopqa-news" in out
 
     assert main(["export", "--run", str(run), "--to", str(tmp_path / "reader")]) == 0
     logits = Reader(tmp_path / "reader").read(bridge.q, [*bridge.pos, *bridge.neg])

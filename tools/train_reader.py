@@ -57,6 +57,26 @@ class Group:
     src: str
     #: Held-out groups only: the quote model's probability of each of pos + neg, for the baseline.
     base: tuple[float, ...] = ()
+    #: The context of each of pos + neg (its article's title and the sentence before it in its paragraph),
+    #: where the source gives it; read only by `train --context`.
+    ctx: tuple[str, ...] = ()
+
+    def texts(self, context: bool) -> list[str]:
+        """pos + neg, each followed by its context when `context` is set."""
+        sentences = list(self.pos) + list(self.neg)
+        if not context or not self.ctx:
+            return sentences
+        return [with_context(s, c) for s, c in zip(sentences, self.ctx)]
+
+
+#: Words of context kept at most: the title and the end of the sentence before.
+CONTEXT_WORDS = 40
+
+
+def with_context(sentence: str, context: str) -> str:
+    """The second segment of a pair: the sentence, then its context, cut first when a pair is too long."""
+    words = context.split()
+    return f"{sentence} [SEP] {' '.join(words[-CONTEXT_WORDS:])}" if words else sentence
 
 
 def _write(path: Path, groups: Sequence[Group]) -> None:
@@ -93,38 +113,52 @@ def selqa_groups(folder: Path) -> list[Group]:
             continue
         row = json.loads(line)
         answers = set(row["answers"])
-        pos = tuple(c for i, c in enumerate(row["candidates"]) if i in answers)
-        neg = tuple(c for i, c in enumerate(row["candidates"]) if i not in answers)
+        candidates = row["candidates"]
+        order = [i for i in range(len(candidates)) if i in answers] + [i for i in range(len(candidates)) if i not in answers]
+        pos = tuple(candidates[i] for i in order if i in answers)
+        neg = tuple(candidates[i] for i in order if i not in answers)
+        title = f'{row["article"]}, {row["section"]}'
+        ctx = tuple(f"{title}: {candidates[i - 1]}" if i else f"{title}:" for i in order)
         if pos and neg:
-            groups.append(Group(row["question"], pos, neg, "selqa"))
+            groups.append(Group(row["question"], pos, neg, "selqa", ctx=ctx))
     return groups
 
 
 def retrieval_groups(folder: Path, limit: int, seed: int) -> dict[int, list[Group]]:
     """Per half of the articles: each question's candidate sentences as the pipeline weighs them."""
     from index import Settings
+    from index.chunking import paragraph_spans, sentence_spans
     from index.tools.evaluate import eval_set, halves, on_target
 
     settings = replace(Settings.from_env(), index_dir=Path("unused"))
     out: dict[int, list[Group]] = {1: [], 2: []}
     with eval_set(folder, settings, progress=True) as data:
         texts: dict[str, str] = {}
+        titles: dict[str, str] = {}
+
+        def context(article: str, start: int) -> str:
+            text = texts[article]
+            paragraph = next((p for p in paragraph_spans(text) if p.start <= start < p.end), None)
+            before = sentence_spans(text, paragraph.start, start) if paragraph else []
+            return f"{titles[article]}: {text[before[-1].start:before[-1].end]}" if before else f"{titles[article]}:"
+
         for half, articles in zip((1, 2), halves(data.ids)):
             questions = [q for q in data.questions if q.article in articles]
             for q in random.Random(seed).sample(questions, min(limit, len(questions))):
-                pos: list[tuple[str, float]] = []
-                neg: list[tuple[str, float]] = []
+                pos: list[tuple[str, float, str]] = []
+                neg: list[tuple[str, float, str]] = []
                 for c in data.index.retrieve(q.question).candidates:
                     article = c.passage.article_id
                     if article not in texts:
                         stored = data.index.article(article)
                         texts[article] = stored.text if stored else ""
+                        titles[article] = stored.title if stored else ""
                     text = texts[article][c.span.start:c.span.end]
                     right = on_target(q, data.ids, article, c.span.start, c.span.end, text)
-                    (pos if right else neg).append((text, c.score))
+                    (pos if right else neg).append((text, c.score, context(article, c.span.start)))
                 if pos and neg:
-                    out[half].append(Group(q.question, tuple(t for t, _ in pos), tuple(t for t, _ in neg), folder.name,
-                                           tuple(s for _, s in pos + neg)))
+                    out[half].append(Group(q.question, tuple(t for t, _, _ in pos), tuple(t for t, _, _ in neg), folder.name,
+                                           tuple(s for _, s, _ in pos + neg), tuple(c for _, _, c in pos + neg)))
     return out
 
 
@@ -198,12 +232,12 @@ def score(model: Any, tokenizer: Any, question: str, sentences: Sequence[str], b
     return out
 
 
-def held_out_score(model: Any, tokenizer: Any, groups: Sequence[Group]) -> dict[str, tuple[float, float, int]]:
+def held_out_score(model: Any, tokenizer: Any, groups: Sequence[Group], context: bool = False) -> dict[str, tuple[float, float, int]]:
     """Per source: (reader's top candidate on target, quote model's, questions)."""
     model.eval()
     by: dict[str, list[tuple[bool, bool]]] = {}
     for g in groups:
-        texts = list(g.pos) + list(g.neg)
+        texts = g.texts(context)
         logits = score(model, tokenizer, g.q, texts)
         reader_right = max(range(len(texts)), key=logits.__getitem__) < len(g.pos)
         base_right = max(range(len(texts)), key=lambda i: g.base[i]) < len(g.pos) if g.base else False
@@ -212,17 +246,38 @@ def held_out_score(model: Any, tokenizer: Any, groups: Sequence[Group]) -> dict[
     return {src: (sum(r for r, _ in v) / len(v), sum(b for _, b in v) / len(v), len(v)) for src, v in by.items()}
 
 
+def print_held_out(step: int, scores: dict[str, tuple[float, float, int]]) -> None:
+    print(f"held out at step {step}, top candidate on target (reader / quote model): " + "; ".join(
+        f"{src} {r:.3f} / {b:.3f} ({n})" for src, (r, b, n) in sorted(scores.items())), flush=True)
+
+
+def score_run(args: argparse.Namespace) -> int:
+    """The held-out score of a trained run's model, as `train` prints it while training."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    held = _stratified(read_groups(args.data / "heldout.jsonl"), args.held_out, args.seed)
+    tokenizer, model = build_model(packaged_model_path())
+    model.load_state_dict(torch.load(args.run / "model.pt", weights_only=True))
+    step = torch.load(args.run / "checkpoint.pt", weights_only=False)["step"] if (args.run / "checkpoint.pt").exists() else 0
+    print_held_out(step, held_out_score(model, tokenizer, held, args.context))
+    return 0
+
+
 # -- training -----------------------------------------------------------------------------------
 
-def batches(groups: Sequence[Group], order: Sequence[int], start: int, size: int, rng: random.Random) -> Iterator[tuple[int, list[str], list[str]]]:
+def batches(groups: Sequence[Group], order: Sequence[int], start: int, size: int, rng: random.Random,
+            context: bool = False) -> Iterator[tuple[int, list[str], list[str]]]:
     """(position after the batch, questions, sentences): `size` groups, each its positive first."""
     for at in range(start, len(order) - size + 1, size):
         questions, sentences = [], []
         for g in (groups[i] for i in order[at:at + size]):
-            negatives = rng.sample(g.neg, min(GROUP - 1, len(g.neg)))
-            negatives += [rng.choice(g.neg) for _ in range(GROUP - 1 - len(negatives))]  # a full group
+            texts = g.texts(context)
+            pos, neg = texts[:len(g.pos)], texts[len(g.pos):]
+            negatives = rng.sample(neg, min(GROUP - 1, len(neg)))
+            negatives += [rng.choice(neg) for _ in range(GROUP - 1 - len(negatives))]  # a full group
             questions += [g.q] * GROUP
-            sentences += [rng.choice(g.pos), *negatives]
+            sentences += [rng.choice(pos), *negatives]
         yield at + size, questions, sentences
 
 
@@ -241,6 +296,9 @@ def train(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     groups = read_groups(args.data / "train.jsonl")
+    if args.sources:
+        # An ablation: train on these sources only (the held-out score is unchanged).
+        groups = [g for g in groups if g.src in args.sources.split(",")]
     held = read_groups(args.data / "heldout.jsonl")
     held = _stratified(held, args.held_out, args.seed)
     # News is what the product is for and the smallest part: each news question counts `news_weight` times.
@@ -250,7 +308,8 @@ def train(args: argparse.Namespace) -> int:
         counts[g.src] = counts.get(g.src, 0) + 1
     print(f"data: {len(groups):,} questions ({', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))}); "
           f"news counted {args.news_weight}×; held out {len(held)}; {GROUP} sentences a question, "
-          f"{args.batch} questions a step, at most {MAX_TOKENS} tokens a pair", flush=True)
+          f"{args.batch} questions a step, at most {MAX_TOKENS} tokens a pair"
+          f"{', with context' if args.context else ''}", flush=True)
 
     random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -290,7 +349,7 @@ def train(args: argparse.Namespace) -> int:
     while step < total:
         order = list(order_source)
         random.Random(args.seed + epoch).shuffle(order)
-        for position, questions, sentences in batches(groups, order, position, args.batch, rng):
+        for position, questions, sentences in batches(groups, order, position, args.batch, rng, args.context):
             logits = model(**encode(tokenizer, questions, sentences)).view(args.batch, GROUP)
             loss = torch.nn.functional.cross_entropy(logits, target)
             optimiser.zero_grad()
@@ -308,9 +367,7 @@ def train(args: argparse.Namespace) -> int:
             if step % args.save_every == 0 or step == total:
                 save()
             if held and (step % args.eval_every == 0 or step == total):
-                scores = held_out_score(model, tokenizer, held)
-                print("held out, top candidate on target (reader / quote model): " + "; ".join(
-                    f"{src} {r:.3f} / {b:.3f} ({n})" for src, (r, b, n) in sorted(scores.items())), flush=True)
+                print_held_out(step, held_out_score(model, tokenizer, held, args.context))
             if step >= total:
                 break
         else:
@@ -380,7 +437,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sources", default="", help="train on these sources only (comma-separated), for an ablation")
+    p.add_argument("--context", action="store_true", help="read each sentence with its context (title, sentence before)")
     p.set_defaults(func=train)
+    p = sub.add_parser("score", help="a trained run's held-out score")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--held-out", type=int, default=200, help="held-out questions, an equal share of each source")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context", action="store_true")
+    p.set_defaults(func=score_run)
     p = sub.add_parser("export", help="write the trained reader as int8 ONNX with its tokenizer")
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--to", type=Path, required=True)
