@@ -23,7 +23,7 @@ from .articles import (
     parse_text,
 )
 from .budget import BudgetExceeded, Deadline
-from .embedder import embedder_for as load_encoder
+from .encoders.load import load_encoder
 from .feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
 from .fetch import Fetched, Fetcher, FetchError, FetchPolicy
 from .followups import Turn, rewrite

@@ -21,7 +21,8 @@ from .articles import Article, article_key
 from .budget import Deadline
 from .chunking import Chunk, Span, chunk_text, sentence_spans
 from .derived import Change, DerivedIndex
-from .embedder import Encoder, embedder_for
+from .encoders.base import Encoder
+from .encoders.load import load_encoder
 from .evidence import QuestionCues
 from .followups import Turn, rewrite
 from .fusion import Mode
@@ -29,7 +30,7 @@ from .lexical import LexicalIndex
 from .quotes import sentence_facts
 from .recency import recency_days
 from .results import Answer, Passage
-from .reader import reader_for
+from .encoders.reader import reader_for
 from .retrieval import Query, Retrieval, Retriever
 from .scope import Scope
 from .settings import Settings
@@ -98,18 +99,18 @@ def check_question(question: str) -> str:
 class ArticleIndex:
     """A searchable collection of articles in one folder."""
 
-    def __init__(self, folder: Path, embedder: Encoder, settings: Settings | None = None) -> None:
+    def __init__(self, folder: Path, encoder: Encoder, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.embedder = embedder
+        self.encoder = encoder
         self.folder = Path(folder)
         if self.settings.database_url:
             from .pg_store import PgStore
             from .pg_vectors import PgVectorIndex
 
-            self.store: Store | PgStore = PgStore(self.settings.database_url, self.folder, embedder.name, embedder.dim)
+            self.store: Store | PgStore = PgStore(self.settings.database_url, self.folder, encoder.name, encoder.dim)
             self.vectors: VectorIndex | PgVectorIndex = PgVectorIndex(self.store)
         else:
-            self.store = Store(self.folder, embedder.name, embedder.dim)
+            self.store = Store(self.folder, encoder.name, encoder.dim)
             self.vectors = VectorIndex(self.folder, self.store, self.settings.exact_limit)
         try:
             self._open_derived()
@@ -141,7 +142,7 @@ class ArticleIndex:
     @classmethod
     def open(cls, settings: Settings) -> ArticleIndex:
         """Open (or create) the index folder of `settings` with its model, loaded once per process."""
-        return cls(settings.index_dir, embedder_for(settings), settings)
+        return cls(settings.index_dir, load_encoder(settings), settings)
 
     def close(self) -> None:
         """Close the database (the derived indexes are saved as they change, or by `save`)."""
@@ -221,12 +222,12 @@ class ArticleIndex:
 
     def chunk(self, article: Article) -> list[Chunk]:
         """The article's chunks, sized so that title context plus chunk fit the model."""
-        budget = self.embedder.max_tokens - 2
+        budget = self.encoder.max_tokens - 2
         if self.settings.title_context and article.title:
-            title_tokens = self.embedder.count_tokens([article.title])[0] + 1
+            title_tokens = self.encoder.count_tokens([article.title])[0] + 1
             if title_tokens <= budget // 3:
                 budget -= title_tokens
-        return chunk_text(article.text, self.embedder.count_tokens, budget)
+        return chunk_text(article.text, self.encoder.count_tokens, budget)
 
     def embed(self, articles: Sequence[Article], deadline: Deadline | None = None) -> list[Embedded]:
         """Chunk and embed articles, each chunk and each of its sentences, in one forward pass over all
@@ -241,13 +242,13 @@ class ArticleIndex:
                 texts.append(text)
                 local.append([(s + offset, e + offset) for s, e in spans])
                 spans_of.append(spans)
-        step = self.embedder.batch_size if deadline is not None else max(len(texts), 1)
+        step = self.encoder.batch_size if deadline is not None else max(len(texts), 1)
         parts = []
         for start in range(0, len(texts), step):
             if deadline is not None:
                 deadline.check()
-            parts.append(self.embedder.encode_with_spans(texts[start:start + step], local[start:start + step]))
-        vectors = np.concatenate([v for v, _ in parts]) if parts else np.zeros((0, self.embedder.dim), np.float32)
+            parts.append(self.encoder.encode_with_spans(texts[start:start + step], local[start:start + step]))
+        vectors = np.concatenate([v for v, _ in parts]) if parts else np.zeros((0, self.encoder.dim), np.float32)
         pooled = [p for _, part in parts for p in part]
         embedded, at = [], 0
         analyze = self.lexical.analyzer.terms
@@ -461,5 +462,5 @@ class ArticleIndex:
             return self._retriever.rank(query, k, mode, scope).passages
 
     def _query(self, question: str) -> Query:
-        return Query(question, self.embedder.encode([question])[0], tuple(self.lexical.analyzer.terms(question)),
+        return Query(question, self.encoder.encode([question])[0], tuple(self.lexical.analyzer.terms(question)),
                      QuestionCues.of(question), recency_days(question))

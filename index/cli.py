@@ -26,8 +26,8 @@ class CliError(Exception):
 
 def _open_index(args: argparse.Namespace) -> ArticleIndex:
     from .article_index import ArticleIndex
-    from .embedder import ModelError
-    from .store import StoreError
+    from .errors import ModelError
+    from .errors import StoreError
 
     settings = args.settings
     try:
@@ -182,7 +182,7 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
-    from .embedder import ModelError
+    from .errors import ModelError
     from .fusion import MODES
     from .tools.evaluate import DatasetError, evaluate, format_report
 
@@ -233,7 +233,7 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     from .migrate import migrate
     from .pg_store import redact
     from .settings import is_postgres_url
-    from .store import StoreError
+    from .errors import StoreError
 
     settings, to = args.settings, args.to.strip()
     if is_postgres_url(to):
@@ -254,7 +254,7 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
 
         def open_target() -> ArticleIndex:
             try:
-                return ArticleIndex(checked.index_dir, source.embedder, checked)
+                return ArticleIndex(checked.index_dir, source.encoder, checked)
             except StoreError as exc:
                 raise CliError(str(exc)) from None
 
@@ -295,7 +295,7 @@ def _copy_feeds(source: Settings, target: Settings) -> tuple[int, int]:
 
     from .feeds import FILE_NAME, FeedList
     from .migrate import copy_feeds
-    from .store import StoreError
+    from .errors import StoreError
 
     if not source.database_url and not (source.index_dir / FILE_NAME).is_file():
         return 0, 0  # it never followed a feed: no file to leave behind by looking
@@ -324,7 +324,7 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
 
     from .feeds import FeedError, FeedList, FeedPoller
     from .fetch import Fetcher, FetchPolicy
-    from .store import StoreError
+    from .errors import StoreError
 
     try:
         feeds = FeedList(args.settings.index_dir, args.settings.database_url)

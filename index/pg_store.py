@@ -33,7 +33,8 @@ from .chunking import Chunk
 from .derived import Change
 from .files import atomic_write
 from .settings import Settings
-from .store import SCHEMA_VERSION, NewSentence, StoreError, StoreReads
+from .errors import StoreError
+from .store import SCHEMA_VERSION, NewSentence, StoreReads
 
 log = logging.getLogger(__name__)
 

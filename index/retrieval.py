@@ -22,7 +22,7 @@ from .chunking import Span
 from .evidence import QuestionCues, quote_model
 from .fusion import Hit, Mode, check_mode, fuse
 from .lexical import LexicalIndex
-from .reader import Reader
+from .encoders.reader import Reader
 from .quotes import (
     PASSAGES_READ,
     ScoredSentence,

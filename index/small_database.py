@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .pg_store import postgres_modules, redact
-from .store import StoreError
+from .errors import StoreError
 
 Row = tuple[Any, ...]
 

@@ -23,6 +23,7 @@ import numpy as np
 from .articles import Article, article_key
 from .chunking import Chunk
 from .derived import Change
+from .errors import StoreError
 
 DB_NAME = "articles.sqlite3"
 SCHEMA_VERSION = "1"
@@ -73,10 +74,6 @@ CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
 _ADDED_COLUMNS = (("chunks", "text", "TEXT NOT NULL DEFAULT ''"), ("sentences", "terms", "TEXT NOT NULL DEFAULT ''"),
                   ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"), ("articles", "story", "TEXT NOT NULL DEFAULT ''"),
                   ("articles", "signature", "BLOB"))
-
-
-class StoreError(RuntimeError):
-    """The index folder cannot be used (another model's index, unreadable, corrupt)."""
 
 
 @dataclass(frozen=True)

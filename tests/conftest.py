@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.embedder import Embedder, Encoder, get_embedder, resolve_model
+from index.encoders.base import Encoder, resolve_model
+from index.encoders.load import load_encoder
+from index.encoders.torch_encoder import TorchEncoder
 from index.ingest import ensure_seeded
 from index.pg_store import PgStore
 from index.settings import PACKAGED_MODEL
@@ -31,15 +33,15 @@ def encoder_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedder(encoder_cache: Path) -> Encoder:
+def encoder(encoder_cache: Path) -> Encoder:
     """The default encoder (the packaged model, int8 on ONNX Runtime), loaded once."""
-    return get_embedder(cache_dir=encoder_cache)
+    return load_encoder(Settings(encoder_cache=encoder_cache))
 
 
 @pytest.fixture(scope="session")
-def torch_embedder() -> Embedder:
+def torch_encoder() -> TorchEncoder:
     """The same model on sentence-transformers and torch (ARTICLEBOT_BACKEND=torch)."""
-    return get_embedder(backend="torch")
+    return load_encoder(Settings(backend="torch"))
 
 
 #: The stores a module marked `both_stores` runs its tests against.
@@ -90,8 +92,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def empty_index(settings: Settings, embedder: Encoder) -> Iterator[ArticleIndex]:
-    index = ArticleIndex(settings.index_dir, embedder, settings)
+def empty_index(settings: Settings, encoder: Encoder) -> Iterator[ArticleIndex]:
+    index = ArticleIndex(settings.index_dir, encoder, settings)
     yield index
     index.close()
 

@@ -20,8 +20,8 @@ ARTICLE = st.lists(PARAGRAPH, min_size=1, max_size=6).map("\n\n".join)
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=ARTICLE, budget=st.integers(min_value=4, max_value=254), overlap=st.integers(0, 2))
-def test_chunks_are_exact_whole_word_spans_covering_every_sentence(embedder, text: str, budget: int, overlap: int) -> None:
-    chunks = chunk_text(text, embedder.count_tokens, budget, overlap)
+def test_chunks_are_exact_whole_word_spans_covering_every_sentence(encoder, text: str, budget: int, overlap: int) -> None:
+    chunks = chunk_text(text, encoder.count_tokens, budget, overlap)
     paragraphs = paragraph_spans(text)
     for c in chunks:
         assert text[c.start:c.end] == c.text
@@ -30,11 +30,11 @@ def test_chunks_are_exact_whole_word_spans_covering_every_sentence(embedder, tex
         assert c.end == len(text) or text[c.end].isspace(), "chunk ends inside a word"
         para = paragraphs[c.paragraph - 1]
         assert para.start <= c.start and c.end <= para.end
-        tokens = embedder.count_tokens([c.text])[0]
+        tokens = encoder.count_tokens([c.text])[0]
         assert tokens <= budget or len(c.text.split()) == 1, "chunk over budget"
     for para in paragraphs:
         for s in sentence_spans(text, para.start, para.end):
-            if embedder.count_tokens([text[s.start:s.end]])[0] <= budget:
+            if encoder.count_tokens([text[s.start:s.end]])[0] <= budget:
                 assert any(c.start <= s.start and s.end <= c.end for c in chunks), "sentence not in one chunk"
             else:  # an over-long sentence is spread over several chunks, word by word
                 for word_start in range(s.start, s.end):
@@ -44,16 +44,16 @@ def test_chunks_are_exact_whole_word_spans_covering_every_sentence(embedder, tex
 
 def test_chunks_of_a_real_article_fit_the_model_with_title_context(seed_index) -> None:
     [article] = seed_index.articles()
-    title_tokens = seed_index.embedder.count_tokens([article.title])[0]
+    title_tokens = seed_index.encoder.count_tokens([article.title])[0]
     for chunk in seed_index.store.all_chunks():
         text = article.text[chunk.start:chunk.end]
-        assert seed_index.embedder.count_tokens([text])[0] + title_tokens + 3 <= seed_index.embedder.max_tokens
+        assert seed_index.encoder.count_tokens([text])[0] + title_tokens + 3 <= seed_index.encoder.max_tokens
 
 
-def test_long_paragraphs_overlap_by_one_sentence(embedder) -> None:
+def test_long_paragraphs_overlap_by_one_sentence(encoder) -> None:
     sentences = [f"Sentence number {i} talks about topic {i} at some length today." for i in range(12)]
     text = " ".join(sentences)
-    chunks = chunk_text(text, embedder.count_tokens, budget=40, overlap=1)
+    chunks = chunk_text(text, encoder.count_tokens, budget=40, overlap=1)
     assert len(chunks) > 3
     for before, after in zip(chunks, chunks[1:]):
         last_sentence = before.text.rsplit(". ", 1)[-1]

@@ -27,11 +27,11 @@ import sys
 from pathlib import Path
 from index import ArticleIndex, Settings
 from index.articles import parse_text
-from index.embedder import embedder_for
+from index.encoders.load import load_encoder
 
 folder, first = Path(sys.argv[1]), int(sys.argv[2])
 settings = Settings.from_env()
-index = ArticleIndex(folder, embedder_for(settings), settings)
+index = ArticleIndex(folder, load_encoder(settings), settings)
 print("ready", flush=True)
 for n in range(first, first + 60):
     body = " ".join(f"Story {n} is about token{n} and the town of place{n}." for _ in range(12))
@@ -57,7 +57,7 @@ def check_consistent(index: ArticleIndex) -> None:
     assert set(store.sentences(chunk_ids).chunk_ids.tolist()) == set(chunk_ids), "every chunk has its sentences"
 
 
-def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path, embedder, database_url: str) -> None:
+def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path, encoder, database_url: str) -> None:
     folder = tmp_path / "index"
     reported: dict[int, str] = {}
     rng = random.Random(7)
@@ -81,7 +81,7 @@ def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path
                 _, n, article_id = line.split()
                 reported[int(n)] = article_id
 
-        index = ArticleIndex(folder, embedder, Settings(index_dir=folder, database_url=database_url))
+        index = ArticleIndex(folder, encoder, Settings(index_dir=folder, database_url=database_url))
         check_consistent(index)
         stored = {a.id for a in index.articles()}
         assert set(reported.values()) <= stored, "an add reported as done was lost"
@@ -120,6 +120,6 @@ def test_adds_and_asks_at_once_corrupt_nothing(empty_index: ArticleIndex) -> Non
     assert len(empty_index.articles()) == 16
     check_consistent(empty_index)
     empty_index.save()
-    reopened = ArticleIndex(empty_index.folder, empty_index.embedder, empty_index.settings)
+    reopened = ArticleIndex(empty_index.folder, empty_index.encoder, empty_index.settings)
     check_consistent(reopened)
     assert "item13" in reopened.ask("What does report number 13 say?").quotes[0].text

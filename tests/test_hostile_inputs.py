@@ -25,7 +25,7 @@ from index.budget import (
     bound_text,
 )
 from index.chunking import paragraph_spans
-from index.embedder import Embedder
+from index.encoders.torch_encoder import TorchEncoder
 from index.ingest import ingest_paths
 
 from .conftest import REPO
@@ -35,12 +35,12 @@ WORDS = ["the", "minister", "said", "on", "Tuesday", "that", "talks", "would", "
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model: Path) -> Embedder:
-    return Embedder(str(tiny_model))
+def tiny(tiny_model: Path) -> TorchEncoder:
+    return TorchEncoder(str(tiny_model))
 
 
 @pytest.fixture
-def index(tiny: Embedder, tmp_path: Path) -> ArticleIndex:
+def index(tiny: TorchEncoder, tmp_path: Path) -> ArticleIndex:
     return ArticleIndex(tmp_path / "index", tiny, Settings(index_dir=tmp_path / "index"))
 
 
@@ -133,7 +133,7 @@ RUNS = st.lists(st.tuples(PIECES, st.integers(1, 60_000)), min_size=1, max_size=
 
 @settings(max_examples=25, deadline=SECONDS * 1000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(body=RUNS)
-def test_random_text_up_to_a_megabyte_goes_through_ingest_in_seconds(tiny: Embedder, tmp_path_factory, body: str) -> None:
+def test_random_text_up_to_a_megabyte_goes_through_ingest_in_seconds(tiny: TorchEncoder, tmp_path_factory, body: str) -> None:
     index = ArticleIndex(tmp_path_factory.mktemp("random"), tiny, Settings())
     try:
         article = parse_text("Council vote\n" + body, "random", markdown=True)

@@ -57,7 +57,7 @@ def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex
     assert status == 0, out
     assert "copied 2 articles" in out and "copied 2 feeds (0 already there)" in out and out.rstrip().endswith("verified")
     assert feeds_of(tmp_path, postgres_url) == followed
-    in_postgres = ArticleIndex(tmp_path / "process", seed_index.embedder,
+    in_postgres = ArticleIndex(tmp_path / "process", seed_index.encoder,
                                Settings(index_dir=tmp_path / "process", database_url=postgres_url))
     assert snapshot(in_postgres) == before
     assert in_postgres.ask("When did the harbour reopen?").quotes == answer.quotes
@@ -71,7 +71,7 @@ def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(tmp_path / "process"))
     status, out = run("migrate", "--to", str(tmp_path / "back"))
     assert status == 0 and out.rstrip().endswith("verified"), out
-    back = ArticleIndex(tmp_path / "back", seed_index.embedder, Settings(index_dir=tmp_path / "back", seeds_dir=SEEDS))
+    back = ArticleIndex(tmp_path / "back", seed_index.encoder, Settings(index_dir=tmp_path / "back", seeds_dir=SEEDS))
     assert snapshot(back) == before
     assert back.ask("When did the harbour reopen?").quotes == answer.quotes
     back.close()
@@ -92,7 +92,7 @@ def test_migrate_refuses_a_target_it_cannot_use(seed_index: ArticleIndex, postgr
 
 
 def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(postgres_url: str, tmp_path: Path,
-                                                                                embedder) -> None:
+                                                                                encoder) -> None:
     """Chunk ids differ between the stores: the folder's BM25 index, made for SQLite's, is not reused."""
     from index.migrate import migrate
 
@@ -100,15 +100,15 @@ def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(po
               "Engineers found corroded steel.")
     ferry = "Ferry sails again\n\nThe harbour ferry sailed again on Monday after a strike by its crew ended."
     folder = tmp_path / "index"
-    old = ArticleIndex(folder, embedder, Settings(index_dir=folder))
+    old = ArticleIndex(folder, encoder, Settings(index_dir=folder))
     first = old.add(parse_text(bridge, "file:bridge.txt"))
     old.remove(first.article_id)
     old.add(parse_text(bridge, "file:bridge.txt"))  # SQLite's chunks 2 and 3; the database's will be 1 and 2
     old.add(parse_text(ferry, "file:ferry.txt"))
     checked = Settings(index_dir=tmp_path / "check", database_url=postgres_url)
-    assert migrate(old, lambda: ArticleIndex(checked.index_dir, embedder, checked)).verified
+    assert migrate(old, lambda: ArticleIndex(checked.index_dir, encoder, checked)).verified
     old.close()
-    moved = ArticleIndex(folder, embedder, Settings(index_dir=folder, database_url=postgres_url))
+    moved = ArticleIndex(folder, encoder, Settings(index_dir=folder, database_url=postgres_url))
     try:
         for question, word in (("corroded steel", "corroded"), ("harbour ferry strike", "ferry")):
             hits = moved.search(question, mode="bm25")
@@ -118,15 +118,15 @@ def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(po
 
 
 def test_migrate_into_a_database_holding_other_articles_verifies_the_source_only(
-        tmp_path: Path, postgres_url: str, embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, postgres_url: str, encoder, monkeypatch: pytest.MonkeyPatch) -> None:
     from index.ingest import ensure_seeded
     from index.migrate import unlike_articles
 
     there = Settings(index_dir=tmp_path / "there", database_url=postgres_url)
-    with ArticleIndex(there.index_dir, embedder, there) as shared:  # the database already holds the seeds
+    with ArticleIndex(there.index_dir, encoder, there) as shared:  # the database already holds the seeds
         ensure_seeded(shared, SEEDS)
     folder = tmp_path / "harbour"
-    with ArticleIndex(folder, embedder, Settings(index_dir=folder)) as harbour:
+    with ArticleIndex(folder, encoder, Settings(index_dir=folder)) as harbour:
         added = harbour.add(parse_text(STORY, "file:harbour.txt"))
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(folder))
     monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
@@ -136,8 +136,8 @@ def test_migrate_into_a_database_holding_other_articles_verifies_the_source_only
     assert "1 of 1 articles (1 passages) are there alike; it holds 2 articles in all" in out
     assert out.rstrip().endswith("verified")
 
-    with ArticleIndex(folder, embedder, Settings(index_dir=folder)) as harbour, \
-            ArticleIndex(there.index_dir, embedder, there) as shared:
+    with ArticleIndex(folder, encoder, Settings(index_dir=folder)) as harbour, \
+            ArticleIndex(there.index_dir, encoder, there) as shared:
         assert unlike_articles(harbour, shared) == ()
         shared.remove(added.article_id)
         assert unlike_articles(harbour, shared) == (added.article_id,)

@@ -10,14 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import ArticleIndex, Settings, onnx_encoder
-from index.embedder import (
-    Embedder,
-    ModelError,
-    embedder_for,
-    get_embedder,
-)
-from index.onnx_encoder import INFO_FILE, MODEL_FILE, OnnxEmbedder, cache_folder
+from index import ArticleIndex, Settings
+from index.encoders import onnx_encoder
+from index.encoders.load import load_encoder
+from index.encoders.torch_encoder import TorchEncoder
+from index.errors import ModelError
+from index.encoders.onnx_encoder import INFO_FILE, MODEL_FILE, OnnxEncoder, cache_folder
 from index.settings import SettingsError
 
 TEXTS = [
@@ -63,8 +61,8 @@ def _assert_int8_agrees(ours: np.ndarray, theirs: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_torch(tiny_model: Path) -> Embedder:
-    return Embedder(str(tiny_model))
+def tiny_torch(tiny_model: Path) -> TorchEncoder:
+    return TorchEncoder(str(tiny_model))
 
 
 @pytest.fixture
@@ -81,8 +79,8 @@ def exports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_tiny_model_vectors_match_torch(tiny_model: Path, tiny_torch: Embedder, tmp_path: Path) -> None:
-    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+def test_tiny_model_vectors_match_torch(tiny_model: Path, tiny_torch: TorchEncoder, tmp_path: Path) -> None:
+    encoder = OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
     assert (encoder.name, encoder.dim, encoder.max_tokens) == (str(tiny_model), 32, 64)
     vectors = encoder.encode(TEXTS)
     assert vectors.shape == (len(TEXTS), 32) and vectors.dtype == np.float32
@@ -97,8 +95,8 @@ def test_tiny_model_vectors_match_torch(tiny_model: Path, tiny_torch: Embedder, 
     assert encoder.encode([]).shape == (0, 32)
 
 
-def test_tiny_model_span_vectors_match_torch(tiny_model: Path, tiny_torch: Embedder, tmp_path: Path) -> None:
-    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+def test_tiny_model_span_vectors_match_torch(tiny_model: Path, tiny_torch: TorchEncoder, tmp_path: Path) -> None:
+    encoder = OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
     long_text = TEXTS[3]
     spans = [_sentences(t) for t in TEXTS[:3]] + [[(0, 14), (len(long_text) - 20, len(long_text))]]
     vectors, pooled = encoder.encode_with_spans(TEXTS[:4], spans)
@@ -114,10 +112,10 @@ def test_tiny_model_span_vectors_match_torch(tiny_model: Path, tiny_torch: Embed
 
 
 def test_the_export_is_cached_and_reused(tiny_model: Path, tmp_path: Path, exports: list[str]) -> None:
-    first = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    first = OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
     graph = first.folder / MODEL_FILE
     made = graph.stat()
-    second = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    second = OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
     assert exports == [str(tiny_model)]  # the second one loaded the file the first one wrote
     assert second.folder == first.folder and second.folder.parent == tmp_path
     assert (graph.stat().st_ino, graph.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
@@ -127,8 +125,8 @@ def test_the_export_is_cached_and_reused(tiny_model: Path, tmp_path: Path, expor
 
 @pytest.mark.parametrize("damage", ["truncated graph", "no description", "bad description"])
 def test_a_damaged_cache_is_exported_again(tiny_model: Path, tmp_path: Path, exports: list[str], damage: str) -> None:
-    folder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path).folder
-    expected = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path).encode(TEXTS)
+    folder = OnnxEncoder(str(tiny_model), cache_dir=tmp_path).folder
+    expected = OnnxEncoder(str(tiny_model), cache_dir=tmp_path).encode(TEXTS)
     if damage == "truncated graph":  # as a crash halfway through copying the cache would leave it
         data = (folder / MODEL_FILE).read_bytes()
         (folder / MODEL_FILE).write_bytes(data[: len(data) // 2])
@@ -136,7 +134,7 @@ def test_a_damaged_cache_is_exported_again(tiny_model: Path, tmp_path: Path, exp
         (folder / INFO_FILE).unlink()
     else:
         (folder / INFO_FILE).write_text("{", encoding="utf-8")
-    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    encoder = OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
     assert exports == [str(tiny_model)] * 2
     assert encoder.folder == folder and sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
     # The export is deterministic, so the repaired cache encodes as the first one did.
@@ -152,7 +150,7 @@ def test_an_unfinished_export_is_never_used(tiny_model: Path, tmp_path: Path, ex
     stale = tmp_path / f".{target.name}-export-long-ago"
     stale.mkdir()
     os.utime(stale, (0, 0))
-    encoder = OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+    encoder = OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
     assert exports == [str(tiny_model)] and encoder.folder == target
     # An hour-old one is swept away; a recent one may be another process's export in progress.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([leftover.name, target.name])
@@ -178,60 +176,60 @@ def test_models_the_backend_cannot_reproduce_are_refused(tiny_model: Path, tmp_p
     cls = Pooling(transformer.get_embedding_dimension(), pooling_mode="cls")
     SentenceTransformer(modules=[transformer, cls], device="cpu").save(str(tmp_path / "cls"))
     with pytest.raises(ModelError, match="mean-pooling models only.*ARTICLEBOT_BACKEND=torch"):
-        OnnxEmbedder(str(tmp_path / "cls"), cache_dir=tmp_path / "cache")
+        OnnxEncoder(str(tmp_path / "cls"), cache_dir=tmp_path / "cache")
     with pytest.raises(ModelError, match="CPU only"):
-        OnnxEmbedder(str(tiny_model), device="cuda", cache_dir=tmp_path / "cache")
+        OnnxEncoder(str(tiny_model), device="cuda", cache_dir=tmp_path / "cache")
     with pytest.raises(ModelError, match="cannot load embedding model"):
-        OnnxEmbedder(str(tmp_path / "no-such-model"), cache_dir=tmp_path / "cache")
+        OnnxEncoder(str(tmp_path / "no-such-model"), cache_dir=tmp_path / "cache")
 
 
 def test_without_onnxruntime_the_error_says_how_to_install_it(tiny_model: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` meets when not installed
     with pytest.raises(ModelError, match=re.escape("pip install onnxruntime onnx")):
-        OnnxEmbedder(str(tiny_model), cache_dir=tmp_path)
+        OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
 
 
-def test_packaged_model_ranks_passages_as_torch_does(embedder: OnnxEmbedder, torch_embedder: Embedder) -> None:
-    assert isinstance(embedder, OnnxEmbedder), "onnx is the default backend"
-    assert (embedder.name, embedder.dim, embedder.max_tokens) == (torch_embedder.name, 384, 256)
-    ours, theirs = embedder.encode(PASSAGES), torch_embedder.encode(PASSAGES)
-    questions_ours, questions_theirs = embedder.encode(QUESTIONS), torch_embedder.encode(QUESTIONS)
+def test_packaged_model_ranks_passages_as_torch_does(encoder: OnnxEncoder, torch_encoder: TorchEncoder) -> None:
+    assert isinstance(encoder, OnnxEncoder), "onnx is the default backend"
+    assert (encoder.name, encoder.dim, encoder.max_tokens) == (torch_encoder.name, 384, 256)
+    ours, theirs = encoder.encode(PASSAGES), torch_encoder.encode(PASSAGES)
+    questions_ours, questions_theirs = encoder.encode(QUESTIONS), torch_encoder.encode(QUESTIONS)
     assert _cosines(ours, theirs).min() > 0.98 and _cosines(questions_ours, questions_theirs).min() > 0.98
     top = (questions_ours @ ours.T).argmax(axis=1)
     np.testing.assert_array_equal(top, (questions_theirs @ theirs.T).argmax(axis=1))
     np.testing.assert_array_equal(top, np.arange(len(QUESTIONS)))  # and each question finds its passage
 
 
-def test_packaged_model_sentence_vectors_match_torch(embedder: OnnxEmbedder, torch_embedder: Embedder) -> None:
+def test_packaged_model_sentence_vectors_match_torch(encoder: OnnxEncoder, torch_encoder: TorchEncoder) -> None:
     spans = [_sentences(p) for p in PASSAGES]
-    vectors, pooled = embedder.encode_with_spans(PASSAGES, spans)
-    torch_vectors, torch_pooled = torch_embedder.encode_with_spans(PASSAGES, spans)
+    vectors, pooled = encoder.encode_with_spans(PASSAGES, spans)
+    torch_vectors, torch_pooled = torch_encoder.encode_with_spans(PASSAGES, spans)
     assert _cosines(vectors, torch_vectors).min() > 0.98
     for ours, theirs in zip(pooled, torch_pooled):
         assert _cosines(ours, theirs).min() > 0.98
-    assert embedder.count_tokens(PASSAGES) == torch_embedder.count_tokens(PASSAGES)
+    assert encoder.count_tokens(PASSAGES) == torch_encoder.count_tokens(PASSAGES)
     long = PASSAGES[0] * 20  # far beyond the model's limit: counted whole, not cut
-    assert embedder.count_tokens([long]) == torch_embedder.count_tokens([long]) and embedder.count_tokens([long])[0] > 256
+    assert encoder.count_tokens([long]) == torch_encoder.count_tokens([long]) and encoder.count_tokens([long])[0] > 256
 
 
-def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, embedder: OnnxEmbedder,
-                                                     torch_embedder: Embedder) -> None:
+def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, encoder: OnnxEncoder,
+                                                     torch_encoder: TorchEncoder) -> None:
     from index.ingest import ensure_seeded
 
     from .conftest import SEEDS
 
-    built = ArticleIndex(settings.index_dir, torch_embedder, settings)
+    built = ArticleIndex(settings.index_dir, torch_encoder, settings)
     ensure_seeded(built, SEEDS)
     question = "What share of the vote did Putin win?"
     expected = built.search(question, k=1, mode="dense")[0]
     built.close()
-    reopened = ArticleIndex(settings.index_dir, embedder, settings)
+    reopened = ArticleIndex(settings.index_dir, encoder, settings)
     assert reopened.search(question, k=1, mode="dense")[0].text == expected.text
     reopened.close()
 
 
-def test_the_backend_setting(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+def test_the_backend_setting(tmp_path: Path, encoder: OnnxEncoder) -> None:
     with pytest.raises(SettingsError, match="ARTICLEBOT_BACKEND must be one of torch, onnx, got 'bogus'"):
         Settings.from_env({"ARTICLEBOT_BACKEND": "bogus"})
     with pytest.raises(SettingsError, match="ARTICLEBOT_BACKEND"):
@@ -241,6 +239,6 @@ def test_the_backend_setting(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     assert Settings.from_env({}).encoder_cache == Path(".articlebot/encoders")
     chosen = Settings.from_env({"ARTICLEBOT_BACKEND": " TORCH ", "ARTICLEBOT_ENCODER_CACHE": str(tmp_path / "c")})
     assert (chosen.backend, chosen.encoder_cache) == ("torch", tmp_path / "c")
-    # One embedder per model, device and backend, whatever the cache folder asked for later.
-    assert embedder_for(Settings(encoder_cache=tmp_path / "c")) is embedder is get_embedder()
-    assert embedder_for(chosen) is get_embedder(backend="torch") is not embedder
+    # One encoder per model, device and backend, whatever the cache folder asked for later.
+    assert load_encoder(Settings(encoder_cache=tmp_path / "c")) is encoder is load_encoder(Settings())
+    assert load_encoder(chosen) is load_encoder(Settings(backend="torch")) is not encoder

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index import ArticleIndex
-from index.reader import PACKAGED_READER, Reader, reader_for
+from index.encoders.reader import PACKAGED_READER, Reader, reader_for
 
 #: (question, the sentence that answers it, sentences that do not), written for this test, news-like.
 PAIRS = [
@@ -52,7 +52,7 @@ def test_reading_nothing_and_long_sentences_is_safe() -> None:
 
 
 def test_a_reader_folder_without_a_model_is_a_clear_error(tmp_path) -> None:
-    from index.embedder import ModelError
+    from index.errors import ModelError
 
     with pytest.raises(ModelError, match="no reader in"):
         Reader(tmp_path)

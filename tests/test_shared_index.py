@@ -23,9 +23,9 @@ BRIDGE = "Bridge closes\n\nThe council voted on Tuesday to close the old bridge 
 
 
 @pytest.fixture
-def two_processes(postgres_url: str, tmp_path: Path, embedder) -> Iterator[tuple[ArticleIndex, ArticleIndex]]:
+def two_processes(postgres_url: str, tmp_path: Path, encoder) -> Iterator[tuple[ArticleIndex, ArticleIndex]]:
     """Two indexes on one database, each with its own folder, as two bot processes have them."""
-    opened = [ArticleIndex(tmp_path / name, embedder, Settings(index_dir=tmp_path / name, database_url=postgres_url))
+    opened = [ArticleIndex(tmp_path / name, encoder, Settings(index_dir=tmp_path / name, database_url=postgres_url))
               for name in ("one", "two")]
     yield opened[0], opened[1]
     for index in opened:
@@ -60,12 +60,12 @@ def test_an_add_and_a_remove_in_one_process_reach_the_other_within_two_seconds(t
     assert len(one.lexical) == len(two.lexical) == 0
 
 
-def test_a_process_that_was_stopped_catches_up_when_it_opens_again(two_processes, tmp_path: Path, embedder) -> None:
+def test_a_process_that_was_stopped_catches_up_when_it_opens_again(two_processes, tmp_path: Path, encoder) -> None:
     one, two = two_processes
     folder = two.folder
     two.close()
     added = one.add(parse_text(BRIDGE, "file:bridge.txt"))
-    again = ArticleIndex(folder, embedder, two.settings)
+    again = ArticleIndex(folder, encoder, two.settings)
     try:
         hits = again.search("corroded steel", mode="bm25")
         assert hits and hits[0].article_id == added.article_id
@@ -109,11 +109,11 @@ def test_writers_in_two_processes_at_once_lose_nothing(two_processes, postgres_u
 
 
 def test_a_grown_collection_is_searched_by_an_ivfflat_index_built_in_the_background(
-        postgres_url: str, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+        postgres_url: str, tmp_path: Path, encoder, monkeypatch: pytest.MonkeyPatch) -> None:
     from index import Scope, pg_vectors
 
     monkeypatch.setattr(pg_vectors, "EXACT_LIMIT", 40)  # the real limit takes thousands of chunks to reach
-    index = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
+    index = ArticleIndex(tmp_path / "one", encoder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
     try:
         towns = ["harbour", "museum", "bridge", "election", "library", "orchard", "railway", "glacier", "festival", "vineyard"]
         for n, town in enumerate(towns):
@@ -154,11 +154,11 @@ def _other_connections(url: str) -> int:
                           "AND pid <> pg_backend_pid()").fetchone()[0]
 
 
-def test_closing_an_index_ends_its_listener_and_its_connections(postgres_url: str, tmp_path: Path, embedder) -> None:
+def test_closing_an_index_ends_its_listener_and_its_connections(postgres_url: str, tmp_path: Path, encoder) -> None:
     import threading
 
     before = set(threading.enumerate())  # other tests' indexes may still be open
-    index = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
+    index = ArticleIndex(tmp_path / "one", encoder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
     within(VISIBLE_WITHIN, lambda: _other_connections(postgres_url) >= 2)  # the pool's and the listener's
     started = time.monotonic()
     index.close()
@@ -168,10 +168,10 @@ def test_closing_an_index_ends_its_listener_and_its_connections(postgres_url: st
 
 
 def test_questions_do_not_fail_after_the_server_dropped_the_connections(postgres_url: str, tmp_path: Path,
-                                                                          embedder) -> None:
+                                                                          encoder) -> None:
     import psycopg
 
-    index = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
+    index = ArticleIndex(tmp_path / "one", encoder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
     try:
         index.add(parse_text(BRIDGE, "file:bridge.txt"))
         with psycopg.connect(postgres_url, autocommit=True) as db:  # as a restarted server does
@@ -185,7 +185,7 @@ def test_questions_do_not_fail_after_the_server_dropped_the_connections(postgres
 FERRY = "Ferry sails again\n\nThe harbour ferry sailed again on Monday after a strike by its crew ended."
 
 
-def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_processes, embedder,
+def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_processes, encoder,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
@@ -205,7 +205,7 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_pro
             added.append(one.add(parse_text(FERRY, "file:ferry.txt")))
 
     monkeypatch.setattr(PgStore, "chunk_texts", chunk_texts)
-    again = ArticleIndex(folder, embedder, settings)
+    again = ArticleIndex(folder, encoder, settings)
     try:
         assert added
         within(VISIBLE_WITHIN, lambda: again._seen == one._seen)
@@ -217,7 +217,7 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_pro
 
 
 def test_a_folder_opened_on_another_database_at_the_same_generation_is_rebuilt(
-        postgres_url: str, postgres_server: str, tmp_path: Path, embedder) -> None:
+        postgres_url: str, postgres_server: str, tmp_path: Path, encoder) -> None:
     """Generation and count alike say nothing across databases (a recreated or restored one): each numbers its chunks."""
     import uuid
 
@@ -229,11 +229,11 @@ def test_a_folder_opened_on_another_database_at_the_same_generation_is_rebuilt(
     other = postgres_server.replace("/postgres?", f"/{name}?")
     try:
         for url, order, folder in ((postgres_url, (BRIDGE, FERRY), "one"), (other, (FERRY, BRIDGE), "two")):
-            index = ArticleIndex(tmp_path / folder, embedder, Settings(index_dir=tmp_path / folder, database_url=url))
+            index = ArticleIndex(tmp_path / folder, encoder, Settings(index_dir=tmp_path / folder, database_url=url))
             for n, text in enumerate(order):
                 index.add(parse_text(text, f"file:{n}.txt"))
             index.close()
-        moved = ArticleIndex(tmp_path / "one", embedder, Settings(index_dir=tmp_path / "one", database_url=other))
+        moved = ArticleIndex(tmp_path / "one", encoder, Settings(index_dir=tmp_path / "one", database_url=other))
         try:
             hits = moved.search("corroded steel", mode="bm25")
             assert hits and "corroded" in hits[0].text

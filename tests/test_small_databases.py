@@ -94,7 +94,7 @@ def test_the_tables_are_created_by_processes_starting_together(tmp_path: Path, p
 
 
 def test_a_database_that_cannot_be_opened_says_which_without_its_password(tmp_path: Path, postgres_url: str) -> None:
-    from index.store import StoreError
+    from index.errors import StoreError
 
     wrong = postgres_url.replace("/t_", "/missing_").replace("://", "://someone:secret@", 1)
     with pytest.raises(StoreError, match="cannot open the database") as raised:
@@ -103,7 +103,7 @@ def test_a_database_that_cannot_be_opened_says_which_without_its_password(tmp_pa
 
 
 def test_a_sqlite_without_returning_is_refused_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from index.store import StoreError
+    from index.errors import StoreError
 
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
     monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")

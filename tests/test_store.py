@@ -11,7 +11,7 @@ import pytest
 from index import ArticleIndex
 from index.articles import article_key, load_file, parse_text
 from index.files import atomic_write
-from index.store import StoreError
+from index.errors import StoreError
 
 from .conftest import write
 
@@ -24,7 +24,7 @@ MUSEUM = "Museum opens\n\nA new science museum opened downtown with a planetariu
 def reopen(index: ArticleIndex) -> ArticleIndex:
     """A fresh ArticleIndex on the same folder, as a restarted process would open it."""
     index.close()
-    return ArticleIndex(index.folder, index.embedder, index.settings)
+    return ArticleIndex(index.folder, index.encoder, index.settings)
 
 
 def top_article(index: ArticleIndex, question: str) -> str:
@@ -194,7 +194,7 @@ def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(empty_ind
                                capture_output=True, text=True, timeout=300,
                                env={**os.environ, "ARTICLEBOT_DATABASE_URL": database_url})
         assert child.returncode == 3, child.stderr
-    loaded = ArticleIndex(empty_index.folder, empty_index.embedder, empty_index.settings)
+    loaded = ArticleIndex(empty_index.folder, empty_index.encoder, empty_index.settings)
     assert {a.title for a in loaded.articles()} == {"Zoo", "Museum opens"}
     assert len(loaded.lexical) == loaded.stats().passages
     assert top_article(loaded, "pandas Chengdu") == article_key("file:zoo.txt") and loaded.search("pandas", k=1)[0].lexical > 0
@@ -235,7 +235,7 @@ def test_an_index_from_before_chunk_texts_and_sentence_cues_answers_as_before(se
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # as the previous version made it
     db.commit()
     db.close()
-    reopened = ArticleIndex(seed_index.folder, seed_index.embedder, seed_index.settings)
+    reopened = ArticleIndex(seed_index.folder, seed_index.encoder, seed_index.settings)
     assert reopened.ask(question) == before
     rows = reopened.store.sentences(reopened.store.chunk_ids().tolist())
     assert (rows.cues >= 0).all() and all(rows.terms)

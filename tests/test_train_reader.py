@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.reader import Reader
+from index.encoders.reader import Reader
 from tools.train_reader import Group, main
 
 

@@ -188,7 +188,7 @@ MAX_TOKENS = 128
 
 
 def packaged_model_path() -> str:
-    from index.embedder import resolve_model
+    from index.encoders.base import resolve_model
     from index.settings import PACKAGED_MODEL
 
     return resolve_model(PACKAGED_MODEL)

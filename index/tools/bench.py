@@ -146,10 +146,10 @@ def _fill_synthetic(index: ArticleIndex, base: Sequence[Embedded], passages: int
 
 def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict[str, Any]:
     """Open the index in this (fresh) process and time it, as the bot would use it."""
-    embedder = load_encoder(settings)
-    embedder.encode(["warm-up"])  # "ready" is counted from a loaded model
+    encoder = load_encoder(settings)
+    encoder.encode(["warm-up"])  # "ready" is counted from a loaded model
     started = time.perf_counter()
-    index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
+    index = ArticleIndex(folder, encoder, replace(settings, index_dir=folder))
     index.warm_up()  # as the bot does before it reports ready
     load_s = time.perf_counter() - started
     ready_s = _process_age_s()  # from the process's start: imports, model and index
@@ -161,12 +161,12 @@ def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict
         query_p99_ms=percentile(latencies, 0.99),
         stage_p50_ms={s: round(statistics.median(v), 2) for s, v in stages.items()},
         stage_p95_ms={s: round(percentile(v, 0.95), 2) for s, v in stages.items()},
-        vector_index=index.stats().vector_search, recall_at_10=_vector_recall(index, embedder, questions),
+        vector_index=index.stats().vector_search, recall_at_10=_vector_recall(index, encoder, questions),
         rss_mb=rss, load_s=load_s, ready_s=ready_s,
     )
     index.close()
     if settings.reader:  # the same questions on the same index without the reader, for the ratio
-        with ArticleIndex(folder, embedder, replace(settings, index_dir=folder, reader=False)) as plain:
+        with ArticleIndex(folder, encoder, replace(settings, index_dir=folder, reader=False)) as plain:
             plain.warm_up()
             without, _ = _ask_all(plain, questions)
         report.update(no_reader_p50_ms=percentile(without, 0.5), no_reader_p95_ms=percentile(without, 0.95))
@@ -186,13 +186,13 @@ def _ask_all(index: ArticleIndex, questions: Sequence[str]) -> tuple[list[float]
     return latencies, stages
 
 
-def _vector_recall(index: ArticleIndex, embedder: Any, questions: Sequence[str], k: int = 10) -> float:
+def _vector_recall(index: ArticleIndex, encoder: Any, questions: Sequence[str], k: int = 10) -> float:
     """How many of the `k` passages vector search finds for each question are among the exact `k` best."""
     found = [[p.chunk_id for p in index.search(q, k, mode="dense")] for q in questions]
     wanted = {i for ids in found for i in ids}
     # One at a time, as the index embeds a question: int8 ONNX Runtime quantises each batch's activations
     # by its own range, so a question embedded in a batch comes out slightly different (cosine ≥ 0.99).
-    queries = np.stack([embedder.encode([q])[0] for q in questions])
+    queries = np.stack([encoder.encode([q])[0] for q in questions])
     best = np.full((len(queries), k), -np.inf, dtype=np.float32)
     exact: dict[int, np.ndarray] = {}  # the exact vectors of what was found
     for ids, vectors in index.passage_vectors():
@@ -212,8 +212,8 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
     Args:
         base: embedded articles to copy for a synthetic index (made here if needed and not given).
     """
-    embedder = load_encoder(settings)
-    index = ArticleIndex(folder, embedder, replace(settings, index_dir=folder))
+    encoder = load_encoder(settings)
+    index = ArticleIndex(folder, encoder, replace(settings, index_dir=folder))
     encoder = ingest = ratio = None
     started = time.perf_counter()
     if passages <= encode_limit:
@@ -221,7 +221,7 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
         count, build_s, encode_s = len(articles), 0.0, 0.0
         # Warm the encoder first (torch's first passes at each new input shape are slow), so that
         # neither side pays for it.
-        embedder.encode([text for a in articles[:PART] for text in index.passage_texts(a)])
+        encoder.encode([text for a in articles[:PART] for text in index.passage_texts(a)])
         # Ingest and the limit (the same encoder on the same texts, title + chunk, batched, nothing
         # else) take turns part by part, so that a machine that slows down or speeds up over the
         # minutes of a run weighs on both alike.
@@ -231,7 +231,7 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
             _ingest(index, articles[part:part + PART])
             build_s += time.perf_counter() - started
             started = time.perf_counter()
-            embedder.encode(texts)
+            encoder.encode(texts)
             encode_s += time.perf_counter() - started
         started = time.perf_counter()
         index.save()  # once at the end, as `articlebot ingest` does

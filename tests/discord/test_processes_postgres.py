@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings, ensure_seeded
-from index.embedder import Encoder
+from index.encoders.base import Encoder
 
 from ..conftest import SEEDS
 from .fake_discord import FakeDiscord, FakeInteraction
@@ -56,10 +56,10 @@ class Pair:
         return self.bots[shard]
 
 
-def seed_database(url: str, folder: Path, embedder: Encoder) -> None:
+def seed_database(url: str, folder: Path, encoder: Encoder) -> None:
     """Fill the database with the repo's seeds before the processes start, as `articlebot ingest` would, so that
     neither process spends its start-up ingesting them."""
-    index = ArticleIndex(folder, embedder, Settings(index_dir=folder, database_url=url, seeds_dir=SEEDS))
+    index = ArticleIndex(folder, encoder, Settings(index_dir=folder, database_url=url, seeds_dir=SEEDS))
     try:
         report = ensure_seeded(index, SEEDS)
         assert report is not None and not report.errors
@@ -68,10 +68,10 @@ def seed_database(url: str, folder: Path, embedder: Encoder) -> None:
 
 
 @asynccontextmanager
-async def two_processes(fake: FakeDiscord, url: str, tmp_path: Path, embedder: Encoder) -> AsyncIterator[Pair]:
+async def two_processes(fake: FakeDiscord, url: str, tmp_path: Path, encoder: Encoder) -> AsyncIterator[Pair]:
     """Both processes, started together (each loads the model), on one seeded database."""
     world = two_towns(fake)
-    seed_database(url, tmp_path / "seeding", embedder)
+    seed_database(url, tmp_path / "seeding", encoder)
     workdirs = [tmp_path / f"shard-{shard}" for shard in (0, 1)]
     # No DISCORD_GUILD_ID: each process syncs the same commands globally, usable at once on the fake. No
     # cooldown: one reader here asks as often as many readers would, far more than 4 questions a minute.
@@ -134,9 +134,9 @@ async def until_reply(fake: FakeDiscord, interaction: FakeInteraction, prefix: s
 
 @pytest.mark.asyncio
 async def test_an_article_shared_through_one_process_is_quoted_by_the_other_within_two_seconds(
-        fake_discord: FakeDiscord, postgres_url: str, embedder: Encoder, tmp_path: Path) -> None:
+        fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
-    async with two_processes(fake_discord, postgres_url, tmp_path, embedder) as pair:
+    async with two_processes(fake_discord, postgres_url, tmp_path, encoder) as pair:
         world = pair.world
         assert quotes(await world.ask(world.hill, "How did China react?"), SEED_TITLE)
         assert not quotes(await world.ask(world.hill, BRIDGE_QUESTION), "Bridge closes"), "not there before the add"
@@ -254,9 +254,9 @@ async def until_waiting_to_log(url: str, timeout: float = 60.0) -> None:
 
 @pytest.mark.asyncio
 async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_other_keeps_answering(
-        fake_discord: FakeDiscord, postgres_url: str, embedder: Encoder, tmp_path: Path) -> None:
+        fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
-    async with two_processes(fake_discord, postgres_url, tmp_path, embedder) as pair:
+    async with two_processes(fake_discord, postgres_url, tmp_path, encoder) as pair:
         world = pair.world
         # Acknowledged before the crashes: Port town's own article, and one shared with every server.
         library = await add_file(pair, "library.txt", LIBRARY)

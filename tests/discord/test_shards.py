@@ -17,7 +17,7 @@ from bot.cogs.feeds import FeedsCog
 from bot.index_service import IndexService
 from bot.settings import BotSettings
 from index import ArticleIndex, FetchPolicy, Settings, ensure_seeded
-from index.embedder import Encoder
+from index.encoders.base import Encoder
 
 from ..conftest import SEEDS
 from .fake_discord import FakeDiscord, running_client
@@ -158,10 +158,10 @@ def test_settings_reach_discord_py(seed_index: ArticleIndex) -> None:
         made.server_data.close()
 
 
-def seeded_folder(folder: Path, embedder: Encoder) -> Path:
+def seeded_folder(folder: Path, encoder: Encoder) -> Path:
     """An index folder (the SQLite store) holding the repo's seeds, as `articlebot ingest seeds` makes it."""
     settings = Settings(index_dir=folder, seeds_dir=SEEDS)
-    index = ArticleIndex(folder, embedder, settings)
+    index = ArticleIndex(folder, encoder, settings)
     try:
         report = ensure_seeded(index, SEEDS)
         assert report is not None and not report.errors
@@ -172,14 +172,14 @@ def seeded_folder(folder: Path, embedder: Encoder) -> Path:
 
 @pytest.mark.asyncio
 async def test_two_bot_processes_split_the_servers_and_each_answers_its_own(fake_discord: FakeDiscord,
-                                                                            embedder: Encoder, tmp_path: Path) -> None:
+                                                                            encoder: Encoder, tmp_path: Path) -> None:
     world = two_towns(fake_discord)
     async with AsyncExitStack() as stack:
         bots: list[BotProcess] = []
         for shard in (0, 1):
             folder = tmp_path / f"shard-{shard}"
             # No DISCORD_GUILD_ID: each process syncs the commands globally (the same set), usable at once here.
-            env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(folder / "index", embedder)),
+            env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(folder / "index", encoder)),
                           DISCORD_SHARD_COUNT="2", DISCORD_SHARD_IDS=str(shard))
             bots.append(await stack.enter_async_context(bot_process(fake_discord, env, workdir=folder)))
         assert [b.shards for b in bots] == [[(0, 2)], [(1, 2)]]
@@ -194,11 +194,11 @@ async def test_two_bot_processes_split_the_servers_and_each_answers_its_own(fake
 
 
 @pytest.mark.asyncio
-async def test_a_killed_bot_process_answers_again_once_restarted(fake_discord: FakeDiscord, embedder: Encoder,
+async def test_a_killed_bot_process_answers_again_once_restarted(fake_discord: FakeDiscord, encoder: Encoder,
                                                                  tmp_path: Path) -> None:
     world = two_towns(fake_discord)
     # No shard settings: the process runs the count GET /gateway/bot recommends (1), so every server.
-    env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(tmp_path / "index", embedder)))
+    env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(tmp_path / "index", encoder)))
     async with bot_process(fake_discord, env, workdir=tmp_path) as first:
         assert first.shards == [(0, 1)]
         assert answered(await world.ask(world.hill))

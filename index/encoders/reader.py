@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .embedder import ModelError
+from ..errors import ModelError
+from .onnx_encoder import cpu_session
 
 #: The reader shipped with the package.
-PACKAGED_READER = Path(__file__).resolve().parent / "models" / "reader"
+PACKAGED_READER = Path(__file__).resolve().parent.parent / "models" / "reader"
 MODEL_FILE = "reader.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "reader.json"
@@ -34,11 +35,7 @@ class Reader:
     """Scores (question, sentence) pairs; safe to call from several threads."""
 
     def __init__(self, folder: Path = PACKAGED_READER) -> None:
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as exc:  # both are articlebot's own dependencies
-            raise ModelError(f"the reader needs onnxruntime and tokenizers: {exc}") from None
+        from tokenizers import Tokenizer
         if not (folder / MODEL_FILE).is_file():
             raise ModelError(f"no reader in {folder}: reinstall articlebot (pip install -e .)")
         info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
@@ -47,11 +44,7 @@ class Reader:
         self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         self._tokenizer.enable_truncation(self.max_tokens, strategy="longest_first")
         self._tokenizer.enable_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
-        options.log_severity_level = 3  # errors only
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = ort.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        self._session: Any = cpu_session(folder / MODEL_FILE)
         self._lock = threading.Lock()  # the tokenizer's padding and truncation settings are shared state
 
     def read(self, question: str, sentences: Sequence[str]) -> np.ndarray:

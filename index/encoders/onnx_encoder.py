@@ -1,4 +1,4 @@
-"""The embedding model on ONNX Runtime, quantised to int8: the same interface and vectors as `Embedder`, faster on CPU.
+"""The embedding model on ONNX Runtime, quantised to int8: the same interface and vectors as `TorchEncoder`, faster on CPU.
 
 The first use of a model exports its transformer with torch into a cache folder; later processes
 only load the cached file, with ONNX Runtime and the `tokenizers` library: neither torch nor
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from .embedder import (
-    ModelError, is_mean_pooling, length_batches, mean_pool, pool_batches, resolve_model,
-)
-from .settings import DEFAULT_ENCODER_CACHE, PACKAGED_MODEL
+from ..errors import ModelError
+from ..settings import DEFAULT_ENCODER_CACHE, PACKAGED_MODEL
+from .base import resolve_model
+from .pooling import is_mean_pooling, length_batches, mean_pool, pool_batches
 
 INSTALL_HINT = "pip install onnxruntime onnx (articlebot's own dependencies)"
 #: Bump when the export or quantisation recipe changes, so caches made by an older one are not reused.
@@ -226,7 +226,18 @@ def ensure_exported(model: str, location: str, cache_dir: Path) -> tuple[Path, E
     return folder, info
 
 
-class OnnxEmbedder:
+def cpu_session(path: Path) -> Any:
+    """An ONNX Runtime session for `path` on all the CPU's cores, logging errors only."""
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    options.log_severity_level = 3  # errors only
+    # Idle threads would otherwise spin after each run and slow the search that follows on the same cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxEncoder:
     """Encodes texts into L2-normalised float32 vectors and counts their word pieces, on ONNX Runtime."""
 
     def __init__(self, model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 32,
@@ -234,7 +245,7 @@ class OnnxEmbedder:
         if device != "cpu":
             raise ModelError(f"the onnx backend runs on the CPU only, not {device!r}: "
                              "set ARTICLEBOT_DEVICE=cpu or ARTICLEBOT_BACKEND=torch")
-        ort = _onnxruntime()
+        _onnxruntime()  # says what to install before an export is tried
         self.name = model
         self.batch_size = batch_size
         self.folder, info = ensure_exported(model, resolve_model(model), Path(cache_dir))
@@ -253,12 +264,7 @@ class OnnxEmbedder:
         self._tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         self._tokenizer.enable_truncation(self.max_tokens)
         self._tokenizer.enable_padding(pad_id=info.pad_id, pad_token=info.pad_token)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
-        options.log_severity_level = 3  # errors only
-        # Idle threads would otherwise spin after each run and slow the search that follows on the same cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(self.folder / MODEL_FILE)
 
     def _run(self, texts: Sequence[str], offsets: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
         """Per batch: the texts' positions, their token vectors, attention mask and (if asked) offsets."""
