@@ -4,24 +4,10 @@ Nothing here imports discord. This is the surface the bot, the command line and 
 what is not named here is the index's own business.
 """
 
-from .article_index import (
-    MAX_QUESTION_CHARS,
-    AddResult,
-    ArticleIndex,
-    Embedded,
-    IndexStats,
-    QuestionError,
-    check_question,
-)
-from .articles import (
-    SUPPORTED_TYPES,
-    Article,
-    ArticleError,
-    check_file,
-    load_file,
-    load_upload,
-    parse_text,
-)
+from .article_index import MAX_QUESTION_CHARS, ArticleIndex, Embedded, IndexStats, QuestionError, check_question
+from .records import AddResult
+from .articles import SUPPORTED_TYPES, ArticleError, check_file, load_file, load_upload, parse_text
+from .records import Article
 from .budget import BudgetExceeded, Deadline
 from .encoders.load import load_encoder
 from .feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
@@ -36,7 +22,7 @@ from .retrieval import Retrieval
 from .scope import Scope
 from .settings import Settings, SettingsError, load_dotenv_file
 from .small_database import SmallDatabase, open_small_database
-from .store import StoredArticle
+from .records import StoredArticle
 
 __all__ = [
     "MAX_QUESTION_CHARS", "MODES", "SUPPORTED_TYPES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",

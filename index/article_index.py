@@ -13,14 +13,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from .articles import Article, article_key
+from .records import Article, article_key
 from .budget import Deadline
-from .chunking import Chunk, Span, chunk_text, sentence_spans
-from .derived import Change, DerivedIndex
+from .chunking import chunk_text, sentence_spans
+from .records import Chunk, Span
+from .derived import DerivedIndex
+from .records import Change
 from .encoders.base import Encoder
 from .encoders.load import load_encoder
 from .evidence import QuestionCues
@@ -34,33 +35,21 @@ from .encoders.reader import reader_for
 from .retrieval import Query, Retrieval, Retriever
 from .scope import Scope
 from .settings import Settings
-from .store import NewSentence, Store, StoredArticle
+from .store import Store
+from .records import NewSentence, StoredArticle
 from .stories import SAME_STORY, Signature, StoryIndex
 from .vectors import VectorIndex
+from .records import AddResult
 
 MAX_QUESTION_CHARS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: Candidate copies checked per article added (a story told by many outlets has one candidate).
 MAX_STORY_CANDIDATES = 20
-AddStatus = Literal["added", "updated", "unchanged", "duplicate"]
 _EVERYTHING = Scope.everything()
 
 
 class QuestionError(ValueError):
     """The question cannot be asked (empty or too long)."""
-
-
-@dataclass(frozen=True)
-class AddResult:
-    """What adding one article did; `duplicate_of` names the article that already has its text."""
-
-    article_id: str
-    title: str
-    status: AddStatus
-    passages: int
-    duplicate_of: str = ""
-    #: What loading changed to keep the article within its work budget (shortened, wrapped).
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from .budget import Deadline, bound_text
@@ -13,6 +12,7 @@ from .canonical import canonical_url, page_address
 from .clean import clean_article_text
 from .errors import ArticleError
 from .printable import printable
+from .records import Article
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -35,35 +35,6 @@ _WORDS = re.compile(r"\w+")
 _DATE_FIELDS = ("date", "published", "published_at")
 #: PDF titles that name the file the PDF was made from rather than the article.
 _FILE_NAME_TITLE = re.compile(r"\.(docx?|odt|pdf|rtf|txt|pages)$|^(microsoft word|untitled)\b", re.IGNORECASE)
-
-
-def article_key(source: str, collection: str = "") -> str:
-    """The id of the article from `source` in `collection` ("" is the collection every server sees)."""
-    key = f"{collection}\n{source}" if collection else source
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Article:
-    """One article: cleaned prose plus where it came from.
-
-    `source` identifies the article (its URL, else its file path): the same source with new
-    text is a new version of the same article.
-    """
-
-    title: str
-    text: str
-    source: str
-    url: str = ""
-    outlet: str = ""
-    author: str = ""
-    published: str = ""
-    #: What the loader changed to keep the article within its work budget (see index/budget.py).
-    notes: tuple[str, ...] = ()
-
-    @property
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()
 
 
 def _unquote(value: str) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
+from .records import Chunk, Span
 
 #: Counts word pieces for each text (without the model's special tokens).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -18,22 +19,6 @@ _ABBREVIATIONS = frozenset(
     "supt insp jan feb mar apr jun jul aug sep sept oct nov dec no nos vol pp fig inc ltd co corp "
     "vs etc al approx dept est univ ave blvd rd".split()
 )
-
-
-class Span(NamedTuple):
-    """A half-open character range `[start, end)` of the article text."""
-
-    start: int
-    end: int
-
-
-class Chunk(NamedTuple):
-    """A passage of whole sentences from one paragraph, with its exact place in the article."""
-
-    start: int
-    end: int
-    paragraph: int  # 1-based paragraph number in the article
-    text: str
 
 
 def _trimmed(text: str, start: int, end: int) -> Span | None:

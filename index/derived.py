@@ -10,35 +10,12 @@ together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-import numpy as np
+from .records import Change
 
 if TYPE_CHECKING:
     from .store import Store
-
-
-def _no_vectors() -> np.ndarray:
-    return np.zeros((0, 0), dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class Change:
-    """What one database commit did to the chunks of one article: the ids it removed and the chunks it
-    added (with the article's collection and title when it added any)."""
-
-    removed: np.ndarray  # int64 chunk ids
-    added: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    collection: str = ""
-    title: str = ""
-    texts: tuple[str, ...] = ()  # the added chunks' texts
-    vectors: np.ndarray = field(default_factory=_no_vectors)  # the added chunks' vectors, one row each
-    #: The database's generation after this commit (each commit adds one).
-    generation: int = 0
-    #: The article changed, and the story it told before (index/stories.py; "" if it was new).
-    article_id: str = ""
-    old_story: str = ""
 
 
 class DerivedIndex(Protocol):

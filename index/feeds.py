@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .article_index import AddResult, ArticleIndex
-from .articles import Article, ArticleError, parse_text
+from .article_index import ArticleIndex
+from .records import AddResult
+from .articles import ArticleError, parse_text
+from .records import Article
 from .canonical import canonical_url
 from .fetch import FEED_TYPES, Fetcher, FetchError
 from .ingest import fetched_article

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from .articles import SUPPORTED_TYPES, Article, ArticleError, find_files, load_file, parse_document
+from .articles import SUPPORTED_TYPES, ArticleError, find_files, load_file, parse_document
+from .records import Article
 from .budget import Deadline
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
 from .printable import printable
 
 if TYPE_CHECKING:
-    from .article_index import AddResult, ArticleIndex
+    from .article_index import ArticleIndex
+    from .records import AddResult
 
 
 @dataclass(frozen=True)

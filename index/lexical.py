@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from .derived import Change
+from .records import Change
 
 if TYPE_CHECKING:
     from .store import Store

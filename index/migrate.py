@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .article_index import ArticleIndex
-from .articles import Article
-from .chunking import Chunk
+from .records import Article
+from .records import Chunk
 from .feeds import FeedList
 from .results import Quote
-from .store import NewSentence
+from .records import NewSentence
 
 #: Questions asked of both indexes to check the copy answers alike.
 SAMPLE_QUESTIONS = 30

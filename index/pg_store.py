@@ -28,13 +28,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .articles import Article, article_key
-from .chunking import Chunk
-from .derived import Change
+from .records import Article, article_key
+from .records import Chunk
+from .records import Change
 from .files import atomic_write
 from .settings import Settings
 from .errors import StoreError
-from .store import SCHEMA_VERSION, NewSentence, StoreReads
+from .store import SCHEMA_VERSION, StoreReads
+from .records import NewSentence
 
 log = logging.getLogger(__name__)
 

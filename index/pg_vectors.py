@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .derived import Change
+from .records import Change
 from .pg_store import PgStore
 from .vectors import Selection, Selections, lists_for
 

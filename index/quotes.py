@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import Span, paragraph_spans
+from .chunking import paragraph_spans
+from .records import Span
 from .evidence import (
     CUE_BITS,
     FEATURES,
@@ -27,7 +28,7 @@ from .evidence import (
     length_feature,
 )
 from .results import Passage, Quote
-from .store import ArticleRef, SentenceRows
+from .records import ArticleRef, SentenceRows
 
 _LEANS_BACK = FEATURES.index("leans_back")
 _READER = FEATURES.index("reader")

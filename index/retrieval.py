@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .chunking import Span
+from .records import Span
 from .evidence import QuestionCues, quote_model
 from .fusion import Hit, Mode, check_mode, fuse
 from .lexical import LexicalIndex
@@ -34,7 +34,8 @@ from .quotes import (
 from .recency import older_than_asked
 from .results import Answer, Passage, Quote, SourceMatch
 from .scope import Scope
-from .store import ArticleRef, Store
+from .store import Store
+from .records import ArticleRef
 from .vectors import VectorIndex
 
 #: Candidates each side contributes before fusion.

@@ -13,17 +13,16 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from .articles import Article, article_key
-from .chunking import Chunk
-from .derived import Change
+from .records import Article, article_key
+from .records import Chunk
+from .records import Change
 from .errors import StoreError
+from .records import ArticleRef, NewSentence, SentenceRows, StoredArticle, StoredChunk
 
 DB_NAME = "articles.sqlite3"
 SCHEMA_VERSION = "1"
@@ -74,75 +73,6 @@ CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
 _ADDED_COLUMNS = (("chunks", "text", "TEXT NOT NULL DEFAULT ''"), ("sentences", "terms", "TEXT NOT NULL DEFAULT ''"),
                   ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"), ("articles", "story", "TEXT NOT NULL DEFAULT ''"),
                   ("articles", "signature", "BLOB"))
-
-
-@dataclass(frozen=True)
-class StoredArticle:
-    """An article as stored, with its bookkeeping."""
-
-    id: str
-    title: str
-    text: str
-    source: str
-    url: str
-    outlet: str
-    author: str
-    published: str
-    content_hash: str
-    collection: str
-    added_by: str
-    added_at: str
-    passages: int
-    #: The story it tells (index/stories.py): the id of the article the story was first stored under.
-    story: str = ""
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk and its place in its article: `text == article.text[start:end]`."""
-
-    id: int
-    article_id: str
-    start: int
-    end: int
-    paragraph: int
-    text: str
-
-
-class ArticleRef(NamedTuple):
-    """What a quote or a source cites of its article (everything but the text)."""
-
-    id: str
-    title: str
-    url: str
-    outlet: str
-    published: str
-    story: str = ""
-    added_at: str = ""
-
-
-class NewSentence(NamedTuple):
-    """A sentence of a chunk as stored: its span in the article, its vector in the chunk's context,
-    and what the quote model reads of its words (index/evidence.py: analysed terms, cue bits)."""
-
-    start: int
-    end: int
-    vector: np.ndarray
-    terms: str
-    cues: int
-
-
-class SentenceRows(NamedTuple):
-    """Stored sentences, one row each, ordered by chunk then text: what answering a question reads."""
-
-    chunk_ids: np.ndarray  # int64
-    starts: np.ndarray  # int64
-    ends: np.ndarray  # int64
-    vectors: np.ndarray  # (n, dim) float32
-    terms: list[str]  # space-separated analysed terms
-    cues: np.ndarray  # int64 cue bits (index/evidence.py: SentenceCues)
-
-
 
 
 #: An article's columns as StoredArticle takes them (alias `a`), with its passage count.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from .derived import Change
+from .records import Change
 from .files import atomic_write
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from index import ArticleIndex
-from index.articles import article_key, load_file, parse_text
+from index.articles import load_file, parse_text
+from index.records import article_key
 from index.files import atomic_write
 from index.errors import StoreError
 

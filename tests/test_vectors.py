@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.articles import article_key, parse_text
-from index.chunking import Chunk
+from index.articles import parse_text
+from index.records import article_key
+from index.records import Chunk
 from index.store import Store
 from index.vectors import FaissIndex, VectorIndex
 
