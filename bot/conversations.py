@@ -3,7 +3,7 @@ follow-up of the question answered last there.
 
 The bot remembers, for each answer message it sent and for each of its threads, the turn it answered
 (what was searched, and the first quote), so that "what about France?" is searched as the question
-it follows (index/followups.py). Kept in memory for the most recent answers only: a conversation is
+it follows (index/answer/followups.py). Kept in memory for the most recent answers only: a conversation is
 minutes long, and a follow-up of an older answer is searched as it stands.
 """
 

@@ -57,7 +57,7 @@ class IndexService:
         log.info("index ready: %d articles in %s", len(self._index), self.settings.index_dir)
 
     async def ask(self, question: str, scope: Scope, after: Turn | None = None) -> Answer:
-        """The answer; `after`: the turn a follow-up follows (index/followups.py)."""
+        """The answer; `after`: the turn a follow-up follows (index/answer/followups.py)."""
         return await asyncio.to_thread(self.index.ask, question, scope=scope, after=after)
 
     async def articles(self, scope: Scope) -> list[StoredArticle]:
@@ -102,7 +102,7 @@ class IndexService:
 
     @property
     def feeds(self) -> FeedList:
-        """The feeds every server follows (index/feeds.py)."""
+        """The feeds every server follows (index/ingest/feeds.py)."""
         if self._feeds is None:
             raise RuntimeError("the index is not loaded yet")
         return self._feeds

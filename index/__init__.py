@@ -6,22 +6,22 @@ what is not named here is the index's own business.
 
 from .article_index import MAX_QUESTION_CHARS, ArticleIndex, Embedded, IndexStats, QuestionError, check_question
 from .records import AddResult
-from .articles import SUPPORTED_TYPES, ArticleError, check_file, load_file, load_upload, parse_text
+from .ingest.parse import SUPPORTED_TYPES, ArticleError, check_file, load_file, load_upload, parse_text
 from .records import Article
-from .budget import BudgetExceeded, Deadline
+from .ingest.budget import BudgetExceeded, Deadline
 from .encoders.load import load_encoder
-from .feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
-from .fetch import Fetched, Fetcher, FetchError, FetchPolicy
-from .followups import Turn, rewrite
-from .fusion import MODES, Mode
-from .ingest import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
-from .results import Answer, Passage, Quote, SourceMatch
-from .pg_store import scratch_store
-from .recency import SinceError, parse_since
-from .retrieval import Retrieval
-from .scope import Scope
+from .ingest.feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
+from .ingest.fetch import Fetched, Fetcher, FetchError, FetchPolicy
+from .answer.followups import Turn, rewrite
+from .search.fusion import MODES, Mode
+from .ingest.load import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
+from .answer.results import Answer, Passage, Quote, SourceMatch
+from .storage.postgres import scratch_store
+from .answer.recency import SinceError, parse_since
+from .answer.retrieval import Retrieval
+from .storage.scope import Scope
 from .settings import Settings, SettingsError, load_dotenv_file
-from .small_database import SmallDatabase, open_small_database
+from .storage.database import SmallDatabase, open_small_database
 from .records import StoredArticle
 
 __all__ = [

@@ -1,7 +1,7 @@
 """ArticleIndex: the few verbs everything else uses (add, remove, ask, search, list, save).
 
-A facade over the database (index/store.py), the indexes derived from it (index/derived.py: vectors,
-lexical), which it keeps in step, and the retrieval pipeline (index/retrieval.py).
+A facade over the database (index/storage/sqlite.py), the indexes derived from it (index/storage/derived.py: vectors,
+lexical), which it keeps in step, and the retrieval pipeline (index/answer/retrieval.py).
 """
 
 from __future__ import annotations
@@ -17,28 +17,28 @@ from pathlib import Path
 import numpy as np
 
 from .records import Article, article_key
-from .budget import Deadline
-from .chunking import chunk_text, sentence_spans
+from .ingest.budget import Deadline
+from .ingest.chunking import chunk_text, sentence_spans
 from .records import Chunk, Span
-from .derived import DerivedIndex
+from .storage.derived import DerivedIndex
 from .records import Change
 from .encoders.base import Encoder
 from .encoders.load import load_encoder
-from .evidence import QuestionCues
-from .followups import Turn, rewrite
-from .fusion import Mode
-from .lexical import LexicalIndex
-from .quotes import sentence_facts
-from .recency import recency_days
-from .results import Answer, Passage
+from .answer.evidence import QuestionCues
+from .answer.followups import Turn, rewrite
+from .search.fusion import Mode
+from .search.bm25 import LexicalIndex
+from .answer.quotes import sentence_facts
+from .answer.recency import recency_days
+from .answer.results import Answer, Passage
 from .encoders.reader import reader_for
-from .retrieval import Query, Retrieval, Retriever
-from .scope import Scope
+from .answer.retrieval import Query, Retrieval, Retriever
+from .storage.scope import Scope
 from .settings import Settings
-from .store import Store
+from .storage.sqlite import Store
 from .records import NewSentence, StoredArticle
-from .stories import SAME_STORY, Signature, StoryIndex
-from .vectors import VectorIndex
+from .ingest.stories import SAME_STORY, Signature, StoryIndex
+from .search.faiss_index import VectorIndex
 from .records import AddResult
 
 MAX_QUESTION_CHARS = 1000
@@ -60,7 +60,7 @@ class Embedded:
     chunks: tuple[Chunk, ...]
     vectors: np.ndarray  # one unit vector per chunk
     sentences: tuple[tuple[NewSentence, ...], ...]  # per chunk, its sentences with vectors and facts
-    signature: Signature  # what recognises its near-copies (index/stories.py)
+    signature: Signature  # what recognises its near-copies (index/ingest/stories.py)
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ class ArticleIndex:
         self.encoder = encoder
         self.folder = Path(folder)
         if self.settings.database_url:
-            from .pg_store import PgStore
-            from .pg_vectors import PgVectorIndex
+            from .storage.postgres import PgStore
+            from .search.pgvector_index import PgVectorIndex
 
             self.store: Store | PgStore = PgStore(self.settings.database_url, self.folder, encoder.name, encoder.dim)
             self.vectors: VectorIndex | PgVectorIndex = PgVectorIndex(self.store)
@@ -422,10 +422,10 @@ class ArticleIndex:
         Args:
             question: the user's question.
             k: the most quotes to return (default: the `top_k` setting).
-            mode: how passages are retrieved (index/fusion.py).
+            mode: how passages are retrieved (index/search/fusion.py).
             scope: search only what this scope sees (default: every article).
             after: the turn this question follows in a conversation: a follow-up ("what about
-                France?") is rewritten to stand alone (index/followups.py), and the answer says
+                France?") is rewritten to stand alone (index/answer/followups.py), and the answer says
                 what was searched.
         """
         return self.retrieve(question, k, mode, scope, after=after).answer

@@ -11,13 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .articles import SUPPORTED_TYPES
+from .ingest.parse import SUPPORTED_TYPES
 from .printable import printable
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from .article_index import ArticleIndex
-    from .results import Answer
+    from .answer.results import Answer
 
 
 class CliError(Exception):
@@ -77,7 +77,7 @@ def _byline(outlet: str, published: str) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
-    from .ingest import ingest_paths, is_url
+    from .ingest.load import ingest_paths, is_url
 
     with _open_index(args) as index:
         report = ingest_paths(index, [p if is_url(p) else Path(p) for p in args.paths], progress=True)
@@ -105,8 +105,8 @@ def stdin_lines(stream: TextIO) -> Iterator[str]:
 def _answer_each(index: ArticleIndex, questions: Iterable[str], args: argparse.Namespace, out: TextIO) -> int:
     """One answer, or one error, per question: with --json one line each, so output pairs with input."""
     from .article_index import QuestionError
-    from .followups import Turn
-    from .scope import Scope
+    from .answer.followups import Turn
+    from .storage.scope import Scope
 
     status = 0
     turn: Turn | None = None
@@ -131,8 +131,8 @@ def _answer_each(index: ArticleIndex, questions: Iterable[str], args: argparse.N
 
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     from .article_index import QuestionError, check_question
-    from .ingest import ensure_seeded
-    from .recency import SinceError, parse_since
+    from .ingest.load import ensure_seeded
+    from .answer.recency import SinceError, parse_since
 
     try:
         args.since = parse_since(args.since) if args.since else ""
@@ -183,8 +183,8 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     from .errors import ModelError
-    from .fusion import MODES
-    from .tools.evaluate import DatasetError, evaluate, format_report
+    from .search.fusion import MODES
+    from .measure.evaluate import DatasetError, evaluate, format_report
 
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
@@ -205,7 +205,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     from .settings import BACKENDS
-    from .tools.bench import bench, format_reports, to_json
+    from .measure.bench import bench, format_reports, to_json
 
     try:
         sizes = [int(s) for s in args.passages.split(",") if s.strip()]
@@ -231,7 +231,7 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
 
     from .article_index import ArticleIndex
     from .migrate import migrate
-    from .pg_store import redact
+    from .storage.postgres import redact
     from .settings import is_postgres_url
     from .errors import StoreError
 
@@ -293,7 +293,7 @@ def _copy_feeds(source: Settings, target: Settings) -> tuple[int, int]:
     """Copy the feeds `source` follows into `target`'s list: (copied, already there)."""
     from contextlib import ExitStack, closing
 
-    from .feeds import FILE_NAME, FeedList
+    from .ingest.feeds import FILE_NAME, FeedList
     from .migrate import copy_feeds
     from .errors import StoreError
 
@@ -322,8 +322,8 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
     """The shared collection's feeds: add, list, remove; poll every feed now."""
     import asyncio
 
-    from .feeds import FeedError, FeedList, FeedPoller
-    from .fetch import Fetcher, FetchPolicy
+    from .ingest.feeds import FeedError, FeedList, FeedPoller
+    from .ingest.fetch import Fetcher, FetchPolicy
     from .errors import StoreError
 
     try:
@@ -476,7 +476,7 @@ def build_parser(extra_commands: Sequence[CommandAdder] = (),
 
 def _log_to_stderr(level: str) -> None:
     """Log records at `level` and above as `articlebot: message` lines, libraries' warnings included (pypdf's
-    name the file they are about: index/pdf.py). Nothing when the process has set up logging already."""
+    name the file they are about: index/ingest/pdf.py). Nothing when the process has set up logging already."""
     import logging
 
     logging.basicConfig(level=level, format="articlebot: %(message)s")

@@ -1,5 +1,5 @@
 """Copying an index between stores (SQLite folder ↔ PostgreSQL), then checking the copy; and the
-feeds it follows (index/feeds.py) with it.
+feeds it follows (index/ingest/feeds.py) with it.
 
 Each article is copied as stored (its chunks, vectors, sentences with their facts, story, signature
 and when it was added), nothing re-embedded, each in its own transaction of the target: an
@@ -20,8 +20,8 @@ import numpy as np
 from .article_index import ArticleIndex
 from .records import Article
 from .records import Chunk
-from .feeds import FeedList
-from .results import Quote
+from .ingest.feeds import FeedList
+from .answer.results import Quote
 from .records import NewSentence
 
 #: Questions asked of both indexes to check the copy answers alike.

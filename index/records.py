@@ -31,7 +31,7 @@ class Article:
     outlet: str = ""
     author: str = ""
     published: str = ""
-    #: What the loader changed to keep the article within its work budget (see index/budget.py).
+    #: What the loader changed to keep the article within its work budget (see index/ingest/budget.py).
     notes: tuple[str, ...] = ()
 
     @property
@@ -72,7 +72,7 @@ class StoredArticle:
     added_by: str
     added_at: str
     passages: int
-    #: The story it tells (index/stories.py): the id of the article the story was first stored under.
+    #: The story it tells (index/ingest/stories.py): the id of the article the story was first stored under.
     story: str = ""
 
 
@@ -102,7 +102,7 @@ class ArticleRef(NamedTuple):
 
 class NewSentence(NamedTuple):
     """A sentence of a chunk as stored: its span in the article, its vector in the chunk's context,
-    and what the quote model reads of its words (index/evidence.py: analysed terms, cue bits)."""
+    and what the quote model reads of its words (index/answer/evidence.py: analysed terms, cue bits)."""
 
     start: int
     end: int
@@ -119,7 +119,7 @@ class SentenceRows(NamedTuple):
     ends: np.ndarray  # int64
     vectors: np.ndarray  # (n, dim) float32
     terms: list[str]  # space-separated analysed terms
-    cues: np.ndarray  # int64 cue bits (index/evidence.py: SentenceCues)
+    cues: np.ndarray  # int64 cue bits (index/answer/evidence.py: SentenceCues)
 
 
 def _no_vectors() -> np.ndarray:
@@ -139,7 +139,7 @@ class Change:
     vectors: np.ndarray = field(default_factory=_no_vectors)  # the added chunks' vectors, one row each
     #: The database's generation after this commit (each commit adds one).
     generation: int = 0
-    #: The article changed, and the story it told before (index/stories.py; "" if it was new).
+    #: The article changed, and the story it told before (index/ingest/stories.py; "" if it was new).
     article_id: str = ""
     old_story: str = ""
 

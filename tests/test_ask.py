@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from index import ArticleIndex, QuestionError
-from index.articles import parse_text
+from index.ingest.parse import parse_text
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 

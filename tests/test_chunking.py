@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.chunking import chunk_text, paragraph_spans, sentence_spans
+from index.ingest.chunking import chunk_text, paragraph_spans, sentence_spans
 
 WORDS = st.one_of(
     st.sampled_from(["the", "Putin", "U.S.", "Mr.", "77", "percent", "e.g.", "Xi's", "re-election",

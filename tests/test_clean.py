@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from index.articles import ArticleError, load_file, parse_html, parse_text, split_front_matter
-from index.clean import clean_article_text, normalise
+from index.ingest.parse import ArticleError, load_file, parse_html, parse_text, split_front_matter
+from index.ingest.clean import clean_article_text, normalise
 
 from .conftest import SEED_FILE, write
 from .pdfs import make_pdf
@@ -150,7 +150,7 @@ def test_bad_files_are_refused_with_a_clear_reason(tmp_path: Path, name: str, da
 
 
 def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("index.articles.MAX_ARTICLE_BYTES", 100)
+    monkeypatch.setattr("index.ingest.parse.MAX_ARTICLE_BYTES", 100)
     with pytest.raises(ArticleError, match="too large"):
         load_file(write(tmp_path, "big.txt", "Title\n\n" + "word " * 50))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from index import ArticleIndex, Scope
-from index.articles import parse_text
+from index.ingest.parse import parse_text
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.articles import parse_text
+from index.ingest.parse import parse_text
 
 from .conftest import REPO
 
@@ -26,7 +26,7 @@ CHILD = """
 import sys
 from pathlib import Path
 from index import ArticleIndex, Settings
-from index.articles import parse_text
+from index import parse_text
 from index.encoders.load import load_encoder
 
 folder, first = Path(sys.argv[1]), int(sys.argv[2])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.tools.evaluate import EvalQuestion, GoldSpan, evaluate
+from index.measure.evaluate import EvalQuestion, GoldSpan, evaluate
 
 from .test_cli import run
 

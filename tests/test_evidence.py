@@ -6,7 +6,7 @@ import pytest
 
 import numpy as np
 
-from index.evidence import FEATURES, WITH_READER, WITHOUT_READER, QuestionCues, SentenceCues, answer_type, ask_of, holds
+from index.answer.evidence import FEATURES, WITH_READER, WITHOUT_READER, QuestionCues, SentenceCues, answer_type, ask_of, holds
 
 
 @pytest.mark.parametrize(("question", "kind"), [

@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 
 from index import ArticleIndex, FetchPolicy, Scope
-from index.feeds import WARN_AFTER, FeedError, FeedList, FeedPoller
-from index.fetch import Fetcher
+from index.ingest.feeds import WARN_AFTER, FeedError, FeedList, FeedPoller
+from index.ingest.fetch import Fetcher
 
 from .feed_site import FeedSite, serving_feeds
 

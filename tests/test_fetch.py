@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from index.fetch import Fetched, FetchError, FetchPolicy, IPAddress, check_url, fetch
+from index.ingest.fetch import Fetched, FetchError, FetchPolicy, IPAddress, check_url, fetch
 
 ARTICLE = (
     "<html><head><title>Harbour fire</title></head><body>"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Turn, rewrite
-from index.followups import names
-from index.tools.evaluate import EvalQuestion, GoldSpan, followup_pairs
+from index.answer.followups import names
+from index.measure.evaluate import EvalQuestion, GoldSpan, followup_pairs
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 

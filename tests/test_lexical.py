@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.lexical import Analyzer, LexicalError, LexicalIndex
+from index.search.bm25 import Analyzer, LexicalError, LexicalIndex
 
 DOCS = {
     1: "The council voted to close the old bridge for repairs.",

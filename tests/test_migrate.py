@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.articles import parse_text
+from index.ingest.parse import parse_text
 from index.cli import main
-from index.feeds import FeedList
+from index.ingest.feeds import FeedList
 
 from .conftest import SEEDS
 
@@ -119,7 +119,7 @@ def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(po
 
 def test_migrate_into_a_database_holding_other_articles_verifies_the_source_only(
         tmp_path: Path, postgres_url: str, encoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    from index.ingest import ensure_seeded
+    from index.ingest.load import ensure_seeded
     from index.migrate import unlike_articles
 
     there = Settings(index_dir=tmp_path / "there", database_url=postgres_url)

@@ -9,7 +9,7 @@ import pytest
 from index import ArticleIndex, Settings
 from index.encoders.torch_encoder import TorchEncoder
 from index.errors import ModelError
-from index.ingest import ensure_seeded
+from index.ingest.load import ensure_seeded
 from index.errors import StoreError
 
 from .conftest import SEEDS

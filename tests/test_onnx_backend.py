@@ -215,7 +215,7 @@ def test_packaged_model_sentence_vectors_match_torch(encoder: OnnxEncoder, torch
 
 def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, encoder: OnnxEncoder,
                                                      torch_encoder: TorchEncoder) -> None:
-    from index.ingest import ensure_seeded
+    from index.ingest.load import ensure_seeded
 
     from .conftest import SEEDS
 

@@ -1,4 +1,4 @@
-"""The reader shipped with the package (index/reader.py): it loads offline and picks the sentence that answers."""
+"""The reader shipped with the package (index/encoders/reader.py): it loads offline and picks the sentence that answers."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.articles import parse_text
+from index.ingest.parse import parse_text
 
 from .conftest import REPO
 
@@ -77,7 +77,7 @@ WRITER = """
 import sys
 from pathlib import Path
 from index import ArticleIndex, Settings, load_encoder
-from index.articles import parse_text
+from index import parse_text
 folder, name = Path(sys.argv[1]), sys.argv[2]
 settings = Settings.from_env()
 index = ArticleIndex(folder, load_encoder(settings), settings)
@@ -110,7 +110,8 @@ def test_writers_in_two_processes_at_once_lose_nothing(two_processes, postgres_u
 
 def test_a_grown_collection_is_searched_by_an_ivfflat_index_built_in_the_background(
         postgres_url: str, tmp_path: Path, encoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    from index import Scope, pg_vectors
+    from index import Scope
+    from index.search import pgvector_index as pg_vectors
 
     monkeypatch.setattr(pg_vectors, "EXACT_LIMIT", 40)  # the real limit takes thousands of chunks to reach
     index = ArticleIndex(tmp_path / "one", encoder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
@@ -189,7 +190,7 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_pro
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
-    from index.pg_store import PgStore
+    from index.storage.postgres import PgStore
 
     one, two = two_processes
     bridge = one.add(parse_text(BRIDGE, "file:bridge.txt"))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from index import ArticleIndex
-from index.articles import load_file, parse_text
+from index.ingest.parse import load_file, parse_text
 from index.records import article_key
-from index.files import atomic_write
+from index.storage.files import atomic_write
 from index.errors import StoreError
 
 from .conftest import write
@@ -245,7 +245,7 @@ def test_an_index_from_before_chunk_texts_and_sentence_cues_answers_as_before(se
 
 
 def test_messages_name_a_database_without_its_password() -> None:
-    from index.pg_store import redact
+    from index.storage.postgres import redact
 
     for url in ("postgresql://u:secret@h/db", "postgresql://u:se/cret@h/db", "postgresql://u:se@cret@h/db",
                 "postgresql://u@h/db?password=secret", "postgresql:///db?user=u&PASSWORD=secret&host=/tmp"):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from index import ArticleIndex, Scope
-from index.articles import parse_html, parse_text
-from index.canonical import canonical_url, page_address
-from index.stories import Signature
+from index.ingest.parse import parse_html, parse_text
+from index.ingest.canonical import canonical_url, page_address
+from index.ingest.stories import Signature
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
@@ -98,7 +98,7 @@ def test_the_other_outlets_are_named_in_the_discord_answer() -> None:
 
 
 def test_a_fetched_text_page_cannot_claim_another_site_s_address() -> None:
-    from index.articles import parse_document
+    from index.ingest.parse import parse_document
 
     claimed = b"---\ntitle: Big news\nurl: https://www.reuters.com/world/x\noutlet: Reuters\n---\n" + STRIKE.encode()
     article = parse_document(claimed, "text", "https://evil.test/a.txt", "https://evil.test/a.txt",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index.articles import parse_text
+from index.ingest.parse import parse_text
 from index.records import article_key
 from index.records import Chunk
-from index.store import Store
-from index.vectors import FaissIndex, VectorIndex
+from index.storage.sqlite import Store
+from index.search.faiss_index import FaissIndex, VectorIndex
 
 DIM = 32
 

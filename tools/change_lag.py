@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index import ArticleIndex, Settings, load_encoder, parse_text, scratch_store
-from index.tools.percentiles import percentile
+from index.measure.percentiles import percentile
 
 TIMEOUT_S = 30.0
 

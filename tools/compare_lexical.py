@@ -1,5 +1,5 @@
 """Compare BM25 engines for the lexical side: the one articlebot wrote itself (tools/own_bm25.py), tantivy
-(index/lexical.py, what articlebot uses), SQLite FTS5, and PostgreSQL's ts_rank (not BM25; for the
+(index/search/bm25.py, what articlebot uses), SQLite FTS5, and PostgreSQL's ts_rank (not BM25; for the
 PostgreSQL store of issue 15, needs `pip install -e '.[postgres]'`).
 
 Each engine indexes the same passages (the paragraphs of a SQuAD-format dataset, each with its
@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.lexical import Analyzer, LexicalIndex
+from index.search.bm25 import Analyzer, LexicalIndex
 from tools import own_bm25
 
 CANDIDATES = 50
@@ -77,7 +77,7 @@ class Own:
 
 
 class Tantivy:
-    """tantivy, as index/lexical.py uses it: segments on disk (memory-mapped), block-max WAND top-k."""
+    """tantivy, as index/search/bm25.py uses it: segments on disk (memory-mapped), block-max WAND top-k."""
 
     def __init__(self, folder: Path, load: bool = False) -> None:
         self.index = LexicalIndex(folder / "tantivy")

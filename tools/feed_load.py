@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index import ArticleIndex, FeedList, FeedPoller, Fetcher, FetchPolicy, Settings, ensure_seeded  # noqa: E402
-from index.tools.percentiles import percentile  # noqa: E402
+from index.measure.percentiles import percentile  # noqa: E402
 
 
 def paragraphs(dataset: Path) -> list[str]:

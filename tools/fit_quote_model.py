@@ -1,4 +1,4 @@
-"""Fit the quote model of index/evidence.py on half 1 of the articles of each development set.
+"""Fit the quote model of index/answer/evidence.py on half 1 of the articles of each development set.
 
     .venv/bin/python tools/fit_quote_model.py ../shared/eval/squad-v1.1-dev ../shared/eval/onestopqa-news
 
@@ -15,7 +15,7 @@ overlaps an evidence span by half), and fits in two steps, every set weighing th
    questions of half 1 and as many questions about articles that are not indexed (label 0):
    the probability that the best quote answers, which is what "not found" needs.
 
-It prints the weights to paste into index/evidence.py and, on both halves of each set, how often
+It prints the weights to paste into index/answer/evidence.py and, on both halves of each set, how often
 the top candidate is on target under the fitted model and under the weights in use: half 2 is
 the held-out figure.
 """
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from index import Settings
-from index.evidence import FEATURES, quote_model
-from index.tools.evaluate import eval_set, halves, on_target
+from index.answer.evidence import FEATURES, quote_model
+from index.measure.evaluate import eval_set, halves, on_target
 
 
 def collect(folder: Path, settings: Settings, limit: int, seed: int) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:

@@ -1,4 +1,4 @@
-"""Measure how well near-copies of news articles are recognised as one story (index/stories.py).
+"""Measure how well near-copies of news articles are recognised as one story (index/ingest/stories.py).
 
 Copies are made from real articles (onestopqa-news: Guardian; SQuAD dev: Wikipedia; the seeds) with
 the variation copies of a story have in practice, each on its own:
@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.canonical import canonical_url  # noqa: E402
-from index.stories import SAME_STORY, Signature, StoryIndex  # noqa: E402
+from index.ingest.canonical import canonical_url  # noqa: E402
+from index.ingest.stories import SAME_STORY, Signature, StoryIndex  # noqa: E402
 
 CREDIT = "Reporting by Anna Lee; additional reporting by Tom Park; editing by Sara Kim."
 FILLER = ["reportedly", "officials", "later", "also", "widely", "new", "local", "several"]

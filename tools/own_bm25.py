@@ -1,4 +1,4 @@
-"""The BM25 articlebot wrote itself before it moved to tantivy (index/lexical.py), kept only so that
+"""The BM25 articlebot wrote itself before it moved to tantivy (index/search/bm25.py), kept only so that
 tools/compare_lexical.py can measure the two side by side. Needs PyStemmer (pip install PyStemmer).
 
 BM25 over the chunks, with English stemming and stop words, updated in place and saved to disk.

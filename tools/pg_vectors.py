@@ -1,4 +1,4 @@
-"""Choose and tune pgvector's index for the PostgreSQL store (index/pg_vectors.py): HNSW against
+"""Choose and tune pgvector's index for the PostgreSQL store (index/search/pgvector_index.py): HNSW against
 IVFFlat, by recall against exact search and by query time, on the vectors articlebot searches.
 
 The passages (paragraphs of a SQuAD-format dataset, each with its title, as the index embeds them)
@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index import Settings, load_encoder
-from index.pg_store import scratch_database
+from index.storage.postgres import scratch_database
 
 CANDIDATES = 50
 QUESTIONS = 200

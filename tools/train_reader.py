@@ -1,4 +1,4 @@
-"""Train the reader (index/reader.py): a cross-encoder that reads a question and a sentence together.
+"""Train the reader (index/encoders/reader.py): a cross-encoder that reads a question and a sentence together.
 
 Three steps, each resumable and seeded; none runs in CI (a smoke test trains two steps on a tiny set):
 
@@ -127,8 +127,8 @@ def selqa_groups(folder: Path) -> list[Group]:
 def retrieval_groups(folder: Path, limit: int, seed: int) -> dict[int, list[Group]]:
     """Per half of the articles: each question's candidate sentences as the pipeline weighs them."""
     from index import Settings
-    from index.chunking import paragraph_spans, sentence_spans
-    from index.tools.evaluate import eval_set, halves, on_target
+    from index.ingest.chunking import paragraph_spans, sentence_spans
+    from index.measure.evaluate import eval_set, halves, on_target
 
     settings = replace(Settings.from_env(), index_dir=Path("unused"))
     out: dict[int, list[Group]] = {1: [], 2: []}

@@ -2,7 +2,7 @@
 
 A feed is checked and read at once when it is added (the reply says how many articles it brought);
 afterwards every feed is polled on a schedule (`ARTICLEBOT_FEED_MINUTES`, jittered) with conditional
-requests (index/feeds.py). A feed that keeps failing is polled less often and reported once, in the
+requests (index/ingest/feeds.py). A feed that keeps failing is polled less often and reported once, in the
 channel where it was added.
 """
 

@@ -3,7 +3,7 @@ a candidate sentence together and says how well the sentence answers it.
 
 Cosine similarity and term overlap see each text alone and miss a paraphrase ("What did Kim Jong Un
 say?" against "Kim Jong Un sent a heartfelt congratulations"); the reader attends across both. Its
-logit is one of the quote model's inputs (index/evidence.py), so the quote model's probability, fitted
+logit is one of the quote model's inputs (index/answer/evidence.py), so the quote model's probability, fitted
 with it, still decides "not found" with one threshold. It ships inside the package as int8 ONNX and
 runs on ONNX Runtime with the `tokenizers` library: no torch at run time, nothing downloaded.
 """

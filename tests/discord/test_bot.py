@@ -19,7 +19,7 @@ from bot.index_service import IndexService
 from bot.render import MESSAGE_EMBED_CHARS_LIMIT
 from bot.settings import BotSettings, Cooldown
 from index import ArticleIndex
-from index.articles import parse_text
+from index.ingest.parse import parse_text
 
 from ..test_ask import XI_SENTENCE
 from .fake_discord import FakeDiscord, running_client
@@ -235,7 +235,7 @@ async def test_article_text_with_mentions_never_pings(server: Server) -> None:
 @pytest.mark.asyncio
 async def test_a_long_answer_stays_within_every_limit(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
     seed_index.settings = replace(seed_index.settings, top_k=10)
-    for n in range(10):  # the words in another order in each, or they would be copies of one story (index/stories.py)
+    for n in range(10):  # the words in another order in each, or they would be copies of one story (index/ingest/stories.py)
         words = " ".join(f"harbour{i} crane" for i in random.Random(n).sample(range(300), 300))
         seed_index.add(parse_text(f"Harbour report {n} with a long title {'x' * 300}\n\n"
                                   f"The harbour cranes of dock {n} {words} moved today.", f"file:harbour{n}.txt"))

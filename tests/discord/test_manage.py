@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from index import Scope
-from index.fetch import FetchPolicy
+from index.ingest.fetch import FetchPolicy
 
 from ..pdfs import make_pdf
 from ..web import QuietHandler, serving
@@ -180,7 +180,7 @@ async def test_a_url_that_never_finishes_times_out_and_the_bot_stays_responsive(
 
 @pytest.mark.asyncio
 async def test_a_file_over_the_size_cap_is_refused_unread(servers: Servers, monkeypatch) -> None:
-    monkeypatch.setattr("index.articles.MAX_ARTICLE_BYTES", 1000)
+    monkeypatch.setattr("index.ingest.parse.MAX_ARTICLE_BYTES", 1000)
     add = await servers.command("add", servers.a, servers.editor, file=("long.txt", b"Long story\n\n" + b"word " * 400))
     text = await final_text(add)
     assert text == "Couldn't add that: long.txt: too large (2,012 bytes; the limit is 1,000)"
@@ -203,7 +203,7 @@ async def test_an_add_past_its_time_budget_is_abandoned_and_stores_nothing(serve
 
 @pytest.mark.asyncio
 async def test_a_shortened_upload_says_so(servers: Servers, monkeypatch) -> None:
-    monkeypatch.setattr("index.budget.MAX_ARTICLE_CHARS", 150)
+    monkeypatch.setattr("index.ingest.budget.MAX_ARTICLE_CHARS", 150)
     story = NOTE + "\n\nReaders queued from early morning to see the new rooms.\n\nThe mayor cut a ribbon at ten."
     text = await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", story.encode())))
     assert text == (f"Added **Library reopens**: 2 passages.\nNote: shortened: only the first 150 of its "

@@ -16,25 +16,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import paragraph_spans
-from .records import Span
-from .evidence import (
-    CUE_BITS,
-    FEATURES,
-    QuestionCues,
-    WITHOUT_READER,
-    QuoteModel,
-    SentenceCues,
-    length_feature,
-)
+from ..ingest.chunking import paragraph_spans
+from ..records import Span
+from .evidence import CUE_BITS, FEATURES, QuestionCues, WITHOUT_READER, QuoteModel, SentenceCues, length_feature
 from .results import Passage, Quote
-from .records import ArticleRef, SentenceRows
+from ..records import ArticleRef, SentenceRows
 
 _LEANS_BACK = FEATURES.index("leans_back")
 _READER = FEATURES.index("reader")
 _WORD = re.compile(r"\w+")
 
-#: Quotes from one story at most (one article, or the copies of one story: index/stories.py).
+#: Quotes from one story at most (one article, or the copies of one story: index/ingest/stories.py).
 QUOTES_PER_ARTICLE = 2
 #: How many of the best passages are read for quotable sentences (at least one per quote wanted).
 PASSAGES_READ = 6
@@ -54,7 +46,7 @@ OVERLAP_WEIGHT = 0.4
 
 def sentence_facts(text: str, spans: Sequence[Span], analyze: Callable[[str], list[str]]) -> list[tuple[str, int]]:
     """What is stored with each of these sentences of an article (`text`) for the quote model: its
-    analysed terms (space-separated, as the lexical index sees them) and its cue bits (index/evidence.py)."""
+    analysed terms (space-separated, as the lexical index sees them) and its cue bits (index/answer/evidence.py)."""
     paragraph_starts = {p.start for p in paragraph_spans(text)}
     return [(" ".join(analyze(text[s.start:s.end])), SentenceCues.of(text[s.start:s.end], s.start in paragraph_starts).bits())
             for s in spans]
@@ -64,7 +56,7 @@ def sentence_facts(text: str, spans: Sequence[Span], analyze: Callable[[str], li
 class ScoredSentence:
     """A sentence of a passage with its evidence for the question.
 
-    `features` are the inputs of the quote model (index/evidence.py) and `score` its probability
+    `features` are the inputs of the quote model (index/answer/evidence.py) and `score` its probability
     that the sentence is on target; `support` is that probability without the reader, which decides
     "not found" (see `weigh_sentences`).
     """
@@ -145,14 +137,14 @@ def _neighbour_best(values: np.ndarray, passage: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(best), 0.0, best)
 
 
-#: Reads sentences against the question: the reader's logit of each (index/reader.py).
+#: Reads sentences against the question: the reader's logit of each (index/encoders/reader.py).
 Read = Callable[[Sequence[str]], np.ndarray]
 
 
 def weigh_sentences(evidence: SentenceEvidence, passages: Sequence[Passage], keep: Mapping[int, Passage],
                     cues: QuestionCues, model: QuoteModel, read: Read | None = None) -> list[ScoredSentence]:
     """The sentences of the passages in `keep` (by chunk id) with the quote model's features and
-    probability (index/evidence.py); the gaps are to the best of all the candidates' sentences, as
+    probability (index/answer/evidence.py); the gaps are to the best of all the candidates' sentences, as
     the model was fitted.
 
     Args:
@@ -272,7 +264,7 @@ def _story(articles: Mapping[str, ArticleRef], article_id: str) -> str:
 
 def _first_tellings(scored: Sequence[ScoredSentence], articles: Mapping[str, ArticleRef],
                     read: Callable[[str, Span], str]) -> list[ScoredSentence]:
-    """A sentence that several copies of one story share (index/stories.py) counts once, at its best
+    """A sentence that several copies of one story share (index/ingest/stories.py) counts once, at its best
     score, and is cited from the copy published first."""
     articles_of: dict[str, set[str]] = {}
     for s in scored:

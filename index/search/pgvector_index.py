@@ -1,4 +1,4 @@
-"""Dense search in PostgreSQL: pgvector over the chunks' vectors (index/pg_store.py).
+"""Dense search in PostgreSQL: pgvector over the chunks' vectors (index/storage/postgres.py).
 
 The database is the index, so this derived index has nothing to apply or rebuild; it forgets what
 it cached about the collection when a change arrives, and `save` (re)builds pgvector's index when the
@@ -25,9 +25,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .records import Change
-from .pg_store import PgStore
-from .vectors import Selection, Selections, lists_for
+from ..records import Change
+from ..storage.postgres import PgStore
+from .faiss_index import Selection, Selections, lists_for
 
 #: Chunks up to which every search is exact (about 4 ms at 5,000 on this machine).
 EXACT_LIMIT = 5_000

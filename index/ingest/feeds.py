@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .article_index import ArticleIndex
-from .records import AddResult
-from .articles import ArticleError, parse_text
-from .records import Article
+from .base import ArticleSink
+from ..records import AddResult
+from .parse import ArticleError, parse_text
+from ..records import Article
 from .canonical import canonical_url
 from .fetch import FEED_TYPES, Fetcher, FetchError
-from .ingest import fetched_article
-from .scope import Scope
-from .small_database import open_small_database
+from .load import fetched_article
+from ..storage.scope import Scope
+from ..storage.database import open_small_database
 
 log = logging.getLogger(__name__)
 FILE_NAME = "feeds.sqlite3"
@@ -307,7 +307,7 @@ def _html_paragraphs(html: str) -> str:
 class FeedPoller:
     """Polls feeds into an index: the network on the event loop, parsing and indexing in threads."""
 
-    def __init__(self, index: ArticleIndex, feeds: FeedList, fetcher: Fetcher, interval: float = POLL_INTERVAL,
+    def __init__(self, index: ArticleSink, feeds: FeedList, fetcher: Fetcher, interval: float = POLL_INTERVAL,
                  indexing: asyncio.Lock | None = None) -> None:
         """`indexing`: held while a feed's new articles are embedded and stored, one feed at a time (pass
         the lock other adds take, so that all of them leave a core to the questions)."""

@@ -35,7 +35,7 @@ class Quote:
     start: int
     end: int
     score: float
-    #: The other outlets (or titles) that ran the same story (index/stories.py), first published first.
+    #: The other outlets (or titles) that ran the same story (index/ingest/stories.py), first published first.
     also: tuple[str, ...] = ()
 
 
@@ -59,7 +59,7 @@ class Answer:
     answered: bool
     quotes: tuple[Quote, ...]
     sources: tuple[SourceMatch, ...]
-    #: What was searched, when a follow-up was rewritten to stand alone (index/followups.py).
+    #: What was searched, when a follow-up was rewritten to stand alone (index/answer/followups.py).
     searched: str = ""
     #: Said alongside the quotes, e.g. that the newest article on this is older than the question implies.
     note: str = ""

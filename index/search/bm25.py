@@ -7,7 +7,7 @@ scored for every question, all postings in memory), it searches in a fraction of
 million passages, opens instantly and keeps its postings out of the heap: see docs/performance.md's
 comparison of lexical engines (`tools/compare_lexical.py`).
 
-It is one of the derived indexes (index/derived.py): it applies the database's changes, buffered
+It is one of the derived indexes (index/storage/derived.py): it applies the database's changes, buffered
 until `save` commits them (after every batch of changes: a commit writes only new segments), and
 `rebuild` catches up with the database after a crash between a database commit and its own.
 """
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from .records import Change
+from ..records import Change
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..storage.sqlite import Store
 
 #: Function words that carry no topic; question words are here too, so "how did X react" is about X.
 STOP_WORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "did", "didn", "do", "does", "doesn", "doing", "don", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn", "it", "its", "itself", "just", "may", "me", "might", "more", "most", "must", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "per", "s", "same", "shall", "she", "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "wasn", "we", "were", "weren", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "yet", "you", "your", "yours", "yourself", "yourselves"])

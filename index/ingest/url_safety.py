@@ -2,7 +2,7 @@
 
 A URL is checked on what it says (scheme, host, user info, a host written as an address in any of
 the forms inet_aton reads) before any network use, and every address a host resolves to is checked
-before a connection is made to it (index/fetch.py's resolver). Private networks are allowed only
+before a connection is made to it (index/ingest/fetch.py's resolver). Private networks are allowed only
 by the policy (`ARTICLEBOT_ALLOW_PRIVATE_URLS`); link-local (cloud metadata), multicast and
 unspecified addresses never are.
 """

@@ -1,7 +1,7 @@
 """The database in PostgreSQL (ARTICLEBOT_DATABASE_URL): the same verbs as the SQLite store
-(index/store.py), for an index several processes share.
+(index/storage/sqlite.py), for an index several processes share.
 
-Articles, chunks (with their vectors, in a pgvector column that index/pg_vectors.py searches) and
+Articles, chunks (with their vectors, in a pgvector column that index/search/pgvector_index.py searches) and
 sentences live in PostgreSQL. Every add or remove is one transaction that also appends a row to the
 `changes` log and NOTIFYs the other processes (`CHANNEL`); each process follows that log to keep its
 own derived indexes (BM25 in tantivy: PostgreSQL's ts_rank is not BM25 and ranks worse, see
@@ -28,14 +28,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .records import Article, article_key
-from .records import Chunk
-from .records import Change
+from ..records import Article, article_key
+from ..records import Chunk
+from ..records import Change
 from .files import atomic_write
-from .settings import Settings
-from .errors import StoreError
-from .store import SCHEMA_VERSION, StoreReads
-from .records import NewSentence
+from ..settings import Settings
+from ..errors import StoreError
+from .sqlite import SCHEMA_VERSION, StoreReads
+from ..records import NewSentence
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS changes (
     at timestamptz NOT NULL DEFAULT now()
 );
 """
-#: The vector index (index/pg_vectors.py says why IVFFlat): its name, and the lock of the process building it.
+#: The vector index (index/search/pgvector_index.py says why IVFFlat): its name, and the lock of the process building it.
 VECTOR_INDEX = "chunks_vector"
 _BUILD_LOCK = _WRITE_LOCK + 1
 
@@ -298,7 +298,7 @@ class PgStore(StoreReads):
             yield (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), _stack([r[1] for r in rows], self.dim))
             after = rows[-1][0]
 
-    # -- dense search (index/pg_vectors.py) ----------------------------------------------------
+    # -- dense search (index/search/pgvector_index.py) ----------------------------------------------------
 
     def vector_lists(self) -> int:
         """The lists of the IVFFlat index over the chunks' vectors; 0 if there is none (searches are exact)."""
@@ -361,7 +361,7 @@ class PgStore(StoreReads):
             sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
             story: str = "", signature: bytes | None = None, added_at: str = "") -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version
-        (index/store.py's `Store.add` has the arguments)."""
+        (index/storage/sqlite.py's `Store.add` has the arguments)."""
         if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
             raise ValueError("one vector of the index's dimension is needed per chunk")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)

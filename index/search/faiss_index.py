@@ -3,7 +3,7 @@
 Exact search costs time in proportion to the collection and keeps every vector as float32; above
 the limit (the `exact_limit` setting) an IVF index with float16 codes scans only the lists nearest
 the query, at half the memory, at a recall@10 against exact search of 0.98 or more (see
-`articlebot bench`). It is one of the derived indexes (index/derived.py): saved as one file by
+`articlebot bench`). It is one of the derived indexes (index/storage/derived.py): saved as one file by
 `ArticleIndex.save`, rebuilt from the database when that file is behind it.
 """
 
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from .records import Change
-from .files import atomic_write
+from ..records import Change
+from ..storage.files import atomic_write
 
 if TYPE_CHECKING:
-    from .store import Store, StoreReads
+    from ..storage.sqlite import Store, StoreReads
 
 FILE_NAME = "vectors.faiss"
 #: IVF lists scanned per query: PROBE_FACTOR · √lists (at least MIN_PROBES), for a recall@10

@@ -135,7 +135,7 @@ FEATURES = (
     "leans_back",             # the sentence opens with a pronoun or connective
     "first_in_paragraph",     # news ledes carry the facts
     "log_chars",              # log of its length in characters, over 5
-    "reader",                 # the reader's logit: the question and the sentence read together (index/reader.py)
+    "reader",                 # the reader's logit: the question and the sentence read together (index/encoders/reader.py)
 )
 
 

@@ -2,7 +2,7 @@
 
 It is the source of truth and every add or remove is one transaction, so an article is either
 wholly stored or not at all. Each commit returns the `Change` it made, which the derived indexes
-(index/derived.py: vectors, lexical) apply; the database also records the generation each of them
+(index/storage/derived.py: vectors, lexical) apply; the database also records the generation each of them
 was saved at. Chunk ids only grow (never reused after a removal), so derived indexes can append in
 id order.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import Article, article_key
-from .records import Chunk
-from .records import Change
-from .errors import StoreError
-from .records import ArticleRef, NewSentence, SentenceRows, StoredArticle, StoredChunk
+from ..records import Article, article_key
+from ..records import Chunk
+from ..records import Change
+from ..errors import StoreError
+from ..records import ArticleRef, NewSentence, SentenceRows, StoredArticle, StoredChunk
 
 DB_NAME = "articles.sqlite3"
 SCHEMA_VERSION = "1"
@@ -81,7 +81,7 @@ ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, 
                    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story")
 
 class StoreReads:
-    """The reads both stores share (this SQLite one and index/pg_store.py's PostgreSQL one), written once
+    """The reads both stores share (this SQLite one and index/storage/postgres.py's PostgreSQL one), written once
     in SQL both accept: `?` placeholders, and `_any` for "one of these values"."""
 
     dim: int
@@ -217,7 +217,7 @@ class StoreReads:
 class Store(StoreReads):
     """Articles, chunks and vectors in one folder. Methods are safe to call from several threads."""
 
-    #: Whether other processes may change the database (index/pg_store.py): this process owns it.
+    #: Whether other processes may change the database (index/storage/postgres.py): this process owns it.
     shared = False
 
     def __init__(self, folder: Path, model: str, dim: int) -> None:
@@ -365,8 +365,8 @@ class Store(StoreReads):
 
         Args:
             sentences: per chunk, its sentences (spans in article coordinates).
-            story: the story it tells (index/stories.py); default: a story of its own.
-            signature: its story signature, as index/stories.py packs it.
+            story: the story it tells (index/ingest/stories.py); default: a story of its own.
+            signature: its story signature, as index/ingest/stories.py packs it.
             added_at: when it was first added (ISO 8601); default now (a copy keeps the original's).
 
         Returns:
@@ -421,7 +421,7 @@ class Store(StoreReads):
 
     def changes_after(self, generation: int) -> list[Change] | None:
         """The changes other processes committed after `generation`: none, since one process owns an
-        SQLite index (the PostgreSQL store, index/pg_store.py, is the one several processes share)."""
+        SQLite index (the PostgreSQL store, index/storage/postgres.py, is the one several processes share)."""
         return []
 
     def _story(self, article_id: str) -> str:

@@ -7,7 +7,7 @@ from typing import Literal, NamedTuple
 
 Mode = Literal["bm25", "dense", "fused", "hybrid"]
 #: bm25 and dense alone; fused: their weighted sum; hybrid: fused, then re-ranked by the best
-#: sentence of each passage (index/retrieval.py).
+#: sentence of each passage (index/answer/retrieval.py).
 MODES: tuple[Mode, ...] = ("bm25", "dense", "fused", "hybrid")
 #: Weight of the dense cosine against normalised BM25 (both in [0, ~1]) in fused and hybrid mode.
 DENSE_WEIGHT = 0.4

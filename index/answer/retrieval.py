@@ -2,9 +2,9 @@
 
 1. Candidates: the nearest chunks by cosine (FAISS) and the best by BM25 (tantivy), each side then
    scoring the other side's finds, so that every candidate has both scores.
-2. Fusion (index/fusion.py): one ranking from the two scores.
+2. Fusion (index/search/fusion.py): one ranking from the two scores.
 3. Re-rank (hybrid mode): every sentence of the best passages is scored against the question
-   (cosine and term overlap, index/quotes.py), and a passage's score is fused with its best
+   (cosine and term overlap, index/answer/quotes.py), and a passage's score is fused with its best
    sentence's: one sentence that matches the question well beats a passage that matches diffusely.
 4. Quotes: the quote model weighs the sentences of the best passages, and the most likely ones are
    quoted verbatim; below the `min_score` setting the answer is "not found", with the nearest sources.
@@ -18,25 +18,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .records import Span
+from ..records import Span
 from .evidence import QuestionCues, quote_model
-from .fusion import Hit, Mode, check_mode, fuse
-from .lexical import LexicalIndex
-from .encoders.reader import Reader
-from .quotes import (
-    PASSAGES_READ,
-    ScoredSentence,
-    SentenceEvidence,
-    score_sentences,
-    select_quotes,
-    weigh_sentences,
-)
+from ..search.fusion import Hit, Mode, check_mode, fuse
+from ..search.bm25 import LexicalIndex
+from ..encoders.reader import Reader
+from .quotes import PASSAGES_READ, ScoredSentence, SentenceEvidence, score_sentences, select_quotes, weigh_sentences
 from .recency import older_than_asked
 from .results import Answer, Passage, Quote, SourceMatch
-from .scope import Scope
-from .store import Store
-from .records import ArticleRef
-from .vectors import VectorIndex
+from ..storage.scope import Scope
+from ..storage.sqlite import Store
+from ..records import ArticleRef
+from ..search.faiss_index import VectorIndex
 
 #: Candidates each side contributes before fusion.
 CANDIDATES = 50
@@ -58,7 +51,7 @@ class Query:
     vector: np.ndarray  # unit length
     terms: tuple[str, ...]  # analysed as the lexical index analyses text
     cues: QuestionCues
-    #: The days back the question's words ask about ("this week": 7), None if they do not (index/recency.py).
+    #: The days back the question's words ask about ("this week": 7), None if they do not (index/answer/recency.py).
     recent_days: int | None = None
 
 

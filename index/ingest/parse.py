@@ -10,9 +10,9 @@ from pathlib import Path
 from .budget import Deadline, bound_text
 from .canonical import canonical_url, page_address
 from .clean import clean_article_text
-from .errors import ArticleError
-from .printable import printable
-from .records import Article
+from ..errors import ArticleError
+from ..printable import printable
+from ..records import Article
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -135,7 +135,7 @@ def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") ->
 
 
 def parse_pdf(data: bytes, source: str, url: str = "", name: str = "") -> Article:
-    """The article in a PDF's text layer (index/pdf.py): its title from the document's information
+    """The article in a PDF's text layer (index/ingest/pdf.py): its title from the document's information
     unless that is a file name, else its first line."""
     from .pdf import pdf_text
 

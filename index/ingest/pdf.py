@@ -14,7 +14,7 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
-from .errors import ArticleError
+from ..errors import ArticleError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The indexes derived from the database, and the one protocol that keeps them in step with it.
 
-The database (index/store.py) is the source of truth. Every index built from it (the vectors in
+The database (index/storage/sqlite.py) is the source of truth. Every index built from it (the vectors in
 FAISS, the words in tantivy) follows the same cycle: it takes each change the database committed
 (`apply`), makes what it took durable (`save`), and can be rebuilt from the database (`rebuild`).
 The database records the generation each one was last saved at; `ArticleIndex` opens them, rebuilds
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from .records import Change
+from ..records import Change
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .sqlite import Store
 
 
 class DerivedIndex(Protocol):

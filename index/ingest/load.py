@@ -1,4 +1,4 @@
-"""Ingest files and folders into an ArticleIndex, reporting each file's fate."""
+"""Ingest files, folders and URLs into an index (any `ArticleSink`), reporting each file's fate."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from .articles import SUPPORTED_TYPES, ArticleError, find_files, load_file, parse_document
-from .records import Article
+from .parse import SUPPORTED_TYPES, ArticleError, find_files, load_file, parse_document
+from ..records import Article
 from .budget import Deadline
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
-from .printable import printable
+from ..printable import printable
 
 if TYPE_CHECKING:
-    from .article_index import ArticleIndex
-    from .records import AddResult
+    from ..records import AddResult
+    from .base import ArticleSink
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def is_url(text: str) -> bool:
 
 
 def load_url(url: str, policy: FetchPolicy | None = None, deadline: Deadline | None = None) -> Article:
-    """Fetch `url` safely (see index/fetch.py) and extract its article; errors are ArticleError.
+    """Fetch `url` safely (see index/ingest/fetch.py) and extract its article; errors are ArticleError.
     Blocking: an event loop awaits `Fetcher.fetch` and hands the result to `fetched_article`."""
     try:
         fetched = fetch(url.strip(), policy or FetchPolicy.from_env())
@@ -52,7 +52,7 @@ def fetched_article(fetched: Fetched, asked: str, deadline: Deadline | None = No
                           url=fetched.url, deadline=deadline)
 
 
-def ingest_paths(index: "ArticleIndex", paths: Iterable[Path | str], progress: bool = False) -> IngestReport:
+def ingest_paths(index: "ArticleSink", paths: Iterable[Path | str], progress: bool = False) -> IngestReport:
     """Add every supported file at or below `paths`, and every URL; a bad one is reported and skipped.
 
     Args:
@@ -94,7 +94,7 @@ def ingest_paths(index: "ArticleIndex", paths: Iterable[Path | str], progress: b
     return IngestReport(tuple(results), tuple(errors))
 
 
-def ensure_seeded(index: "ArticleIndex", seeds: Path) -> IngestReport | None:
+def ensure_seeded(index: "ArticleSink", seeds: Path) -> IngestReport | None:
     """Fill an empty index from the seeds folder; None if the index already had articles."""
     if len(index) or not seeds.is_dir():
         return None

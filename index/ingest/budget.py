@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, NamedTuple
 
-from .errors import ArticleError
+from ..errors import ArticleError
 
 #: Characters of article text kept: about 17,000 words, more than all but the longest long reads,
 #: and a few seconds of embedding. The rest is dropped at a paragraph break, and the add says so.

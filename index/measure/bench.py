@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import Article, ArticleIndex, Embedded, Settings, load_encoder, parse_text, scratch_store
-from ..ingest import ARTICLES_PER_BATCH
+from ..ingest.load import ARTICLES_PER_BATCH
 from .percentiles import percentile
 
 QUERIES = 200
@@ -214,7 +214,7 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
     """
     encoder = load_encoder(settings)
     index = ArticleIndex(folder, encoder, replace(settings, index_dir=folder))
-    encoder = ingest = ratio = None
+    encode_rate = ingest = ratio = None
     started = time.perf_counter()
     if passages <= encode_limit:
         articles = list(_articles(dataset, passages))
@@ -237,19 +237,19 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
         index.save()  # once at the end, as `articlebot ingest` does
         build_s += time.perf_counter() - started
         chunks = index.stats().passages
-        encoder, ingest = chunks / encode_s, chunks / build_s
-        ratio = ingest / encoder
+        encode_rate, ingest = chunks / encode_s, chunks / build_s
+        ratio = ingest / encode_rate
     else:
         count = _fill_synthetic(index, base if base is not None else _embedded_base(index, dataset), passages)
         chunks = index.stats().passages
     index.close()  # waits for a vector index being built in the background (PostgreSQL)
-    if encoder is None:
+    if encode_rate is None:
         build_s = time.perf_counter() - started
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         measured = pool.apply(_measure, (folder, settings, _questions(dataset)))
-    return SizeReport(passages=chunks, articles=count, backend=settings.backend, vectors="encoded" if encoder else "synthetic",
-                      encoder_passages_per_s=encoder, ingest_passages_per_s=ingest, ingest_ratio=ratio,
+    return SizeReport(passages=chunks, articles=count, backend=settings.backend, vectors="encoded" if encode_rate else "synthetic",
+                      encoder_passages_per_s=encode_rate, ingest_passages_per_s=ingest, ingest_ratio=ratio,
                       build_s=build_s, disk_mb=_disk_mb(folder), **measured)
 
 

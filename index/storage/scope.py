@@ -13,7 +13,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Scope:
     """A server's view of the articles, or every article (`collection` None); with `since` (YYYY-MM-DD,
-    index/recency.py), only articles published on or after that day, and those with no date."""
+    index/answer/recency.py), only articles published on or after that day, and those with no date."""
 
     collection: str | None = None
     since: str = ""

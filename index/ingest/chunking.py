@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Callable, Sequence
-from .records import Chunk, Span
+from ..records import Chunk, Span
 
 #: Counts word pieces for each text (without the model's special tokens).
 TokenCounter = Callable[[Sequence[str]], list[int]]

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import Answer, ArticleIndex, Passage, Settings, Turn, scratch_store
-from ..followups import names
-from ..clean import normalise
-from ..fusion import MODES, Mode
-from ..ingest import ingest_paths
+from ..answer.followups import names
+from ..ingest.clean import normalise
+from ..search.fusion import MODES, Mode
+from ..ingest.load import ingest_paths
 from .percentiles import percentile
 
 RANK_DEPTH = 10
@@ -90,7 +90,7 @@ class FollowupReport:
     """First-quote accuracy of follow-up questions (`followup_pairs`), hybrid mode."""
 
     questions: int
-    #: The elliptical follow-up rewritten from the turn before it (index/followups.py).
+    #: The elliptical follow-up rewritten from the turn before it (index/answer/followups.py).
     quote_accuracy: float
     #: The elliptical follow-up searched as typed.
     quote_accuracy_no_rewrite: float

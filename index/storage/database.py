@@ -25,8 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .pg_store import postgres_modules, redact
-from .errors import StoreError
+from .postgres import postgres_modules, redact
+from ..errors import StoreError
 
 Row = tuple[Any, ...]
 

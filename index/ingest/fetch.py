@@ -1,4 +1,4 @@
-"""Fetch an article (or a feed) by URL on aiohttp, under the URL safety rules (index/url_safety.py).
+"""Fetch an article (or a feed) by URL on aiohttp, under the URL safety rules (index/ingest/url_safety.py).
 
 Every hop is checked from scratch: the URL on its own, then each address its host resolves to, in
 the resolver the connection uses, so the address checked is the address connected to (a DNS answer
@@ -20,9 +20,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from .url_safety import (
-    FetchError, FetchPolicy, IPAddress, IPNetwork, Resolver, Target, check_addresses, check_url, parse_url,
-)
+from .url_safety import FetchError, FetchPolicy, IPAddress, IPNetwork, Resolver, Target, check_addresses, check_url, parse_url
 
 if TYPE_CHECKING:
     import aiohttp

@@ -1,1 +1,0 @@
-"""Tools that measure the index (`articlebot bench`, `articlebot eval`); they use only its public verbs."""
