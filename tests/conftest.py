@@ -17,11 +17,9 @@ from index.storage.postgres import PgStore
 from index.settings import PACKAGED_MODEL
 from index.storage.sqlite import Store
 
-from .postgres import postgres_log, postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
-
-REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO / "seeds"
-SEED_FILE = SEEDS / "000_34bfb7fccf2cc602.txt"
+from tests.support.datasets import ARTICLES, QUESTIONS, write_dataset
+from tests.support.paths import SEEDS
+from tests.support.postgres import postgres_log, postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -114,14 +112,6 @@ def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def write(folder: Path, name: str, text: str) -> Path:
-    """Write a UTF-8 file below `folder` and return its path."""
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT (32 dimensions, 64 word pieces) with the packaged tokenizer.
@@ -147,3 +137,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder / "st"))
     return folder / "st"
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A tiny evaluation set (tests/support/datasets.py) with answer spans."""
+    return write_dataset(tmp_path / "dataset", ARTICLES, QUESTIONS, "answer_spans")

@@ -8,11 +8,10 @@ import pytest
 
 from index import ArticleIndex, QuestionError
 from index.ingest.parse import parse_text
+from tests.support.texts import XI_SENTENCE
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
-XI_SENTENCE = ('Meanwhile Chinese President Xi Jinping, who is a close ally to Russia, said that current '
-               'China-Russia partnership is "at the best level in history" on Monday')
 
 CORPUS = {
     "bridge": """Old bridge closes for repairs

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .test_cli import run
-from .test_evaluate import dataset  # noqa: F401 - the fixture
+from tests.support.cli import run
 
 
 def test_bench_prints_every_number_for_every_size(dataset: Path, index_dir) -> None:  # noqa: F811

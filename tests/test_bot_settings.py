@@ -11,7 +11,7 @@ import pytest
 from bot.settings import BotSettings, Cooldown
 from index.settings import SettingsError
 
-from .conftest import REPO
+from tests.support.paths import REPO
 
 
 def test_settings_are_read_from_the_environment() -> None:

@@ -9,8 +9,8 @@ import pytest
 from index.ingest.parse import ArticleError, load_file, parse_html, parse_text, split_front_matter
 from index.ingest.clean import clean_article_text, normalise
 
-from .conftest import SEED_FILE, write
-from .pdfs import make_pdf
+from tests.support.paths import SEED_FILE, write
+from tests.support.pdfs import make_pdf
 
 SEED_TAIL = [
     "Uncommon Knowledge",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -13,26 +12,14 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.cli import main
 
-from .conftest import REPO, write
-from .pdfs import make_pdf
-from .test_ask import XI_SENTENCE
-from .web import QuietHandler, serving
+from tests.support.paths import REPO, write
+from tests.support.pdfs import make_pdf
+from tests.support.texts import XI_SENTENCE
+from tests.support.web import QuietHandler, serving
+from tests.support.cli import run
 
 ARTICLE = "Bridge closes\n\nThe city council voted on Tuesday to close the old river bridge for repairs."
-
-
-def run(*argv: str, stdin: str | bytes = "") -> tuple[int, str]:
-    out = io.StringIO()
-    old_stdin = sys.stdin
-    # As a terminal or a pipe gives it: text over bytes, which may not be UTF-8.
-    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode() if isinstance(stdin, str) else stdin), encoding="utf-8")
-    try:
-        status = main(list(argv), out)
-    finally:
-        sys.stdin = old_stdin
-    return status, out.getvalue()
 
 
 def test_ask_on_an_empty_index_builds_it_from_the_seeds(index_dir: Path) -> None:
@@ -200,7 +187,7 @@ def test_ingest_a_url_when_private_addresses_are_allowed(index_dir: Path, articl
 
 
 def test_feeds_are_followed_listed_polled_and_removed(index_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from .feed_site import FeedSite, serving_feeds
+    from tests.support.feed_site import FeedSite, serving_feeds
 
     monkeypatch.setenv("ARTICLEBOT_ALLOW_PRIVATE_URLS", "1")
     site = FeedSite(items=3)

@@ -13,7 +13,7 @@ from index import ArticleIndex, FetchPolicy, Scope
 from index.ingest.feeds import WARN_AFTER, FeedError, FeedList, FeedPoller
 from index.ingest.fetch import Fetcher
 
-from .feed_site import FeedSite, serving_feeds
+from tests.support.feed_site import FeedSite, serving_feeds
 
 pytestmark = pytest.mark.both_stores  # the same tests with the feeds (and the index) in SQLite and in PostgreSQL
 

@@ -80,7 +80,7 @@ def test_made_up_follow_ups_replace_a_shared_name_with_a_pronoun() -> None:
 
 
 def test_the_command_line_holds_a_conversation(index_dir: Path) -> None:
-    from .test_cli import run
+    from tests.support.cli import run
 
     status, out = run("ask", "-", "--conversation", stdin="How did China react?\nwhen?\n")
     assert status == 0

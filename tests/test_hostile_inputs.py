@@ -23,7 +23,7 @@ from index.ingest.chunking import paragraph_spans
 from index.encoders.torch_encoder import TorchEncoder
 from index.ingest.load import ingest_paths
 
-from .conftest import REPO
+from tests.support.paths import REPO
 
 SECONDS = 5.0
 WORDS = ["the", "minister", "said", "on", "Tuesday", "that", "talks", "would", "resume", "after", "the", "vote", "in", "parliament"]

@@ -12,7 +12,7 @@ from index.ingest.parse import parse_text
 from index.cli import main
 from index.ingest.feeds import FeedList
 
-from .conftest import SEEDS
+from tests.support.paths import SEEDS
 
 STORY = ("Harbour reopens\n\nThe harbour reopened on Monday after the storm. Fishing boats returned at dawn, "
          "and the mayor thanked the rescue crews.")

@@ -12,7 +12,7 @@ from index.errors import ModelError
 from index.ingest.load import ensure_seeded
 from index.errors import StoreError
 
-from .conftest import SEEDS
+from tests.support.paths import SEEDS
 
 
 def test_a_local_model_folder_indexes_and_answers(tiny_model: Path, tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, encoder
                                                      torch_encoder: TorchEncoder) -> None:
     from index.ingest.load import ensure_seeded
 
-    from .conftest import SEEDS
+    from tests.support.paths import SEEDS
 
     built = ArticleIndex(settings.index_dir, torch_encoder, settings)
     ensure_seeded(built, SEEDS)

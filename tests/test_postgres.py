@@ -1,4 +1,4 @@
-"""The PostgreSQL the tests start (tests/postgres.py) works as the PostgreSQL store will need it: pgvector's
+"""The PostgreSQL the tests start (tests/support/postgres.py) works as the PostgreSQL store will need it: pgvector's
 HNSW index answers nearest-neighbour queries, and LISTEN/NOTIFY carries a change to another connection."""
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def test_a_question_for_the_latest_prefers_newer_and_says_when_all_is_old(dated:
 
 
 def test_the_command_line_takes_since(index_dir: Path, capsys) -> None:
-    from .test_cli import run
+    from tests.support.cli import run
 
     status, out = run("ask", "How did China react?", "--since", "2018-01-01")
     assert status == 0 and "Newsweek, 2018-03-20" in out

@@ -16,7 +16,7 @@ import pytest
 from index import ArticleIndex, Settings
 from index.ingest.parse import parse_text
 
-from .conftest import REPO
+from tests.support.paths import REPO
 
 VISIBLE_WITHIN = 2.0
 BRIDGE = "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."

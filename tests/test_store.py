@@ -14,7 +14,7 @@ from index.records import article_key
 from index.storage.files import atomic_write
 from index.errors import StoreError
 
-from .conftest import write
+from tests.support.paths import write
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 

@@ -14,8 +14,8 @@ with warnings.catch_warnings():
 
 from index import ArticleIndex
 
-from .fake_discord import FakeDiscord, patch_discord_py
-from .servers import Servers, two_servers
+from tests.support.discord.fake_discord import FakeDiscord, patch_discord_py
+from tests.support.discord.servers import Servers, two_servers
 
 
 @pytest_asyncio.fixture
@@ -37,6 +37,6 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 
 @pytest_asyncio.fixture
 async def servers(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> AsyncIterator[Servers]:
-    """The bot in two servers, Port town and Hill town (tests/discord/servers.py)."""
+    """The bot in two servers, Port town and Hill town (tests/support/discord/servers.py)."""
     async with two_servers(fake_discord, seed_index) as connected:
         yield connected

@@ -21,11 +21,11 @@ from bot.settings import BotSettings, Cooldown
 from index import ArticleIndex
 from index.ingest.parse import parse_text
 
-from ..test_ask import XI_SENTENCE
-from .fake_discord import FakeDiscord, running_client
-from .fake_payloads import FakeChannel, FakeGuild, FakeMessage, FakeUser
+from tests.support.texts import XI_SENTENCE
+from tests.support.discord.fake_discord import FakeDiscord, running_client
+from tests.support.discord.fake_payloads import FakeChannel, FakeGuild, FakeMessage, FakeUser
+from tests.support.texts import SEED_TITLE
 
-SEED_TITLE = "North Korea's Kim Jong Un Congratulates Vladimir Putin on Election Win"
 
 
 @dataclass
@@ -387,7 +387,7 @@ async def test_a_reply_to_an_answer_with_its_mention_off_is_answered_in_a_thread
 @pytest.mark.asyncio
 async def test_the_bot_logs_once_per_server_the_permissions_it_uses_but_lacks(fake_discord: FakeDiscord,
                                                                              seed_index: ArticleIndex, caplog) -> None:
-    from .fake_payloads import DEFAULT_BOT_PERMISSIONS, Permission
+    from tests.support.discord.fake_payloads import DEFAULT_BOT_PERMISSIONS, Permission
 
     def without_threads(name: str) -> FakeGuild:
         guild = fake_discord.add_guild(name, bot_permissions=DEFAULT_BOT_PERMISSIONS & ~Permission.CREATE_PUBLIC_THREADS)

@@ -14,8 +14,8 @@ import pytest_asyncio
 from discord import app_commands
 from discord.ext import commands
 
-from .fake_discord import FakeDiscord, Overwrite, Permission, running_client, shard_of
-from .fake_payloads import FakeChannel, FakeGuild, FakeUser
+from tests.support.discord.fake_discord import FakeDiscord, Overwrite, Permission, running_client, shard_of
+from tests.support.discord.fake_payloads import FakeChannel, FakeGuild, FakeUser
 
 TITLES = ["Python 3.13 released", "Rust in the kernel", "Pythonic patterns", "Go generics"]
 

@@ -10,8 +10,8 @@ import pytest
 from bot.cogs.feeds import FeedsCog
 from index import Scope
 
-from ..feed_site import FeedSite, serving_feeds
-from .servers import Servers, final_text
+from tests.support.feed_site import FeedSite, serving_feeds
+from tests.support.discord.servers import Servers, final_text
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
 

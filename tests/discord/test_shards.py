@@ -1,5 +1,5 @@
 """Sharding: the bot runs the shards of DISCORD_SHARD_COUNT named by DISCORD_SHARD_IDS, all in one process
-or split between processes (here, bots in this process; tests/discord/processes.py starts real ones)."""
+or split between processes (here, bots in this process; tests/support/discord/processes.py starts real ones)."""
 
 from __future__ import annotations
 
@@ -19,47 +19,13 @@ from bot.settings import BotSettings
 from index import ArticleIndex, FetchPolicy, Settings, ensure_seeded
 from index.encoders.base import Encoder
 
-from ..conftest import SEEDS
-from .fake_discord import FakeDiscord, running_client
-from .fake_payloads import FakeChannel, FakeGuild, FakeMessage, FakeUser
-from .processes import BotProcess, bot_env, bot_process
+from tests.support.paths import SEEDS
+from tests.support.discord.fake_discord import FakeDiscord, running_client
+from tests.support.discord.fake_payloads import FakeMessage
+from tests.support.discord.processes import BotProcess, bot_env, bot_process
+from tests.support.texts import SEED_TITLE
+from tests.support.discord.shards import Town, two_towns
 
-SEED_TITLE = "North Korea's Kim Jong Un Congratulates Vladimir Putin on Election Win"
-
-
-@dataclass
-class Town:
-    """A server on one shard, with its #general."""
-
-    guild: FakeGuild
-    general: FakeChannel
-
-
-@dataclass
-class World:
-    """Port town on shard 0 of 2 and Hill town on shard 1; the reader is in both."""
-
-    fake: FakeDiscord
-    port: Town
-    hill: Town
-    reader: FakeUser
-
-    async def ask(self, town: Town, question: str = "How did China react?") -> FakeMessage:
-        """The answer to /ask in `town`, once the bot has deferred and followed up."""
-        interaction = await self.fake.send_command("ask", user=self.reader, channel=town.general,
-                                                   options={"question": question})
-        await interaction.wait_for_response(timeout=10)
-        return await interaction.wait_for_followup(timeout=60)
-
-
-def two_towns(fake: FakeDiscord) -> World:
-    reader = fake.add_user("reader")
-    towns = []
-    for name, shard in (("Port town", (0, 2)), ("Hill town", (1, 2))):
-        guild = fake.add_guild(name, shard=shard)
-        fake.add_member(guild, reader)
-        towns.append(Town(guild, fake.add_channel(guild, "general")))
-    return World(fake, towns[0], towns[1], reader)
 
 
 @dataclass

@@ -10,9 +10,9 @@ from bot.client import ArticleBot
 from bot.index_service import IndexService
 from index import FetchPolicy
 
-from .fake_discord import running_client
-from .fake_payloads import FakeMessage
-from .servers import Servers
+from tests.support.discord.fake_discord import running_client
+from tests.support.discord.fake_payloads import FakeMessage
+from tests.support.discord.servers import Servers
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
 

@@ -1,8 +1,8 @@
-"""The bot as its own OS process against a fake Discord that a test runs (tests/discord/processes.py starts it).
+"""The bot as its own OS process against a fake Discord that a test runs (tests/support/discord/processes.py starts it).
 
     FAKE_DISCORD_API=http://127.0.0.1:PORT/api/v10 FAKE_DISCORD_GATEWAY=ws://127.0.0.1:PORT/ \
     DISCORD_TOKEN=fake-bot-token ARTICLEBOT_INDEX=... DISCORD_SHARD_COUNT=2 DISCORD_SHARD_IDS=0 \
-    python -m tests.discord.bot_process
+    python -m tests.support.discord.bot_process
 
 Everything but the two addresses is the real `articlebot run`: bot.app.main() reads its settings from the
 environment (and a .env in the working directory, as in production).
@@ -15,7 +15,7 @@ import sys
 
 from bot import app
 
-from .fake_discord import point_discord_py_at
+from tests.support.discord.fake_discord import point_discord_py_at
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Bot processes (tests/discord/bot_process.py) against a FakeDiscord that runs in the test's event loop.
+"""Bot processes (tests/support/discord/bot_process.py) against a FakeDiscord that runs in the test's event loop.
 
 The fake listens on 127.0.0.1 from the pytest process; each bot process is the real `articlebot run`
 pointed at it, so several of them can split the shards of one bot::
@@ -27,9 +27,9 @@ from pathlib import Path
 
 from bot.settings import BotSettings
 
-from .fake_discord import FakeDiscord
+from tests.support.discord.fake_discord import FakeDiscord
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 #: Settings of the developer's own shell that must not reach a test's bot (the test names what it needs).
 _OWN_SETTINGS = ("DISCORD_", "ASK_", "ARTICLEBOT_")
 #: ...except the tests' encoder cache (tests/conftest.py): the model is exported once per test session.
@@ -106,7 +106,7 @@ class BotProcess:
 
 async def start_bot_process(fake: FakeDiscord, env: Mapping[str, str], *, workdir: Path,
                             timeout: float = 180.0) -> BotProcess:
-    """Start `python -m tests.discord.bot_process` with `env` (see bot_env) in `workdir`, where its output
+    """Start `python -m tests.support.discord.bot_process` with `env` (see bot_env) in `workdir`, where its output
     goes to bot-<shards>.log, and return once the fake has sent its shards READY; AssertionError with the
     process's output if it exits or is not ready within `timeout` (it loads the model and index first)."""
     shards = shards_of(env, fake)
@@ -115,7 +115,7 @@ async def start_bot_process(fake: FakeDiscord, env: Mapping[str, str], *, workdi
     already = Counter(fake.ready_shards)
     with log.open("ab") as out:  # the child keeps its own copy of the file descriptor
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.discord.bot_process", cwd=workdir, env=dict(env),
+            sys.executable, "-m", "tests.support.discord.bot_process", cwd=workdir, env=dict(env),
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     started = BotProcess(process, shards, log)
     try:

@@ -15,8 +15,8 @@ from bot.index_service import IndexService
 from bot.settings import BotSettings
 from index import ArticleIndex, FetchPolicy
 
-from .fake_discord import FakeDiscord, Permission, running_client
-from .fake_payloads import FakeChannel, FakeGuild, FakeUser
+from tests.support.discord.fake_discord import FakeDiscord, Permission, running_client
+from tests.support.discord.fake_payloads import FakeChannel, FakeGuild, FakeUser
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""What the tests share: servers they start, fakes they talk to, data they write, helpers they call."""
