@@ -8,17 +8,33 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import discord
 
 from index import SettingsError
 
 from .client import ArticleBot
+from .cogs import COGS
+from .conversations import Conversations
 from .index_service import IndexService
+from .server_data import ServerData
 from .settings import BotSettings
 
 NO_TOKEN = ("DISCORD_TOKEN is not set: create a bot at https://discord.com/developers/applications, "
             "then put its token in .env (see .env.example)")
+
+
+def open_server_data(settings: BotSettings) -> ServerData:
+    """Each server's choices and question log, beside the index (or in its PostgreSQL database)."""
+    return ServerData(settings.index.index_dir, settings.index.database_url)
+
+
+def build_bot(service: IndexService, settings: BotSettings, server_data: ServerData, read_messages: bool = True,
+              **options: Any) -> ArticleBot:
+    """The bot with every cog, over `service` and `server_data` (which the caller closes)."""
+    return ArticleBot(service, settings, server_data=server_data, conversations=Conversations(), cogs=COGS,
+                      read_messages=read_messages, **options)
 
 
 def serve(bot: ArticleBot, token: str) -> None:
@@ -51,8 +67,14 @@ def main(index_dir: Path | None = None) -> int:
         return 2
     discord.utils.setup_logging(level=logging.getLevelName(settings.index.log_level or "INFO"))
     service = IndexService(settings.index)  # kept across the retry: the index is opened once
+    with open_server_data(settings) as server_data:
+        return _run(service, settings, server_data)
+
+
+def _run(service: IndexService, settings: BotSettings, server_data: ServerData) -> int:
+    """Start the bot, and again without the Message Content intent if Discord refuses it."""
     for read_messages in (True, False):
-        bot = ArticleBot(service, settings, read_messages=read_messages)
+        bot = build_bot(service, settings, server_data, read_messages=read_messages)
         try:
             serve(bot, settings.token)
             return 0

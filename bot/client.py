@@ -8,24 +8,18 @@ of them, which is one connection, as for a plain commands.Bot, until the bot is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .cogs.ask import FAILED, AskCog
-from .cogs.feeds import FeedsCog
-from .cogs.manage import ManageCog
-from .cogs.sources import SourcesCog
-from .cogs.stats import StatsCog
-from .cogs.watch import WatchCog
 from .conversations import Conversations
 from .feedback import FeedbackButton
 from .index_service import IndexService
 from .permissions import missing_permissions
-from .render import NO_MENTIONS, plural
+from .render import FAILED_REPLY, NO_MENTIONS, plural
 from .server_data import ServerData
 from .settings import BotSettings
 
@@ -59,9 +53,14 @@ class ArticleBot(commands.AutoShardedBot):
     settings give one shard of one on a small bot, which is what a commands.Bot would run.
     """
 
-    def __init__(self, service: IndexService, settings: BotSettings, read_messages: bool = True,
-                 **options: Any) -> None:
-        """`read_messages`: ask for the Message Content intent (app.main starts without it when Discord
+    def __init__(self, service: IndexService, settings: BotSettings, *, server_data: ServerData,
+                 conversations: Conversations, cogs: Sequence[Callable[[ArticleBot], commands.Cog]],
+                 read_messages: bool = True, **options: Any) -> None:
+        """What the bot uses comes in (`bot/app.py: build_bot` wires it), as in discord.py's
+        advanced_startup example: the index service, the settings, each server's data (the caller opens
+        and closes it: it outlives a bot that is started again), the conversations, and the cogs to load.
+
+        `read_messages`: ask for the Message Content intent (app.main starts without it when Discord
         refuses it and no ask channel needs it)."""
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -69,13 +68,14 @@ class ArticleBot(commands.AutoShardedBot):
             allowed_mentions=NO_MENTIONS,
             help_command=None,
             shard_count=settings.shard_count,
-            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
+            shard_ids=cast(Any, list(settings.shard_ids) if settings.shard_ids is not None else None),  # None: all
             **options,
         )
         self.service = service
         self.settings = settings
-        self.server_data = ServerData(settings.index.index_dir, settings.index.database_url)
-        self.conversations = Conversations()
+        self.server_data = server_data
+        self.conversations = conversations
+        self._cogs = tuple(cogs)
         self._permissions_checked: set[int] = set()
 
     def serves(self, guild_id: int | None) -> bool:
@@ -88,12 +88,8 @@ class ArticleBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         log.info("running %s", describe_shards(self.shard_ids, self.shard_count))
         await self.service.load()
-        await self.add_cog(AskCog(self))
-        await self.add_cog(SourcesCog(self))
-        await self.add_cog(ManageCog(self))
-        await self.add_cog(WatchCog(self))
-        await self.add_cog(FeedsCog(self))
-        await self.add_cog(StatsCog(self))
+        for cog in self._cogs:
+            await self.add_cog(cog(self))
         self.add_dynamic_items(FeedbackButton)  # answers' buttons work after a restart
         self.tree.error(self.on_app_command_error)
         synced = await self.sync_commands()
@@ -123,7 +119,6 @@ class ArticleBot(commands.AutoShardedBot):
     async def close(self) -> None:
         await super().close()
         await self.service.close()
-        self.server_data.close()
 
     async def sync_commands(self) -> list[app_commands.AppCommand]:
         """Sync to the development server when one is set (instant), else globally."""
@@ -143,7 +138,7 @@ class ArticleBot(commands.AutoShardedBot):
         else:
             name = interaction.command.qualified_name if interaction.command else "?"
             log.error("command /%s failed", name, exc_info=error)
-            text = FAILED
+            text = FAILED_REPLY
         try:
             if not interaction.response.is_done():
                 await interaction.response.send_message(text, ephemeral=True)

@@ -38,6 +38,6 @@ class Conversations:
     def before(self, message: discord.Message) -> Turn | None:
         """The turn `message` follows: the answer it replies to, else the last answer in its thread."""
         reference = message.reference
-        if reference and reference.message_id in self._turns:
+        if reference and reference.message_id is not None and reference.message_id in self._turns:
             return self._turns[reference.message_id]
         return self._turns.get(message.channel.id) if isinstance(message.channel, discord.Thread) else None

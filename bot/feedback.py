@@ -28,7 +28,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"feedb
         self.helpful = helpful
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> FeedbackButton:
         return cls(int(match["question"]), match["vote"] == "up")
 

@@ -8,8 +8,23 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from index import (
-    AddResult, Answer, Article, ArticleError, ArticleIndex, Deadline, FeedList, Fetcher, FetchError, FetchPolicy, Scope,
-    Settings, StoredArticle, Turn, ensure_seeded, fetched_article, load_upload,
+    AddResult,
+    Answer,
+    Article,
+    ArticleError,
+    ArticleIndex,
+    Deadline,
+    FeedList,
+    Fetcher,
+    FetchError,
+    FetchPolicy,
+    Scope,
+    Settings,
+    StoredArticle,
+    Turn,
+    ensure_seeded,
+    fetched_article,
+    load_upload,
 )
 
 log = logging.getLogger(__name__)

@@ -3,13 +3,16 @@ and feeds (one rule for every such command)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
 
 if TYPE_CHECKING:
     from .client import ArticleBot
+
+T = TypeVar("T")
 
 
 #: The permissions the bot uses, as Discord's settings name them; its invite asks for these (docs/discord.md).
@@ -39,7 +42,7 @@ def may_manage(member: discord.Member, manager_role: str) -> bool:
     return bool(manager_role) and any(manager_role in (role.name, str(role.id)) for role in member.roles)
 
 
-def manager_only() -> app_commands.Check:
+def manager_only() -> Callable[[T], T]:
     """A run-time check: server admins can change who sees a command, so its default is not enough."""
     async def predicate(interaction: discord.Interaction) -> bool:
         bot: ArticleBot = interaction.client  # type: ignore[assignment]

@@ -21,6 +21,8 @@ MESSAGE_EMBEDS_LIMIT = 10
 #: Every message the bot sends: article text or a question containing @everyone must not ping.
 NO_MENTIONS = discord.AllowedMentions.none()
 ELLIPSIS = "…"
+#: The reply to a question or command that failed; the traceback goes to the log.
+FAILED_REPLY = "Sorry, something went wrong while answering. The error has been logged."
 ANSWER_COLOUR = discord.Colour.blurple()
 NOT_FOUND_COLOUR = discord.Colour.light_grey()
 SOURCES_PER_PAGE = 10

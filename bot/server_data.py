@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index import open_small_database
+from index import open_database
 
 FILE_NAME = "servers.sqlite3"
 
@@ -103,7 +103,7 @@ class ServerData:
 
     def __init__(self, folder: Path, database_url: str = "") -> None:
         """The data in `servers.sqlite3` in `folder`, or in the database at `database_url` if one is given."""
-        self._db = open_small_database(folder / FILE_NAME, database_url, _SCHEMA)
+        self._db = open_database(folder / FILE_NAME, database_url, _SCHEMA)
         self._lock = threading.Lock()
         if "seq" not in self._db.columns("watched_channels"):  # a file from before `seq`: only SQLite's can be
             with self._db.transaction():
@@ -297,3 +297,9 @@ class ServerData:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def __enter__(self) -> ServerData:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -21,13 +21,13 @@ from .answer.recency import SinceError, parse_since
 from .answer.retrieval import Retrieval
 from .storage.scope import Scope
 from .settings import Settings, SettingsError, load_dotenv_file
-from .storage.database import SmallDatabase, open_small_database
+from .storage.database import Database, open_database
 from .records import StoredArticle
 
 __all__ = [
     "MAX_QUESTION_CHARS", "MODES", "SUPPORTED_TYPES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
     "Deadline", "Embedded", "Feed", "FeedError", "FeedList", "FeedPoller", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "PollResult", "QuestionError", "Quote",
-    "Retrieval", "Scope", "Settings", "SettingsError", "SinceError", "SmallDatabase", "SourceMatch", "StoredArticle", "Turn", "check_file", "check_question",
-    "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url", "open_small_database", "parse_since",
+    "Retrieval", "Scope", "Settings", "SettingsError", "SinceError", "Database", "SourceMatch", "StoredArticle", "Turn", "check_file", "check_question",
+    "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url", "open_database", "parse_since",
     "parse_text", "rewrite", "scratch_store",
 ]

@@ -35,10 +35,12 @@ from .encoders.reader import reader_for
 from .answer.retrieval import Query, Retrieval, Retriever
 from .storage.scope import Scope
 from .settings import Settings
-from .storage.sqlite import Store
+from .storage.base import Store
+from .storage.sqlite import SQLiteStore
 from .records import NewSentence, StoredArticle
 from .ingest.stories import SAME_STORY, Signature, StoryIndex
-from .search.faiss_index import VectorIndex
+from .search.base import VectorIndex
+from .search.faiss_index import FaissVectorIndex
 from .records import AddResult
 
 MAX_QUESTION_CHARS = 1000
@@ -93,14 +95,15 @@ class ArticleIndex:
         self.encoder = encoder
         self.folder = Path(folder)
         if self.settings.database_url:
-            from .storage.postgres import PgStore
-            from .search.pgvector_index import PgVectorIndex
+            from .storage.postgres import PostgresStore
+            from .search.pgvector_index import PostgresVectorIndex
 
-            self.store: Store | PgStore = PgStore(self.settings.database_url, self.folder, encoder.name, encoder.dim)
-            self.vectors: VectorIndex | PgVectorIndex = PgVectorIndex(self.store)
+            store = PostgresStore(self.settings.database_url, self.folder, encoder.name, encoder.dim)
+            self.store: Store = store
+            self.vectors: VectorIndex = PostgresVectorIndex(store)
         else:
-            self.store = Store(self.folder, encoder.name, encoder.dim)
-            self.vectors = VectorIndex(self.folder, self.store, self.settings.exact_limit)
+            self.store = SQLiteStore(self.folder, encoder.name, encoder.dim)
+            self.vectors = FaissVectorIndex(self.folder, self.store, self.settings.exact_limit)
         try:
             self._open_derived()
         except BaseException:

@@ -194,7 +194,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     if not folder.is_dir():
         raise CliError(f"{folder}: no such dataset folder")
     try:
-        report = evaluate(folder, args.settings, limit=args.limit, seed=args.seed, modes=modes,  # type: ignore[arg-type]
+        report = evaluate(folder, args.settings, limit=args.limit, seed=args.seed, modes=modes,
                           unanswerable=args.unanswerable, progress=True, misses=args.misses, half=args.half,
                           followups=args.followups)
     except (DatasetError, ModelError) as exc:

@@ -13,10 +13,9 @@ from index.encoders.base import Encoder, resolve_model
 from index.encoders.load import load_encoder
 from index.encoders.torch_encoder import TorchEncoder
 from index.ingest.load import ensure_seeded
-from index.storage.postgres import PgStore
 from index.settings import PACKAGED_MODEL
-from index.storage.sqlite import Store
-
+from index.storage.postgres import PostgresStore
+from index.storage.sqlite import SQLiteStore
 from tests.support.datasets import ARTICLES, QUESTIONS, write_dataset
 from tests.support.paths import SEEDS
 from tests.support.postgres import postgres_log, postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
@@ -70,12 +69,12 @@ def database_url(store: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def open_store(database_url: str) -> Iterator[Callable[[Path, str, int], Store | PgStore]]:
+def open_store(database_url: str) -> Iterator[Callable[[Path, str, int], SQLiteStore | PostgresStore]]:
     """Opens the test's store for a folder, a model name and a dimension; closes what it opened."""
-    opened: list[Store | PgStore] = []
+    opened: list[SQLiteStore | PostgresStore] = []
 
-    def open_(folder: Path, model: str, dim: int) -> Store | PgStore:
-        store = PgStore(database_url, folder, model, dim) if database_url else Store(folder, model, dim)
+    def open_(folder: Path, model: str, dim: int) -> SQLiteStore | PostgresStore:
+        store = PostgresStore(database_url, folder, model, dim) if database_url else SQLiteStore(folder, model, dim)
         opened.append(store)
         return store
 

@@ -10,7 +10,6 @@ import pytest
 
 from bot.settings import BotSettings, Cooldown
 from index.settings import SettingsError
-
 from tests.support.paths import REPO
 
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from index.ingest.parse import ArticleError, load_file, parse_html, parse_text, split_front_matter
 from index.ingest.clean import clean_article_text, normalise
-
+from index.ingest.parse import ArticleError, load_file, parse_html, parse_text, split_front_matter
 from tests.support.paths import SEED_FILE, write
 from tests.support.pdfs import make_pdf
 

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-
+from tests.support.cli import run
 from tests.support.paths import REPO, write
 from tests.support.pdfs import make_pdf
 from tests.support.texts import XI_SENTENCE
 from tests.support.web import QuietHandler, serving
-from tests.support.cli import run
 
 ARTICLE = "Bridge closes\n\nThe city council voted on Tuesday to close the old river bridge for repairs."
 

@@ -6,7 +6,6 @@ import re
 
 from bot.cogs.watch import ADDED, FAILED, KNOWN, LIMITED
 from bot.permissions import BOT_PERMISSIONS, USED_PERMISSIONS
-
 from tests.support.paths import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

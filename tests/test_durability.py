@@ -15,7 +15,6 @@ import pytest
 
 from index import ArticleIndex, Settings
 from index.ingest.parse import parse_text
-
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL

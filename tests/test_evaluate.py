@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from index.measure.evaluate import EvalQuestion, GoldSpan, evaluate
-
 from tests.support.cli import run
 from tests.support.datasets import QUESTIONS, write_dataset
-
 
 
 def test_eval_reports_every_metric_for_every_mode(dataset: Path, settings) -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-import numpy as np
-
-from index.answer.evidence import FEATURES, WITH_READER, WITHOUT_READER, QuestionCues, SentenceCues, answer_type, ask_of, holds
+from index.answer.evidence import (
+    FEATURES,
+    WITH_READER,
+    WITHOUT_READER,
+    QuestionCues,
+    SentenceCues,
+    answer_type,
+    ask_of,
+    holds,
+)
 
 
 @pytest.mark.parametrize(("question", "kind"), [

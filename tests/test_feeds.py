@@ -12,7 +12,6 @@ import pytest_asyncio
 from index import ArticleIndex, FetchPolicy, Scope
 from index.ingest.feeds import WARN_AFTER, FeedError, FeedList, FeedPoller
 from index.ingest.fetch import Fetcher
-
 from tests.support.feed_site import FeedSite, serving_feeds
 
 pytestmark = pytest.mark.both_stores  # the same tests with the feeds (and the index) in SQLite and in PostgreSQL

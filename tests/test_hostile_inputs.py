@@ -17,12 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index import ArticleIndex, Settings
-from index.ingest.parse import parse_text
+from index.encoders.torch_encoder import TorchEncoder
 from index.ingest.budget import MAX_ARTICLE_CHARS, MAX_PARAGRAPH_CHARS, MAX_WORD_CHARS, bound_text
 from index.ingest.chunking import paragraph_spans
-from index.encoders.torch_encoder import TorchEncoder
 from index.ingest.load import ingest_paths
-
+from index.ingest.parse import parse_text
 from tests.support.paths import REPO
 
 SECONDS = 5.0

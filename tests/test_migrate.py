@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Settings
-from index.ingest.parse import parse_text
 from index.cli import main
 from index.ingest.feeds import FeedList
-
+from index.ingest.parse import parse_text
 from tests.support.paths import SEEDS
 
 STORY = ("Harbour reopens\n\nThe harbour reopened on Monday after the storm. Fishing boats returned at dawn, "

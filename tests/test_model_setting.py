@@ -8,10 +8,8 @@ import pytest
 
 from index import ArticleIndex, Settings
 from index.encoders.torch_encoder import TorchEncoder
-from index.errors import ModelError
+from index.errors import ModelError, StoreError
 from index.ingest.load import ensure_seeded
-from index.errors import StoreError
-
 from tests.support.paths import SEEDS
 
 

@@ -13,9 +13,9 @@ import pytest
 from index import ArticleIndex, Settings
 from index.encoders import onnx_encoder
 from index.encoders.load import load_encoder
+from index.encoders.onnx_encoder import INFO_FILE, MODEL_FILE, OnnxEncoder, cache_folder
 from index.encoders.torch_encoder import TorchEncoder
 from index.errors import ModelError
-from index.encoders.onnx_encoder import INFO_FILE, MODEL_FILE, OnnxEncoder, cache_folder
 from index.settings import SettingsError
 
 TEXTS = [
@@ -216,7 +216,6 @@ def test_packaged_model_sentence_vectors_match_torch(encoder: OnnxEncoder, torch
 def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, encoder: OnnxEncoder,
                                                      torch_encoder: TorchEncoder) -> None:
     from index.ingest.load import ensure_seeded
-
     from tests.support.paths import SEEDS
 
     built = ArticleIndex(settings.index_dir, torch_encoder, settings)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Scope, SinceError, parse_since
-from index.ingest.parse import parse_text
 from index.answer.recency import older_than_asked, recency_days
+from index.ingest.parse import parse_text
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.render import (EMBED_DESCRIPTION_LIMIT, EMBED_TITLE_LIMIT, MESSAGE_EMBED_CHARS_LIMIT,
-                        MESSAGE_EMBEDS_LIMIT, escape, render_answer, shorten)
+from bot.render import (
+    EMBED_DESCRIPTION_LIMIT,
+    EMBED_TITLE_LIMIT,
+    MESSAGE_EMBED_CHARS_LIMIT,
+    MESSAGE_EMBEDS_LIMIT,
+    escape,
+    render_answer,
+    shorten,
+)
 from index import Answer, Quote, SourceMatch
 
 

@@ -15,7 +15,6 @@ import pytest
 
 from index import ArticleIndex, Settings
 from index.ingest.parse import parse_text
-
 from tests.support.paths import REPO
 
 VISIBLE_WITHIN = 2.0
@@ -190,7 +189,7 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_pro
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
-    from index.storage.postgres import PgStore
+    from index.storage.postgres import PostgresStore
 
     one, two = two_processes
     bridge = one.add(parse_text(BRIDGE, "file:bridge.txt"))
@@ -198,14 +197,14 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_pro
     folder, settings = two.folder, two.settings
     two.close()
     assert one.remove(bridge.article_id)  # two's BM25 index holds the bridge's chunks when it opens again
-    read, added = PgStore.chunk_texts, []
+    read, added = PostgresStore.chunk_texts, []
 
     def chunk_texts(self, after: int = 0):
         yield from read(self, after)
         if not added:  # the other process adds while this one catches up: the counts agree again
             added.append(one.add(parse_text(FERRY, "file:ferry.txt")))
 
-    monkeypatch.setattr(PgStore, "chunk_texts", chunk_texts)
+    monkeypatch.setattr(PostgresStore, "chunk_texts", chunk_texts)
     again = ArticleIndex(folder, encoder, settings)
     try:
         assert added

@@ -15,7 +15,7 @@ import pytest
 
 from bot.server_data import FILE_NAME as SERVERS_FILE
 from bot.server_data import ServerData
-from index import FeedList, open_small_database
+from index import FeedList, open_database
 
 pytestmark = pytest.mark.both_stores  # the tests taking `database_url` run on SQLite and on PostgreSQL
 
@@ -67,7 +67,7 @@ def two_servers_data(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Server
 
 
 def test_one_statement_reads_alike_on_both(tmp_path: Path, database_url: str) -> None:
-    db = open_small_database(tmp_path / "small.sqlite3", database_url,
+    db = open_database(tmp_path / "small.sqlite3", database_url,
                              "CREATE TABLE IF NOT EXISTS notes (id {id}, text TEXT NOT NULL UNIQUE);")
     try:
         with db.transaction():

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from index import ArticleIndex
+from index.errors import StoreError
 from index.ingest.parse import load_file, parse_text
 from index.records import article_key
 from index.storage.files import atomic_write
-from index.errors import StoreError
-
 from tests.support.paths import write
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL

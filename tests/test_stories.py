@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from index import ArticleIndex, Scope
-from index.ingest.parse import parse_html, parse_text
 from index.ingest.canonical import canonical_url, page_address
+from index.ingest.parse import parse_html, parse_text
 from index.ingest.stories import Signature
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from index.ingest.parse import parse_text
-from index.records import article_key
-from index.records import Chunk
-from index.storage.sqlite import Store
-from index.search.faiss_index import FaissIndex, VectorIndex
+from index.records import Chunk, article_key
+from index.search.faiss_index import FaissIndex, FaissVectorIndex
+from index.storage.sqlite import SQLiteStore
 
 DIM = 32
 
@@ -26,12 +25,12 @@ def clustered(count: int, seed: int = 0) -> np.ndarray:
     return unit(centres[rng.integers(0, 20, count)] + 0.6 * rng.normal(size=(count, DIM)))
 
 
-def opened(folder: Path, exact_limit: int = 1000) -> tuple[Store, VectorIndex]:
-    store = Store(folder, "m", DIM)
-    return store, VectorIndex(folder, store, exact_limit)
+def opened(folder: Path, exact_limit: int = 1000) -> tuple[SQLiteStore, FaissVectorIndex]:
+    store = SQLiteStore(folder, "m", DIM)
+    return store, FaissVectorIndex(folder, store, exact_limit)
 
 
-def fill(store: Store, index: VectorIndex, vectors: np.ndarray, per_article: int = 50,
+def fill(store: SQLiteStore, index: FaissVectorIndex, vectors: np.ndarray, per_article: int = 50,
          collections: tuple[str, ...] = ("",)) -> list[str]:
     """Store `vectors` as articles of `per_article` chunks (collections in turn); returns their sources."""
     sources = []

@@ -16,7 +16,7 @@ from index import MAX_QUESTION_CHARS, Answer, QuestionError, Scope, SinceError, 
 from ..cooldown import QuestionCooldown, cooldown_message
 from ..feedback import feedback_view
 from ..permissions import manager_only
-from ..render import NO_MENTIONS, answer_text, render_answer, shorten
+from ..render import FAILED_REPLY, NO_MENTIONS, answer_text, render_answer, shorten
 
 if TYPE_CHECKING:
     from ..client import ArticleBot
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 HINT = ("Ask me a question about the articles, for example: "
         "`@{name} How did China react?` (or use `/ask`). `/sources` lists what I know.")
-FAILED = "Sorry, something went wrong while answering. The error has been logged."
 
 
 def question_from(message: discord.Message, bot_id: int) -> str:
@@ -61,7 +60,8 @@ class AskCog(commands.Cog):
         answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id).limited_to(first_day))
         view = await self._feedback(interaction.guild_id, interaction.channel_id, interaction.user.id, answer)
         pages = render_answer(answer)
-        sent = [await interaction.followup.send(answer_text(answer) if n == 0 else discord.utils.MISSING, embeds=embeds,
+        followup: Any = interaction.followup  # its overloads do not take MISSING for content or view
+        sent = [await followup.send(answer_text(answer) if n == 0 else discord.utils.MISSING, embeds=embeds,
                                                 ephemeral=private, allowed_mentions=NO_MENTIONS, wait=True,
                                                 view=view if n == len(pages) - 1 else discord.utils.MISSING)
                 for n, embeds in enumerate(pages)]
@@ -119,7 +119,7 @@ class AskCog(commands.Cog):
             log.warning("cannot answer in channel %s: missing permissions", message.channel.id)
         except Exception:
             log.exception("answering message %s failed", message.id)
-            await self._reply(message, FAILED)
+            await self._reply(message, FAILED_REPLY)
 
     async def _thread_for(self, message: discord.Message, question: str) -> discord.Thread | None:
         """A new thread for the answer, when the server wants answers in threads and the channel allows one."""

@@ -9,6 +9,7 @@ channel where it was added.
 from __future__ import annotations
 
 import asyncio
+import builtins  # `list` in this class is the /feeds list command
 import logging
 import time
 from datetime import datetime
@@ -114,7 +115,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
             ephemeral=True)
 
     @remove.autocomplete("url")
-    async def own_feeds(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    async def own_feeds(self, interaction: discord.Interaction, current: str) -> builtins.list[app_commands.Choice[str]]:
         wanted = current.strip().casefold()
         return [app_commands.Choice(name=shorten(f.title or f.url, 100), value=str(f.id))  # a URL may exceed 100
                 for f in self.bot.service.feeds.feeds(str(interaction.guild_id))
@@ -129,7 +130,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
         except Exception:  # a bad poll must not end the loop
             log.exception("polling feeds failed")
 
-    async def poll_own_due(self) -> list[PollResult]:
+    async def poll_own_due(self) -> builtins.list[PollResult]:
         """Poll the due feeds of the servers of this process's shards: the processes running the other
         shards poll theirs, so each feed is read once (and its failures reported once). The shared
         collection's feeds (from the command line) are shard 0's."""
@@ -142,7 +143,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
     async def _ready(self) -> None:
         await self.bot.wait_until_ready()
 
-    async def report(self, results: list[PollResult]) -> None:
+    async def report(self, results: builtins.list[PollResult]) -> None:
         """Log what the polls added; tell a server once when one of its feeds keeps failing."""
         for result in results:
             feed = result.feed

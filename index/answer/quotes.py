@@ -176,14 +176,14 @@ def weigh_sentences(evidence: SentenceEvidence, passages: Sequence[Passage], kee
     ])[rows].astype(np.float64)
     spans = [(kept[evidence.passage[r]], int(evidence.starts[r]), int(evidence.ends[r])) for r in rows.tolist()]
     if read is not None and spans:
-        features[:, _READER] = read([p.text[start - p.start:end - p.start] for p, start, end in spans])  # type: ignore[union-attr]
+        features[:, _READER] = read([p.text[start - p.start:end - p.start] for p, start, end in spans])
     scores = model.probabilities(features)
     # Whether anything answers is decided without the reader: with it, the quote model ranks the sentences
     # better but tells answerable news questions from questions no article answers less well (at the
     # threshold that keeps 3% of answerable news questions answered "not found", 84% of the unanswerable
     # against 93%: docs/reader.md).
     support = scores if model is WITHOUT_READER else WITHOUT_READER.probabilities(features)
-    return [ScoredSentence(p, Span(start, end), float(similarity[r]), float(overlap[r]), tuple(f), float(score), float(held))  # type: ignore[arg-type]
+    return [ScoredSentence(p, Span(start, end), float(similarity[r]), float(overlap[r]), tuple(f), float(score), float(held))
             for (p, start, end), r, f, score, held in zip(spans, rows.tolist(), features.tolist(), scores.tolist(),
                                                           support.tolist())]
 

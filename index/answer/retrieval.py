@@ -27,9 +27,9 @@ from .quotes import PASSAGES_READ, ScoredSentence, SentenceEvidence, score_sente
 from .recency import older_than_asked
 from .results import Answer, Passage, Quote, SourceMatch
 from ..storage.scope import Scope
-from ..storage.sqlite import Store
+from ..storage.base import Store
 from ..records import ArticleRef
-from ..search.faiss_index import VectorIndex
+from ..search.base import VectorIndex
 
 #: Candidates each side contributes before fusion.
 CANDIDATES = 50

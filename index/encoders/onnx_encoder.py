@@ -124,7 +124,7 @@ def export_model(model: str, location: str, target: Path) -> ExportInfo:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     try:
-        st = SentenceTransformer(location, device="cpu")
+        st: Any = SentenceTransformer(location, device="cpu")
     except Exception as exc:  # the library raises many types for a bad name or folder
         raise ModelError(f"cannot load embedding model {model!r}: {exc}") from exc
     if not is_mean_pooling(st):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,11 @@ class TorchEncoder:
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
         try:
-            self._model = SentenceTransformer(location, device=device)
+            # Typed as Any: its outputs are tensors or dicts of them, by what is asked.
+            loaded: Any = SentenceTransformer(location, device=device)
         except Exception as exc:  # the library raises many types for a bad name or folder
             raise ModelError(f"cannot load embedding model {model!r}: {exc}") from exc
+        self._model = loaded
         self.dim: int = int(self._model.get_embedding_dimension())
         #: The most word pieces the model reads, including its two special tokens.
         self.max_tokens: int = int(self._model.max_seq_length)

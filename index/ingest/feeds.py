@@ -32,7 +32,7 @@ from .canonical import canonical_url
 from .fetch import FEED_TYPES, Fetcher, FetchError
 from .load import fetched_article
 from ..storage.scope import Scope
-from ..storage.database import open_small_database
+from ..storage.database import open_database
 
 log = logging.getLogger(__name__)
 FILE_NAME = "feeds.sqlite3"
@@ -145,13 +145,13 @@ class FeedList:
 
     def __init__(self, folder: Path, database_url: str = "") -> None:
         """The feeds in `feeds.sqlite3` in `folder`, or in the database at `database_url` if one is given."""
-        self._db = open_small_database(folder / FILE_NAME, database_url, _SCHEMA)
+        self._db = open_database(folder / FILE_NAME, database_url, _SCHEMA)
         self._lock = threading.Lock()
 
     def _rows(self, where: str = "", args: Sequence[Any] = ()) -> list[Feed]:
         with self._lock:
             rows = self._db.rows(f"SELECT {_COLUMNS} FROM feeds {where} ORDER BY id", args)
-        return [Feed(*row[:12], bool(row[12]), row[13]) for row in rows]
+        return [Feed(*[*row[:12], bool(row[12]), row[13]]) for row in rows]
 
     def feeds(self, collection: str | None = None) -> list[Feed]:
         """The feeds of one collection, or of all (None)."""

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin
 
 from .url_safety import FetchError, FetchPolicy, IPAddress, IPNetwork, Resolver, Target, check_addresses, check_url, parse_url
@@ -75,7 +75,7 @@ class Fetcher:
 
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                resolver=_CheckingResolver(self.policy), use_dns_cache=False,  # every hop is resolved and checked anew
+                resolver=cast(Any, _CheckingResolver(self.policy)), use_dns_cache=False,  # every hop is resolved and checked anew
                 limit=64, limit_per_host=self.policy.per_host, force_close=True,
                 ssl=ssl.create_default_context())  # built here so that SSL_CERT_FILE is read now (tests set it)
             self._session = aiohttp.ClientSession(
@@ -178,7 +178,7 @@ class _CheckingResolver:
                 addresses = list(await loop.run_in_executor(None, self.policy.resolver, host, port))
             else:
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                addresses = [_address(info[4][0]) for info in infos]
+                addresses = [_address(str(info[4][0])) for info in infos]
         except (OSError, UnicodeError):  # UnicodeError: a name the resolver's IDNA codec refuses
             raise FetchError(f"unreachable: cannot resolve {host}") from None
         addresses = list(dict.fromkeys(addresses))

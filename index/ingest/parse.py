@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 from pathlib import Path
 
 from .budget import Deadline, bound_text
@@ -117,7 +118,8 @@ def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") ->
     """Extract the main text and metadata of an HTML page with trafilatura."""
     import trafilatura
 
-    doc = trafilatura.bare_extraction(
+    # A Document with these options (a dict only with as_dict=True).
+    doc: Any = trafilatura.bare_extraction(
         html, url=url or None, with_metadata=True, include_comments=False,
         include_tables=False, favor_precision=True,
     )

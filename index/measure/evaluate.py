@@ -17,11 +17,11 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from .. import Answer, ArticleIndex, Passage, Settings, Turn, scratch_store
 from ..answer.followups import names
@@ -168,7 +168,7 @@ def load_questions(folder: Path, articles: dict[str, dict[str, Any]], cleaned: d
     """The dataset's questions about `articles`, with answer spans mapped into the cleaned texts."""
     questions = []
     for row in _read_jsonl(folder / "questions.jsonl"):
-        article = articles.get(row.get("article_id"))
+        article = articles.get(str(row.get("article_id", "")))
         if article is None or not str(row.get("question", "")).strip():
             continue
         found: dict[str, list[GoldSpan]] = {"answer_spans": [], "evidence_spans": []}
@@ -317,7 +317,8 @@ def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings,
     return index, ids, cleaned
 
 
-class EvalSet(NamedTuple):
+@dataclass(frozen=True)
+class EvalSet:
     """A dataset indexed for evaluation: the index, dataset id → index id, cleaned texts, the questions."""
 
     index: ArticleIndex
@@ -333,7 +334,7 @@ def halves(articles: Iterable[str]) -> tuple[set[str], set[str]]:
 
 
 @contextmanager
-def eval_set(folder: Path, settings: Settings, held_out: set[str] = frozenset(), progress: bool = False) -> Iterator[EvalSet]:
+def eval_set(folder: Path, settings: Settings, held_out: Set[str] = frozenset(), progress: bool = False) -> Iterator[EvalSet]:
     """The dataset's articles (less `held_out`) ingested into a temporary index, with its questions."""
     articles = {a["id"]: a for a in _read_jsonl(folder / "articles.jsonl")}
     if not articles:
@@ -375,10 +376,11 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
             answerable = rng.sample(answerable, min(limit, len(answerable)))
             outside = rng.sample(outside, min(limit, len(outside)))
         missed: list[dict[str, Any]] | None = [] if misses is not None else None
-        reports = {m: run_mode(data.index, answerable, m, data.ids, progress, missed, data.cleaned) for m in modes}
+        reports: dict[str, ModeReport] = {m: run_mode(data.index, answerable, m, data.ids, progress, missed, data.cleaned) for m in modes}
         if misses is not None and missed is not None:
             misses.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in missed), encoding="utf-8")
-        abstain = {m: run_mode(data.index, outside, m, data.ids, progress).abstain_rate for m in modes} if unanswerable else None
+        abstain: dict[str, float] | None = (
+            {m: run_mode(data.index, outside, m, data.ids, progress).abstain_rate for m in modes} if unanswerable else None)
         followed = None
         if followups:
             pairs = followup_pairs([q for q in data.questions if q.article not in held_out and q.article in asked])

@@ -18,14 +18,14 @@ import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 
 from ..records import Change
 
 if TYPE_CHECKING:
-    from ..storage.sqlite import Store
+    from ..storage.base import Store
 
 #: Function words that carry no topic; question words are here too, so "how did X react" is about X.
 STOP_WORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "did", "didn", "do", "does", "doesn", "doing", "don", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn", "it", "its", "itself", "just", "may", "me", "might", "more", "most", "must", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "per", "s", "same", "shall", "she", "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "wasn", "we", "were", "weren", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "yet", "you", "your", "yours", "yourself", "yourselves"])
@@ -103,7 +103,7 @@ class LexicalIndex:
             raise LexicalError(f"{self.folder}: damaged lexical index ({exc})") from None
         self._index.register_tokenizer(_TOKENIZER, text_analyzer())
         self._schema = self._index.schema
-        self._writer = None
+        self._writer: Any = None
         self._idf: dict[str, float] = {}
         self._searcher = self._index.searcher()
 
@@ -134,7 +134,7 @@ class LexicalIndex:
             self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=1)
         return self._writer
 
-    def add(self, ids: Sequence[int], texts: Sequence[str], collection: str = "") -> None:
+    def add(self, ids: Sequence[int] | np.ndarray, texts: Sequence[str], collection: str = "") -> None:
         """Index `texts`, one per chunk id, for `collection`; seen by searches after `save`."""
         writer = self._writing()
         for chunk_id, text in zip(ids, texts):
@@ -144,7 +144,7 @@ class LexicalIndex:
             doc.add_text("text", text)
             writer.add_document(doc)
 
-    def remove(self, ids: Sequence[int]) -> None:
+    def remove(self, ids: Sequence[int] | np.ndarray) -> None:
         """Forget these chunk ids (unknown ones are ignored); seen by searches after `save`."""
         if len(ids):
             self._writing().delete_documents_by_query(self._only(ids))
@@ -216,7 +216,7 @@ class LexicalIndex:
             self._idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
         return self._idf[term]
 
-    def _only(self, ids: Sequence[int]):
+    def _only(self, ids: Sequence[int] | np.ndarray) -> Any:
         tantivy = self._tantivy
         # One term query per id: a fifth of the time of a term-set query for the 50 candidates of a question.
         return tantivy.Query.const_score_query(tantivy.Query.boolean_query(
@@ -237,7 +237,7 @@ class LexicalIndex:
         # tantivy's BM25 carries Lucene's (k1 + 1) factor; without it and over the total idf, 1.0 means
         # every query term occurs about once in a chunk of average length.
         scale = 1 / ((K1 + 1) * total)
-        return [(int(chunk_id), min(score * scale, 1.0)) for (score, _), chunk_id in zip(hits, ids) if score > 0]
+        return [(int(cast(int, chunk_id)), min(score * scale, 1.0)) for (score, _), chunk_id in zip(hits, ids) if score > 0]
 
     def top(self, terms: Sequence[str], k: int, collections: Sequence[str] | None = None) -> list[tuple[int, float]]:
         """The `k` best chunks for the query terms as (chunk id, score), best first; only those of

@@ -13,15 +13,16 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from ..records import Change
 from ..storage.files import atomic_write
+from .base import Selection, Selections, lists_for
 
 if TYPE_CHECKING:
-    from ..storage.sqlite import Store, StoreReads
+    from ..storage.base import Store
 
 FILE_NAME = "vectors.faiss"
 #: IVF lists scanned per query: PROBE_FACTOR · √lists (at least MIN_PROBES), for a recall@10
@@ -34,54 +35,13 @@ TRAINING_PER_LIST = 40
 Kind = Literal["exact", "ivf"]
 
 
-class Selection:
-    """Chunk ids a search is limited to, with the FAISS selector built once for repeated searches."""
-
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
-        self._selector = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def selector(self):  # -> faiss.IDSelectorBatch | None
-        if self._selector is None and len(self.ids):
-            import faiss
-
-            self._selector = faiss.IDSelectorBatch(self.ids)
-        return self._selector
-
-
-class Selections:
-    """The chunks a search may return, per (collections, since), read from the database once per change
-    (a vector index clears them when it applies one)."""
-
-    def __init__(self) -> None:
-        self._cached: dict[tuple[tuple[str, ...] | None, str], Selection] = {}
-
-    def get(self, store: StoreReads, collections: Sequence[str] | None, since: str = "") -> Selection | None:
-        """None for every chunk."""
-        if collections is None and not since:
-            return None
-        key = (tuple(collections) if collections is not None else None, since)
-        if key not in self._cached:
-            self._cached[key] = Selection(store.chunk_ids(key[0], since))
-        return self._cached[key]
-
-    def clear(self) -> None:
-        self._cached.clear()
-
-
-def lists_for(count: int) -> int:
-    """IVF lists for `count` vectors: about √count, so a list and the list centroids cost alike to scan."""
-    return int(min(65536, max(16, round(math.sqrt(count)))))
-
-
 class FaissIndex:
     """Chunk vectors by id in one FAISS index, searched by inner product (the vectors are unit length: cosine)."""
 
-    def __init__(self, index) -> None:  # index: faiss.Index with ids (IndexIDMap2 or IndexIVF)
+    #: An IVF index's coarse quantiser, which the index points at: kept alive as long as the index.
+    _quantizer: Any
+
+    def __init__(self, index: Any) -> None:  # faiss.Index with ids (IndexIDMap2 or IndexIVF)
         import faiss
 
         self._faiss = faiss
@@ -93,9 +53,9 @@ class FaissIndex:
         self._threads = 1 if self.kind == "exact" else (os.cpu_count() or 1)
         if self.kind == "ivf":
             self._ivf = faiss.extract_index_ivf(index)
-            if self._ivf.direct_map.type != faiss.DirectMap.Hashtable:
+            if self._ivf.direct_map.type != faiss.DirectMap.Hashtable:  # type: ignore[attr-defined]  # missing from faiss's stubs
                 # Vectors by id (`vectors`), for the candidates that only the lexical side found.
-                self._ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+                self._ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
             self.nprobe = min(self._ivf.nlist, max(MIN_PROBES, math.ceil(PROBE_FACTOR * math.sqrt(self._ivf.nlist))))
             # One question at a time: spread its lists over the cores rather than the (single) query.
             self._ivf.parallel_mode = 1
@@ -173,7 +133,7 @@ class FaissIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
-class VectorIndex:
+class FaissVectorIndex:
     """The chunks' vectors, searched by cosine, kept in step with the database (a derived index)."""
 
     name: ClassVar[str] = "vectors"
@@ -248,12 +208,12 @@ class VectorIndex:
     def close(self) -> None:
         """Nothing runs in the background."""
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+    def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The vectors of these chunk ids as the index holds them (float16 precision once it is IVF),
         in order; missing ids are an error."""
         return self._index.vectors(np.asarray(ids, dtype=np.int64))
 
     def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(the ids, their vectors): this index holds every chunk the database does."""
-        ids = np.asarray(ids, dtype=np.int64)
-        return ids, self.vectors(ids)
+        held = np.asarray(ids, dtype=np.int64)
+        return held, self.vectors(held)

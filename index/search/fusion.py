@@ -25,7 +25,7 @@ class Hit(NamedTuple):
 def check_mode(mode: str) -> Mode:
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def fuse(dense: Mapping[int, float], lexical: Mapping[int, float], mode: Mode, k: int,

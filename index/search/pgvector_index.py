@@ -26,8 +26,9 @@ from typing import ClassVar
 import numpy as np
 
 from ..records import Change
-from ..storage.postgres import PgStore
-from .faiss_index import Selection, Selections, lists_for
+from ..storage.postgres import PostgresStore
+from .base import Selection, Selections, lists_for
+from ..storage.base import Store
 
 #: Chunks up to which every search is exact (about 4 ms at 5,000 on this machine).
 EXACT_LIMIT = 5_000
@@ -42,13 +43,13 @@ EXACT_SHARE = 0.1
 RECHECK_S = 30.0
 
 
-class PgVectorIndex:
+class PostgresVectorIndex:
     """The chunks' vectors in PostgreSQL, searched by cosine (the vectors are unit length)."""
 
     name: ClassVar[str] = "vectors"
     saves_each_change: ClassVar[bool] = False
 
-    def __init__(self, store: PgStore) -> None:
+    def __init__(self, store: PostgresStore) -> None:
         self.store = store
         self._selections = Selections()
         self._count: int | None = None
@@ -100,7 +101,7 @@ class PgVectorIndex:
         index built."""
         self.wait_for_build()
 
-    def rebuild(self, store: PgStore) -> None:
+    def rebuild(self, store: Store) -> None:
         self.apply(Change(np.zeros(0, dtype=np.int64)))
 
     def allowed(self, collections: Sequence[str] | None, since: str = "") -> Selection | None:

@@ -4,7 +4,8 @@ returns its `Change`, and the generations the derived indexes were saved at."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +19,8 @@ class Store(Protocol):
 
     folder: Path
     dim: int
+    #: True if other processes write the same database (PostgreSQL): their changes must be followed.
+    shared: bool
 
     # -- reading --------------------------------------------------------------------------------
     def __len__(self) -> int: ...
@@ -48,7 +51,7 @@ class Store(Protocol):
 
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows: ...
 
-    def vector_batches(self, ids: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+    def vector_batches(self, ids: Sequence[int] | np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
 
     def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]: ...
 
@@ -78,5 +81,9 @@ class Store(Protocol):
     def set_saved_generation(self, derived: str, generation: int) -> None: ...
 
     def changes_after(self, generation: int) -> list[Change] | None: ...
+
+    def listen(self, on_change: Callable[[], None], stop: threading.Event, quiet: float = 5.0) -> None:
+        """Call `on_change` whenever another process may have committed a change, until `stop` is set."""
+        ...
 
     def close(self) -> None: ...

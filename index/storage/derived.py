@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from ..records import Change
 
 if TYPE_CHECKING:
-    from .sqlite import Store
+    from .base import Store
 
 
 class DerivedIndex(Protocol):

@@ -123,7 +123,7 @@ def postgres_modules():  # -> (psycopg, psycopg_pool, pgvector's register_vector
     return psycopg, psycopg_pool, register_vector
 
 
-class PgStore(StoreReads):
+class PostgresStore(StoreReads):
     """Articles, chunks and vectors in a PostgreSQL database; methods are safe to call from several threads."""
 
     shared = True
@@ -280,7 +280,7 @@ class PgStore(StoreReads):
             db.execute("UPDATE articles SET signature = %s, story = CASE WHEN story = '' THEN id ELSE story END "
                        "WHERE id = %s", (signature, article_id))
 
-    def vector_batches(self, ids: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def vector_batches(self, ids: Sequence[int] | np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, float32 vectors) of the stored chunks in batches of up to 10,000, ascending by id:
         all of them, or those with these ids."""
         after = 0
@@ -361,7 +361,7 @@ class PgStore(StoreReads):
             sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
             story: str = "", signature: bytes | None = None, added_at: str = "") -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version
-        (index/storage/sqlite.py's `Store.add` has the arguments)."""
+        (index/storage/sqlite.py's `SQLiteStore.add` has the arguments)."""
         if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
             raise ValueError("one vector of the index's dimension is needed per chunk")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)

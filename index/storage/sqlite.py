@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,7 +214,7 @@ class StoreReads:
         return [r[0] for r in self._rows("SELECT id FROM chunks WHERE article_id = ? ORDER BY id", (article_id,))]
 
 
-class Store(StoreReads):
+class SQLiteStore(StoreReads):
     """Articles, chunks and vectors in one folder. Methods are safe to call from several threads."""
 
     #: Whether other processes may change the database (index/storage/postgres.py): this process owns it.
@@ -292,11 +292,11 @@ class Store(StoreReads):
         with self._lock, self._transaction():
             self._set_meta(f"saved:{derived}", str(generation))
 
-    def vector_batches(self, ids: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def vector_batches(self, ids: Sequence[int] | np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, float32 vectors) of the stored chunks in batches of up to 10,000, ascending by id:
         all of them, or those with these ids."""
         if ids is None:
-            pages = [("SELECT id, vector FROM chunks ORDER BY id", ())]
+            pages: list[tuple[str, tuple[str, ...]]] = [("SELECT id, vector FROM chunks ORDER BY id", ())]
         else:
             ordered = sorted(int(i) for i in ids)
             pages = [("SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
@@ -418,6 +418,9 @@ class Store(StoreReads):
                 generation = self._bump_generation() if gone else 0
         return Change(np.asarray(old_ids, dtype=np.int64), generation=generation, article_id=article_id,
                       old_story=old_story) if gone else None
+
+    def listen(self, on_change: Callable[[], None], stop: threading.Event, quiet: float = 5.0) -> None:
+        """Nothing to follow: a folder's database is written by one process (`shared` is False)."""
 
     def changes_after(self, generation: int) -> list[Change] | None:
         """The changes other processes committed after `generation`: none, since one process owns an

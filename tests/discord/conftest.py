@@ -13,7 +13,6 @@ with warnings.catch_warnings():
     import discord  # noqa: F401
 
 from index import ArticleIndex
-
 from tests.support.discord.fake_discord import FakeDiscord, patch_discord_py
 from tests.support.discord.servers import Servers, two_servers
 

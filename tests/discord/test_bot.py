@@ -14,18 +14,16 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bot.app import build_bot, open_server_data
 from bot.client import ArticleBot
 from bot.index_service import IndexService
 from bot.render import MESSAGE_EMBED_CHARS_LIMIT
 from bot.settings import BotSettings, Cooldown
 from index import ArticleIndex
 from index.ingest.parse import parse_text
-
-from tests.support.texts import XI_SENTENCE
 from tests.support.discord.fake_discord import FakeDiscord, running_client
 from tests.support.discord.fake_payloads import FakeChannel, FakeGuild, FakeMessage, FakeUser
-from tests.support.texts import SEED_TITLE
-
+from tests.support.texts import SEED_TITLE, XI_SENTENCE
 
 
 @dataclass
@@ -57,10 +55,12 @@ async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = 
     fake.add_member(guild, bob)
     settings = BotSettings(token=fake.token, guild_id=int(guild.id), index=index.settings,
                            ask_channels=frozenset({int(asks.id)}) if ask_channels else frozenset(), **changes)
-    bot = ArticleBot(IndexService(index.settings, index), settings, read_messages=read_messages, guild_ready_timeout=0.1)
-    bot.server_data.set_answers_in_threads(int(guild.id), threads)
-    async with running_client(fake, bot, timeout=60):
-        yield Server(fake, bot, guild, general, asks, alice, bob)
+    with open_server_data(settings) as server_data:
+        bot = build_bot(IndexService(index.settings, index), settings, server_data, read_messages=read_messages,
+                        guild_ready_timeout=0.1)
+        bot.server_data.set_answers_in_threads(int(guild.id), threads)
+        async with running_client(fake, bot, timeout=60):
+            yield Server(fake, bot, guild, general, asks, alice, bob)
 
 
 @pytest_asyncio.fixture

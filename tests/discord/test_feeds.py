@@ -9,9 +9,8 @@ import pytest
 
 from bot.cogs.feeds import FeedsCog
 from index import Scope
-
-from tests.support.feed_site import FeedSite, serving_feeds
 from tests.support.discord.servers import Servers, final_text
+from tests.support.feed_site import FeedSite, serving_feeds
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
 

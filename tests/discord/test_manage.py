@@ -11,11 +11,10 @@ import pytest
 
 from index import Scope
 from index.ingest.fetch import FetchPolicy
-
-from tests.support.pdfs import make_pdf
-from tests.support.web import QuietHandler, serving
 from tests.support.discord.fake_discord import Permission
 from tests.support.discord.servers import Servers, final_text
+from tests.support.pdfs import make_pdf
+from tests.support.web import QuietHandler, serving
 
 PAGE = b"""<html><head><title>Harbour strike ends</title><meta property="og:site_name" content="Port News">
 <meta property="article:published_time" content="2024-06-01"></head><body><article><h1>Harbour strike ends</h1>

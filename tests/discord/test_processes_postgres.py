@@ -17,13 +17,12 @@ import pytest
 
 from index import ArticleIndex, Settings, ensure_seeded
 from index.encoders.base import Encoder
-
-from tests.support.paths import SEEDS
 from tests.support.discord.fake_discord import FakeDiscord, FakeInteraction
 from tests.support.discord.fake_payloads import FakeMessage, FakeUser
 from tests.support.discord.processes import BotProcess, bot_env, start_bot_process
-from tests.support.texts import SEED_TITLE
 from tests.support.discord.shards import World, two_towns
+from tests.support.paths import SEEDS
+from tests.support.texts import SEED_TITLE
 
 #: The issue's requirement: a change made through one process is seen by the others within this long.
 VISIBLE_WITHIN = 2.0

@@ -12,20 +12,19 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.app import build_bot, open_server_data
 from bot.client import ArticleBot
 from bot.cogs.feeds import FeedsCog
 from bot.index_service import IndexService
 from bot.settings import BotSettings
 from index import ArticleIndex, FetchPolicy, Settings, ensure_seeded
 from index.encoders.base import Encoder
-
-from tests.support.paths import SEEDS
 from tests.support.discord.fake_discord import FakeDiscord, running_client
 from tests.support.discord.fake_payloads import FakeMessage
 from tests.support.discord.processes import BotProcess, bot_env, bot_process
-from tests.support.texts import SEED_TITLE
 from tests.support.discord.shards import Town, two_towns
-
+from tests.support.paths import SEEDS
+from tests.support.texts import SEED_TITLE
 
 
 @dataclass
@@ -45,14 +44,15 @@ async def sharded_bot(fake: FakeDiscord, index: ArticleIndex, towns: list[Town],
     received."""
     settings = BotSettings(token=fake.token, index=index.settings, shard_count=shard_count, shard_ids=shard_ids)
     service = IndexService(index.settings, index, FetchPolicy(allow_private=True, timeout=5))
-    bot = ArticleBot(service, settings, guild_ready_timeout=0.1)
-    received = Received()
-    bot.add_listener(received.on_interaction)
-    async with running_client(fake, bot, timeout=60):
-        for town in towns:  # global commands take time to appear on Discord; tests sync per server
-            bot.tree.copy_global_to(guild=discord.Object(int(town.guild.id)))
-            await bot.tree.sync(guild=discord.Object(int(town.guild.id)))
-        yield bot, received
+    with open_server_data(settings) as server_data:
+        bot = build_bot(service, settings, server_data, guild_ready_timeout=0.1)
+        received = Received()
+        bot.add_listener(received.on_interaction)
+        async with running_client(fake, bot, timeout=60):
+            for town in towns:  # global commands take time to appear on Discord; tests sync per server
+                bot.tree.copy_global_to(guild=discord.Object(int(town.guild.id)))
+                await bot.tree.sync(guild=discord.Object(int(town.guild.id)))
+            yield bot, received
 
 
 def answered(reply: FakeMessage) -> bool:
@@ -114,14 +114,14 @@ async def test_each_bot_polls_only_the_feeds_of_its_servers(fake_discord: FakeDi
 
 def test_settings_reach_discord_py(seed_index: ArticleIndex) -> None:
     settings = BotSettings(token="x", index=seed_index.settings, shard_count=4, shard_ids=(1, 3))
-    bot = ArticleBot(IndexService(settings.index, seed_index), settings)
-    assert (bot.shard_count, bot.shard_ids) == (4, [1, 3])
-    assert [bot.serves(g) for g in (1 << 22, 2 << 22, 3 << 22, None)] == [True, False, True, False]
-    unset = ArticleBot(IndexService(settings.index, seed_index), replace(settings, shard_count=None, shard_ids=None))
-    assert (unset.shard_count, unset.shard_ids) == (None, None), "discord.py asks Discord for the count"
-    assert unset.serves(3 << 22) and unset.serves(None)
-    for made in (bot, unset):
-        made.server_data.close()
+    with open_server_data(settings) as server_data:
+        bot = build_bot(IndexService(settings.index, seed_index), settings, server_data)
+        assert (bot.shard_count, bot.shard_ids) == (4, [1, 3])
+        assert [bot.serves(g) for g in (1 << 22, 2 << 22, 3 << 22, None)] == [True, False, True, False]
+        unset = build_bot(IndexService(settings.index, seed_index), replace(settings, shard_count=None, shard_ids=None),
+                          server_data)
+        assert (unset.shard_count, unset.shard_ids) == (None, None), "discord.py asks Discord for the count"
+        assert unset.serves(3 << 22) and unset.serves(None)
 
 
 def seeded_folder(folder: Path, encoder: Encoder) -> Path:

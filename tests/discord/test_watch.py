@@ -11,11 +11,10 @@ import pytest_asyncio
 
 from bot.cogs.watch import ADDED, FAILED, KNOWN, LIMITED, WatchCog, links_in
 from index import ArticleIndex, Scope
-
-from tests.support.web import QuietHandler, serving
 from tests.support.discord.fake_discord import FakeDiscord
 from tests.support.discord.fake_payloads import FakeChannel, FakeMessage
 from tests.support.discord.servers import Servers, two_servers
+from tests.support.web import QuietHandler, serving
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
 

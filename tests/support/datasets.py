@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 ARTICLES = [
     ("a1", "Old bridge", ["The city council voted on Tuesday to close the old river bridge.",
                           "Repairs will cost 12 million dollars and take six months."]),

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-
 #: The server log of each server started, by its URL.
 _LOGS: dict[str, Path] = {}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 XI_SENTENCE = ('Meanwhile Chinese President Xi Jinping, who is a close ally to Russia, said that current '
                'China-Russia partnership is "at the best level in history" on Monday')
 

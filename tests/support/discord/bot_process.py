@@ -14,7 +14,6 @@ import os
 import sys
 
 from bot import app
-
 from tests.support.discord.fake_discord import point_discord_py_at
 
 

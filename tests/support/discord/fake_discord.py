@@ -39,7 +39,39 @@ import discord
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
-from tests.support.discord.fake_payloads import ALL_PERMISSIONS, DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, JSON, PRIVILEGED_INTENTS, CallbackType, ChannelType, ComponentType, FakeChannel, FakeGuild, FakeMember, FakeMessage, FakeRole, FakeUser, FormErrors, Intent, InteractionType, MessageFlag, MessageType, OptionType, Overwrite, Permission, SnowflakeFactory, UploadedFile, blank_content, find_component, iso_now, parse_mentions, validate_choices, validate_commands, validate_message
+from tests.support.discord.fake_payloads import (
+    ALL_PERMISSIONS,
+    DEFAULT_BOT_PERMISSIONS,
+    DEFAULT_EVERYONE_PERMISSIONS,
+    JSON,
+    PRIVILEGED_INTENTS,
+    CallbackType,
+    ChannelType,
+    ComponentType,
+    FakeChannel,
+    FakeGuild,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+    FormErrors,
+    Intent,
+    InteractionType,
+    MessageFlag,
+    MessageType,
+    OptionType,
+    Overwrite,
+    Permission,
+    SnowflakeFactory,
+    UploadedFile,
+    blank_content,
+    find_component,
+    iso_now,
+    parse_mentions,
+    validate_choices,
+    validate_commands,
+    validate_message,
+)
 
 __all__ = [
     "Callback",

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import BotSettings
-
 from tests.support.discord.fake_discord import FakeDiscord
 
 REPO = Path(__file__).resolve().parents[3]

@@ -10,11 +10,11 @@ from typing import Any
 
 import discord
 
+from bot.app import build_bot, open_server_data
 from bot.client import ArticleBot
 from bot.index_service import IndexService
 from bot.settings import BotSettings
 from index import ArticleIndex, FetchPolicy
-
 from tests.support.discord.fake_discord import FakeDiscord, Permission, running_client
 from tests.support.discord.fake_payloads import FakeChannel, FakeGuild, FakeUser
 
@@ -49,12 +49,13 @@ async def two_servers(fake: FakeDiscord, index: ArticleIndex, **changes: Any) ->
     fake.add_member(b, reader)
     settings = BotSettings(token=fake.token, index=index.settings, **changes)
     service = IndexService(index.settings, index, FetchPolicy(allow_private=True, timeout=5))
-    bot = ArticleBot(service, settings, guild_ready_timeout=0.1)
-    async with running_client(fake, bot, timeout=60):
-        for guild in (a, b):  # global commands take time to appear on Discord; tests sync per server
-            bot.tree.copy_global_to(guild=discord.Object(int(guild.id)))
-            await bot.tree.sync(guild=discord.Object(int(guild.id)))
-        yield Servers(fake, bot, a, b, a_general, b_general, a_news, editor, reader)
+    with open_server_data(settings) as server_data:
+        bot = build_bot(service, settings, server_data, guild_ready_timeout=0.1)
+        async with running_client(fake, bot, timeout=60):
+            for guild in (a, b):  # global commands take time to appear on Discord; tests sync per server
+                bot.tree.copy_global_to(guild=discord.Object(int(guild.id)))
+                await bot.tree.sync(guild=discord.Object(int(guild.id)))
+            yield Servers(fake, bot, a, b, a_general, b_general, a_news, editor, reader)
 
 
 async def final_text(interaction) -> str:
