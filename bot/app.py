@@ -21,8 +21,10 @@ from .index_service import IndexService
 from .server_data import ServerData
 from .settings import BotSettings
 
-NO_TOKEN = ("DISCORD_TOKEN is not set: create a bot at https://discord.com/developers/applications, "
-            "then put its token in .env (see .env.example)")
+NO_TOKEN = (
+    "DISCORD_TOKEN is not set: create a bot at https://discord.com/developers/applications, "
+    "then put its token in .env (see .env.example)"
+)
 
 
 def open_server_data(settings: BotSettings) -> ServerData:
@@ -30,22 +32,32 @@ def open_server_data(settings: BotSettings) -> ServerData:
     return ServerData(settings.index.index_dir, settings.index.database_url)
 
 
-def build_bot(service: IndexService, settings: BotSettings, server_data: ServerData, read_messages: bool = True,
-              **options: Any) -> ArticleBot:
+def build_bot(
+    service: IndexService, settings: BotSettings, server_data: ServerData, read_messages: bool = True, **options: Any
+) -> ArticleBot:
     """The bot with every cog, over `service` and `server_data` (which the caller closes)."""
-    return ArticleBot(service, settings, server_data=server_data, conversations=Conversations(), cogs=COGS,
-                      read_messages=read_messages, **options)
+    return ArticleBot(
+        service,
+        settings,
+        server_data=server_data,
+        conversations=Conversations(),
+        cogs=COGS,
+        read_messages=read_messages,
+        **options,
+    )
 
 
 def serve(bot: ArticleBot, token: str) -> None:
     """`bot.run`, where SIGTERM (how systemd, Docker and process managers stop a process, such as one of the
     processes running a bot's shards) closes the bot as Ctrl-C does: its shards leave the gateway, ArticleBot.close
     runs, and main returns 0."""
+
     async def runner() -> None:
         closing: set[asyncio.Task[None]] = set()  # a reference, so that the task is not collected mid-way
         with contextlib.suppress(NotImplementedError):  # Windows' event loops take no signal handlers
             asyncio.get_running_loop().add_signal_handler(
-                signal.SIGTERM, lambda: closing.add(asyncio.create_task(bot.close())))
+                signal.SIGTERM, lambda: closing.add(asyncio.create_task(bot.close()))
+            )
         async with bot:
             await bot.start(token)
 
@@ -83,11 +95,15 @@ def _run(service: IndexService, settings: BotSettings, server_data: ServerData) 
             return 2
         except discord.PrivilegedIntentsRequired:
             if settings.ask_channels:
-                print("articlebot: ASK_CHANNELS needs the Message Content intent: enable it on the Bot page of the "
-                      "Developer Portal, or leave ASK_CHANNELS empty", file=sys.stderr)
+                print(
+                    "articlebot: ASK_CHANNELS needs the Message Content intent: enable it on the Bot page of the "
+                    "Developer Portal, or leave ASK_CHANNELS empty",
+                    file=sys.stderr,
+                )
                 return 2
             # Mentions and commands work without it; watched channels wait until it is enabled.
             logging.getLogger("articlebot").warning(
                 "Discord refused the Message Content intent: starting without it; watched channels cannot read "
-                "links until it is enabled on the Bot page of the Developer Portal")
+                "links until it is enabled on the Bot page of the Developer Portal"
+            )
     return 2

@@ -18,7 +18,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("run", parents=[common], help="start the Discord bot (settings from the environment or .env)")
+    parser = sub.add_parser(
+        "run", parents=[common], help="start the Discord bot (settings from the environment or .env)"
+    )
     parser.set_defaults(func=_run, logs_itself=True)  # through discord.py's logging set-up
 
 

@@ -53,9 +53,17 @@ class ArticleBot(commands.AutoShardedBot):
     settings give one shard of one on a small bot, which is what a commands.Bot would run.
     """
 
-    def __init__(self, service: IndexService, settings: BotSettings, *, server_data: ServerData,
-                 conversations: Conversations, cogs: Sequence[Callable[[ArticleBot], commands.Cog]],
-                 read_messages: bool = True, **options: Any) -> None:
+    def __init__(
+        self,
+        service: IndexService,
+        settings: BotSettings,
+        *,
+        server_data: ServerData,
+        conversations: Conversations,
+        cogs: Sequence[Callable[[ArticleBot], commands.Cog]],
+        read_messages: bool = True,
+        **options: Any,
+    ) -> None:
         """What the bot uses comes in (`bot/app.py: build_bot` wires it), as in discord.py's
         advanced_startup example: the index service, the settings, each server's data (the caller opens
         and closes it: it outlives a bot that is started again), the conversations, and the cogs to load.
@@ -93,8 +101,11 @@ class ArticleBot(commands.AutoShardedBot):
         self.add_dynamic_items(FeedbackButton)  # answers' buttons work after a restart
         self.tree.error(self.on_app_command_error)
         synced = await self.sync_commands()
-        log.info("synced %d commands%s", len(synced),
-                 f" to server {self.settings.guild_id}" if self.settings.guild_id else " globally")
+        log.info(
+            "synced %d commands%s",
+            len(synced),
+            f" to server {self.settings.guild_id}" if self.settings.guild_id else " globally",
+        )
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         self._check_permissions(guild)
@@ -109,8 +120,12 @@ class ArticleBot(commands.AutoShardedBot):
             return
         self._permissions_checked.add(guild.id)
         if missing := missing_permissions(guild.me.guild_permissions):
-            log.warning("server %s (%s) does not give the bot %s; see the invite in docs/discord.md",
-                        guild.id, guild.name, ", ".join(missing))
+            log.warning(
+                "server %s (%s) does not give the bot %s; see the invite in docs/discord.md",
+                guild.id,
+                guild.name,
+                ", ".join(missing),
+            )
 
     async def on_shard_ready(self, shard_id: int) -> None:
         servers = sum(1 for guild in self.guilds if guild.shard_id == shard_id)

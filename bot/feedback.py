@@ -17,19 +17,25 @@ if TYPE_CHECKING:
     from .client import ArticleBot
 
 
-class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"feedback:(?P<question>\d+):(?P<vote>up|down)"):
+class FeedbackButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"feedback:(?P<question>\d+):(?P<vote>up|down)"
+):
     def __init__(self, question_id: int, helpful: bool) -> None:
-        super().__init__(discord.ui.Button(
-            label="Helpful" if helpful else "Not helpful",
-            style=discord.ButtonStyle.secondary,
-            emoji="\N{THUMBS UP SIGN}" if helpful else "\N{THUMBS DOWN SIGN}",
-            custom_id=f"feedback:{question_id}:{'up' if helpful else 'down'}"))
+        super().__init__(
+            discord.ui.Button(
+                label="Helpful" if helpful else "Not helpful",
+                style=discord.ButtonStyle.secondary,
+                emoji="\N{THUMBS UP SIGN}" if helpful else "\N{THUMBS DOWN SIGN}",
+                custom_id=f"feedback:{question_id}:{'up' if helpful else 'down'}",
+            )
+        )
         self.question_id = question_id
         self.helpful = helpful
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> FeedbackButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> FeedbackButton:
         return cls(int(match["question"]), match["vote"] == "up")
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
@@ -37,10 +43,14 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"feedb
         if interaction.guild_id is None:
             await interaction.response.send_message("Feedback is kept for answers in servers only.", ephemeral=True)
             return
-        noted = await asyncio.to_thread(bot.server_data.vote, self.question_id, interaction.guild_id,
-                                        interaction.user.id, self.helpful)
-        text = (f"Thanks: noted as {'helpful' if self.helpful else 'not helpful'} (press the other button to change it)."
-                if noted else "This answer is no longer in the server's question log.")
+        noted = await asyncio.to_thread(
+            bot.server_data.vote, self.question_id, interaction.guild_id, interaction.user.id, self.helpful
+        )
+        text = (
+            f"Thanks: noted as {'helpful' if self.helpful else 'not helpful'} (press the other button to change it)."
+            if noted
+            else "This answer is no longer in the server's question log."
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
 

@@ -37,8 +37,9 @@ class IndexService:
     `scope` arguments say which articles a server sees (`Scope.of_server`): its own and the shared ones.
     """
 
-    def __init__(self, settings: Settings, index: ArticleIndex | None = None,
-                 fetch_policy: FetchPolicy | None = None) -> None:
+    def __init__(
+        self, settings: Settings, index: ArticleIndex | None = None, fetch_policy: FetchPolicy | None = None
+    ) -> None:
         self.settings = settings
         self.fetch_policy = fetch_policy or FetchPolicy.from_env()
         self._index = index
@@ -68,7 +69,9 @@ class IndexService:
     async def load(self) -> None:
         """Open the index (building it from the seeds when empty) without blocking the event loop."""
         self._index = await asyncio.to_thread(self._open)
-        self._feeds = self._feeds or await asyncio.to_thread(FeedList, self.settings.index_dir, self.settings.database_url)
+        self._feeds = self._feeds or await asyncio.to_thread(
+            FeedList, self.settings.index_dir, self.settings.database_url
+        )
         log.info("index ready: %d articles in %s", len(self._index), self.settings.index_dir)
 
     async def ask(self, question: str, scope: Scope, after: Turn | None = None) -> Answer:

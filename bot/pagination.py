@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import discord
 
@@ -12,8 +12,9 @@ from .render import NO_MENTIONS
 class PageView(discord.ui.View):
     """Turns the pages of an embed made by `render(page)`; buttons are disabled after `timeout`."""
 
-    def __init__(self, owner_id: int, render: Callable[[int], discord.Embed], pages: int,
-                 page: int = 0, timeout: float = 180.0) -> None:
+    def __init__(
+        self, owner_id: int, render: Callable[[int], discord.Embed], pages: int, page: int = 0, timeout: float = 180.0
+    ) -> None:
         super().__init__(timeout=timeout)
         self.owner_id = owner_id
         self.render = render
@@ -40,11 +41,11 @@ class PageView(discord.ui.View):
         await interaction.response.edit_message(embed=self.render(self.page), view=self)
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button["PageView"]) -> None:
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[PageView]) -> None:
         await self._turn(interaction, -1)
 
     @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button["PageView"]) -> None:
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[PageView]) -> None:
         await self._turn(interaction, +1)
 
     async def on_timeout(self) -> None:

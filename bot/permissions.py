@@ -44,6 +44,7 @@ def may_manage(member: discord.Member, manager_role: str) -> bool:
 
 def manager_only() -> Callable[[T], T]:
     """A run-time check: server admins can change who sees a command, so its default is not enough."""
+
     async def predicate(interaction: discord.Interaction) -> bool:
         bot: ArticleBot = interaction.client  # type: ignore[assignment]
         role = bot.settings.manager_role
@@ -51,4 +52,5 @@ def manager_only() -> Callable[[T], T]:
             return True
         extra = f" or the {role} role" if role else ""
         raise app_commands.CheckFailure(f"This needs the Manage Server permission{extra}.")
+
     return app_commands.check(predicate)

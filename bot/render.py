@@ -81,7 +81,10 @@ def _article_embed(quotes: Sequence[Quote], mark_undated: bool = False) -> disco
     limit = EMBED_DESCRIPTION_LIMIT // len(quotes)
     while True:  # escaping can lengthen text, so shrink until the description fits
         description = "\n\n".join(_quote_block(q, limit) for q in quotes)
-        if len(description) <= EMBED_DESCRIPTION_LIMIT and len(description) + len(first.title) < MESSAGE_EMBED_CHARS_LIMIT - 300:
+        if (
+            len(description) <= EMBED_DESCRIPTION_LIMIT
+            and len(description) + len(first.title) < MESSAGE_EMBED_CHARS_LIMIT - 300
+        ):
             break
         limit = limit * 3 // 4
     embed = discord.Embed(
@@ -150,7 +153,7 @@ def render_sources_page(articles: Sequence[StoredArticle], page: int) -> discord
     """One page (0-based) of the article list, newest first."""
     pages = page_count(len(articles))
     page = min(max(page, 0), pages - 1)
-    chunk = articles[page * SOURCES_PER_PAGE:(page + 1) * SOURCES_PER_PAGE]
+    chunk = articles[page * SOURCES_PER_PAGE : (page + 1) * SOURCES_PER_PAGE]
     lines = [
         f"{link(shorten(a.title, 200), a.url)}\n{byline(a.outlet, a.published, plural(a.passages, 'passage'))}\n"
         + (f"added by <@{a.added_by}> on {a.added_at[:10]}" if a.added_by.isdigit() else "shared with every server")

@@ -87,8 +87,10 @@ class CopiedServers:
     already_there: int  # watched channels, settings and questions the target had (it keeps its own)
 
     def __str__(self) -> str:
-        return (f"copied the data of {self.servers:,} servers ({self.watched:,} watched channels, "
-                f"{self.questions:,} questions, {self.votes:,} votes; {self.already_there:,} already there)")
+        return (
+            f"copied the data of {self.servers:,} servers ({self.watched:,} watched channels, "
+            f"{self.questions:,} questions, {self.votes:,} votes; {self.already_there:,} already there)"
+        )
 
 
 class ServerData:
@@ -110,7 +112,9 @@ class ServerData:
                 self._db.change("ALTER TABLE watched_channels ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")
                 self._db.change("UPDATE watched_channels SET seq = rowid")
         self._watched = {(g, c) for g, c in self._db.rows("SELECT guild_id, channel_id FROM watched_channels")}
-        self._no_threads = {g for (g,) in self._db.rows("SELECT guild_id FROM server_settings WHERE answer_threads = 0")}
+        self._no_threads = {
+            g for (g,) in self._db.rows("SELECT guild_id FROM server_settings WHERE answer_threads = 0")
+        }
 
     def answers_in_threads(self, guild_id: int) -> bool:
         """Whether answers to mentions and ask-channel messages open a thread (the default), from memory."""
@@ -118,9 +122,11 @@ class ServerData:
 
     def set_answers_in_threads(self, guild_id: int, enabled: bool) -> None:
         with self._lock:
-            self._db.change("INSERT INTO server_settings (guild_id, answer_threads) VALUES (?, ?) "
-                            "ON CONFLICT (guild_id) DO UPDATE SET answer_threads = excluded.answer_threads",
-                            (guild_id, int(enabled)))
+            self._db.change(
+                "INSERT INTO server_settings (guild_id, answer_threads) VALUES (?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET answer_threads = excluded.answer_threads",
+                (guild_id, int(enabled)),
+            )
             (self._no_threads.discard if enabled else self._no_threads.add)(guild_id)
 
     def is_watched(self, guild_id: int, channel_id: int) -> bool:
@@ -130,40 +136,68 @@ class ServerData:
     def watched(self, guild_id: int) -> list[int]:
         """The server's watched channel ids, in the order they were added."""
         with self._lock:
-            return [r[0] for r in self._db.rows(
-                "SELECT channel_id FROM watched_channels WHERE guild_id = ? ORDER BY seq, channel_id", (guild_id,))]
+            return [
+                r[0]
+                for r in self._db.rows(
+                    "SELECT channel_id FROM watched_channels WHERE guild_id = ? ORDER BY seq, channel_id", (guild_id,)
+                )
+            ]
 
     def watch(self, guild_id: int, channel_id: int, added_by: int) -> bool:
         """Watch a channel; False if it already was."""
         with self._lock:
-            added = self._db.change(
-                "INSERT INTO watched_channels (guild_id, channel_id, added_by, seq) VALUES (?, ?, ?, "
-                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM watched_channels WHERE guild_id = ?)) ON CONFLICT DO NOTHING",
-                (guild_id, channel_id, added_by, guild_id)) > 0
+            added = (
+                self._db.change(
+                    "INSERT INTO watched_channels (guild_id, channel_id, added_by, seq) VALUES (?, ?, ?, "
+                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM watched_channels WHERE guild_id = ?)) ON CONFLICT DO NOTHING",
+                    (guild_id, channel_id, added_by, guild_id),
+                )
+                > 0
+            )
             self._watched.add((guild_id, channel_id))
         return added
 
     def unwatch(self, guild_id: int, channel_id: int) -> bool:
         """Stop watching a channel; False if it was not watched."""
         with self._lock:
-            removed = self._db.change("DELETE FROM watched_channels WHERE guild_id = ? AND channel_id = ?",
-                                      (guild_id, channel_id)) > 0
+            removed = (
+                self._db.change(
+                    "DELETE FROM watched_channels WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
+                )
+                > 0
+            )
             self._watched.discard((guild_id, channel_id))
         return removed
 
     # -- the question log ------------------------------------------------------------------------
 
-    def log_question(self, guild_id: int, channel_id: int, user_id: int, question: str, searched: str,
-                     answered: bool, quotes: Sequence[tuple[str, str, str]]) -> int:
+    def log_question(
+        self,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        question: str,
+        searched: str,
+        answered: bool,
+        quotes: Sequence[tuple[str, str, str]],
+    ) -> int:
         """Record a question asked in a server and the quotes its answer showed, as (article id, title,
         text); its id (for feedback)."""
         with self._lock:
             row = self._db.one(
                 "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (guild_id, channel_id, user_id, question, searched, int(answered),
-                 json.dumps([{"article_id": a, "title": t, "text": x} for a, t, x in quotes], ensure_ascii=False),
-                 datetime.now(UTC).isoformat(timespec="seconds")))
+                (
+                    guild_id,
+                    channel_id,
+                    user_id,
+                    question,
+                    searched,
+                    int(answered),
+                    json.dumps([{"article_id": a, "title": t, "text": x} for a, t, x in quotes], ensure_ascii=False),
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                ),
+            )
         assert row is not None  # RETURNING gives the inserted row
         return int(row[0])
 
@@ -172,44 +206,72 @@ class ServerData:
         (deleted with the log, or another server's)."""
         with self._lock:
             # One statement: the answer is looked for and voted on at once, so a deletion cannot come between.
-            return self._db.change(
-                "INSERT INTO votes (question_id, user_id, helpful) SELECT id, ?, ? FROM questions "
-                "WHERE id = ? AND guild_id = ? "
-                "ON CONFLICT (question_id, user_id) DO UPDATE SET helpful = excluded.helpful",
-                (user_id, int(helpful), question_id, guild_id)) > 0
+            return (
+                self._db.change(
+                    "INSERT INTO votes (question_id, user_id, helpful) SELECT id, ?, ? FROM questions "
+                    "WHERE id = ? AND guild_id = ? "
+                    "ON CONFLICT (question_id, user_id) DO UPDATE SET helpful = excluded.helpful",
+                    (user_id, int(helpful), question_id, guild_id),
+                )
+                > 0
+            )
 
     def stats(self, guild_id: int) -> ServerStats:
         with self._lock:
             asked, answered = self._db.one(
-                "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM questions WHERE guild_id = ?", (guild_id,)) or (0, 0)
+                "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM questions WHERE guild_id = ?", (guild_id,)
+            ) or (0, 0)
             helpful, not_helpful = self._db.one(
                 "SELECT COALESCE(SUM(v.helpful), 0), COALESCE(SUM(1 - v.helpful), 0) FROM votes v "
-                "JOIN questions q ON q.id = v.question_id WHERE q.guild_id = ?", (guild_id,)) or (0, 0)
-            cited = Counter(title for (shown,) in self._db.rows(
-                "SELECT cited FROM questions WHERE guild_id = ?", (guild_id,))
-                for title in dict.fromkeys(q["title"] for q in json.loads(shown)))
-            unanswered = [r[0] for r in self._db.rows(
-                "SELECT question FROM questions WHERE guild_id = ? AND answered = 0 ORDER BY id DESC LIMIT ?",
-                (guild_id, LISTED))]
-            voted_down = [r[0] for r in self._db.rows(
-                "SELECT q.question FROM questions q WHERE q.guild_id = ? AND EXISTS (SELECT 1 FROM votes v WHERE "
-                "v.question_id = q.id AND v.helpful = 0) ORDER BY q.id DESC LIMIT ?", (guild_id, LISTED))]
-        return ServerStats(int(asked), int(answered), int(helpful), int(not_helpful), tuple(cited.most_common(LISTED)),
-                           tuple(unanswered), tuple(voted_down))
+                "JOIN questions q ON q.id = v.question_id WHERE q.guild_id = ?",
+                (guild_id,),
+            ) or (0, 0)
+            cited = Counter(
+                title
+                for (shown,) in self._db.rows("SELECT cited FROM questions WHERE guild_id = ?", (guild_id,))
+                for title in dict.fromkeys(q["title"] for q in json.loads(shown))
+            )
+            unanswered = [
+                r[0]
+                for r in self._db.rows(
+                    "SELECT question FROM questions WHERE guild_id = ? AND answered = 0 ORDER BY id DESC LIMIT ?",
+                    (guild_id, LISTED),
+                )
+            ]
+            voted_down = [
+                r[0]
+                for r in self._db.rows(
+                    "SELECT q.question FROM questions q WHERE q.guild_id = ? AND EXISTS (SELECT 1 FROM votes v WHERE "
+                    "v.question_id = q.id AND v.helpful = 0) ORDER BY q.id DESC LIMIT ?",
+                    (guild_id, LISTED),
+                )
+            ]
+        return ServerStats(
+            int(asked),
+            int(answered),
+            int(helpful),
+            int(not_helpful),
+            tuple(cited.most_common(LISTED)),
+            tuple(unanswered),
+            tuple(voted_down),
+        )
 
     def is_empty(self) -> bool:
         """Whether no server has watched a channel, changed a setting or asked a question here."""
         with self._lock:
-            return not any(self._db.rows(f"SELECT 1 FROM {table} LIMIT 1")
-                           for table in ("watched_channels", "server_settings", "questions"))
+            return not any(
+                self._db.rows(f"SELECT 1 FROM {table} LIMIT 1")
+                for table in ("watched_channels", "server_settings", "questions")
+            )
 
     def copy_from(self, source: ServerData) -> CopiedServers:
         """Copy every server's data from `source` (another database) into this one; what the target
         already has wins. Run again after an interruption, it copies only what is missing: a question
         counts as there when the target has one with the same channel, user, time and text."""
         with source._lock:
-            watched = source._db.rows("SELECT guild_id, channel_id, added_by FROM watched_channels "
-                                      "ORDER BY guild_id, seq, channel_id")
+            watched = source._db.rows(
+                "SELECT guild_id, channel_id, added_by FROM watched_channels ORDER BY guild_id, seq, channel_id"
+            )
             settings = source._db.rows("SELECT guild_id, answer_threads FROM server_settings ORDER BY guild_id")
             guilds = {g for (g,) in source._db.rows("SELECT DISTINCT guild_id FROM questions")}
         changed: set[int] = set()
@@ -222,8 +284,14 @@ class ServerData:
                 there += 1
         for guild_id, answer_threads in settings:
             with self._lock:
-                added = self._db.change("INSERT INTO server_settings (guild_id, answer_threads) VALUES (?, ?) "
-                                        "ON CONFLICT (guild_id) DO NOTHING", (guild_id, answer_threads)) > 0
+                added = (
+                    self._db.change(
+                        "INSERT INTO server_settings (guild_id, answer_threads) VALUES (?, ?) "
+                        "ON CONFLICT (guild_id) DO NOTHING",
+                        (guild_id, answer_threads),
+                    )
+                    > 0
+                )
                 if added and not answer_threads:
                     self._no_threads.add(guild_id)
             copied_settings += added
@@ -245,23 +313,31 @@ class ServerData:
         with self._lock:
             questions = self._db.rows(
                 "SELECT id, channel_id, user_id, question, searched, answered, cited, asked_at FROM questions "
-                "WHERE guild_id = ? ORDER BY id", (guild_id,))
+                "WHERE guild_id = ? ORDER BY id",
+                (guild_id,),
+            )
             votes: dict[int, list[_Row]] = {}
             for question_id, user_id, helpful in self._db.rows(
-                    "SELECT v.question_id, v.user_id, v.helpful FROM votes v JOIN questions q ON q.id = v.question_id "
-                    "WHERE q.guild_id = ? ORDER BY v.question_id, v.user_id", (guild_id,)):
+                "SELECT v.question_id, v.user_id, v.helpful FROM votes v JOIN questions q ON q.id = v.question_id "
+                "WHERE q.guild_id = ? ORDER BY v.question_id, v.user_id",
+                (guild_id,),
+            ):
                 votes.setdefault(question_id, []).append((user_id, helpful))
         return questions, votes
 
-    def _add_question_log(self, guild_id: int, questions: Sequence[_Row],
-                          votes: dict[int, list[_Row]]) -> tuple[int, int, int]:
+    def _add_question_log(
+        self, guild_id: int, questions: Sequence[_Row], votes: dict[int, list[_Row]]
+    ) -> tuple[int, int, int]:
         """Add another database's questions of a server, with their votes, that this one lacks, in one
         transaction (a question is never copied without its votes): (questions added, votes added,
         questions already there)."""
         with self._lock, self._db.transaction():
             # A multiset: the same question asked twice in one second is two questions.
-            have = Counter(self._db.rows("SELECT channel_id, user_id, asked_at, question FROM questions "
-                                         "WHERE guild_id = ?", (guild_id,)))
+            have = Counter(
+                self._db.rows(
+                    "SELECT channel_id, user_id, asked_at, question FROM questions WHERE guild_id = ?", (guild_id,)
+                )
+            )
             added = added_votes = there = 0
             for old_id, channel_id, user_id, question, searched, answered, cited, asked_at in questions:
                 key = (channel_id, user_id, asked_at, question)
@@ -275,13 +351,16 @@ class ServerData:
                 row = self._db.one(
                     "INSERT INTO questions (id, guild_id, channel_id, user_id, question, searched, answered, cited, "
                     "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
-                    (old_id, *values))
+                    (old_id, *values),
+                )
                 if row is not None:
                     self._db.ids_taken("questions")
                 else:
                     row = self._db.one(
                         "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, "
-                        "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", values)
+                        "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        values,
+                    )
                 assert row is not None  # RETURNING gives the inserted row
                 cast = [(row[0], voter, helpful) for voter, helpful in votes.get(old_id, ())]
                 self._db.change_many("INSERT INTO votes (question_id, user_id, helpful) VALUES (?, ?, ?)", cast)

@@ -75,16 +75,20 @@ def _shard_ids(env: Mapping[str, str], count: int | None) -> tuple[int, ...] | N
     if not text:
         return None
     if count is None:
-        raise SettingsError(f"DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the shards of every process together), "
-                            f"got DISCORD_SHARD_IDS={text!r} alone")
+        raise SettingsError(
+            f"DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the shards of every process together), "
+            f"got DISCORD_SHARD_IDS={text!r} alone"
+        )
     parts = [p for p in text.replace(" ", ",").split(",") if p]
     if not parts or not all(p.isdecimal() for p in parts):
         raise SettingsError(f"DISCORD_SHARD_IDS must be shard numbers separated by commas (e.g. 0,1), got {text!r}")
     ids = tuple(int(p) for p in parts)
     outside = [i for i in ids if i >= count]
     if outside:
-        raise SettingsError(f"DISCORD_SHARD_IDS must be below DISCORD_SHARD_COUNT={count} (shards count from 0), "
-                            f"got {', '.join(map(str, outside))}")
+        raise SettingsError(
+            f"DISCORD_SHARD_IDS must be below DISCORD_SHARD_COUNT={count} (shards count from 0), "
+            f"got {', '.join(map(str, outside))}"
+        )
     if len(set(ids)) != len(ids):
         raise SettingsError(f"DISCORD_SHARD_IDS names a shard twice: {text!r}")
     return ids

@@ -4,30 +4,73 @@ Nothing here imports discord. This is the surface the bot, the command line and 
 what is not named here is the index's own business.
 """
 
+from .answer.followups import Turn, rewrite
+from .answer.recency import SinceError, parse_since
+from .answer.results import Answer, Passage, Quote, SourceMatch
+from .answer.retrieval import Retrieval
 from .article_index import MAX_QUESTION_CHARS, ArticleIndex, Embedded, IndexStats, QuestionError, check_question
-from .records import AddResult
-from .ingest.parse import SUPPORTED_TYPES, ArticleError, check_file, load_file, load_upload, parse_text
-from .records import Article
-from .ingest.budget import BudgetExceeded, Deadline
 from .encoders.load import load_encoder
+from .ingest.budget import BudgetExceeded, Deadline
 from .ingest.feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
 from .ingest.fetch import Fetched, Fetcher, FetchError, FetchPolicy
-from .answer.followups import Turn, rewrite
-from .search.fusion import MODES, Mode
 from .ingest.load import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
-from .answer.results import Answer, Passage, Quote, SourceMatch
-from .storage.postgres import scratch_store
-from .answer.recency import SinceError, parse_since
-from .answer.retrieval import Retrieval
-from .storage.scope import Scope
+from .ingest.parse import SUPPORTED_TYPES, ArticleError, check_file, load_file, load_upload, parse_text
+from .records import AddResult, Article, StoredArticle
+from .search.fusion import MODES, Mode
 from .settings import Settings, SettingsError, load_dotenv_file
 from .storage.database import Database, open_database
-from .records import StoredArticle
+from .storage.postgres import scratch_store
+from .storage.scope import Scope
 
 __all__ = [
-    "MAX_QUESTION_CHARS", "MODES", "SUPPORTED_TYPES", "AddResult", "Answer", "Article", "ArticleError", "ArticleIndex", "BudgetExceeded",
-    "Deadline", "Embedded", "Feed", "FeedError", "FeedList", "FeedPoller", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IndexStats", "IngestReport", "Mode", "Passage", "PollResult", "QuestionError", "Quote",
-    "Retrieval", "Scope", "Settings", "SettingsError", "SinceError", "Database", "SourceMatch", "StoredArticle", "Turn", "check_file", "check_question",
-    "ensure_seeded", "fetched_article", "ingest_paths", "load_dotenv_file", "load_encoder", "load_file", "load_upload", "load_url", "open_database", "parse_since",
-    "parse_text", "rewrite", "scratch_store",
+    "MAX_QUESTION_CHARS",
+    "MODES",
+    "SUPPORTED_TYPES",
+    "AddResult",
+    "Answer",
+    "Article",
+    "ArticleError",
+    "ArticleIndex",
+    "BudgetExceeded",
+    "Deadline",
+    "Embedded",
+    "Feed",
+    "FeedError",
+    "FeedList",
+    "FeedPoller",
+    "FetchError",
+    "FetchPolicy",
+    "Fetched",
+    "Fetcher",
+    "IndexStats",
+    "IngestReport",
+    "Mode",
+    "Passage",
+    "PollResult",
+    "QuestionError",
+    "Quote",
+    "Retrieval",
+    "Scope",
+    "Settings",
+    "SettingsError",
+    "SinceError",
+    "Database",
+    "SourceMatch",
+    "StoredArticle",
+    "Turn",
+    "check_file",
+    "check_question",
+    "ensure_seeded",
+    "fetched_article",
+    "ingest_paths",
+    "load_dotenv_file",
+    "load_encoder",
+    "load_file",
+    "load_upload",
+    "load_url",
+    "open_database",
+    "parse_since",
+    "parse_text",
+    "rewrite",
+    "scratch_store",
 ]

@@ -16,32 +16,28 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import Article, article_key
-from .ingest.budget import Deadline
-from .ingest.chunking import chunk_text, sentence_spans
-from .records import Chunk, Span
-from .storage.derived import DerivedIndex
-from .records import Change
-from .encoders.base import Encoder
-from .encoders.load import load_encoder
 from .answer.evidence import QuestionCues
 from .answer.followups import Turn, rewrite
-from .search.fusion import Mode
-from .search.bm25 import LexicalIndex
 from .answer.quotes import sentence_facts
 from .answer.recency import recency_days
 from .answer.results import Answer, Passage
-from .encoders.reader import reader_for
 from .answer.retrieval import Query, Retrieval, Retriever
-from .storage.scope import Scope
+from .encoders.base import Encoder
+from .encoders.load import load_encoder
+from .encoders.reader import reader_for
+from .ingest.budget import Deadline
+from .ingest.chunking import chunk_text, sentence_spans
+from .ingest.stories import SAME_STORY, Signature, StoryIndex
+from .records import AddResult, Article, Change, Chunk, NewSentence, Span, StoredArticle, article_key
+from .search.base import VectorIndex
+from .search.bm25 import LexicalIndex
+from .search.faiss_index import FaissVectorIndex
+from .search.fusion import Mode
 from .settings import Settings
 from .storage.base import Store
+from .storage.derived import DerivedIndex
+from .storage.scope import Scope
 from .storage.sqlite import SQLiteStore
-from .records import NewSentence, StoredArticle
-from .ingest.stories import SAME_STORY, Signature, StoryIndex
-from .search.base import VectorIndex
-from .search.faiss_index import FaissVectorIndex
-from .records import AddResult
 
 MAX_QUESTION_CHARS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -83,7 +79,9 @@ def check_question(question: str) -> str:
         # What Python makes of bytes that are not UTF-8 (in a command's arguments); no encoder takes them.
         raise QuestionError("the question is not UTF-8 text")
     if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is too long ({len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,})")
+        raise QuestionError(
+            f"the question is too long ({len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,})"
+        )
     return question
 
 
@@ -95,8 +93,8 @@ class ArticleIndex:
         self.encoder = encoder
         self.folder = Path(folder)
         if self.settings.database_url:
-            from .storage.postgres import PostgresStore
             from .search.pgvector_index import PostgresVectorIndex
+            from .storage.postgres import PostgresStore
 
             store = PostgresStore(self.settings.database_url, self.folder, encoder.name, encoder.dim)
             self.store: Store = store
@@ -124,11 +122,17 @@ class ArticleIndex:
         self._seen = self._catch_up()  # the generation of the last change the derived indexes took
         self._add_sentence_facts()
         self._story_index: StoryIndex | None = None  # built by the first add or remove that needs it
-        self._retriever = Retriever(self.store, self.vectors, self.lexical, reader_for if self.settings.reader else None)
+        self._retriever = Retriever(
+            self.store, self.vectors, self.lexical, reader_for if self.settings.reader else None
+        )
         self._stop_following = threading.Event()
         if self.store.shared:  # other processes change the database too: take their changes as they come
-            self._follower = threading.Thread(target=self.store.listen, args=(self._follow, self._stop_following),
-                                              name="articlebot-changes", daemon=True)
+            self._follower = threading.Thread(
+                target=self.store.listen,
+                args=(self._follow, self._stop_following),
+                name="articlebot-changes",
+                daemon=True,
+            )
             self._follower.start()
 
     @classmethod
@@ -168,8 +172,9 @@ class ArticleIndex:
 
     # -- adding and removing ------------------------------------------------------------------
 
-    def add(self, article: Article, scope: Scope = _EVERYTHING, added_by: str = "",
-            deadline: Deadline | None = None) -> AddResult:
+    def add(
+        self, article: Article, scope: Scope = _EVERYTHING, added_by: str = "", deadline: Deadline | None = None
+    ) -> AddResult:
         """Add an article, replace its older version, or recognise it as already there.
 
         Args:
@@ -182,8 +187,13 @@ class ArticleIndex:
         """
         return self.add_many([article], scope, added_by, deadline)[0]
 
-    def add_many(self, articles: Sequence[Article], scope: Scope = _EVERYTHING, added_by: str = "",
-                 deadline: Deadline | None = None) -> list[AddResult]:
+    def add_many(
+        self,
+        articles: Sequence[Article],
+        scope: Scope = _EVERYTHING,
+        added_by: str = "",
+        deadline: Deadline | None = None,
+    ) -> list[AddResult]:
         """`add` for several articles, embedded together; each is still stored in its own transaction."""
         results: list[AddResult | None] = []
         new: list[Article] = []
@@ -239,7 +249,7 @@ class ArticleIndex:
         for start in range(0, len(texts), step):
             if deadline is not None:
                 deadline.check()
-            parts.append(self.encoder.encode_with_spans(texts[start:start + step], local[start:start + step]))
+            parts.append(self.encoder.encode_with_spans(texts[start : start + step], local[start : start + step]))
         vectors = np.concatenate([v for v, _ in parts]) if parts else np.zeros((0, self.encoder.dim), np.float32)
         pooled = [p for _, part in parts for p in part]
         embedded, at = [], 0
@@ -248,15 +258,22 @@ class ArticleIndex:
             rows = range(at, at + len(chunks))
             spans = [Span(s, e) for i in rows for s, e in spans_of[i]]
             facts = iter(sentence_facts(article.text, spans, analyze))
-            sentences = tuple(tuple(NewSentence(s, e, v, *next(facts)) for (s, e), v in zip(spans_of[i], pooled[i]))
-                              for i in rows)
-            embedded.append(Embedded(article, tuple(chunks), vectors[at:at + len(chunks)], sentences,
-                                     Signature.of(article.text)))
+            sentences = tuple(
+                tuple(NewSentence(s, e, v, *next(facts)) for (s, e), v in zip(spans_of[i], pooled[i])) for i in rows
+            )
+            embedded.append(
+                Embedded(article, tuple(chunks), vectors[at : at + len(chunks)], sentences, Signature.of(article.text))
+            )
             at += len(chunks)
         return embedded
 
-    def add_embedded(self, items: Sequence[Embedded], scope: Scope = _EVERYTHING, added_by: str = "",
-                     deadline: Deadline | None = None) -> list[AddResult]:
+    def add_embedded(
+        self,
+        items: Sequence[Embedded],
+        scope: Scope = _EVERYTHING,
+        added_by: str = "",
+        deadline: Deadline | None = None,
+    ) -> list[AddResult]:
         """Store embedded articles, each in its own transaction and replacing its older version (what
         `add_many` does after its checks for copies; for callers that embed once and store often)."""
         results = []
@@ -267,12 +284,26 @@ class ArticleIndex:
                     story = self._story_of(key, item.signature, scope)
                     with deadline.committing() if deadline else nullcontext():
                         existed = self.store.article(key) is not None
-                        change = self.store.add(item.article, item.chunks, item.vectors, item.sentences,
-                                                collection=scope.owner, added_by=added_by, story=story,
-                                                signature=item.signature.to_bytes())
+                        change = self.store.add(
+                            item.article,
+                            item.chunks,
+                            item.vectors,
+                            item.sentences,
+                            collection=scope.owner,
+                            added_by=added_by,
+                            story=story,
+                            signature=item.signature.to_bytes(),
+                        )
                     self._apply(change)
-                    results.append(AddResult(article_key(item.article.source, scope.owner), item.article.title,
-                                             "updated" if existed else "added", len(item.chunks), notes=item.article.notes))
+                    results.append(
+                        AddResult(
+                            article_key(item.article.source, scope.owner),
+                            item.article.title,
+                            "updated" if existed else "added",
+                            len(item.chunks),
+                            notes=item.article.notes,
+                        )
+                    )
             finally:  # what the database took, the derived indexes take too, even if a later article failed
                 self._commit()
         return results
@@ -310,8 +341,11 @@ class ArticleIndex:
         for article_id, text in self.store.without_signature():
             self.store.set_signature(article_id, Signature.of(text).to_bytes())
         stories = StoryIndex()
-        stories.add_many((article_id, Signature.from_bytes(packed))
-                         for article_id, (_, story, packed) in self.store.signatures().items() if story == article_id)
+        stories.add_many(
+            (article_id, Signature.from_bytes(packed))
+            for article_id, (_, story, packed) in self.store.signatures().items()
+            if story == article_id
+        )
         return stories
 
     def save(self) -> None:
@@ -418,8 +452,14 @@ class ArticleIndex:
 
     # -- searching and asking -----------------------------------------------------------------
 
-    def ask(self, question: str, k: int | None = None, mode: Mode = "hybrid", scope: Scope = _EVERYTHING,
-            after: Turn | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        scope: Scope = _EVERYTHING,
+        after: Turn | None = None,
+    ) -> Answer:
         """Answer with verbatim quotes, or say nothing was found and name the nearest sources.
 
         Args:
@@ -433,8 +473,15 @@ class ArticleIndex:
         """
         return self.retrieve(question, k, mode, scope, after=after).answer
 
-    def retrieve(self, question: str, k: int | None = None, mode: Mode = "hybrid", scope: Scope = _EVERYTHING,
-                 depth: int = 0, after: Turn | None = None) -> Retrieval:
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        scope: Scope = _EVERYTHING,
+        depth: int = 0,
+        after: Turn | None = None,
+    ) -> Retrieval:
         """`ask`, with how the answer was found: the ranked passages (at least `depth` of them), the
         sentences the quotes were chosen from, and the time of each stage."""
         question = check_question(question)
@@ -454,5 +501,10 @@ class ArticleIndex:
             return self._retriever.rank(query, k, mode, scope).passages
 
     def _query(self, question: str) -> Query:
-        return Query(question, self.encoder.encode([question])[0], tuple(self.lexical.analyzer.terms(question)),
-                     QuestionCues.of(question), recency_days(question))
+        return Query(
+            question,
+            self.encoder.encode([question])[0],
+            tuple(self.lexical.analyzer.terms(question)),
+            QuestionCues.of(question),
+            recency_days(question),
+        )

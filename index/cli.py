@@ -16,8 +16,8 @@ from .printable import printable
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from .article_index import ArticleIndex
     from .answer.results import Answer
+    from .article_index import ArticleIndex
 
 
 class CliError(Exception):
@@ -26,8 +26,7 @@ class CliError(Exception):
 
 def _open_index(args: argparse.Namespace) -> ArticleIndex:
     from .article_index import ArticleIndex
-    from .errors import ModelError
-    from .errors import StoreError
+    from .errors import ModelError, StoreError
 
     settings = args.settings
     try:
@@ -64,8 +63,10 @@ def format_answer(answer: Answer) -> str:
             lines.append(f"{quote.title}{_byline(quote.outlet, quote.published)}")
             if quote.url:
                 lines.append(f"  {quote.url}")
-        lines.append(f'  [{number}] "{quote.text}" (paragraph {quote.paragraph}'
-                     f'{", undated" if answer.since and not quote.published else ""})')
+        lines.append(
+            f'  [{number}] "{quote.text}" (paragraph {quote.paragraph}'
+            f"{', undated' if answer.since and not quote.published else ''})"
+        )
         if quote.also:
             lines.append(f"      also in {', '.join(quote.also)}")
     return "\n".join(lines)
@@ -104,8 +105,8 @@ def stdin_lines(stream: TextIO) -> Iterator[str]:
 
 def _answer_each(index: ArticleIndex, questions: Iterable[str], args: argparse.Namespace, out: TextIO) -> int:
     """One answer, or one error, per question: with --json one line each, so output pairs with input."""
-    from .article_index import QuestionError
     from .answer.followups import Turn
+    from .article_index import QuestionError
     from .storage.scope import Scope
 
     status = 0
@@ -130,9 +131,9 @@ def _answer_each(index: ArticleIndex, questions: Iterable[str], args: argparse.N
 
 
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
+    from .answer.recency import SinceError, parse_since
     from .article_index import QuestionError, check_question
     from .ingest.load import ensure_seeded
-    from .answer.recency import SinceError, parse_since
 
     try:
         args.since = parse_since(args.since) if args.since else ""
@@ -151,8 +152,10 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
             for error in seeded.errors:
                 print(f"articlebot: seeds: {error}", file=sys.stderr)
         if not len(index):
-            raise CliError(f"the index is empty and there are no seed articles in {printable(args.settings.seeds_dir)}; "
-                           "add some with: articlebot ingest PATH")
+            raise CliError(
+                f"the index is empty and there are no seed articles in {printable(args.settings.seeds_dir)}; "
+                "add some with: articlebot ingest PATH"
+            )
         return _answer_each(index, questions, args, out)
 
 
@@ -160,8 +163,19 @@ def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
     with _open_index(args) as index:
         articles = index.articles()
     if args.json:
-        rows = [{"article_id": a.id, "title": a.title, "url": a.url, "outlet": a.outlet, "author": a.author,
-                 "published": a.published, "passages": a.passages, "added_at": a.added_at} for a in articles]
+        rows = [
+            {
+                "article_id": a.id,
+                "title": a.title,
+                "url": a.url,
+                "outlet": a.outlet,
+                "author": a.author,
+                "published": a.published,
+                "passages": a.passages,
+                "added_at": a.added_at,
+            }
+            for a in articles
+        ]
         print(json_line(rows), file=out)
         return 0
     if not articles:
@@ -183,8 +197,8 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     from .errors import ModelError
-    from .search.fusion import MODES
     from .measure.evaluate import DatasetError, evaluate, format_report
+    from .search.fusion import MODES
 
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
@@ -194,9 +208,18 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     if not folder.is_dir():
         raise CliError(f"{folder}: no such dataset folder")
     try:
-        report = evaluate(folder, args.settings, limit=args.limit, seed=args.seed, modes=modes,
-                          unanswerable=args.unanswerable, progress=True, misses=args.misses, half=args.half,
-                          followups=args.followups)
+        report = evaluate(
+            folder,
+            args.settings,
+            limit=args.limit,
+            seed=args.seed,
+            modes=modes,
+            unanswerable=args.unanswerable,
+            progress=True,
+            misses=args.misses,
+            half=args.half,
+            followups=args.followups,
+        )
     except (DatasetError, ModelError) as exc:
         raise CliError(str(exc)) from None
     print(json_line(report.to_json()) if args.json else format_report(report), file=out)
@@ -204,8 +227,8 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from .settings import BACKENDS
     from .measure.bench import bench, format_reports, to_json
+    from .settings import BACKENDS
 
     try:
         sizes = [int(s) for s in args.passages.split(",") if s.strip()]
@@ -230,10 +253,10 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     import tempfile
 
     from .article_index import ArticleIndex
-    from .migrate import migrate
-    from .storage.postgres import redact
-    from .settings import is_postgres_url
     from .errors import StoreError
+    from .migrate import migrate
+    from .settings import is_postgres_url
+    from .storage.postgres import redact
 
     settings, to = args.settings, args.to.strip()
     if is_postgres_url(to):
@@ -278,8 +301,11 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     for line in also:
         print(line, file=out)
     articles, passages = report.source_counts
-    print(f"{articles - len(report.unlike):,} of {articles:,} articles ({passages:,} passages) are there alike; "
-          f"it holds {report.target_articles:,} articles in all", file=out)
+    print(
+        f"{articles - len(report.unlike):,} of {articles:,} articles ({passages:,} passages) are there alike; "
+        f"it holds {report.target_articles:,} articles in all",
+        file=out,
+    )
     for article_id in report.unlike[:10]:
         print(f"  missing or unlike: {article_id}", file=out)
     print(f"the same answers to {report.same_answers} of {report.asked} sample questions", file=out)
@@ -293,9 +319,9 @@ def _copy_feeds(source: Settings, target: Settings) -> tuple[int, int]:
     """Copy the feeds `source` follows into `target`'s list: (copied, already there)."""
     from contextlib import ExitStack, closing
 
+    from .errors import StoreError
     from .ingest.feeds import FILE_NAME, FeedList
     from .migrate import copy_feeds
-    from .errors import StoreError
 
     if not source.database_url and not (source.index_dir / FILE_NAME).is_file():
         return 0, 0  # it never followed a feed: no file to leave behind by looking
@@ -322,9 +348,9 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
     """The shared collection's feeds: add, list, remove; poll every feed now."""
     import asyncio
 
+    from .errors import StoreError
     from .ingest.feeds import FeedError, FeedList, FeedPoller
     from .ingest.fetch import Fetcher, FetchPolicy
-    from .errors import StoreError
 
     try:
         feeds = FeedList(args.settings.index_dir, args.settings.database_url)
@@ -349,14 +375,22 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
                         raise CliError(str(exc)) from None
                     if feeds.add("", args.url, parsed.title) is None:
                         raise CliError(f"{args.url} is already followed")
-                    print(f"following {args.url}  {parsed.title} ({len(parsed.items)} items; "
-                          "`articlebot feeds poll` reads them)", file=out)
+                    print(
+                        f"following {args.url}  {parsed.title} ({len(parsed.items)} items; "
+                        "`articlebot feeds poll` reads them)",
+                        file=out,
+                    )
                     return 0
                 errors = 0
                 for result in await poller.poll_all(feeds.feeds()):
                     added = [r for r in result.added if r.status in ("added", "updated")]
-                    state = (f"error: {result.error}" if result.error else "not modified" if result.not_modified
-                             else f"{result.new_items} new, {len(added)} added")
+                    state = (
+                        f"error: {result.error}"
+                        if result.error
+                        else "not modified"
+                        if result.not_modified
+                        else f"{result.new_items} new, {len(added)} added"
+                    )
                     print(f"{result.feed.url}  {state}", file=out)
                     errors += bool(result.error)
                 if index is not None:
@@ -373,8 +407,17 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
 
 def _list_feeds(feeds: Sequence, as_json: bool, out: TextIO) -> int:
     if as_json:
-        rows = [{"url": f.url, "title": f.title, "last_checked": f.last_checked, "last_new": f.last_new,
-                 "error": f.last_error, "failures": f.failures} for f in feeds]
+        rows = [
+            {
+                "url": f.url,
+                "title": f.title,
+                "last_checked": f.last_checked,
+                "last_new": f.last_new,
+                "error": f.last_error,
+                "failures": f.failures,
+            }
+            for f in feeds
+        ]
         print(json_line(rows), file=out)
         return 0
     if not feeds:
@@ -397,8 +440,9 @@ Migration = Callable[[Settings, Settings], str]
 CommandAdder = Callable[[Any, argparse.ArgumentParser], None]
 
 
-def build_parser(extra_commands: Sequence[CommandAdder] = (),
-                 also_migrate: Sequence[Migration] = ()) -> argparse.ArgumentParser:
+def build_parser(
+    extra_commands: Sequence[CommandAdder] = (), also_migrate: Sequence[Migration] = ()
+) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR", help="index folder (default: $ARTICLEBOT_INDEX or .articlebot/index)")
     parser = argparse.ArgumentParser(prog="articlebot", description="Answer questions about articles by quoting them.")
@@ -408,14 +452,23 @@ def build_parser(extra_commands: Sequence[CommandAdder] = (),
     p.add_argument("paths", nargs="+", metavar="PATH_FOLDER_OR_URL")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("ask", parents=[common], help="answer a question with quotes ('-' reads one per line from stdin)")
+    p = sub.add_parser(
+        "ask", parents=[common], help="answer a question with quotes ('-' reads one per line from stdin)"
+    )
     p.add_argument("question", metavar="QUESTION")
     p.add_argument("--k", type=_positive, default=None, help="the most quotes to show (1-10)")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
-    p.add_argument("--since", default="", metavar="WHEN",
-                   help="only articles published on or after WHEN (7d, 2w, 3m or a date like 2024-03-01); undated ones too")
-    p.add_argument("--conversation", action="store_true",
-                   help="with '-': read each line as a follow-up of the lines before it ('what about France?')")
+    p.add_argument(
+        "--since",
+        default="",
+        metavar="WHEN",
+        help="only articles published on or after WHEN (7d, 2w, 3m or a date like 2024-03-01); undated ones too",
+    )
+    p.add_argument(
+        "--conversation",
+        action="store_true",
+        help="with '-': read each line as a follow-up of the lines before it ('what about France?')",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("sources", parents=[common], help="list the articles in the index")
@@ -432,14 +485,23 @@ def build_parser(extra_commands: Sequence[CommandAdder] = (),
         action.add_argument("url", metavar="URL")
     action = actions.add_parser("list", parents=[common], help="the feeds, when they were last checked, their errors")
     action.add_argument("--json", action="store_true", help="print a JSON list")
-    actions.add_parser("poll", parents=[common], help="poll every feed now and add what is new (for cron or a first fill)")
+    actions.add_parser(
+        "poll", parents=[common], help="poll every feed now and add what is new (for cron or a first fill)"
+    )
     p.set_defaults(func=cmd_feeds)
 
-    p = sub.add_parser("migrate", parents=[common],
-                       help="copy the index, its feeds and the servers' data into PostgreSQL (--to postgresql://...) or back into a "
-                            "folder, and check it")
-    p.add_argument("--to", required=True, metavar="URL_OR_FOLDER",
-                   help="a PostgreSQL URL, or an index folder for SQLite; an interrupted copy resumes when run again")
+    p = sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="copy the index, its feeds and the servers' data into PostgreSQL (--to postgresql://...) or back into a "
+        "folder, and check it",
+    )
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL_OR_FOLDER",
+        help="a PostgreSQL URL, or an index folder for SQLite; an interrupted copy resumes when run again",
+    )
     p.set_defaults(func=cmd_migrate, also_migrate=tuple(also_migrate))
 
     p = sub.add_parser("eval", help="measure retrieval and quote quality on a question set (answer or evidence spans)")
@@ -447,25 +509,53 @@ def build_parser(extra_commands: Sequence[CommandAdder] = (),
     p.add_argument("--limit", type=int, default=None, metavar="N", help="ask a fixed sample of N questions")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample (default 0)")
     p.add_argument("--mode", default="bm25,dense,fused,hybrid", help="search modes to compare, comma-separated")
-    p.add_argument("--unanswerable", action="store_true",
-                   help="index every other article and also ask about the others (the answer is 'not found')")
-    p.add_argument("--half", type=int, choices=(1, 2), default=None,
-                   help="ask only about half of the articles (every other by id; the quote model is fitted on half 1)")
-    p.add_argument("--followups", action="store_true",
-                   help="also measure follow-up questions made elliptical (a name the question before also names "
-                        "becomes 'it'), with and without the rewrite")
-    p.add_argument("--misses", type=Path, default=None, metavar="FILE",
-                   help="write each question whose first quote is off target (JSON lines: gold and quotes shown)")
+    p.add_argument(
+        "--unanswerable",
+        action="store_true",
+        help="index every other article and also ask about the others (the answer is 'not found')",
+    )
+    p.add_argument(
+        "--half",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="ask only about half of the articles (every other by id; the quote model is fitted on half 1)",
+    )
+    p.add_argument(
+        "--followups",
+        action="store_true",
+        help="also measure follow-up questions made elliptical (a name the question before also names "
+        "becomes 'it'), with and without the rewrite",
+    )
+    p.add_argument(
+        "--misses",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write each question whose first quote is off target (JSON lines: gold and quotes shown)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="measure ingest throughput, query latency, memory and disk by collection size")
-    p.add_argument("dataset", metavar="DATASET_DIR", nargs="?", default="../shared/eval/squad-v1.1-dev",
-                   help="a SQuAD-format folder whose paragraphs become passages")
+    p.add_argument(
+        "dataset",
+        metavar="DATASET_DIR",
+        nargs="?",
+        default="../shared/eval/squad-v1.1-dev",
+        help="a SQuAD-format folder whose paragraphs become passages",
+    )
     p.add_argument("--passages", default="1000,10000", metavar="N,N,...", help="collection sizes (default 1000,10000)")
-    p.add_argument("--backends", default="", metavar="B,B", help="encoder backends to measure in turn (default: the setting)")
-    p.add_argument("--encode-limit", type=int, default=20_000, metavar="N",
-                   help="embed every passage up to this size; larger sizes reuse embedded vectors with noise (default 20000)")
+    p.add_argument(
+        "--backends", default="", metavar="B,B", help="encoder backends to measure in turn (default: the setting)"
+    )
+    p.add_argument(
+        "--encode-limit",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="embed every passage up to this size; larger sizes reuse embedded vectors with noise (default 20000)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
 
@@ -483,8 +573,12 @@ def _log_to_stderr(level: str) -> None:
     logging.captureWarnings(True)
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
-         extra_commands: Sequence[CommandAdder] = (), also_migrate: Sequence[Migration] = ()) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    extra_commands: Sequence[CommandAdder] = (),
+    also_migrate: Sequence[Migration] = (),
+) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser(extra_commands, also_migrate).parse_args(argv)
     index_dir = getattr(args, "index", None)

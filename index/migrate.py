@@ -17,12 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .article_index import ArticleIndex
-from .records import Article
-from .records import Chunk
-from .ingest.feeds import FeedList
 from .answer.results import Quote
-from .records import NewSentence
+from .article_index import ArticleIndex
+from .ingest.feeds import FeedList
+from .records import Article, Chunk, NewSentence
 
 #: Questions asked of both indexes to check the copy answers alike.
 SAMPLE_QUESTIONS = 30
@@ -47,7 +45,9 @@ class MigrationReport:
         return not self.unlike and self.same_answers == self.asked
 
 
-def copy_articles(source: ArticleIndex, target: ArticleIndex, progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+def copy_articles(
+    source: ArticleIndex, target: ArticleIndex, progress: Callable[[int, int], None] | None = None
+) -> tuple[int, int]:
     """Copy every article of `source` that `target` lacks (or holds with another text): (copied, skipped)."""
     articles = source.store.articles()
     copied = skipped = 0
@@ -58,16 +58,35 @@ def copy_articles(source: ArticleIndex, target: ArticleIndex, progress: Callable
         else:
             ids = source.store.article_chunk_ids(stored.id)
             chunks = source.store.chunks(ids)
-            vectors = np.concatenate([v for _, v in source.store.vector_batches(ids)]) if ids else np.zeros((0, source.store.dim), np.float32)
+            vectors = (
+                np.concatenate([v for _, v in source.store.vector_batches(ids)])
+                if ids
+                else np.zeros((0, source.store.dim), np.float32)
+            )
             rows = source.store.sentences(ids)
-            sentences = [[NewSentence(int(rows.starts[i]), int(rows.ends[i]), rows.vectors[i], rows.terms[i], int(rows.cues[i]))
-                          for i in np.flatnonzero(rows.chunk_ids == chunk_id)] for chunk_id in ids]
+            sentences = [
+                [
+                    NewSentence(
+                        int(rows.starts[i]), int(rows.ends[i]), rows.vectors[i], rows.terms[i], int(rows.cues[i])
+                    )
+                    for i in np.flatnonzero(rows.chunk_ids == chunk_id)
+                ]
+                for chunk_id in ids
+            ]
             signature = source.store.signatures([stored.id]).get(stored.id)
             target.store.add(
-                Article(stored.title, stored.text, stored.source, stored.url, stored.outlet, stored.author, stored.published),
-                [Chunk(chunks[i].start, chunks[i].end, chunks[i].paragraph, chunks[i].text) for i in ids], vectors,
-                sentences, collection=stored.collection, added_by=stored.added_by, story=stored.story,
-                signature=signature[2] if signature else None, added_at=stored.added_at)
+                Article(
+                    stored.title, stored.text, stored.source, stored.url, stored.outlet, stored.author, stored.published
+                ),
+                [Chunk(chunks[i].start, chunks[i].end, chunks[i].paragraph, chunks[i].text) for i in ids],
+                vectors,
+                sentences,
+                collection=stored.collection,
+                added_by=stored.added_by,
+                story=stored.story,
+                signature=signature[2] if signature else None,
+                added_at=stored.added_at,
+            )
             copied += 1
         if progress is not None:
             progress(n, len(articles))
@@ -103,8 +122,11 @@ def unlike_articles(source: ArticleIndex, target: ArticleIndex) -> tuple[str, ..
     unlike = []
     for stored in source.store.articles():
         there = target.store.article(stored.id)
-        if there is None or there.content_hash != stored.content_hash or \
-                _passages(source, stored.id) != _passages(target, stored.id):
+        if (
+            there is None
+            or there.content_hash != stored.content_hash
+            or _passages(source, stored.id) != _passages(target, stored.id)
+        ):
             unlike.append(stored.id)
     return tuple(unlike)
 
@@ -141,8 +163,9 @@ def compare_answers(source: ArticleIndex, target: ArticleIndex, questions: list[
     return len(questions) - len(different), tuple(different)
 
 
-def migrate(source: ArticleIndex, open_target: Callable[[], ArticleIndex],
-            progress: Callable[[int, int], None] | None = None) -> MigrationReport:
+def migrate(
+    source: ArticleIndex, open_target: Callable[[], ArticleIndex], progress: Callable[[int, int], None] | None = None
+) -> MigrationReport:
     """Copy `source` into the index `open_target` opens, then reopen it (building its derived indexes)
     and check it."""
     target = open_target()
@@ -158,5 +181,13 @@ def migrate(source: ArticleIndex, open_target: Callable[[], ArticleIndex],
         source_stats, target_stats = source.stats(), target.stats()
     finally:
         target.close()
-    return MigrationReport(copied, skipped, (source_stats.articles, source_stats.passages), target_stats.articles,
-                           unlike, len(questions), same, different)
+    return MigrationReport(
+        copied,
+        skipped,
+        (source_stats.articles, source_stats.passages),
+        target_stats.articles,
+        unlike,
+        len(questions),
+        same,
+        different,
+    )

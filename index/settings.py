@@ -51,8 +51,14 @@ def _default_seeds() -> Path:
     return local if local.is_dir() else _REPO_SEEDS
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = float,
-            low: float | None = None, high: float | None = None) -> float:
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    kind: type = float,
+    low: float | None = None,
+    high: float | None = None,
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -106,8 +112,10 @@ class Settings:
             raise SettingsError(f"ARTICLEBOT_BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.database_url and not is_postgres_url(self.database_url):
             # Only the scheme is shown: the rest may hold a password.
-            raise SettingsError("ARTICLEBOT_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host/"
-                                f"database), not one starting {self.database_url.partition(':')[0][:20]!r}")
+            raise SettingsError(
+                "ARTICLEBOT_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host/"
+                f"database), not one starting {self.database_url.partition(':')[0][:20]!r}"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, index_dir: Path | None = None) -> Settings:

@@ -55,8 +55,10 @@ def test_vote_share_question_quotes_the_77_percent_sentence_first(seed_index: Ar
     assert "Putin won close to 77 percent of votes." in first.text
 
 
-@pytest.mark.parametrize("question", ["What is the capital of Peru?", "What will the weather be in Paris tomorrow?",
-                                      "Who won the Super Bowl?"])
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of Peru?", "What will the weather be in Paris tomorrow?", "Who won the Super Bowl?"],
+)
 def test_unrelated_questions_are_not_answered(seed_index: ArticleIndex, question: str) -> None:
     answer = seed_index.ask(question)
     assert not answer.answered
@@ -73,10 +75,20 @@ def test_the_abstention_threshold_is_a_setting(seed_index: ArticleIndex) -> None
 
 
 QUESTIONS = [
-    "How did China react?", "Who congratulated Putin?", "How much will the bridge repairs cost?",
-    "Who designed the museum?", "How many visitors came to the museum?", "What was the turnout?",
-    "Who conceded?", "Why was the bridge closed?", "What did shop owners fear?", "sanctions",
-    "Russia", "bridge", "dinosaur", "percent",
+    "How did China react?",
+    "Who congratulated Putin?",
+    "How much will the bridge repairs cost?",
+    "Who designed the museum?",
+    "How many visitors came to the museum?",
+    "What was the turnout?",
+    "Who conceded?",
+    "Why was the bridge closed?",
+    "What did shop owners fear?",
+    "sanctions",
+    "Russia",
+    "bridge",
+    "dinosaur",
+    "percent",
 ]
 
 
@@ -86,18 +98,23 @@ def test_every_quote_is_a_verbatim_substring_of_its_article(corpus_index: Articl
     for quote in answer.quotes:
         article = corpus_index.article(quote.article_id)
         assert article is not None
-        assert article.text[quote.start:quote.end] == quote.text
+        assert article.text[quote.start : quote.end] == quote.text
         assert quote.title == article.title
         paragraph = article.text.split("\n\n")[quote.paragraph - 1]
         assert quote.text in paragraph
 
 
-@pytest.mark.parametrize(("question", "article", "words"), [
-    ("How much will the bridge repairs cost?", "Old bridge closes for repairs", "12 million dollars"),
-    ("Who designed the museum?", "Science museum opens downtown", "Maria Lindqvist"),
-    ("What share of the vote did the mayor get?", "Mayor re-elected with a wide margin", "64 percent"),
-])
-def test_answers_come_from_the_right_article(corpus_index: ArticleIndex, question: str, article: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("question", "article", "words"),
+    [
+        ("How much will the bridge repairs cost?", "Old bridge closes for repairs", "12 million dollars"),
+        ("Who designed the museum?", "Science museum opens downtown", "Maria Lindqvist"),
+        ("What share of the vote did the mayor get?", "Mayor re-elected with a wide margin", "64 percent"),
+    ],
+)
+def test_answers_come_from_the_right_article(
+    corpus_index: ArticleIndex, question: str, article: str, words: str
+) -> None:
     first = corpus_index.ask(question).quotes[0]
     assert first.title == article
     assert words in first.text
@@ -110,7 +127,7 @@ def test_quotes_are_grouped_by_article_at_most_two_each(corpus_index: ArticleInd
     for article_id in set(articles):
         assert articles.count(article_id) <= 2
         first = articles.index(article_id)
-        assert articles[first:first + articles.count(article_id)] == [article_id] * articles.count(article_id)
+        assert articles[first : first + articles.count(article_id)] == [article_id] * articles.count(article_id)
     scores = {}
     for q in answer.quotes:
         scores.setdefault(q.article_id, []).append(q.score)
@@ -134,17 +151,32 @@ def test_dense_and_lexical_modes_both_find_the_vote_share(seed_index: ArticleInd
 def test_answer_json_has_the_documented_keys(seed_index: ArticleIndex) -> None:
     data = seed_index.ask("How did China react?").to_json()
     assert list(data) == ["question", "answered", "quotes", "sources"]
-    assert list(data["quotes"][0]) == ["text", "article_id", "title", "url", "outlet", "paragraph", "start", "end", "score"]
+    assert list(data["quotes"][0]) == [
+        "text",
+        "article_id",
+        "title",
+        "url",
+        "outlet",
+        "paragraph",
+        "start",
+        "end",
+        "score",
+    ]
     assert list(data["sources"][0]) == ["article_id", "title", "url", "score"]
 
 
 def test_a_quote_that_leans_on_the_sentence_before_brings_it_along(empty_index: ArticleIndex) -> None:
-    empty_index.add(parse_text(
-        "Talks in Brussels\n\nThe German chancellor met the French president in Brussels on Monday. "
-        "She said the talks on the budget had been difficult but fair. Farmers protested outside the building.\n\n"
-        "The summit ends on Friday with a vote on fishing quotas.", "file:talks.txt"))
+    empty_index.add(
+        parse_text(
+            "Talks in Brussels\n\nThe German chancellor met the French president in Brussels on Monday. "
+            "She said the talks on the budget had been difficult but fair. Farmers protested outside the building.\n\n"
+            "The summit ends on Friday with a vote on fishing quotas.",
+            "file:talks.txt",
+        )
+    )
     answer = empty_index.ask("What did the chancellor say about the talks?")
     assert answer.answered
     first = answer.quotes[0].text
-    assert first.startswith("The German chancellor met the French president") and "difficult but fair" in first, \
+    assert first.startswith("The German chancellor met the French president") and "difficult but fair" in first, (
         "'She said ...' alone does not say who she is"
+    )

@@ -13,10 +13,29 @@ def test_bench_prints_every_number_for_every_size(dataset: Path, index_dir) -> N
     assert status == 0
     encoded, synthetic = json.loads(out)["sizes"]
     for size in (encoded, synthetic):
-        assert list(size) == ["passages", "articles", "backend", "vectors", "encoder_passages_per_s",
-                              "ingest_passages_per_s", "ingest_ratio", "build_s", "query_p50_ms", "query_p95_ms",
-                              "query_p99_ms", "stage_p50_ms", "stage_p95_ms", "vector_index", "recall_at_10", "rss_mb",
-                              "disk_mb", "load_s", "ready_s", "no_reader_p50_ms", "no_reader_p95_ms"]
+        assert list(size) == [
+            "passages",
+            "articles",
+            "backend",
+            "vectors",
+            "encoder_passages_per_s",
+            "ingest_passages_per_s",
+            "ingest_ratio",
+            "build_s",
+            "query_p50_ms",
+            "query_p95_ms",
+            "query_p99_ms",
+            "stage_p50_ms",
+            "stage_p95_ms",
+            "vector_index",
+            "recall_at_10",
+            "rss_mb",
+            "disk_mb",
+            "load_s",
+            "ready_s",
+            "no_reader_p50_ms",
+            "no_reader_p95_ms",
+        ]
         assert set(size["stage_p50_ms"]) == set(size["stage_p95_ms"]) == {"embed", "search", "reader", "quotes"}
         assert size["stage_p50_ms"]["reader"] > 0 and 0 < size["no_reader_p50_ms"] <= size["no_reader_p95_ms"]
         assert size["backend"] == "onnx"

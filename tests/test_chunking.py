@@ -8,23 +8,45 @@ from hypothesis import strategies as st
 from index.ingest.chunking import chunk_text, paragraph_spans, sentence_spans
 
 WORDS = st.one_of(
-    st.sampled_from(["the", "Putin", "U.S.", "Mr.", "77", "percent", "e.g.", "Xi's", "re-election",
-                     "“quoted”", "(aside)", "São", "naïve", "北京", "3.5", "emoji🙂", "x" * 40]),
+    st.sampled_from(
+        [
+            "the",
+            "Putin",
+            "U.S.",
+            "Mr.",
+            "77",
+            "percent",
+            "e.g.",
+            "Xi's",
+            "re-election",
+            "“quoted”",
+            "(aside)",
+            "São",
+            "naïve",
+            "北京",
+            "3.5",
+            "emoji🙂",
+            "x" * 40,
+        ]
+    ),
     st.text(alphabet=st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=12),
 )
 SENTENCE = st.tuples(st.lists(WORDS, min_size=1, max_size=40), st.sampled_from([".", "!", "?", '."', ""])).map(
-    lambda t: " ".join(t[0]) + t[1])
+    lambda t: " ".join(t[0]) + t[1]
+)
 PARAGRAPH = st.lists(SENTENCE, min_size=1, max_size=8).map(" ".join)
 ARTICLE = st.lists(PARAGRAPH, min_size=1, max_size=6).map("\n\n".join)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=ARTICLE, budget=st.integers(min_value=4, max_value=254), overlap=st.integers(0, 2))
-def test_chunks_are_exact_whole_word_spans_covering_every_sentence(encoder, text: str, budget: int, overlap: int) -> None:
+def test_chunks_are_exact_whole_word_spans_covering_every_sentence(
+    encoder, text: str, budget: int, overlap: int
+) -> None:
     chunks = chunk_text(text, encoder.count_tokens, budget, overlap)
     paragraphs = paragraph_spans(text)
     for c in chunks:
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
         assert c.text == c.text.strip() and c.text
         assert c.start == 0 or text[c.start - 1].isspace(), "chunk starts inside a word"
         assert c.end == len(text) or text[c.end].isspace(), "chunk ends inside a word"
@@ -34,7 +56,7 @@ def test_chunks_are_exact_whole_word_spans_covering_every_sentence(encoder, text
         assert tokens <= budget or len(c.text.split()) == 1, "chunk over budget"
     for para in paragraphs:
         for s in sentence_spans(text, para.start, para.end):
-            if encoder.count_tokens([text[s.start:s.end]])[0] <= budget:
+            if encoder.count_tokens([text[s.start : s.end]])[0] <= budget:
                 assert any(c.start <= s.start and s.end <= c.end for c in chunks), "sentence not in one chunk"
             else:  # an over-long sentence is spread over several chunks, word by word
                 for word_start in range(s.start, s.end):
@@ -46,7 +68,7 @@ def test_chunks_of_a_real_article_fit_the_model_with_title_context(seed_index) -
     [article] = seed_index.articles()
     title_tokens = seed_index.encoder.count_tokens([article.title])[0]
     for chunk in seed_index.store.all_chunks():
-        text = article.text[chunk.start:chunk.end]
+        text = article.text[chunk.start : chunk.end]
         assert seed_index.encoder.count_tokens([text])[0] + title_tokens + 3 <= seed_index.encoder.max_tokens
 
 
@@ -62,7 +84,7 @@ def test_long_paragraphs_overlap_by_one_sentence(encoder) -> None:
 
 def test_sentences_respect_abbreviations_initials_and_quotes() -> None:
     text = 'Mr. Smith met J. K. Rowling in the U.S. on Jan. 5. They talked. "Is it?" she asked. It cost $4.5 million.'
-    assert [text[s.start:s.end] for s in sentence_spans(text)] == [
+    assert [text[s.start : s.end] for s in sentence_spans(text)] == [
         "Mr. Smith met J. K. Rowling in the U.S. on Jan. 5.",
         "They talked.",
         '"Is it?" she asked.',

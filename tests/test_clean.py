@@ -40,7 +40,7 @@ def test_seed_article_keeps_its_story_and_drops_the_site_tail() -> None:
 
 def test_seed_tail_is_never_indexed(seed_index) -> None:
     [stored] = seed_index.articles()
-    passages = [stored.text[c.start:c.end] for c in seed_index.store.all_chunks()]
+    passages = [stored.text[c.start : c.end] for c in seed_index.store.all_chunks()]
     assert passages
     for passage in passages:
         for boilerplate in SEED_TAIL:
@@ -104,8 +104,9 @@ def test_front_matter_and_first_line_title() -> None:
 
 
 def test_markdown_syntax_is_removed() -> None:
-    article = parse_text("# The Title\n\nSome **bold** claim with [a link](https://x.test) in it, said she.",
-                         "file:a.md", markdown=True)
+    article = parse_text(
+        "# The Title\n\nSome **bold** claim with [a link](https://x.test) in it, said she.", "file:a.md", markdown=True
+    )
     assert article.title == "The Title"
     assert article.text == "Some bold claim with a link in it, said she."
 
@@ -122,8 +123,10 @@ def test_html_main_text_and_metadata(tmp_path: Path) -> None:
     article = load_file(write(tmp_path, "page.html", html))
     assert article.title == "Bridge closes"
     assert (article.outlet, article.author, article.published) == ("The Daily", "Jane Doe", "2024-05-01")
-    assert article.text == ("The council voted on Tuesday to close the old bridge for repairs after an inspection."
-                            "\n\nEngineers said the steel was badly corroded and needed urgent work before winter.")
+    assert article.text == (
+        "The council voted on Tuesday to close the old bridge for repairs after an inspection."
+        "\n\nEngineers said the steel was badly corroded and needed urgent work before winter."
+    )
     url_article = parse_html(html, "https://daily.test/bridge", url="https://daily.test/bridge")
     assert url_article.url == url_article.source == "https://daily.test/bridge"
 
@@ -134,7 +137,11 @@ def test_html_main_text_and_metadata(tmp_path: Path) -> None:
         ("empty.txt", b"", "no article text"),
         ("short.txt", b"Title\n\nToo short.", "no article text"),
         ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-        ("latin1.txt", "Caf\u00e9 au lait, a title\n\nSome text that is long enough here.".encode("latin-1"), "not UTF-8"),
+        (
+            "latin1.txt",
+            "Caf\u00e9 au lait, a title\n\nSome text that is long enough here.".encode("latin-1"),
+            "not UTF-8",
+        ),
         ("data.docx", b"PK\x03\x04", "unsupported file type"),
         ("broken.pdf", b"%PDF-1.4", "not a readable PDF"),
         ("scan.pdf", make_pdf([[]]), "no text to read"),
@@ -155,18 +162,28 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
 
 
 def test_a_pdf_s_text_layer_becomes_the_article_with_its_paragraphs_and_metadata(tmp_path: Path) -> None:
-    lines = ["Harbour strike ends",
-             "Dock workers in the harbour ended their strike on Monday after eleven",
-             "days, the union said. Talks with the port authority will resume next",
-             "week.",
-             "The strike had stopped all container traffic in the port for a fort-",
-             "night, and ships waited offshore."]
+    lines = [
+        "Harbour strike ends",
+        "Dock workers in the harbour ended their strike on Monday after eleven",
+        "days, the union said. Talks with the port authority will resume next",
+        "week.",
+        "The strike had stopped all container traffic in the port for a fort-",
+        "night, and ships waited offshore.",
+    ]
     path = tmp_path / "strike.pdf"
-    path.write_bytes(make_pdf([lines[:4], lines[4:]], title="Microsoft Word - strike.docx", author="Ana Ruiz",
-                              date="D:20240301120000+01'00'"))
+    path.write_bytes(
+        make_pdf(
+            [lines[:4], lines[4:]],
+            title="Microsoft Word - strike.docx",
+            author="Ana Ruiz",
+            date="D:20240301120000+01'00'",
+        )
+    )
     article = load_file(path)
     assert (article.title, article.author, article.published) == ("Harbour strike ends", "Ana Ruiz", "2024-03-01")
-    assert article.text == ("Dock workers in the harbour ended their strike on Monday after eleven days, the union said. "
-                            "Talks with the port authority will resume next week.\n\n"
-                            "The strike had stopped all container traffic in the port for a fortnight, "
-                            "and ships waited offshore.")
+    assert article.text == (
+        "Dock workers in the harbour ended their strike on Monday after eleven days, the union said. "
+        "Talks with the port authority will resume next week.\n\n"
+        "The strike had stopped all container traffic in the port for a fortnight, "
+        "and ships waited offshore."
+    )

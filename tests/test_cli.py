@@ -54,15 +54,30 @@ def test_ask_dash_answers_one_question_per_line(index_dir: Path) -> None:
 
 #: Lines that once got no output line, or a traceback: whitespace alone (Unicode spaces too), bytes that
 #: are not UTF-8, line separators that JSON leaves raw.
-AWKWARD_LINES = [b"", b"   ", "\u3000".encode(), "\u202f\u1680".encode(), "\x85".encode(), b"\t\x0b\x0c",
-                 b"caf\xe9?", b"\xff\xfe", "What\u2028happened?".encode(), "Who won?\x85".encode(),
-                 b"How did China react?\r", b"\x00", b"\x1b[31mred?", "x" .encode() * 1001]
+AWKWARD_LINES = [
+    b"",
+    b"   ",
+    "\u3000".encode(),
+    "\u202f\u1680".encode(),
+    "\x85".encode(),
+    b"\t\x0b\x0c",
+    b"caf\xe9?",
+    b"\xff\xfe",
+    "What\u2028happened?".encode(),
+    "Who won?\x85".encode(),
+    b"How did China react?\r",
+    b"\x00",
+    b"\x1b[31mred?",
+    b"x" * 1001,
+]
 
 
 def test_ask_dash_pairs_every_input_line_with_one_output_line(index_dir: Path) -> None:
     rng = random.Random(7)
-    fuzzed = [bytes(rng.choice(b"ab ?\t\r\x00\x85\xc2\xa0\xe3\x80\x80\xff") for _ in range(rng.randint(0, 12)))
-              for _ in range(60)]
+    fuzzed = [
+        bytes(rng.choice(b"ab ?\t\r\x00\x85\xc2\xa0\xe3\x80\x80\xff") for _ in range(rng.randint(0, 12)))
+        for _ in range(60)
+    ]
     lines = [b"How did China react?", *AWKWARD_LINES, *fuzzed]
     status, out = run("ask", "-", "--json", stdin=b"\n".join(lines) + b"\n")
     rows = [json.loads(line) for line in out.splitlines()]
@@ -80,13 +95,16 @@ def test_ask_dash_reports_a_line_it_cannot_ask_by_its_number(index_dir: Path, ca
     status, out = run("ask", "-", stdin=b"How did China react?\n\xe9\n \nWhat is the capital of Peru?\n")
     assert status == 1
     assert out.count("Q: ") == 2
-    assert capsys.readouterr().err.splitlines() == ["articlebot: line 2: the question is not UTF-8 text",
-                                                    "articlebot: line 3: the question is empty"]
+    assert capsys.readouterr().err.splitlines() == [
+        "articlebot: line 2: the question is not UTF-8 text",
+        "articlebot: line 3: the question is empty",
+    ]
 
 
 def test_a_question_argument_that_is_not_utf8_is_refused_in_one_line(index_dir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "index.cli", "ask", b"caf\xe9?"], cwd=REPO, capture_output=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "index.cli", "ask", b"caf\xe9?"], cwd=REPO, capture_output=True, timeout=120
+    )
     assert done.returncode == 1
     assert done.stderr == b"articlebot: the question is not UTF-8 text\n"
 
@@ -112,8 +130,10 @@ def test_ingest_errors_are_one_line_each_and_the_rest_is_added(index_dir: Path, 
     errors = capsys.readouterr().err.strip().splitlines()
     assert status == 1
     assert out.startswith("added")
-    assert errors == [f"articlebot: {tmp_path / 'missing.txt'}: no such file or folder",
-                      f"articlebot: {binary}: looks like a binary file, not text"]
+    assert errors == [
+        f"articlebot: {tmp_path / 'missing.txt'}: no such file or folder",
+        f"articlebot: {binary}: looks like a binary file, not text",
+    ]
 
 
 def test_sources_and_remove(index_dir: Path, tmp_path: Path, capsys) -> None:
@@ -127,11 +147,14 @@ def test_sources_and_remove(index_dir: Path, tmp_path: Path, capsys) -> None:
     assert "no article with id" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["ask", ""], "articlebot: the question is empty"),
-    (["ask", "   "], "articlebot: the question is empty"),
-    (["ingest", "/no/such/folder"], "articlebot: /no/such/folder: no such file or folder"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ask", ""], "articlebot: the question is empty"),
+        (["ask", "   "], "articlebot: the question is empty"),
+        (["ingest", "/no/such/folder"], "articlebot: /no/such/folder: no such file or folder"),
+    ],
+)
 def test_user_errors_are_one_clear_line_and_exit_1(index_dir: Path, capsys, argv: list[str], message: str) -> None:
     assert run(*argv)[0] == 1
     assert capsys.readouterr().err.strip() == message
@@ -146,8 +169,14 @@ def test_a_bad_setting_is_reported(index_dir: Path, monkeypatch: pytest.MonkeyPa
 def test_the_installed_command_answers_from_a_fresh_index(tmp_path: Path) -> None:
     env = {**os.environ, "ARTICLEBOT_INDEX": str(tmp_path / "index")}
     env.pop("ARTICLEBOT_SEEDS", None)
-    done = subprocess.run([sys.executable, "-m", "index.cli", "ask", "How did China react?"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "index.cli", "ask", "How did China react?"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert XI_SENTENCE in done.stdout
     assert "Traceback" not in done.stderr
@@ -163,6 +192,7 @@ pay rise of 5 percent, the union said.</p><p>Ships that waited outside the harbo
 @pytest.fixture
 def article_server():
     """An HTTP server on 127.0.0.1 serving one article at /harbour."""
+
     class Handler(QuietHandler):
         pages = {"/harbour": PAGE}
 
@@ -170,7 +200,9 @@ def article_server():
         yield url
 
 
-def test_ingest_a_url_when_private_addresses_are_allowed(index_dir: Path, article_server: str, monkeypatch, capsys) -> None:
+def test_ingest_a_url_when_private_addresses_are_allowed(
+    index_dir: Path, article_server: str, monkeypatch, capsys
+) -> None:
     status, out = run("ingest", f"{article_server}/harbour")
     assert status == 1 and out == ""
     assert capsys.readouterr().err.startswith(f"articlebot: {article_server}/harbour: refused: 127.0.0.1")
@@ -180,7 +212,11 @@ def test_ingest_a_url_when_private_addresses_are_allowed(index_dir: Path, articl
     assert "HTTP 404" in capsys.readouterr().err
     [row] = [a for a in json.loads(run("sources", "--json")[1]) if a["title"] == "Harbour strike ends"]
     assert (row["url"], row["outlet"], row["author"], row["published"]) == (
-        f"{article_server}/harbour", "Port News", "Sam Reed", "2024-06-01")
+        f"{article_server}/harbour",
+        "Port News",
+        "Sam Reed",
+        "2024-06-01",
+    )
     answer = json.loads(run("ask", "How long was the harbour strike?", "--json")[1])
     assert "nine-day strike" in answer["quotes"][0]["text"]
 
@@ -192,7 +228,10 @@ def test_feeds_are_followed_listed_polled_and_removed(index_dir: Path, monkeypat
     site = FeedSite(items=3)
     with serving_feeds(site) as base:
         url = f"{base}/feed.xml"
-        assert run("feeds", "add", url) == (0, f"following {url}  Port News (3 items; `articlebot feeds poll` reads them)\n")
+        assert run("feeds", "add", url) == (
+            0,
+            f"following {url}  Port News (3 items; `articlebot feeds poll` reads them)\n",
+        )
         assert run("feeds", "add", url)[0] == 1 and "already followed" in capsys.readouterr().err
         assert run("feeds", "add", f"{base}/item/1")[0] == 1
         assert "not a feed: content type text/html" in capsys.readouterr().err
@@ -213,17 +252,26 @@ def test_a_path_with_a_line_break_is_shown_on_one_line(index_dir: Path, tmp_path
     assert run("ingest", str(odd), str(tmp_path / "gone\n.txt"))[0] == 1
     assert capsys.readouterr().err.splitlines() == [
         f"articlebot: {tmp_path}/gone\\n.txt: no such file or folder",
-        f"articlebot: {tmp_path}/bad\\nname\\x1b[2J.txt: looks like a binary file, not text"]
+        f"articlebot: {tmp_path}/bad\\nname\\x1b[2J.txt: looks like a binary file, not text",
+    ]
 
 
-def test_library_warnings_about_a_pdf_are_lines_about_its_path_at_the_level_chosen(index_dir: Path, tmp_path: Path) -> None:
+def test_library_warnings_about_a_pdf_are_lines_about_its_path_at_the_level_chosen(
+    index_dir: Path, tmp_path: Path
+) -> None:
     whole = make_pdf([["The council voted on Tuesday to close the old river bridge for repairs, officials said."]])
     damaged = tmp_path / "bridge.pdf"
-    damaged.write_bytes(whole[:whole.rindex(b"%%EOF")])  # truncated: pypdf warns, then cannot read it
+    damaged.write_bytes(whole[: whole.rindex(b"%%EOF")])  # truncated: pypdf warns, then cannot read it
 
     def ingest(**env: str) -> list[str]:
-        done = subprocess.run([sys.executable, "-m", "index.cli", "ingest", str(damaged)], cwd=REPO,
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "index.cli", "ingest", str(damaged)],
+            cwd=REPO,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 1 and done.stdout == ""
         return done.stderr.splitlines()
 
@@ -243,12 +291,17 @@ def test_ingest_help_names_every_file_type_read() -> None:
 
 def test_the_encoder_cache_follows_the_index_option(tmp_path: Path) -> None:
     assert Settings.from_env({}, index_dir=tmp_path / "data" / "idx").encoder_cache == tmp_path / "data" / "encoders"
-    assert Settings.from_env({"ARTICLEBOT_INDEX": "elsewhere/idx"}, index_dir=tmp_path / "idx").index_dir == tmp_path / "idx"
+    assert (
+        Settings.from_env({"ARTICLEBOT_INDEX": "elsewhere/idx"}, index_dir=tmp_path / "idx").index_dir
+        == tmp_path / "idx"
+    )
     set_apart = {"ARTICLEBOT_ENCODER_CACHE": str(tmp_path / "cache")}
     assert Settings.from_env(set_apart, index_dir=tmp_path / "idx").encoder_cache == tmp_path / "cache"
 
 
-def test_every_command_closes_the_index_it_opened(index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_command_closes_the_index_it_opened(
+    index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     opened: list[ArticleIndex] = []
     closed: list[ArticleIndex] = []
     open_index, close_index = ArticleIndex.open.__func__, ArticleIndex.close  # type: ignore[attr-defined]
@@ -264,20 +317,28 @@ def test_every_command_closes_the_index_it_opened(index_dir: Path, tmp_path: Pat
     monkeypatch.setattr(ArticleIndex, "open", classmethod(opening))
     monkeypatch.setattr(ArticleIndex, "close", closing)
     article = write(tmp_path, "a.txt", ARTICLE)
-    for argv, status in ((["ask", "How did China react?"], 0), (["ask", "-"], 0), (["ingest", str(article)], 0),
-                         (["ingest", str(tmp_path / "missing.txt")], 1), (["sources"], 0),
-                         (["remove", "no-such-id"], 1), (["feeds", "poll"], 0)):
+    for argv, status in (
+        (["ask", "How did China react?"], 0),
+        (["ask", "-"], 0),
+        (["ingest", str(article)], 0),
+        (["ingest", str(tmp_path / "missing.txt")], 1),
+        (["sources"], 0),
+        (["remove", "no-such-id"], 1),
+        (["feeds", "poll"], 0),
+    ):
         assert run(*argv)[0] == status, argv
         assert len(opened) == len(closed) and opened[-1] is closed[-1], argv
 
 
 def test_commands_on_postgresql_leave_no_broken_connection_in_the_server_log(
-        index_dir: Path, tmp_path: Path, postgres_url: str, postgres_log: Path) -> None:
+    index_dir: Path, tmp_path: Path, postgres_url: str, postgres_log: Path
+) -> None:
     env = {**os.environ, "ARTICLEBOT_DATABASE_URL": postgres_url}
     before = postgres_log.stat().st_size
     for argv in (["ingest", str(write(tmp_path, "a.txt", ARTICLE))], ["sources"], ["ask", "Which bridge closes?"]):
-        done = subprocess.run([sys.executable, "-m", "index.cli", *argv], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "index.cli", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr
     with postgres_log.open("rb") as log:
         log.seek(before)

@@ -1,6 +1,5 @@
 """Per-server collections: a server's articles are listed, searched and quoted only there; seeds everywhere."""
 
-
 from __future__ import annotations
 
 import pytest

@@ -62,8 +62,13 @@ def test_sigkill_during_ingest_and_save_loses_no_reported_article(tmp_path: Path
     rng = random.Random(7)
     env = {**os.environ, "PYTHONPATH": str(REPO), "ARTICLEBOT_DATABASE_URL": database_url}
     for attempt in range(6):
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(attempt * 100)], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(folder), str(attempt * 100)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
         # After the first add, a random moment: the kill lands during a later add or save whatever the
@@ -108,8 +113,12 @@ def test_adds_and_asks_at_once_corrupt_nothing(empty_index: ArticleIndex) -> Non
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=add, args=(0,)), threading.Thread(target=add, args=(8,)),
-               threading.Thread(target=ask), threading.Thread(target=ask)]
+    threads = [
+        threading.Thread(target=add, args=(0,)),
+        threading.Thread(target=add, args=(8,)),
+        threading.Thread(target=ask),
+        threading.Thread(target=ask),
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -18,8 +18,17 @@ def test_eval_reports_every_metric_for_every_mode(dataset: Path, settings) -> No
     assert data["questions"] == len(QUESTIONS)
     assert list(data["modes"]) == ["bm25", "dense", "hybrid"]
     for metrics in data["modes"].values():
-        assert list(metrics) == ["recall@1", "recall@5", "mrr@10", "quote_accuracy", "any_quote_accuracy",
-                                 "mean_quote_chars", "abstain_rate", "p50_ms", "p95_ms"]
+        assert list(metrics) == [
+            "recall@1",
+            "recall@5",
+            "mrr@10",
+            "quote_accuracy",
+            "any_quote_accuracy",
+            "mean_quote_chars",
+            "abstain_rate",
+            "p50_ms",
+            "p95_ms",
+        ]
         assert all(0 <= metrics[k] <= 1 for k in ("recall@1", "recall@5", "mrr@10", "quote_accuracy", "abstain_rate"))
     hybrid = data["modes"]["hybrid"]
     # Each question has a one-sentence answer in one of four small articles: all must be found.
@@ -54,14 +63,30 @@ def test_a_quote_is_on_target_when_it_overlaps_evidence_by_half_the_shorter() ->
 
 
 EVIDENCE_ARTICLES = [
-    ("n1", "Port strike", ["Dock workers walked out on Monday. The union said the strike would last until wages rose. "
-                           "Ships queued outside the harbour.",
-                           "The port authority offered 3 percent. The union rejected the offer on Wednesday."]),
-    ("n2", "Library", ["The city library reopened after two years. Its new reading room seats 200 children. "
-                       "The mayor, who opened it, called it a gift to the city."]),
+    (
+        "n1",
+        "Port strike",
+        [
+            "Dock workers walked out on Monday. The union said the strike would last until wages rose. "
+            "Ships queued outside the harbour.",
+            "The port authority offered 3 percent. The union rejected the offer on Wednesday.",
+        ],
+    ),
+    (
+        "n2",
+        "Library",
+        [
+            "The city library reopened after two years. Its new reading room seats 200 children. "
+            "The mayor, who opened it, called it a gift to the city."
+        ],
+    ),
 ]
 EVIDENCE_QUESTIONS = [
-    ("n1", "How long would the strike last, according to the union?", "The union said the strike would last until wages rose."),
+    (
+        "n1",
+        "How long would the strike last, according to the union?",
+        "The union said the strike would last until wages rose.",
+    ),
     ("n1", "What did the port authority offer?", "The port authority offered 3 percent."),
     ("n2", "How many children does the reading room seat?", "Its new reading room seats 200 children."),
     ("n2", "What did the mayor think of the library?", "called it a gift to the city"),
@@ -82,8 +107,11 @@ def test_eval_scores_evidence_span_sets_and_writes_the_misses(evidence_dataset: 
     assert hybrid.any_quote_accuracy >= hybrid.quote_accuracy >= 0.75
     rows = [json.loads(line) for line in misses.read_text().splitlines()]
     missed = {(r["mode"], r["question"]) for r in rows}
-    assert len(missed) == len(rows) == round((1 - report.modes["bm25"].quote_accuracy) * 4) + round(
-        (1 - hybrid.quote_accuracy) * 4)
+    assert (
+        len(missed)
+        == len(rows)
+        == round((1 - report.modes["bm25"].quote_accuracy) * 4) + round((1 - hybrid.quote_accuracy) * 4)
+    )
     for row in rows:
         expected = next(e for _, q, e in EVIDENCE_QUESTIONS if q == row["question"])
         assert row["evidence"] == [expected] and row["answers"] == []

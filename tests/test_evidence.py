@@ -17,25 +17,30 @@ from index.answer.evidence import (
 )
 
 
-@pytest.mark.parametrize(("question", "kind"), [
-    ("How many people died in the fire?", "number"),
-    ("What percentage of votes did Putin win?", "number"),
-    ("How much did the card sell for?", "number"),
-    ("When did the strike end?", "date"),
-    ("In which year was the bridge built?", "date"),
-    ("Who designed the museum?", "name"),
-    ("Which country sent troops?", "name"),
-    ("Where is the bottle now?", "name"),
-    ("How did China react?", ""),
-    ("Why did the talks fail?", ""),
-])
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many people died in the fire?", "number"),
+        ("What percentage of votes did Putin win?", "number"),
+        ("How much did the card sell for?", "number"),
+        ("When did the strike end?", "date"),
+        ("In which year was the bridge built?", "date"),
+        ("Who designed the museum?", "name"),
+        ("Which country sent troops?", "name"),
+        ("Where is the bottle now?", "name"),
+        ("How did China react?", ""),
+        ("Why did the talks fail?", ""),
+    ],
+)
 def test_the_answer_type_comes_from_the_question_word(question: str, kind: str) -> None:
     assert answer_type(question) == kind
 
 
 def test_a_long_preamble_is_not_the_ask() -> None:
-    question = ("A Mickey Mantle baseball card from 1952 recently sold at auction, setting a record. "
-                "How much did the card sell for?")
+    question = (
+        "A Mickey Mantle baseball card from 1952 recently sold at auction, setting a record. "
+        "How much did the card sell for?"
+    )
     assert ask_of(question) == "How much did the card sell for?"
     assert answer_type(question) == "number"
     assert ask_of("Tell me about the strike") == "Tell me about the strike"
@@ -69,6 +74,12 @@ def test_a_sentence_that_opens_with_a_pronoun_leans_on_the_one_before() -> None:
 @pytest.mark.parametrize("model", [WITH_READER, WITHOUT_READER])
 def test_the_model_is_a_probability_over_its_features(model) -> None:
     assert len(model.weights) == len(FEATURES)
-    strong, weak = model.probabilities(np.array([(0.8, 1.0, 0.0, 0.0, 0.5, 0.5, 0.7, 0.9, 1.0, 0.0, 1.0, 0.0, 1.0, 0.9, 4.0),
-                                                 (0.1, 0.0, -0.5, -0.8, 0.1, 0.0, 0.1, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.9, -4.0)]))
+    strong, weak = model.probabilities(
+        np.array(
+            [
+                (0.8, 1.0, 0.0, 0.0, 0.5, 0.5, 0.7, 0.9, 1.0, 0.0, 1.0, 0.0, 1.0, 0.9, 4.0),
+                (0.1, 0.0, -0.5, -0.8, 0.1, 0.0, 0.1, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.9, -4.0),
+            ]
+        )
+    )
     assert 0.0 < weak < strong < 1.0

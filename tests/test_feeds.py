@@ -44,7 +44,11 @@ async def test_a_feed_is_read_once_then_only_what_is_new(poller: FeedPoller) -> 
         assert "If-None-Match" not in feed_requests(site)[-1]
         articles = {a.title: a for a in poller.index.articles()}
         report = articles["Bridge report 3"]
-        assert (report.outlet, report.published, report.author) == ("Port News", "2023-11-17", "desk@port.test (River Desk)")
+        assert (report.outlet, report.published, report.author) == (
+            "Port News",
+            "2023-11-17",
+            "desk@port.test (River Desk)",
+        )
         assert "found 5 cracked girders" in report.text
         assert "found 9 cracked girders" in articles["Bridge report 7"].text  # no page: the feed's own text
 
@@ -92,7 +96,6 @@ async def test_what_is_not_a_feed_is_refused_clearly(poller: FeedPoller) -> None
             await poller.check(f"{base}/item/1")
         with pytest.raises(FeedError, match="refused: 10.0.0.1 is a private address"):
             await FeedPoller(poller.index, poller.feeds, Fetcher(FetchPolicy())).check("http://10.0.0.1/feed.xml")
-
 
 
 @pytest.mark.asyncio

@@ -137,8 +137,9 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             route(self, query)
 
-    def reply(self, status: int, body: bytes = b"", headers: Sequence[tuple[str, str]] = (),
-              length: bool = True) -> None:
+    def reply(
+        self, status: int, body: bytes = b"", headers: Sequence[tuple[str, str]] = (), length: bool = True
+    ) -> None:
         """Send a response; `length=False` leaves framing to `headers` (declared length, chunked, or close)."""
         self.send_response(status)
         for name, value in headers:
@@ -185,8 +186,11 @@ class Handler(BaseHTTPRequestHandler):
     def endless(self, query: dict[str, str]) -> None:
         """Stream forever: chunked, until-close, or behind a Content-Length that is far too small."""
         mode = query["mode"]
-        headers = {"chunked": ("Transfer-Encoding", "chunked"), "close": ("Connection", "close"),
-                   "lying": ("Content-Length", "20")}[mode]
+        headers = {
+            "chunked": ("Transfer-Encoding", "chunked"),
+            "close": ("Connection", "close"),
+            "lying": ("Content-Length", "20"),
+        }[mode]
         self.reply(200, b"", [("Content-Type", "text/html"), headers], length=False)
         block = b"<p>spam</p>" * 1500
         frame = b"%x\r\n%s\r\n" % (len(block), block) if mode == "chunked" else block
@@ -208,10 +212,20 @@ class Handler(BaseHTTPRequestHandler):
 
 
 ROUTES: dict[str, Callable[[Handler, dict[str, str]], None]] = {
-    "/article": Handler.article, "/echo": Handler.echo, "/typed": Handler.typed, "/gzip": Handler.gzipped,
-    "/sized": Handler.sized, "/status": Handler.status, "/redirect": Handler.redirect, "/loop": Handler.loop,
-    "/huge-length": Handler.huge_length, "/short": Handler.short, "/endless": Handler.endless,
-    "/drip": Handler.drip, "/drip-headers": Handler.drip_headers, "/silent": Handler.silent,
+    "/article": Handler.article,
+    "/echo": Handler.echo,
+    "/typed": Handler.typed,
+    "/gzip": Handler.gzipped,
+    "/sized": Handler.sized,
+    "/status": Handler.status,
+    "/redirect": Handler.redirect,
+    "/loop": Handler.loop,
+    "/huge-length": Handler.huge_length,
+    "/short": Handler.short,
+    "/endless": Handler.endless,
+    "/drip": Handler.drip,
+    "/drip-headers": Handler.drip_headers,
+    "/silent": Handler.silent,
 }
 
 
@@ -267,8 +281,11 @@ def fetch_within(seconds: float, url: str, policy: FetchPolicy) -> Fetched | Fet
 # Hostile URLs: refused before any connection
 
 
-HOSTILE_DNS = {"intranet.example": ["10.1.2.3"], "mixed.example": ["93.184.216.34", "10.0.0.8"],
-               "metadata.example": ["fd00:ec2::254"]}
+HOSTILE_DNS = {
+    "intranet.example": ["10.1.2.3"],
+    "mixed.example": ["93.184.216.34", "10.0.0.8"],
+    "metadata.example": ["fd00:ec2::254"],
+}
 
 HOSTILE = [
     ("http://127.0.0.1/", "127.0.0.1 is a loopback address"),
@@ -333,8 +350,7 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("url", "message"), HOSTILE, ids=[url or "empty" for url, _ in HOSTILE])
-def test_hostile_urls_are_refused_before_connecting(url: str, message: str,
-                                                    connections: list[tuple[str, int]]) -> None:
+def test_hostile_urls_are_refused_before_connecting(url: str, message: str, connections: list[tuple[str, int]]) -> None:
     host = urlsplit(url).hostname
     dns = FakeDNS(HOSTILE_DNS)
     policy = FetchPolicy(resolver=dns) if host in HOSTILE_DNS else FetchPolicy()
@@ -367,9 +383,17 @@ def test_check_url_refuses_on_syntax_and_literal_addresses_alone(url: str, messa
         check_url(url, FetchPolicy())
 
 
-@pytest.mark.parametrize("url", ["https://news.example/2024/05/harbour-fire?page=2", "http://intranet.example/",
-                                 "http://93.184.216.34:8080/a", "https://[2606:4700::1111]/",
-                                 "https://ex\u00e4mple.test/", "HTTPS://News.Example:8443"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://news.example/2024/05/harbour-fire?page=2",
+        "http://intranet.example/",
+        "http://93.184.216.34:8080/a",
+        "https://[2606:4700::1111]/",
+        "https://ex\u00e4mple.test/",
+        "HTTPS://News.Example:8443",
+    ],
+)
 def test_check_url_accepts_public_urls_without_resolving(url: str) -> None:
     def no_dns(host: str, port: int) -> list[IPAddress]:
         raise AssertionError("check_url must not resolve")
@@ -379,8 +403,13 @@ def test_check_url_accepts_public_urls_without_resolving(url: str) -> None:
 
 def test_allow_private_still_refuses_metadata_multicast_and_unspecified(connections: list[tuple[str, int]]) -> None:
     relaxed = FetchPolicy(allow_private=True)
-    for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://224.0.0.1/",
-                "http://0.0.0.0/", "http://[::]/"):
+    for url in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/",
+        "http://224.0.0.1/",
+        "http://0.0.0.0/",
+        "http://[::]/",
+    ):
         with pytest.raises(FetchError, match=r"^refused: "):
             fetch(url, relaxed)
     assert connections == []
@@ -402,8 +431,9 @@ def test_names_are_sent_to_the_resolver_in_idna_form(public: Site) -> None:
 # Fetching an article
 
 
-def test_private_server_is_fetched_only_when_private_urls_are_allowed(local: Site,
-                                                                     connections: list[tuple[str, int]]) -> None:
+def test_private_server_is_fetched_only_when_private_urls_are_allowed(
+    local: Site, connections: list[tuple[str, int]]
+) -> None:
     url = local.url("/article")
     refused(url, FetchPolicy(), "^refused: 127.0.0.1 is a loopback address$")
     assert local.seen == [] and connections == []
@@ -425,36 +455,49 @@ def test_request_target_is_escaped(public: Site) -> None:
     assert public.seen[0].path == "/article?q=caf%C3%A9&x=a%20b"
 
 
-@pytest.mark.parametrize(("declared", "content_type", "charset"), [
-    ("text/html", "text/html", None),
-    ("TEXT/HTML; Charset=\"ISO-8859-1\"", "text/html", "iso-8859-1"),
-    ("application/xhtml+xml; charset=utf-8", "application/xhtml+xml", "utf-8"),
-    ("text/plain", "text/plain", None),
-    ("text/markdown; charset=utf-8", "text/markdown", "utf-8"),
-    ("text/x-markdown", "text/x-markdown", None),
-    ("application/pdf", "application/pdf", None),
-])
-def test_article_content_types_are_accepted(public: Site, declared: str, content_type: str,
-                                            charset: str | None) -> None:
+@pytest.mark.parametrize(
+    ("declared", "content_type", "charset"),
+    [
+        ("text/html", "text/html", None),
+        ('TEXT/HTML; Charset="ISO-8859-1"', "text/html", "iso-8859-1"),
+        ("application/xhtml+xml; charset=utf-8", "application/xhtml+xml", "utf-8"),
+        ("text/plain", "text/plain", None),
+        ("text/markdown; charset=utf-8", "text/markdown", "utf-8"),
+        ("text/x-markdown", "text/x-markdown", None),
+        ("application/pdf", "application/pdf", None),
+    ],
+)
+def test_article_content_types_are_accepted(
+    public: Site, declared: str, content_type: str, charset: str | None
+) -> None:
     got = fetch(public.url("/typed?" + urlencode({"type": declared})), PUBLIC)
     assert (got.content_type, got.charset) == (content_type, charset)
     assert got.content.startswith(b"# A title")
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("/typed?type=image/png", "^not an article: content type image/png$"),
-    ("/typed?type=application/octet-stream", "^not an article: content type application/octet-stream$"),
-    ("/typed?type=application/json; charset=utf-8", "^not an article: content type application/json$"),
-    ("/typed", "^not an article: no content type$"),
-    ("/gzip", "^not an article: content encoding gzip$"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/typed?type=image/png", "^not an article: content type image/png$"),
+        ("/typed?type=application/octet-stream", "^not an article: content type application/octet-stream$"),
+        ("/typed?type=application/json; charset=utf-8", "^not an article: content type application/json$"),
+        ("/typed", "^not an article: no content type$"),
+        ("/gzip", "^not an article: content encoding gzip$"),
+    ],
+)
 def test_other_content_is_refused(public: Site, path: str, message: str) -> None:
     refused(public.url(path.replace(" ", "+")), PUBLIC, message)
 
 
-@pytest.mark.parametrize(("code", "message"), [
-    (404, "^HTTP 404 Not Found$"), (500, "^HTTP 500 Internal Server Error$"), (451, "^HTTP 451 "), (599, "^HTTP 599$"),
-])
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (404, "^HTTP 404 Not Found$"),
+        (500, "^HTTP 500 Internal Server Error$"),
+        (451, "^HTTP 451 "),
+        (599, "^HTTP 599$"),
+    ],
+)
 def test_error_statuses_are_refused(public: Site, code: int, message: str) -> None:
     refused(public.url(f"/status?code={code}"), PUBLIC, message)
 
@@ -474,10 +517,19 @@ def test_fetch_error_is_a_value_error() -> None:
     assert issubclass(FetchError, ValueError)
 
 
-@pytest.mark.parametrize(("value", "allowed"), [
-    ("1", True), ("true", True), ("YES", True), (" yes ", True),
-    ("0", False), ("", False), ("no", False), (None, False),
-])
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        (" yes ", True),
+        ("0", False),
+        ("", False),
+        ("no", False),
+        (None, False),
+    ],
+)
 def test_policy_from_env(value: str | None, allowed: bool) -> None:
     env = {} if value is None else {"ARTICLEBOT_ALLOW_PRIVATE_URLS": value}
     assert FetchPolicy.from_env(env) == FetchPolicy(allow_private=allowed)
@@ -487,16 +539,16 @@ def test_policy_from_env(value: str | None, allowed: bool) -> None:
 # Redirects: every hop checked again
 
 
-def test_redirect_to_private_server_is_refused(public: Site, local: Site,
-                                               connections: list[tuple[str, int]]) -> None:
+def test_redirect_to_private_server_is_refused(public: Site, local: Site, connections: list[tuple[str, int]]) -> None:
     url = public.url(f"/redirect?to={local.url('/article')}")
     refused(url, PUBLIC, "^refused: 127.0.0.1 is a loopback address$")
     assert local.seen == []
     assert connections == [("127.0.0.2", public.server_port)]
 
 
-def test_redirect_to_metadata_service_is_refused_without_connecting(public: Site,
-                                                                    connections: list[tuple[str, int]]) -> None:
+def test_redirect_to_metadata_service_is_refused_without_connecting(
+    public: Site, connections: list[tuple[str, int]]
+) -> None:
     url = public.url("/redirect?to=http://169.254.169.254/latest/meta-data/&code=301")
     refused(url, PUBLIC, "^refused: 169.254.169.254 is a link-local address$")
     assert connections == [("127.0.0.2", public.server_port)]
@@ -522,16 +574,20 @@ def test_redirect_loop_is_cut_off(public: Site) -> None:
 
 
 def test_redirects_can_be_turned_off(public: Site) -> None:
-    refused(public.url("/redirect?to=/article"), FetchPolicy(extra_public=PUBLIC_LOOPBACK, max_redirects=0),
-            r"^too many redirects \(0\)$")
+    refused(
+        public.url("/redirect?to=/article"),
+        FetchPolicy(extra_public=PUBLIC_LOOPBACK, max_redirects=0),
+        r"^too many redirects \(0\)$",
+    )
 
 
 def test_redirect_without_location_is_refused(public: Site) -> None:
     refused(public.url("/redirect?code=302"), PUBLIC, "^HTTP 302 redirect without a Location$")
 
 
-def test_redirect_to_a_name_that_resolves_privately_is_refused(public: Site,
-                                                               connections: list[tuple[str, int]]) -> None:
+def test_redirect_to_a_name_that_resolves_privately_is_refused(
+    public: Site, connections: list[tuple[str, int]]
+) -> None:
     dns = FakeDNS({"news.example": ["127.0.0.2"], "intranet.example": ["10.0.0.7"]})
     policy = FetchPolicy(extra_public=PUBLIC_LOOPBACK, resolver=dns)
     port = public.server_port
@@ -546,8 +602,9 @@ def test_redirect_to_a_name_that_resolves_privately_is_refused(public: Site,
 # DNS rebinding: the connection goes to the address that was checked
 
 
-def test_connection_goes_to_the_checked_address_not_a_second_lookup(public: Site,
-                                                                   connections: list[tuple[str, int]]) -> None:
+def test_connection_goes_to_the_checked_address_not_a_second_lookup(
+    public: Site, connections: list[tuple[str, int]]
+) -> None:
     # A rebinding resolver: public the first time, the host's loopback every time after.
     dns = FakeDNS({"news.example": ["127.0.0.2"]}, then={"news.example": ["127.0.0.1"]})
     got = fetch(public.url("/echo", host="news.example"), FetchPolicy(extra_public=PUBLIC_LOOPBACK, resolver=dns))
@@ -561,14 +618,18 @@ def test_connection_goes_to_the_checked_address_not_a_second_lookup(public: Site
 def test_each_hop_is_resolved_and_checked_again(public: Site, connections: list[tuple[str, int]]) -> None:
     dns = FakeDNS({"news.example": ["127.0.0.2"]}, then={"news.example": ["127.0.0.1"]})
     url = public.url("/redirect?to=/article", host="news.example")
-    refused(url, FetchPolicy(extra_public=PUBLIC_LOOPBACK, resolver=dns),
-            "^refused: news.example resolves to 127.0.0.1, a loopback address$")
+    refused(
+        url,
+        FetchPolicy(extra_public=PUBLIC_LOOPBACK, resolver=dns),
+        "^refused: news.example resolves to 127.0.0.1, a loopback address$",
+    )
     assert len(dns.calls) == 2
     assert connections == [("127.0.0.2", public.server_port)]
 
 
-def test_later_checked_addresses_are_tried_when_the_first_refuses(public: Site,
-                                                                  connections: list[tuple[str, int]]) -> None:
+def test_later_checked_addresses_are_tried_when_the_first_refuses(
+    public: Site, connections: list[tuple[str, int]]
+) -> None:
     dns = FakeDNS({"news.example": ["127.0.0.3", "127.0.0.2"]})
     policy = FetchPolicy(extra_public=(ipaddress.ip_network("127.0.0.2/31"),), resolver=dns)
     assert fetch(public.url("/article", host="news.example"), policy).content == ARTICLE
@@ -586,9 +647,30 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.skip("needs the openssl command to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=news.example",
-                    "-addext", "subjectAltName=DNS:news.example"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=news.example",
+            "-addext",
+            "subjectAltName=DNS:news.example",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -602,8 +684,9 @@ def secure(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> I
     yield from serve("127.0.0.2", context)
 
 
-def test_https_connects_to_the_checked_address_and_verifies_the_name(secure: Site,
-                                                                     connections: list[tuple[str, int]]) -> None:
+def test_https_connects_to_the_checked_address_and_verifies_the_name(
+    secure: Site, connections: list[tuple[str, int]]
+) -> None:
     dns = FakeDNS({"news.example": ["127.0.0.2"]}, then={"news.example": ["127.0.0.1"]})
     got = fetch(secure.url("/echo", host="news.example"), FetchPolicy(extra_public=PUBLIC_LOOPBACK, resolver=dns))
     port = secure.server_port
@@ -614,8 +697,11 @@ def test_https_connects_to_the_checked_address_and_verifies_the_name(secure: Sit
 
 def test_https_certificate_for_another_name_is_refused(secure: Site) -> None:
     dns = FakeDNS({"other.example": ["127.0.0.2"]})
-    refused(secure.url("/article", host="other.example"), FetchPolicy(extra_public=PUBLIC_LOOPBACK, resolver=dns),
-            "^unreachable: TLS certificate not accepted")
+    refused(
+        secure.url("/article", host="other.example"),
+        FetchPolicy(extra_public=PUBLIC_LOOPBACK, resolver=dns),
+        "^unreachable: TLS certificate not accepted",
+    )
     assert secure.seen == []
 
 
@@ -654,12 +740,15 @@ def test_a_body_longer_than_its_content_length_ends_at_the_declared_length(publi
         assert str(outcome).startswith("bad response: ")
 
 
-@pytest.mark.parametrize("path", [
-    "/silent",                              # accepts, reads the request, never answers
-    "/drip-headers",                        # a header line that never ends, a byte every 0.2 s
-    "/drip",                                # headers, then a body byte every 0.2 s forever
-    "/redirect?to=/redirect%3Fto%3D/drip",  # two quick redirects spend part of the same deadline
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/silent",  # accepts, reads the request, never answers
+        "/drip-headers",  # a header line that never ends, a byte every 0.2 s
+        "/drip",  # headers, then a body byte every 0.2 s forever
+        "/redirect?to=/redirect%3Fto%3D/drip",  # two quick redirects spend part of the same deadline
+    ],
+)
 def test_slow_servers_are_cut_off_at_the_total_deadline(public: Site, path: str) -> None:
     policy = FetchPolicy(extra_public=PUBLIC_LOOPBACK, timeout=1.5)
     started = time.monotonic()

@@ -25,7 +25,22 @@ from index.ingest.parse import parse_text
 from tests.support.paths import REPO
 
 SECONDS = 5.0
-WORDS = ["the", "minister", "said", "on", "Tuesday", "that", "talks", "would", "resume", "after", "the", "vote", "in", "parliament"]
+WORDS = [
+    "the",
+    "minister",
+    "said",
+    "on",
+    "Tuesday",
+    "that",
+    "talks",
+    "would",
+    "resume",
+    "after",
+    "the",
+    "vote",
+    "in",
+    "parliament",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +73,9 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
-def test_hostile_files_are_handled_in_seconds_with_a_clear_outcome(index: ArticleIndex, tmp_path: Path, case: str) -> None:
+def test_hostile_files_are_handled_in_seconds_with_a_clear_outcome(
+    index: ArticleIndex, tmp_path: Path, case: str
+) -> None:
     name, text = HOSTILE[case]
     path = tmp_path / "in" / name
     path.parent.mkdir()
@@ -86,9 +103,11 @@ def test_hostile_files_are_handled_in_seconds_with_a_clear_outcome(index: Articl
 def test_a_long_article_is_shortened_at_a_paragraph_break_and_says_so() -> None:
     text = "\n\n".join(f"Paragraph {i}. " + words(150) for i in range(200))
     bounded = bound_text(text)
-    assert bounded.notes == (f"shortened: only the first {MAX_ARTICLE_CHARS:,} of its {len(text):,} characters are indexed",)
+    assert bounded.notes == (
+        f"shortened: only the first {MAX_ARTICLE_CHARS:,} of its {len(text):,} characters are indexed",
+    )
     assert MAX_ARTICLE_CHARS - 1000 < len(bounded.text) <= MAX_ARTICLE_CHARS
-    assert text.startswith(bounded.text) and text[len(bounded.text):].startswith("\n\nParagraph ")
+    assert text.startswith(bounded.text) and text[len(bounded.text) :].startswith("\n\nParagraph ")
 
 
 def test_text_within_the_limits_is_unchanged() -> None:
@@ -98,8 +117,9 @@ def test_text_within_the_limits_is_unchanged() -> None:
 
 def _cli(tiny_model: Path, tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ARTICLEBOT_MODEL": str(tiny_model), "ARTICLEBOT_INDEX": str(tmp_path / "cli-index")}
-    return subprocess.run([sys.executable, "-m", "index.cli", *argv], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "index.cli", *argv], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
 
 
 def test_the_command_line_says_what_was_shortened_and_names_any_file_safely(tmp_path: Path, tiny_model: Path) -> None:
@@ -119,15 +139,50 @@ def test_the_command_line_says_what_was_shortened_and_names_any_file_safely(tmp_
     assert again.stdout.startswith("unchanged"), "the stored source is the file's, whatever its name's bytes"
 
 
-PIECES = st.sampled_from(["[", "](", "![", "**", "__", "(", ")", ".", ". ", "Mr. ", "U.S. ", "a", "word ", " ",
-                          "\n", "\n\n", "#", "-", "• ", "“", "”", "北京", "é", "🙂", "\u200b", "\t", "!?", "—"])
+PIECES = st.sampled_from(
+    [
+        "[",
+        "](",
+        "![",
+        "**",
+        "__",
+        "(",
+        ")",
+        ".",
+        ". ",
+        "Mr. ",
+        "U.S. ",
+        "a",
+        "word ",
+        " ",
+        "\n",
+        "\n\n",
+        "#",
+        "-",
+        "• ",
+        "“",
+        "”",
+        "北京",
+        "é",
+        "🙂",
+        "\u200b",
+        "\t",
+        "!?",
+        "—",
+    ]
+)
 RUNS = st.lists(st.tuples(PIECES, st.integers(1, 60_000)), min_size=1, max_size=12).map(
-    lambda runs: "".join(piece * count for piece, count in runs)[:1_000_000])
+    lambda runs: "".join(piece * count for piece, count in runs)[:1_000_000]
+)
 
 
-@settings(max_examples=25, deadline=SECONDS * 1000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25, deadline=SECONDS * 1000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(body=RUNS)
-def test_random_text_up_to_a_megabyte_goes_through_ingest_in_seconds(tiny: TorchEncoder, tmp_path_factory, body: str) -> None:
+def test_random_text_up_to_a_megabyte_goes_through_ingest_in_seconds(
+    tiny: TorchEncoder, tmp_path_factory, body: str
+) -> None:
     index = ArticleIndex(tmp_path_factory.mktemp("random"), tiny, Settings())
     try:
         article = parse_text("Council vote\n" + body, "random", markdown=True)
@@ -138,5 +193,5 @@ def test_random_text_up_to_a_megabyte_goes_through_ingest_in_seconds(tiny: Torch
     assert result.status == "added"
     stored = index.articles()[0]
     for quote in index.ask("What did the minister say?", k=3).quotes:
-        assert stored.text[quote.start:quote.end] == quote.text
+        assert stored.text[quote.start : quote.end] == quote.text
     index.close()

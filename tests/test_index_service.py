@@ -27,8 +27,12 @@ async def test_a_hundred_questions_at_once_never_stall_the_event_loop(seed_index
             last = now
 
     ticker = asyncio.create_task(tick())
-    questions = ["What did Kim Jong Un say?", "How did China react?", "What percentage of votes did Putin win?",
-                 "What is the capital of Peru?"] * 25
+    questions = [
+        "What did Kim Jong Un say?",
+        "How did China react?",
+        "What percentage of votes did Putin win?",
+        "What is the capital of Peru?",
+    ] * 25
     answers = await asyncio.gather(*(service.ask(q, Scope.of_server(None)) for q in questions))
     done.set()
     await ticker

@@ -23,7 +23,7 @@ def imports(package: str, root: Path = ROOT) -> Iterator[tuple[str, str, tuple[s
             elif isinstance(node, ast.ImportFrom):
                 base = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
                 if node.level:
-                    base = base[:len(base) - node.level + 1]
+                    base = base[: len(base) - node.level + 1]
                     module = ".".join([*base, node.module] if node.module else base)
                 else:
                     module = node.module or ""
@@ -33,7 +33,10 @@ def imports(package: str, root: Path = ROOT) -> Iterator[tuple[str, str, tuple[s
 BASE = {"errors", "records", "settings", "printable"}
 #: What each part of `index/` may import of the others: the pipeline's stages, lowest first.
 ALLOWED = {
-    "errors": set(), "records": set(), "printable": set(), "settings": {"errors"},
+    "errors": set(),
+    "records": set(),
+    "printable": set(),
+    "settings": {"errors"},
     "storage": BASE,
     "encoders": BASE,
     "search": BASE | {"storage"},
@@ -68,13 +71,19 @@ def test_each_part_of_the_index_imports_only_the_parts_below_it() -> None:
 
 
 def test_an_import_against_the_direction_is_caught(tmp_path: Path) -> None:
-    for name, line in (("storage/x.py", "from ..answer.quotes import weigh_sentences"),
-                       ("search/y.py", "from index.ingest import parse"), ("ingest/z.py", "from .. import answer"),
-                       ("ingest/ok.py", "from ..storage.scope import Scope")):
+    for name, line in (
+        ("storage/x.py", "from ..answer.quotes import weigh_sentences"),
+        ("search/y.py", "from index.ingest import parse"),
+        ("ingest/z.py", "from .. import answer"),
+        ("ingest/ok.py", "from ..storage.scope import Scope"),
+    ):
         (tmp_path / "index" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "index" / name).write_text(line + "\n", encoding="utf-8")
     assert sorted(against_the_direction(tmp_path)) == [
-        ("index/ingest/z.py", "index"), ("index/search/y.py", "index.ingest"), ("index/storage/x.py", "index.answer.quotes")]
+        ("index/ingest/z.py", "index"),
+        ("index/search/y.py", "index.ingest"),
+        ("index/storage/x.py", "index.answer.quotes"),
+    ]
 
 
 def test_the_bot_imports_the_index_only_through_its_public_surface() -> None:
@@ -87,8 +96,13 @@ def test_the_index_never_imports_discord() -> None:
 
 
 def test_no_module_imports_another_modules_private_names() -> None:
-    private = [(f, m, n) for package in ("index", "bot", "tools") for f, m, names in imports(package)
-               for n in names if n.startswith("_") and not n.startswith("__")]
+    private = [
+        (f, m, n)
+        for package in ("index", "bot", "tools")
+        for f, m, names in imports(package)
+        for n in names
+        if n.startswith("_") and not n.startswith("__")
+    ]
     assert private == []
 
 
@@ -102,6 +116,7 @@ def test_the_tools_use_the_index_s_public_verbs_only() -> None:
 
 
 def test_no_test_imports_another_test() -> None:
-    leaks = [(f, m) for f, m, _ in imports("tests")
-             if m.split(".")[-1].startswith("test_") or m.split(".")[-1] == "conftest"]
+    leaks = [
+        (f, m) for f, m, _ in imports("tests") if m.split(".")[-1].startswith("test_") or m.split(".")[-1] == "conftest"
+    ]
     assert leaks == []

@@ -70,7 +70,12 @@ def test_scores_are_bm25(tmp_path: Path, query: str, one_commit_each: bool) -> N
 
 
 def test_the_analyzer_stems_and_drops_stop_words() -> None:
-    assert Analyzer().terms("How did the Councils REACT to the bridges' closing?") == ["council", "react", "bridg", "close"]
+    assert Analyzer().terms("How did the Councils REACT to the bridges' closing?") == [
+        "council",
+        "react",
+        "bridg",
+        "close",
+    ]
 
 
 def test_changes_are_seen_after_the_commit(tmp_path: Path) -> None:

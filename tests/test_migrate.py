@@ -13,8 +13,10 @@ from index.ingest.feeds import FeedList
 from index.ingest.parse import parse_text
 from tests.support.paths import SEEDS
 
-STORY = ("Harbour reopens\n\nThe harbour reopened on Monday after the storm. Fishing boats returned at dawn, "
-         "and the mayor thanked the rescue crews.")
+STORY = (
+    "Harbour reopens\n\nThe harbour reopened on Monday after the storm. Fishing boats returned at dawn, "
+    "and the mayor thanked the rescue crews."
+)
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -24,8 +26,10 @@ def run(*argv: str) -> tuple[int, str]:
 
 def snapshot(index: ArticleIndex) -> dict[str, tuple]:
     """What a user sees of each article: its record and its passages."""
-    return {a.id: (a.title, a.text, a.url, a.collection, a.added_by, a.added_at, a.story, a.passages)
-            for a in index.articles()}
+    return {
+        a.id: (a.title, a.text, a.url, a.collection, a.added_by, a.added_at, a.story, a.passages)
+        for a in index.articles()
+    }
 
 
 def feeds_of(folder: Path, database_url: str = "") -> list[tuple]:
@@ -37,8 +41,9 @@ def feeds_of(folder: Path, database_url: str = "") -> list[tuple]:
         feeds.close()
 
 
-def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex, postgres_url: str, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_index_goes_to_postgresql_and_back_unchanged(
+    seed_index: ArticleIndex, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed_index.add(parse_text(STORY, "file:harbour.txt"), added_by="editor")
     before, answer = snapshot(seed_index), seed_index.ask("When did the harbour reopen?")
     seed_index.close()
@@ -54,10 +59,13 @@ def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex
 
     status, out = run("migrate", "--to", postgres_url)
     assert status == 0, out
-    assert "copied 2 articles" in out and "copied 2 feeds (0 already there)" in out and out.rstrip().endswith("verified")
+    assert (
+        "copied 2 articles" in out and "copied 2 feeds (0 already there)" in out and out.rstrip().endswith("verified")
+    )
     assert feeds_of(tmp_path, postgres_url) == followed
-    in_postgres = ArticleIndex(tmp_path / "process", seed_index.encoder,
-                               Settings(index_dir=tmp_path / "process", database_url=postgres_url))
+    in_postgres = ArticleIndex(
+        tmp_path / "process", seed_index.encoder, Settings(index_dir=tmp_path / "process", database_url=postgres_url)
+    )
     assert snapshot(in_postgres) == before
     assert in_postgres.ask("When did the harbour reopen?").quotes == answer.quotes
     in_postgres.close()
@@ -77,8 +85,9 @@ def test_an_index_goes_to_postgresql_and_back_unchanged(seed_index: ArticleIndex
     assert feeds_of(tmp_path / "back") == followed
 
 
-def test_migrate_refuses_a_target_it_cannot_use(seed_index: ArticleIndex, postgres_url: str,
-                                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_migrate_refuses_a_target_it_cannot_use(
+    seed_index: ArticleIndex, postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     seed_index.close()
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
     monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
@@ -90,13 +99,16 @@ def test_migrate_refuses_a_target_it_cannot_use(seed_index: ArticleIndex, postgr
     assert "cannot open the index database" in err and "Traceback" not in err
 
 
-def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(postgres_url: str, tmp_path: Path,
-                                                                                encoder) -> None:
+def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(
+    postgres_url: str, tmp_path: Path, encoder
+) -> None:
     """Chunk ids differ between the stores: the folder's BM25 index, made for SQLite's, is not reused."""
     from index.migrate import migrate
 
-    bridge = ("Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. "
-              "Engineers found corroded steel.")
+    bridge = (
+        "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. "
+        "Engineers found corroded steel."
+    )
     ferry = "Ferry sails again\n\nThe harbour ferry sailed again on Monday after a strike by its crew ended."
     folder = tmp_path / "index"
     old = ArticleIndex(folder, encoder, Settings(index_dir=folder))
@@ -117,7 +129,8 @@ def test_the_folder_of_a_migrated_index_answers_from_the_database_it_moved_to(po
 
 
 def test_migrate_into_a_database_holding_other_articles_verifies_the_source_only(
-        tmp_path: Path, postgres_url: str, encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, postgres_url: str, encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from index.ingest.load import ensure_seeded
     from index.migrate import unlike_articles
 
@@ -135,8 +148,10 @@ def test_migrate_into_a_database_holding_other_articles_verifies_the_source_only
     assert "1 of 1 articles (1 passages) are there alike; it holds 2 articles in all" in out
     assert out.rstrip().endswith("verified")
 
-    with ArticleIndex(folder, encoder, Settings(index_dir=folder)) as harbour, \
-            ArticleIndex(there.index_dir, encoder, there) as shared:
+    with (
+        ArticleIndex(folder, encoder, Settings(index_dir=folder)) as harbour,
+        ArticleIndex(there.index_dir, encoder, there) as shared,
+    ):
         assert unlike_articles(harbour, shared) == ()
         shared.remove(added.article_id)
         assert unlike_articles(harbour, shared) == (added.article_id,)

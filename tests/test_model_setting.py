@@ -20,7 +20,7 @@ def test_a_local_model_folder_indexes_and_answers(tiny_model: Path, tmp_path: Pa
     ensure_seeded(index, SEEDS)
     [article] = index.articles()
     for chunk in index.store.all_chunks():  # chunks shrink to the small model's limit
-        assert index.encoder.count_tokens([article.text[chunk.start:chunk.end]])[0] <= 64
+        assert index.encoder.count_tokens([article.text[chunk.start : chunk.end]])[0] <= 64
     # Random weights carry no meaning, but BM25 still finds the vote share.
     assert "77 percent" in index.search("percent of votes", k=1, mode="bm25")[0].text
 

@@ -29,19 +29,34 @@ TEXTS = [
 ]
 
 PASSAGES = [
-    ("The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a region in "
-     "France. They were descended from Norse raiders and pirates from Denmark, Iceland and Norway."),
-    ("Super Bowl 50 was an American football game to determine the champion of the National Football League for "
-     "the 2015 season. The Denver Broncos defeated the Carolina Panthers 24-10 to earn their third title."),
-    ("Photosynthesis is a process used by plants to convert light energy into chemical energy. The energy is "
-     "stored in carbohydrate molecules, such as sugars, made from carbon dioxide and water."),
-    ("The Rhine is a European river that begins in the Swiss canton of Graubunden. It flows through Germany and "
-     "the Netherlands and empties into the North Sea."),
-    ("Jupiter is the fifth planet from the Sun and the largest in the Solar System. It has 95 known moons, among "
-     "them the four large Galilean moons discovered by Galileo in 1610."),
+    (
+        "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a region in "
+        "France. They were descended from Norse raiders and pirates from Denmark, Iceland and Norway."
+    ),
+    (
+        "Super Bowl 50 was an American football game to determine the champion of the National Football League for "
+        "the 2015 season. The Denver Broncos defeated the Carolina Panthers 24-10 to earn their third title."
+    ),
+    (
+        "Photosynthesis is a process used by plants to convert light energy into chemical energy. The energy is "
+        "stored in carbohydrate molecules, such as sugars, made from carbon dioxide and water."
+    ),
+    (
+        "The Rhine is a European river that begins in the Swiss canton of Graubunden. It flows through Germany and "
+        "the Netherlands and empties into the North Sea."
+    ),
+    (
+        "Jupiter is the fifth planet from the Sun and the largest in the Solar System. It has 95 known moons, among "
+        "them the four large Galilean moons discovered by Galileo in 1610."
+    ),
 ]
-QUESTIONS = ["Which region did the Normans name?", "Who won Super Bowl 50?", "How do plants turn light into energy?",
-             "Where does the Rhine flow into the sea?", "How many moons does Jupiter have?"]
+QUESTIONS = [
+    "Which region did the Normans name?",
+    "Who won Super Bowl 50?",
+    "How do plants turn light into energy?",
+    "Where does the Rhine flow into the sea?",
+    "How many moons does Jupiter have?",
+]
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
@@ -183,8 +198,9 @@ def test_models_the_backend_cannot_reproduce_are_refused(tiny_model: Path, tmp_p
         OnnxEncoder(str(tmp_path / "no-such-model"), cache_dir=tmp_path / "cache")
 
 
-def test_without_onnxruntime_the_error_says_how_to_install_it(tiny_model: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_onnxruntime_the_error_says_how_to_install_it(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` meets when not installed
     with pytest.raises(ModelError, match=re.escape("pip install onnxruntime onnx")):
         OnnxEncoder(str(tiny_model), cache_dir=tmp_path)
@@ -213,8 +229,9 @@ def test_packaged_model_sentence_vectors_match_torch(encoder: OnnxEncoder, torch
     assert encoder.count_tokens([long]) == torch_encoder.count_tokens([long]) and encoder.count_tokens([long])[0] > 256
 
 
-def test_an_index_built_with_torch_answers_with_onnx(settings: Settings, encoder: OnnxEncoder,
-                                                     torch_encoder: TorchEncoder) -> None:
+def test_an_index_built_with_torch_answers_with_onnx(
+    settings: Settings, encoder: OnnxEncoder, torch_encoder: TorchEncoder
+) -> None:
     from index.ingest.load import ensure_seeded
     from tests.support.paths import SEEDS
 

@@ -29,8 +29,10 @@ def test_pgvector_finds_the_nearest_vectors_with_an_hnsw_index(postgres_url: str
 def test_a_notification_reaches_another_connection(postgres_url: str) -> None:
     import psycopg
 
-    with psycopg.connect(postgres_url, autocommit=True) as listener, \
-            psycopg.connect(postgres_url, autocommit=True) as writer:
+    with (
+        psycopg.connect(postgres_url, autocommit=True) as listener,
+        psycopg.connect(postgres_url, autocommit=True) as writer,
+    ):
         listener.execute("LISTEN changes")
         writer.execute("SELECT pg_notify('changes', '7')")
         received = [n.payload for n in listener.notifies(timeout=2, stop_after=1)]

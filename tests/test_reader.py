@@ -10,25 +10,37 @@ from index.encoders.reader import PACKAGED_READER, Reader, reader_for
 
 #: (question, the sentence that answers it, sentences that do not), written for this test, news-like.
 PAIRS = [
-    ("What did Kim Jong Un say?",
-     'North Korean leader Kim Jong Un sent a "heartfelt congratulations" to his counterpart, Russian President '
-     "Vladimir Putin, on his landslide re-election victory.",
-     ["Putin won close to 77 percent of votes.",
-      "The West has been pointedly slower in offering congratulations."]),
-    ("How many people were hurt in the crash?",
-     "Twelve passengers were taken to hospital after the train left the rails near the station.",
-     ["The train operator apologised for the delays on Monday.", "The line reopened on Friday after repairs."]),
-    ("Who won the election?",
-     "The Labour candidate, Sarah Jones, took the seat with 54 percent of the vote.",
-     ["Turnout fell to 41 percent, the lowest since 2001.", "Polls closed at 10pm and counting went on overnight."]),
-    pytest.param("Why did the factory close?",
-                 "The company said falling orders from car makers had forced it to shut the plant.",
-                 ["The factory opened in 1962 on the edge of the town.", "About 300 people worked there at its peak."],
-                 marks=pytest.mark.xfail(strict=True, reason="a miss of the reader shipped on 2026-12-05: 'close' is "
-                                         "matched to 'opened' over 'shut the plant' (docs/reader.md)")),
-    ("When will the bridge reopen?",
-     "Engineers expect the bridge to reopen to traffic in March.",
-     ["The bridge was built in 1890 by a local firm.", "Repairs to the bridge will cost £4m, the council said."]),
+    (
+        "What did Kim Jong Un say?",
+        'North Korean leader Kim Jong Un sent a "heartfelt congratulations" to his counterpart, Russian President '
+        "Vladimir Putin, on his landslide re-election victory.",
+        ["Putin won close to 77 percent of votes.", "The West has been pointedly slower in offering congratulations."],
+    ),
+    (
+        "How many people were hurt in the crash?",
+        "Twelve passengers were taken to hospital after the train left the rails near the station.",
+        ["The train operator apologised for the delays on Monday.", "The line reopened on Friday after repairs."],
+    ),
+    (
+        "Who won the election?",
+        "The Labour candidate, Sarah Jones, took the seat with 54 percent of the vote.",
+        ["Turnout fell to 41 percent, the lowest since 2001.", "Polls closed at 10pm and counting went on overnight."],
+    ),
+    pytest.param(
+        "Why did the factory close?",
+        "The company said falling orders from car makers had forced it to shut the plant.",
+        ["The factory opened in 1962 on the edge of the town.", "About 300 people worked there at its peak."],
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="a miss of the reader shipped on 2026-12-05: 'close' is "
+            "matched to 'opened' over 'shut the plant' (docs/reader.md)",
+        ),
+    ),
+    (
+        "When will the bridge reopen?",
+        "Engineers expect the bridge to reopen to traffic in March.",
+        ["The bridge was built in 1890 by a local firm.", "Repairs to the bridge will cost £4m, the council said."],
+    ),
 ]
 
 
@@ -67,8 +79,11 @@ def test_on_the_seed_article_the_reader_ranks_kim_s_message_first(seed_index: Ar
     assert not seed_index.ask("What is the capital of Peru?").answered
 
 
-@pytest.mark.xfail(strict=True, reason="'not found' is decided without the reader, whose probability separates "
-                   "answerable news questions from unanswerable ones less well (docs/reader.md); Kim's message "
-                   "scores 0.09 there, under ARTICLEBOT_MIN_SCORE 0.1")
+@pytest.mark.xfail(
+    strict=True,
+    reason="'not found' is decided without the reader, whose probability separates "
+    "answerable news questions from unanswerable ones less well (docs/reader.md); Kim's message "
+    "scores 0.09 there, under ARTICLEBOT_MIN_SCORE 0.1",
+)
 def test_the_seed_article_answers_what_kim_jong_un_said(seed_index: ArticleIndex) -> None:
     assert seed_index.ask("What did Kim Jong Un say?").answered

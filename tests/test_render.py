@@ -18,8 +18,18 @@ from index import Answer, Quote, SourceMatch
 
 
 def quote(text: str, article: int, title: str = "Title", url: str = "https://news.test/a") -> Quote:
-    return Quote(text=text, article_id=f"a{article}", title=title, url=url, outlet="Outlet",
-                 published="2024-01-01", paragraph=1, start=0, end=len(text), score=1.0)
+    return Quote(
+        text=text,
+        article_id=f"a{article}",
+        title=title,
+        url=url,
+        outlet="Outlet",
+        published="2024-01-01",
+        paragraph=1,
+        start=0,
+        end=len(text),
+        score=1.0,
+    )
 
 
 def test_shorten_prefers_a_sentence_end_then_a_word_boundary() -> None:
@@ -48,9 +58,12 @@ def test_markdown_in_quotes_is_escaped_but_the_words_stay() -> None:
     assert "\\[this]" in escaped and "\\*\\*Breaking" in escaped
 
 
-@given(texts=st.lists(st.text(alphabet=st.sampled_from("ab *_>`~|[]()#\n .!"), min_size=1, max_size=5000),
-                      min_size=1, max_size=10),
-       title=st.text(min_size=1, max_size=600))
+@given(
+    texts=st.lists(
+        st.text(alphabet=st.sampled_from("ab *_>`~|[]()#\n .!"), min_size=1, max_size=5000), min_size=1, max_size=10
+    ),
+    title=st.text(min_size=1, max_size=600),
+)
 @settings(max_examples=60, deadline=None)
 def test_any_answer_renders_within_discords_limits(texts: list[str], title: str) -> None:
     quotes = tuple(quote(t, i // 2, title) for i, t in enumerate(texts))
@@ -65,7 +78,9 @@ def test_any_answer_renders_within_discords_limits(texts: list[str], title: str)
 
 
 def test_not_found_lists_sources_with_links() -> None:
-    answer = Answer("q", False, (), (SourceMatch("a1", "A [bracketed] title", "https://news.test/a", "Outlet", "2024-01-01", 0.1),))
+    answer = Answer(
+        "q", False, (), (SourceMatch("a1", "A [bracketed] title", "https://news.test/a", "Outlet", "2024-01-01", 0.1),)
+    )
     [[embed]] = render_answer(answer)
     assert embed.title == "Nothing found"
     assert "**[A \\[bracketed\\] title](https://news.test/a)** — Outlet · 2024-01-01" in (embed.description or "")

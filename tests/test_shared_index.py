@@ -18,14 +18,18 @@ from index.ingest.parse import parse_text
 from tests.support.paths import REPO
 
 VISIBLE_WITHIN = 2.0
-BRIDGE = "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."
+BRIDGE = (
+    "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."
+)
 
 
 @pytest.fixture
 def two_processes(postgres_url: str, tmp_path: Path, encoder) -> Iterator[tuple[ArticleIndex, ArticleIndex]]:
     """Two indexes on one database, each with its own folder, as two bot processes have them."""
-    opened = [ArticleIndex(tmp_path / name, encoder, Settings(index_dir=tmp_path / name, database_url=postgres_url))
-              for name in ("one", "two")]
+    opened = [
+        ArticleIndex(tmp_path / name, encoder, Settings(index_dir=tmp_path / name, database_url=postgres_url))
+        for name in ("one", "two")
+    ]
     yield opened[0], opened[1]
     for index in opened:
         index.close()
@@ -50,7 +54,9 @@ def test_an_add_and_a_remove_in_one_process_reach_the_other_within_two_seconds(t
 
     within(VISIBLE_WITHIN, answered)
     # Found by its words too: the other process's BM25 index took the change.
-    within(VISIBLE_WITHIN, lambda: any(p.article_id == added.article_id for p in two.search("corroded steel", mode="bm25")))
+    within(
+        VISIBLE_WITHIN, lambda: any(p.article_id == added.article_id for p in two.search("corroded steel", mode="bm25"))
+    )
     assert [a.id for a in two.articles()] == [added.article_id]
 
     assert two.remove(added.article_id)
@@ -91,8 +97,16 @@ index.close()
 def test_writers_in_two_processes_at_once_lose_nothing(two_processes, postgres_url: str, tmp_path: Path) -> None:
     one, _ = two_processes
     env = {**os.environ, "PYTHONPATH": str(REPO), "ARTICLEBOT_DATABASE_URL": postgres_url}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / f"writer-{name}"), name], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("alpha", "beta")]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path / f"writer-{name}"), name],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("alpha", "beta")
+    ]
     for writer in writers:
         out, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err
@@ -108,19 +122,35 @@ def test_writers_in_two_processes_at_once_lose_nothing(two_processes, postgres_u
 
 
 def test_a_grown_collection_is_searched_by_an_ivfflat_index_built_in_the_background(
-        postgres_url: str, tmp_path: Path, encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    postgres_url: str, tmp_path: Path, encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from index import Scope
     from index.search import pgvector_index as pg_vectors
 
     monkeypatch.setattr(pg_vectors, "EXACT_LIMIT", 40)  # the real limit takes thousands of chunks to reach
     index = ArticleIndex(tmp_path / "one", encoder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
     try:
-        towns = ["harbour", "museum", "bridge", "election", "library", "orchard", "railway", "glacier", "festival", "vineyard"]
+        towns = [
+            "harbour",
+            "museum",
+            "bridge",
+            "election",
+            "library",
+            "orchard",
+            "railway",
+            "glacier",
+            "festival",
+            "vineyard",
+        ]
         for n, town in enumerate(towns):
-            paragraphs = [f"The {town} of district {n} reported item{n}x{p} on day {p}. Officials described the {town}."
-                          for p in range(6)]
-            index.add(parse_text(f"{town.title()} report\n\n" + "\n\n".join(paragraphs), f"file:{town}.txt"),
-                      scope=Scope.of_server(1) if n % 2 else Scope.everything())
+            paragraphs = [
+                f"The {town} of district {n} reported item{n}x{p} on day {p}. Officials described the {town}."
+                for p in range(6)
+            ]
+            index.add(
+                parse_text(f"{town.title()} report\n\n" + "\n\n".join(paragraphs), f"file:{town}.txt"),
+                scope=Scope.of_server(1) if n % 2 else Scope.everything(),
+            )
         assert index.stats().vector_search == "exact"
         index.save()
         index.vectors.wait_for_build(timeout=60)
@@ -150,8 +180,9 @@ def _other_connections(url: str) -> int:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as db:
-        return db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                          "AND pid <> pg_backend_pid()").fetchone()[0]
+        return db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
 
 
 def test_closing_an_index_ends_its_listener_and_its_connections(postgres_url: str, tmp_path: Path, encoder) -> None:
@@ -167,16 +198,19 @@ def test_closing_an_index_ends_its_listener_and_its_connections(postgres_url: st
     assert _other_connections(postgres_url) == 0
 
 
-def test_questions_do_not_fail_after_the_server_dropped_the_connections(postgres_url: str, tmp_path: Path,
-                                                                          encoder) -> None:
+def test_questions_do_not_fail_after_the_server_dropped_the_connections(
+    postgres_url: str, tmp_path: Path, encoder
+) -> None:
     import psycopg
 
     index = ArticleIndex(tmp_path / "one", encoder, Settings(index_dir=tmp_path / "one", database_url=postgres_url))
     try:
         index.add(parse_text(BRIDGE, "file:bridge.txt"))
         with psycopg.connect(postgres_url, autocommit=True) as db:  # as a restarted server does
-            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid()")
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
         assert index.ask("Why was the old bridge closed?").answered
     finally:
         index.close()
@@ -185,8 +219,9 @@ def test_questions_do_not_fail_after_the_server_dropped_the_connections(postgres
 FERRY = "Ferry sails again\n\nThe harbour ferry sailed again on Monday after a strike by its crew ended."
 
 
-def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_processes, encoder,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(
+    two_processes, encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import numpy as np
 
     from index.storage.postgres import PostgresStore
@@ -217,7 +252,8 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(two_pro
 
 
 def test_a_folder_opened_on_another_database_at_the_same_generation_is_rebuilt(
-        postgres_url: str, postgres_server: str, tmp_path: Path, encoder) -> None:
+    postgres_url: str, postgres_server: str, tmp_path: Path, encoder
+) -> None:
     """Generation and count alike say nothing across databases (a recreated or restored one): each numbers its chunks."""
     import uuid
 

@@ -67,8 +67,11 @@ def two_servers_data(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Server
 
 
 def test_one_statement_reads_alike_on_both(tmp_path: Path, database_url: str) -> None:
-    db = open_database(tmp_path / "small.sqlite3", database_url,
-                             "CREATE TABLE IF NOT EXISTS notes (id {id}, text TEXT NOT NULL UNIQUE);")
+    db = open_database(
+        tmp_path / "small.sqlite3",
+        database_url,
+        "CREATE TABLE IF NOT EXISTS notes (id {id}, text TEXT NOT NULL UNIQUE);",
+    )
     try:
         with db.transaction():
             first = db.one("INSERT INTO notes (text) VALUES (?) RETURNING id", ("50% off",))
@@ -86,8 +89,9 @@ def test_one_statement_reads_alike_on_both(tmp_path: Path, database_url: str) ->
 
 
 def test_the_tables_are_created_by_processes_starting_together(tmp_path: Path, postgres_url: str) -> None:
-    opened = at_once(6, lambda n: (FeedList(tmp_path / str(n), postgres_url) if n % 2 else
-                                   ServerData(tmp_path / str(n), postgres_url)))
+    opened = at_once(
+        6, lambda n: FeedList(tmp_path / str(n), postgres_url) if n % 2 else ServerData(tmp_path / str(n), postgres_url)
+    )
     for one in opened:
         one.close()
     assert not (tmp_path / "0" / SERVERS_FILE).exists(), "nothing in the index folder: it is in the database"
@@ -137,13 +141,19 @@ def test_two_processes_recording_the_same_items_at_once_do_not_fail(two_feed_lis
     assert sum(a is not None for a in added) == 1, "one process adds it, the other learns it is followed"
 
 
-def test_a_feed_removed_by_one_process_while_another_records_its_poll(two_feed_lists: tuple[FeedList, FeedList]) -> None:
+def test_a_feed_removed_by_one_process_while_another_records_its_poll(
+    two_feed_lists: tuple[FeedList, FeedList],
+) -> None:
     one, two = two_feed_lists
     for round_ in range(10):
         feed = one.add("", f"https://news.test/{round_}.xml", "News")
         assert feed is not None
-        at_once(2, lambda n, feed=feed: one.succeeded(feed, "", "", "", ["a", "b", "c"], 60) if n
-                else two.remove("", feed.url))
+        at_once(
+            2,
+            lambda n, feed=feed: (
+                one.succeeded(feed, "", "", "", ["a", "b", "c"], 60) if n else two.remove("", feed.url)
+            ),
+        )
         assert one.feeds() == [] and one.items(feed) == []
 
 
@@ -170,9 +180,11 @@ def test_server_data_keeps_64_bit_ids_and_the_order_of_watching(tmp_path: Path, 
 
 def test_an_older_servers_file_keeps_its_watched_channels_in_order(tmp_path: Path) -> None:
     old = sqlite3.connect(tmp_path / SERVERS_FILE)
-    old.executescript("CREATE TABLE watched_channels (guild_id INTEGER NOT NULL, channel_id INTEGER NOT NULL, "
-                      "added_by INTEGER NOT NULL, PRIMARY KEY (guild_id, channel_id));"
-                      "INSERT INTO watched_channels VALUES (1, 30, 9), (1, 10, 9), (2, 5, 9);")
+    old.executescript(
+        "CREATE TABLE watched_channels (guild_id INTEGER NOT NULL, channel_id INTEGER NOT NULL, "
+        "added_by INTEGER NOT NULL, PRIMARY KEY (guild_id, channel_id));"
+        "INSERT INTO watched_channels VALUES (1, 30, 9), (1, 10, 9), (2, 5, 9);"
+    )
     old.close()
     data = ServerData(tmp_path)
     try:
@@ -184,8 +196,12 @@ def test_an_older_servers_file_keeps_its_watched_channels_in_order(tmp_path: Pat
 
 def test_two_processes_see_each_other_s_server_data(two_servers_data: tuple[ServerData, ServerData]) -> None:
     one, two = two_servers_data
-    asked = at_once(8, lambda n: (one, two)[n % 2].log_question(
-        GUILD, 1, n, f"question {n}", f"question {n}", n % 4 != 0, [("a1", "Harbour", "The harbour reopened.")]))
+    asked = at_once(
+        8,
+        lambda n: (one, two)[n % 2].log_question(
+            GUILD, 1, n, f"question {n}", f"question {n}", n % 4 != 0, [("a1", "Harbour", "The harbour reopened.")]
+        ),
+    )
     assert len(set(asked)) == 8
     assert two.vote(asked[0], GUILD, 7, helpful=False) and one.vote(asked[0], GUILD, 8, helpful=True)
     assert two.vote(asked[0], GUILD, 8, helpful=False), "a vote is changed from either process"

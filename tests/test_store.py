@@ -17,7 +17,9 @@ from tests.support.paths import write
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
-BRIDGE = "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."
+BRIDGE = (
+    "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs. Engineers found corroded steel."
+)
 MUSEUM = "Museum opens\n\nA new science museum opened downtown with a planetarium and a hall of dinosaur skeletons."
 
 
@@ -129,7 +131,9 @@ def test_add_needs_one_vector_per_chunk(tmp_path: Path, open_store) -> None:
     assert len(store) == 0
 
 
-def test_reingesting_is_a_no_op_a_new_version_replaces_and_copies_are_recognised(empty_index: ArticleIndex, tmp_path: Path) -> None:
+def test_reingesting_is_a_no_op_a_new_version_replaces_and_copies_are_recognised(
+    empty_index: ArticleIndex, tmp_path: Path
+) -> None:
     path = write(tmp_path, "news/bridge.txt", BRIDGE)
     first = empty_index.add(load_file(path))
     assert first.status == "added"
@@ -148,10 +152,10 @@ def test_reingesting_is_a_no_op_a_new_version_replaces_and_copies_are_recognised
     assert all("Tuesday" not in p.text for p in empty_index.search("When did the council vote?", k=5))
 
 
-
 def test_copies_within_one_batch_are_recognised(empty_index: ArticleIndex) -> None:
-    first, copy, other = empty_index.add_many([
-        parse_text(BRIDGE, "file:a.txt"), parse_text(BRIDGE, "file:b.txt"), parse_text(MUSEUM, "file:c.txt")])
+    first, copy, other = empty_index.add_many(
+        [parse_text(BRIDGE, "file:a.txt"), parse_text(BRIDGE, "file:b.txt"), parse_text(MUSEUM, "file:c.txt")]
+    )
     assert (first.status, copy.status, other.status) == ("added", "duplicate", "added")
     assert copy.duplicate_of == first.article_id
     assert len(empty_index.articles()) == 2
@@ -182,7 +186,9 @@ index.add(parse_text(what, "file:zoo.txt")) if action == "add" else index.remove
 """
 
 
-def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(empty_index: ArticleIndex, database_url: str) -> None:
+def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(
+    empty_index: ArticleIndex, database_url: str
+) -> None:
     import subprocess
     import sys
 
@@ -190,14 +196,21 @@ def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(empty_ind
     museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
     empty_index.close()
     for action, what in (("add", "Zoo\n\nThe zoo welcomed two pandas from Chengdu."), ("remove", bridge.article_id)):
-        child = subprocess.run([sys.executable, "-c", CRASHING_CHILD, str(empty_index.folder), action, what],
-                               capture_output=True, text=True, timeout=300,
-                               env={**os.environ, "ARTICLEBOT_DATABASE_URL": database_url})
+        child = subprocess.run(
+            [sys.executable, "-c", CRASHING_CHILD, str(empty_index.folder), action, what],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "ARTICLEBOT_DATABASE_URL": database_url},
+        )
         assert child.returncode == 3, child.stderr
     loaded = ArticleIndex(empty_index.folder, empty_index.encoder, empty_index.settings)
     assert {a.title for a in loaded.articles()} == {"Zoo", "Museum opens"}
     assert len(loaded.lexical) == loaded.stats().passages
-    assert top_article(loaded, "pandas Chengdu") == article_key("file:zoo.txt") and loaded.search("pandas", k=1)[0].lexical > 0
+    assert (
+        top_article(loaded, "pandas Chengdu") == article_key("file:zoo.txt")
+        and loaded.search("pandas", k=1)[0].lexical > 0
+    )
     assert all(p.article_id != bridge.article_id for p in loaded.search("corroded steel bridge", k=5, mode="bm25"))
     assert top_article(loaded, "dinosaur planetarium") == museum.article_id
 
@@ -240,13 +253,18 @@ def test_an_index_from_before_chunk_texts_and_sentence_cues_answers_as_before(se
     rows = reopened.store.sentences(reopened.store.chunk_ids().tolist())
     assert (rows.cues >= 0).all() and all(rows.terms)
     article = reopened.store.articles()[0]
-    assert all(c.text == article.text[c.start:c.end] for c in reopened.store.all_chunks())
+    assert all(c.text == article.text[c.start : c.end] for c in reopened.store.all_chunks())
 
 
 def test_messages_name_a_database_without_its_password() -> None:
     from index.storage.postgres import redact
 
-    for url in ("postgresql://u:secret@h/db", "postgresql://u:se/cret@h/db", "postgresql://u:se@cret@h/db",
-                "postgresql://u@h/db?password=secret", "postgresql:///db?user=u&PASSWORD=secret&host=/tmp"):
+    for url in (
+        "postgresql://u:secret@h/db",
+        "postgresql://u:se/cret@h/db",
+        "postgresql://u:se@cret@h/db",
+        "postgresql://u@h/db?password=secret",
+        "postgresql:///db?user=u&PASSWORD=secret&host=/tmp",
+    ):
         assert "secret" not in redact(url) and "cret" not in redact(url), redact(url)
     assert redact("postgresql://u@h:5432/db?sslmode=require") == "postgresql://u@h:5432/db?sslmode=require"

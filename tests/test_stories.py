@@ -13,36 +13,49 @@ from index.ingest.stories import Signature
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
-STRIKE = ("Dock workers in the harbour ended their nine-day strike on Friday after winning a pay rise of 5 percent, "
-          "the union said.\n\nShips that had waited outside the harbour began to unload on Saturday morning, and "
-          "the port authority said the backlog would be cleared within a week.\n\nThe strike had stopped all "
-          "container traffic and cost local firms an estimated 40 million pounds, according to the chamber of "
-          "commerce.\n\nUnion leaders said they would put the agreement to a vote of members next month.")
-OTHER = ("The city library reopened on Monday after a two-year renovation with a new reading room for children, "
-         "a cafe on the roof and longer opening hours on weekends.\n\nThe mayor said the building had cost 12 "
-         "million pounds, a third less than first planned, and thanked the volunteers who moved the books.")
+STRIKE = (
+    "Dock workers in the harbour ended their nine-day strike on Friday after winning a pay rise of 5 percent, "
+    "the union said.\n\nShips that had waited outside the harbour began to unload on Saturday morning, and "
+    "the port authority said the backlog would be cleared within a week.\n\nThe strike had stopped all "
+    "container traffic and cost local firms an estimated 40 million pounds, according to the chamber of "
+    "commerce.\n\nUnion leaders said they would put the agreement to a vote of members next month."
+)
+OTHER = (
+    "The city library reopened on Monday after a two-year renovation with a new reading room for children, "
+    "a cafe on the roof and longer opening hours on weekends.\n\nThe mayor said the building had cost 12 "
+    "million pounds, a third less than first planned, and thanked the volunteers who moved the books."
+)
 
 
 def story(title: str, text: str, source: str, outlet: str, published: str) -> str:
     return f"---\ntitle: {title}\noutlet: {outlet}\ndate: {published}\nurl: {source}\n---\n{text}"
 
 
-@pytest.mark.parametrize(("url", "canonical"), [
-    ("https://News.Example.com:443/2024/strike?utm_source=rss&utm_medium=feed&id=7#comments",
-     "https://news.example.com/2024/strike?id=7"),
-    ("http://news.example.com/a?fbclid=XYZ&gclid=1", "http://news.example.com/a"),
-    ("http://news.example.com:8080/a?page=2", "http://news.example.com:8080/a?page=2"),
-    ("file:/tmp/a.txt", "file:/tmp/a.txt"),
-])
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        (
+            "https://News.Example.com:443/2024/strike?utm_source=rss&utm_medium=feed&id=7#comments",
+            "https://news.example.com/2024/strike?id=7",
+        ),
+        ("http://news.example.com/a?fbclid=XYZ&gclid=1", "http://news.example.com/a"),
+        ("http://news.example.com:8080/a?page=2", "http://news.example.com:8080/a?page=2"),
+        ("file:/tmp/a.txt", "file:/tmp/a.txt"),
+    ],
+)
 def test_tracking_parameters_and_fragments_are_not_part_of_an_address(url: str, canonical: str) -> None:
     assert canonical_url(url) == canonical
 
 
 def test_a_page_s_canonical_address_counts_only_on_its_own_site() -> None:
-    assert page_address("https://www.news.test/a?utm_source=x", "https://news.test/story/a") == "https://news.test/story/a"
+    assert (
+        page_address("https://www.news.test/a?utm_source=x", "https://news.test/story/a") == "https://news.test/story/a"
+    )
     assert page_address("https://evil.test/a", "https://news.test/story/a") == "https://evil.test/a"
-    html = ("<html><head><title>Strike</title><link rel='canonical' href='https://news.test/strike'></head>"
-            f"<body><article><p>{STRIKE.replace(chr(10) * 2, '</p><p>')}</p></article></body></html>")
+    html = (
+        "<html><head><title>Strike</title><link rel='canonical' href='https://news.test/strike'></head>"
+        f"<body><article><p>{STRIKE.replace(chr(10) * 2, '</p><p>')}</p></article></body></html>"
+    )
     assert parse_html(html, "x", url="https://news.test/strike?utm_campaign=rss").source == "https://news.test/strike"
 
 
@@ -54,17 +67,28 @@ def test_near_copies_are_recognised_and_other_stories_are_not() -> None:
     assert original.containment(Signature.of(OTHER)) < 0.1
 
 
-def test_a_story_from_three_outlets_is_quoted_once_from_the_first_with_the_others_named(empty_index: ArticleIndex) -> None:
+def test_a_story_from_three_outlets_is_quoted_once_from_the_first_with_the_others_named(
+    empty_index: ArticleIndex,
+) -> None:
     copies = [
         ("Harbour strike ends after nine days", STRIKE, "https://wire.test/strike", "Wire", "2024-06-01"),
         ("Dockers win 5% rise", STRIKE.rsplit("\n\n", 1)[0], "https://port.test/dockers", "Port News", "2024-06-02"),
-        ("Strike over at the docks", STRIKE.replace("nine-day", "nine day"), "https://daily.test/docks", "Daily",
-         "2024-06-03"),
+        (
+            "Strike over at the docks",
+            STRIKE.replace("nine-day", "nine day"),
+            "https://daily.test/docks",
+            "Daily",
+            "2024-06-03",
+        ),
     ]
     results = empty_index.add_many([parse_text(story(*c), c[2]) for c in reversed(copies)])
     assert [r.status for r in results] == ["added"] * 3
-    other = empty_index.add(parse_text(story("Library reopens", OTHER, "https://daily.test/library", "Daily",
-                                             "2024-06-03"), "https://daily.test/library"))
+    other = empty_index.add(
+        parse_text(
+            story("Library reopens", OTHER, "https://daily.test/library", "Daily", "2024-06-03"),
+            "https://daily.test/library",
+        )
+    )
     stories = {a.title: a.story for a in empty_index.articles()}
     assert len({stories[c[0]] for c in copies}) == 1 and stories["Library reopens"] == other.article_id
 
@@ -78,10 +102,17 @@ def test_a_story_from_three_outlets_is_quoted_once_from_the_first_with_the_other
 
 
 def test_copies_are_one_story_only_within_what_a_server_sees(empty_index: ArticleIndex) -> None:
-    empty_index.add(parse_text(story("Strike ends", STRIKE, "https://wire.test/s", "Wire", "2024-06-01"),
-                               "https://wire.test/s"), Scope("111"))
-    copy = empty_index.add(parse_text(story("Dockers win", STRIKE.rsplit("\n\n", 1)[0], "https://port.test/d",
-                                            "Port News", "2024-06-02"), "https://port.test/d"), Scope("222"))
+    empty_index.add(
+        parse_text(story("Strike ends", STRIKE, "https://wire.test/s", "Wire", "2024-06-01"), "https://wire.test/s"),
+        Scope("111"),
+    )
+    copy = empty_index.add(
+        parse_text(
+            story("Dockers win", STRIKE.rsplit("\n\n", 1)[0], "https://port.test/d", "Port News", "2024-06-02"),
+            "https://port.test/d",
+        ),
+        Scope("222"),
+    )
     assert empty_index.article(copy.article_id).story == copy.article_id
     answer = empty_index.ask("How long did the dock strike last?", scope=Scope("222"))
     assert answer.quotes[0].outlet == "Port News" and answer.quotes[0].also == ()
@@ -91,8 +122,19 @@ def test_the_other_outlets_are_named_in_the_discord_answer() -> None:
     from bot.render import render_answer
     from index import Answer, Quote
 
-    quote = Quote("Dock workers ended their strike.", "a1", "Strike ends", "https://wire.test/s", "Wire",
-                  "2024-06-01", 1, 0, 32, 0.9, also=("Port News", "Daily"))
+    quote = Quote(
+        "Dock workers ended their strike.",
+        "a1",
+        "Strike ends",
+        "https://wire.test/s",
+        "Wire",
+        "2024-06-01",
+        1,
+        0,
+        32,
+        0.9,
+        also=("Port News", "Daily"),
+    )
     [[embed]] = render_answer(Answer("How long?", True, (quote,), ()))
     assert embed.footer.text == "Wire · 2024-06-01 · also in Port News, Daily"
 
@@ -101,9 +143,12 @@ def test_a_fetched_text_page_cannot_claim_another_site_s_address() -> None:
     from index.ingest.parse import parse_document
 
     claimed = b"---\ntitle: Big news\nurl: https://www.reuters.com/world/x\noutlet: Reuters\n---\n" + STRIKE.encode()
-    article = parse_document(claimed, "text", "https://evil.test/a.txt", "https://evil.test/a.txt",
-                             url="https://evil.test/a.txt")
+    article = parse_document(
+        claimed, "text", "https://evil.test/a.txt", "https://evil.test/a.txt", url="https://evil.test/a.txt"
+    )
     assert article.source == article.url == "https://evil.test/a.txt"
     same_site = b"---\ntitle: Big news\nurl: https://evil.test/story\n---\n" + STRIKE.encode()
-    assert parse_document(same_site, "text", "x", "x", url="https://evil.test/a.txt?utm_source=x").source == \
-        "https://evil.test/story"
+    assert (
+        parse_document(same_site, "text", "x", "x", url="https://evil.test/a.txt?utm_source=x").source
+        == "https://evil.test/story"
+    )

@@ -13,22 +13,54 @@ from tools.train_reader import Group, main
 
 
 def _groups(path: Path, groups: list[Group]) -> None:
-    path.write_text("".join(json.dumps({"q": g.q, "pos": g.pos, "neg": g.neg, "src": g.src, "base": g.base}) + "\n"
-                            for g in groups), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"q": g.q, "pos": g.pos, "neg": g.neg, "src": g.src, "base": g.base}) + "\n" for g in groups
+        ),
+        encoding="utf-8",
+    )
 
 
-def test_two_steps_train_resume_and_export_a_reader_the_index_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_two_steps_train_resume_and_export_a_reader_the_index_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    bridge = Group("When did the bridge close?", ("The bridge closed on Tuesday for repairs.",),
-                   ("Engineers found corroded steel.", "The mayor thanked the crews."), "onestopqa-news", (0.4, 0.5, 0.1))
-    strike = Group("Why did the dockers strike?", ("The dockers struck over pay.",),
-                   ("Ships waited outside the harbour.",), "selqa")
+    bridge = Group(
+        "When did the bridge close?",
+        ("The bridge closed on Tuesday for repairs.",),
+        ("Engineers found corroded steel.", "The mayor thanked the crews."),
+        "onestopqa-news",
+        (0.4, 0.5, 0.1),
+    )
+    strike = Group(
+        "Why did the dockers strike?",
+        ("The dockers struck over pay.",),
+        ("Ships waited outside the harbour.",),
+        "selqa",
+    )
     _groups(data / "train.jsonl", [bridge, strike])
     _groups(data / "heldout.jsonl", [bridge])
     run = tmp_path / "run"
-    common = ["train", "--data", str(data), "--out", str(run), "--batch", "1", "--news-weight", "1",
-              "--log-every", "1", "--save-every", "1", "--eval-every", "1", "--seed", "3"]
+    common = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--batch",
+        "1",
+        "--news-weight",
+        "1",
+        "--log-every",
+        "1",
+        "--save-every",
+        "1",
+        "--eval-every",
+        "1",
+        "--seed",
+        "3",
+    ]
     assert main([*common, "--steps", "1"]) == 0
     assert main([*common, "--steps", "2"]) == 0  # resumes after the first step
     out = capsys.readouterr().out

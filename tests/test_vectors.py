@@ -30,12 +30,17 @@ def opened(folder: Path, exact_limit: int = 1000) -> tuple[SQLiteStore, FaissVec
     return store, FaissVectorIndex(folder, store, exact_limit)
 
 
-def fill(store: SQLiteStore, index: FaissVectorIndex, vectors: np.ndarray, per_article: int = 50,
-         collections: tuple[str, ...] = ("",)) -> list[str]:
+def fill(
+    store: SQLiteStore,
+    index: FaissVectorIndex,
+    vectors: np.ndarray,
+    per_article: int = 50,
+    collections: tuple[str, ...] = ("",),
+) -> list[str]:
     """Store `vectors` as articles of `per_article` chunks (collections in turn); returns their sources."""
     sources = []
     for n, start in enumerate(range(0, len(vectors), per_article)):
-        rows = vectors[start:start + per_article]
+        rows = vectors[start : start + per_article]
         article = parse_text(f"Article {n}\n\n" + " ".join(f"Word{i}." for i in range(len(rows))), f"file:{n}.txt")
         chunks = [Chunk(0, 1, 0, "W")] * len(rows)
         index.apply(store.add(article, chunks, rows, collection=collections[n % len(collections)]))

@@ -48,8 +48,9 @@ def main() -> int:
         added, removed, ids = [], [], []
         for n in range(args.changes):
             word = f"zebra{n}quokka"
-            result = writer.add(parse_text(f"Report {n}\n\nThe {word} was seen near the harbour on day {n}.",
-                                           f"file:report{n}.txt"))
+            result = writer.add(
+                parse_text(f"Report {n}\n\nThe {word} was seen near the harbour on day {n}.", f"file:report{n}.txt")
+            )
             ids.append(result.article_id)
             added.append(lag(lambda: any(p.article_id == result.article_id for p in reader.search(word, mode="bm25"))))
         for n, article_id in enumerate(ids):
@@ -59,8 +60,10 @@ def main() -> int:
         reader.close()
     for name, seconds in (("add", added), ("remove", removed)):
         ms = [s * 1000 for s in seconds]
-        print(f"{name:6} seen by the other process after: p50 {statistics.median(ms):.1f} ms, "
-              f"p95 {percentile(ms, 0.95):.1f} ms, max {max(ms):.1f} ms ({len(ms)} changes)")
+        print(
+            f"{name:6} seen by the other process after: p50 {statistics.median(ms):.1f} ms, "
+            f"p95 {percentile(ms, 0.95):.1f} ms, max {max(ms):.1f} ms ({len(ms)} changes)"
+        )
     return 0
 
 

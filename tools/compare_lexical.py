@@ -109,8 +109,10 @@ class Fts5:
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT INTO passages (rowid, terms) VALUES (?, ?)",
-                                [(int(i), " ".join(self.analyzer.terms(t))) for i, t in zip(ids, texts)])
+            self.db.executemany(
+                "INSERT INTO passages (rowid, terms) VALUES (?, ?)",
+                [(int(i), " ".join(self.analyzer.terms(t))) for i, t in zip(ids, texts)],
+            )
 
     def finish(self) -> None:
         self.db.execute("INSERT INTO passages (passages) VALUES ('optimize')")
@@ -122,16 +124,20 @@ class Fts5:
     def top(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         if not terms:
             return []
-        rows = self.db.execute("SELECT rowid, -bm25(passages) FROM passages WHERE passages MATCH ? ORDER BY rank LIMIT ?",
-                               (self._match(terms), k))
+        rows = self.db.execute(
+            "SELECT rowid, -bm25(passages) FROM passages WHERE passages MATCH ? ORDER BY rank LIMIT ?",
+            (self._match(terms), k),
+        )
         return [(i, s / (K1 + 1)) for i, s in rows]
 
     def score(self, terms: Sequence[str], ids: Sequence[int]) -> dict[int, float]:
         if not terms:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT rowid, -bm25(passages) FROM passages WHERE passages MATCH ? AND rowid IN ({marks})",
-                               (self._match(terms), *map(int, ids)))
+        rows = self.db.execute(
+            f"SELECT rowid, -bm25(passages) FROM passages WHERE passages MATCH ? AND rowid IN ({marks})",
+            (self._match(terms), *map(int, ids)),
+        )
         return {i: s / (K1 + 1) for i, s in rows}
 
 
@@ -152,8 +158,10 @@ class PgTsRank:
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
         with self.db.cursor() as cursor:
-            cursor.executemany("INSERT INTO passages VALUES (%s, to_tsvector('simple', %s))",
-                               [(int(i), " ".join(self.analyzer.terms(t))) for i, t in zip(ids, texts)])
+            cursor.executemany(
+                "INSERT INTO passages VALUES (%s, to_tsvector('simple', %s))",
+                [(int(i), " ".join(self.analyzer.terms(t))) for i, t in zip(ids, texts)],
+            )
 
     def finish(self) -> None:
         self.db.execute("CREATE INDEX IF NOT EXISTS passages_terms ON passages USING gin (terms)")
@@ -167,17 +175,24 @@ class PgTsRank:
         query = self._query(terms)
         if not query:
             return []
-        return list(self.db.execute(
-            "SELECT id, ts_rank(terms, q, 1) AS r FROM passages, to_tsquery('simple', %s) q WHERE terms @@ q "
-            "ORDER BY r DESC LIMIT %s", (query, k)))
+        return list(
+            self.db.execute(
+                "SELECT id, ts_rank(terms, q, 1) AS r FROM passages, to_tsquery('simple', %s) q WHERE terms @@ q "
+                "ORDER BY r DESC LIMIT %s",
+                (query, k),
+            )
+        )
 
     def score(self, terms: Sequence[str], ids: Sequence[int]) -> dict[int, float]:
         query = self._query(terms)
         if not query:
             return {}
-        return dict(self.db.execute(
-            "SELECT id, ts_rank(terms, q, 1) FROM passages, to_tsquery('simple', %s) q WHERE id = ANY(%s) AND terms @@ q",
-            (query, [int(i) for i in ids])))
+        return dict(
+            self.db.execute(
+                "SELECT id, ts_rank(terms, q, 1) FROM passages, to_tsquery('simple', %s) q WHERE id = ANY(%s) AND terms @@ q",
+                (query, [int(i) for i in ids]),
+            )
+        )
 
 
 ENGINES: dict[str, type] = {"own": Own, "tantivy": Tantivy, "fts5": Fts5, "pg_ts_rank": PgTsRank}
@@ -249,9 +264,13 @@ def _measure(engine: str, folder: Path, questions: Sequence[list[str]], count: i
         started = time.perf_counter()
         index.score(terms, candidates)
         score_ms.append((time.perf_counter() - started) * 1000)
-    return {"load_s": load_s, "top_p50_ms": statistics.median(top_ms),
-            "top_p95_ms": sorted(top_ms)[int(0.95 * len(top_ms))], "score_p50_ms": statistics.median(score_ms),
-            "rss_mb": _rss_mb() - before}
+    return {
+        "load_s": load_s,
+        "top_p50_ms": statistics.median(top_ms),
+        "top_p95_ms": sorted(top_ms)[int(0.95 * len(top_ms))],
+        "score_p50_ms": statistics.median(score_ms),
+        "rss_mb": _rss_mb() - before,
+    }
 
 
 def _quality(engine: str, dataset: Path, folder: Path) -> dict[str, float]:
@@ -284,8 +303,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     engines = args.engines.split(",")
     analyzer = Analyzer()
-    questions = [analyzer.terms(r["question"]) for r in
-                 random.Random(0).sample(_rows(args.dataset, "questions.jsonl"), QUERIES)]
+    questions = [
+        analyzer.terms(r["question"]) for r in random.Random(0).sample(_rows(args.dataset, "questions.jsonl"), QUERIES)
+    ]
     report: dict = {"quality": {}, "sizes": []}
     for dataset in [args.dataset, *args.quality]:
         for engine in engines:
@@ -311,11 +331,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("| engine | passages | build s | top-50 p50 / p95 ms | score 50 p50 ms | load s | resident MB | disk MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in report["sizes"]:
-        print(f"| {r['engine']} | {r['passages']:,} | {r['build_s']:.1f} | {r['top_p50_ms']:.2f} / {r['top_p95_ms']:.2f} | "
-              f"{r['score_p50_ms']:.2f} | {r['load_s']:.2f} | {r['rss_mb']:.0f} | {r['disk_mb']:.0f} |")
+        print(
+            f"| {r['engine']} | {r['passages']:,} | {r['build_s']:.1f} | {r['top_p50_ms']:.2f} / {r['top_p95_ms']:.2f} | "
+            f"{r['score_p50_ms']:.2f} | {r['load_s']:.2f} | {r['rss_mb']:.0f} | {r['disk_mb']:.0f} |"
+        )
     for name, engines_quality in report["quality"].items():
         for engine, q in engines_quality.items():
-            print(f"{name} {engine}: recall@1 {q['recall_at_1']:.4f}, recall@5 {q['recall_at_5']:.4f} ({q['questions']} questions)")
+            print(
+                f"{name} {engine}: recall@1 {q['recall_at_1']:.4f}, recall@5 {q['recall_at_5']:.4f} ({q['questions']} questions)"
+            )
 
 
 if __name__ == "__main__":

@@ -44,17 +44,24 @@ def serve(feeds: int, items: int, prose: list[str]) -> tuple[ThreadingHTTPServer
             parts = self.path.strip("/").split("/")
             if parts[0] == "feed":
                 f = int(parts[1].removesuffix(".xml"))
-                entries = "".join(f"<item><title>Report {f}-{n}</title><link>{base}/item/{f}/{n}</link>"
-                                  f"<guid>{base}/item/{f}/{n}</guid></item>" for n in range(items))
-                body = (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Outlet {f}</title>"
-                        f"{entries}</channel></rss>").encode()
+                entries = "".join(
+                    f"<item><title>Report {f}-{n}</title><link>{base}/item/{f}/{n}</link>"
+                    f"<guid>{base}/item/{f}/{n}</guid></item>"
+                    for n in range(items)
+                )
+                body = (
+                    f"<?xml version='1.0'?><rss version='2.0'><channel><title>Outlet {f}</title>"
+                    f"{entries}</channel></rss>"
+                ).encode()
                 kind = "application/rss+xml"
             else:
                 f, n = int(parts[1]), int(parts[2])
                 first = (f * items + n) * 2 % len(prose)
                 text = "".join(f"<p>{prose[(first + k) % len(prose)]}</p>" for k in range(2))
-                body = (f"<html><head><title>Report {f}-{n}</title></head><body><article><h1>Report {f}-{n}</h1>"
-                        f"{text}</article></body></html>").encode()
+                body = (
+                    f"<html><head><title>Report {f}-{n}</title></head><body><article><h1>Report {f}-{n}</h1>"
+                    f"{text}</article></body></html>"
+                ).encode()
                 kind = "text/html; charset=utf-8"
             self.send_response(200)
             self.send_header("Content-Type", kind)
@@ -92,10 +99,17 @@ async def measure(index: ArticleIndex, feeds: FeedList, questions: list[str]) ->
         done.set()
         during = await asking
     added = sum(r.status == "added" for result in results for r in result.added)
-    return {"articles_added": added, "index_s": round(indexed_s, 1), "articles_per_s": round(added / indexed_s, 1),
-            "ask_p50_ms_before": round(statistics.median(before), 1), "ask_p95_ms_before": round(percentile(before, 0.95), 1),
-            "ask_p50_ms_during": round(statistics.median(during), 1), "ask_p95_ms_during": round(percentile(during, 0.95), 1),
-            "questions_during": len(during), "errors": sum(bool(r.error) for r in results)}
+    return {
+        "articles_added": added,
+        "index_s": round(indexed_s, 1),
+        "articles_per_s": round(added / indexed_s, 1),
+        "ask_p50_ms_before": round(statistics.median(before), 1),
+        "ask_p95_ms_before": round(percentile(before, 0.95), 1),
+        "ask_p50_ms_during": round(statistics.median(during), 1),
+        "ask_p95_ms_during": round(percentile(during, 0.95), 1),
+        "questions_during": len(during),
+        "errors": sum(bool(r.error) for r in results),
+    }
 
 
 def main() -> None:

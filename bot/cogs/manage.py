@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("articlebot.audit")
 
 #: The refusal of `/add everywhere:True` to anyone but the bot's owner: every server would see what they add.
-OWNER_ONLY = ("Only the bot's owner can share an article with every server. "
-              "Leave `everywhere` off to add it to this server.")
+OWNER_ONLY = (
+    "Only the bot's owner can share an article with every server. Leave `everywhere` off to add it to this server."
+)
 #: What non-owners are told when they pick a shared article in /remove: other servers rely on it.
 SHARED_STAYS = "Shared articles can't be removed from one server."
 #: How /remove's suggestions mark the shared articles that the owner may also remove.
@@ -55,13 +56,21 @@ class ManageCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="add", description="Add an article to this server from a link or a file")
-    @app_commands.describe(url="A link to the article", file=f"A {SUPPORTED_TYPES} file with the article",
-                           everywhere="Share it with every server (the bot's owner only)")
+    @app_commands.describe(
+        url="A link to the article",
+        file=f"A {SUPPORTED_TYPES} file with the article",
+        everywhere="Share it with every server (the bot's owner only)",
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @manager_only()
-    async def add(self, interaction: discord.Interaction, url: str | None = None,
-                  file: discord.Attachment | None = None, everywhere: bool = False) -> None:
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        url: str | None = None,
+        file: discord.Attachment | None = None,
+        everywhere: bool = False,
+    ) -> None:
         if (url is None) == (file is None):
             await interaction.response.send_message("Give either a `url` or a `file`, not both.", ephemeral=True)
             return
@@ -85,10 +94,19 @@ class ManageCog(commands.Cog):
         except ArticleError as exc:
             await interaction.edit_original_response(content=f"Couldn't add that: {shorten(str(exc), 1500)}")
             return
-        audit.info("add %s %r (%s) by %s in server %s%s: %s", result.article_id, result.title, article.source,
-                   interaction.user.id, interaction.guild_id, " for every server" if everywhere else "", result.status)
+        audit.info(
+            "add %s %r (%s) by %s in server %s%s: %s",
+            result.article_id,
+            result.title,
+            article.source,
+            interaction.user.id,
+            interaction.guild_id,
+            " for every server" if everywhere else "",
+            result.status,
+        )
         await interaction.edit_original_response(
-            content=describe(result, article.outlet, article.published, shared=everywhere), allowed_mentions=NO_MENTIONS)
+            content=describe(result, article.outlet, article.published, shared=everywhere), allowed_mentions=NO_MENTIONS
+        )
 
     async def _read(self, interaction: discord.Interaction, file: discord.Attachment, deadline: Deadline) -> Article:
         name = file.filename
@@ -110,8 +128,9 @@ class ManageCog(commands.Cog):
         scope = Scope.of_server(interaction.guild_id)
         found = await self.bot.service.article(article, scope)
         if found is None:
-            await interaction.response.send_message("This server has no such article; pick one from the list.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                "This server has no such article; pick one from the list.", ephemeral=True
+            )
             return
         # The server sees its own articles and the shared ones; only the owner, who shared them, takes those back.
         shared = found.collection != scope.owner
@@ -121,16 +140,24 @@ class ManageCog(commands.Cog):
         title = f"**{escape(shorten(found.title, 200))}**"
         view = ConfirmView(interaction.user.id)
         await interaction.response.send_message(
-            f"Remove {title} from {'every server' if shared else 'this server'}?", view=view, ephemeral=True)
+            f"Remove {title} from {'every server' if shared else 'this server'}?", view=view, ephemeral=True
+        )
         await view.wait()
         if not view.confirmed:
             await interaction.edit_original_response(content="Nothing removed.", view=None)
             return
         await self.bot.service.remove(found.id)
-        audit.info("remove %s %r by %s in server %s%s", found.id, found.title, interaction.user.id, interaction.guild_id,
-                   " from every server" if shared else "")
+        audit.info(
+            "remove %s %r by %s in server %s%s",
+            found.id,
+            found.title,
+            interaction.user.id,
+            interaction.guild_id,
+            " from every server" if shared else "",
+        )
         await interaction.edit_original_response(
-            content=f"Removed {title}{' from every server' if shared else ''}.", view=None)
+            content=f"Removed {title}{' from every server' if shared else ''}.", view=None
+        )
 
     @remove.autocomplete("article")
     async def own_titles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -138,11 +165,15 @@ class ManageCog(commands.Cog):
         scope = Scope.of_server(interaction.guild_id)
         wanted = current.strip().casefold()
         owner = await self.bot.is_owner(interaction.user)
-        removable = [a for a in await self.bot.service.articles(scope)
-                     if (a.collection == scope.owner or owner) and wanted in a.title.casefold()]
+        removable = [
+            a
+            for a in await self.bot.service.articles(scope)
+            if (a.collection == scope.owner or owner) and wanted in a.title.casefold()
+        ]
         choices = []
         for a in removable[:25]:
             mark = "" if a.collection == scope.owner else SHARED_MARK
-            choices.append(app_commands.Choice(name=shorten(a.title, 100 - len(mark)) + mark if a.title else a.id,
-                                               value=a.id))
+            choices.append(
+                app_commands.Choice(name=shorten(a.title, 100 - len(mark)) + mark if a.title else a.id, value=a.id)
+            )
         return choices

@@ -37,8 +37,13 @@ class SourcesCog(commands.Cog):
     async def sources(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 10_000] = 1) -> None:
         articles = await self.bot.service.articles(Scope.of_server(interaction.guild_id))
         pages = page_count(len(articles))
-        view = PageView(interaction.user.id, lambda p: render_sources_page(articles, p), pages,
-                        page - 1, timeout=self.bot.settings.page_timeout)
+        view = PageView(
+            interaction.user.id,
+            lambda p: render_sources_page(articles, p),
+            pages,
+            page - 1,
+            timeout=self.bot.settings.page_timeout,
+        )
         if pages == 1:
             await interaction.response.send_message(embed=view.render(view.page), allowed_mentions=NO_MENTIONS)
             return
@@ -56,7 +61,8 @@ class SourcesCog(commands.Cog):
         if found is None:
             await interaction.response.send_message(
                 f"I have no article called “{shorten(article, 200)}”. `/sources` lists them all.",
-                ephemeral=True, allowed_mentions=NO_MENTIONS,
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
             )
             return
         await interaction.response.send_message(embed=render_article(found), allowed_mentions=NO_MENTIONS)

@@ -25,19 +25,33 @@ audit = logging.getLogger("articlebot.audit")
 def render_stats(stats: ServerStats) -> discord.Embed:
     votes = stats.helpful + stats.not_helpful
     ratio = f"{stats.helpful / votes:.0%} helpful of {plural(votes, 'vote')}" if votes else "no votes yet"
-    embed = discord.Embed(title="Questions in this server", colour=0x5865F2, description=(
-        f"{plural(stats.asked, 'question')} asked, {stats.answered:,} answered, "
-        f"{stats.asked - stats.answered:,} not found; feedback: {ratio}."))
+    embed = discord.Embed(
+        title="Questions in this server",
+        colour=0x5865F2,
+        description=(
+            f"{plural(stats.asked, 'question')} asked, {stats.answered:,} answered, "
+            f"{stats.asked - stats.answered:,} not found; feedback: {ratio}."
+        ),
+    )
 
     def listing(lines: list[str]) -> str:
         return shorten("\n".join(lines), 1024) if lines else "none"
 
-    embed.add_field(name="Most quoted articles", inline=False, value=listing(
-        [f"{escape(shorten(title, 120))} ({count:,})" for title, count in stats.most_cited]))
-    embed.add_field(name="Recently not found (what to add next)", inline=False,
-                    value=listing([f"• {escape(shorten(q, 150))}" for q in stats.unanswered]))
-    embed.add_field(name="Recently voted not helpful", inline=False,
-                    value=listing([f"• {escape(shorten(q, 150))}" for q in stats.voted_down]))
+    embed.add_field(
+        name="Most quoted articles",
+        inline=False,
+        value=listing([f"{escape(shorten(title, 120))} ({count:,})" for title, count in stats.most_cited]),
+    )
+    embed.add_field(
+        name="Recently not found (what to add next)",
+        inline=False,
+        value=listing([f"• {escape(shorten(q, 150))}" for q in stats.unanswered]),
+    )
+    embed.add_field(
+        name="Recently voted not helpful",
+        inline=False,
+        value=listing([f"• {escape(shorten(q, 150))}" for q in stats.voted_down]),
+    )
     return embed
 
 
@@ -63,13 +77,17 @@ class StatsCog(commands.Cog):
     async def forget(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         view = ConfirmView(interaction.user.id, label="Delete")
-        await interaction.response.send_message("Delete every question asked in this server, with its feedback? "
-                                                "This cannot be undone.", view=view, ephemeral=True)
+        await interaction.response.send_message(
+            "Delete every question asked in this server, with its feedback? This cannot be undone.",
+            view=view,
+            ephemeral=True,
+        )
         await view.wait()
         if not view.confirmed:
             await interaction.edit_original_response(content="Nothing deleted.", view=None)
             return
         deleted = await asyncio.to_thread(self.bot.server_data.forget, interaction.guild_id)
         audit.info("forget questions by %s in server %s: %d", interaction.user.id, interaction.guild_id, deleted)
-        await interaction.edit_original_response(content=f"Deleted {plural(deleted, 'question')} and their feedback.",
-                                                 view=None)
+        await interaction.edit_original_response(
+            content=f"Deleted {plural(deleted, 'question')} and their feedback.", view=None
+        )

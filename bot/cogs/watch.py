@@ -31,8 +31,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 audit = logging.getLogger("articlebot.audit")
 
-ADDED, KNOWN, FAILED, LIMITED = "\N{WHITE HEAVY CHECK MARK}", "\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS}", \
-    "\N{CROSS MARK}", "\N{HOURGLASS}"
+ADDED, KNOWN, FAILED, LIMITED = (
+    "\N{WHITE HEAVY CHECK MARK}",
+    "\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS}",
+    "\N{CROSS MARK}",
+    "\N{HOURGLASS}",
+)
 #: Links fetched at once, over all servers (each host also gets at most a few connections).
 FETCHES_AT_ONCE = 3
 #: Links waiting at most (over all servers); past it a message's links are turned away with ⌛.
@@ -81,11 +85,17 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
         assert interaction.guild_id is not None
         data = self.bot.server_data
         added = await asyncio.to_thread(data.watch, interaction.guild_id, channel.id, interaction.user.id)
-        text = (f"Watching {channel.mention}: links posted there are added to this server's articles "
-                f"(at most {self.bot.settings.links_per_hour} an hour)." if added else f"{channel.mention} is already watched.")
+        text = (
+            f"Watching {channel.mention}: links posted there are added to this server's articles "
+            f"(at most {self.bot.settings.links_per_hour} an hour)."
+            if added
+            else f"{channel.mention} is already watched."
+        )
         if not self.bot.intents.message_content:
-            text += ("\nNote: the bot cannot read messages until the Message Content intent is enabled for it "
-                     "in the Discord Developer Portal (Bot → Privileged Gateway Intents), then restarted.")
+            text += (
+                "\nNote: the bot cannot read messages until the Message Content intent is enabled for it "
+                "in the Discord Developer Portal (Bot → Privileged Gateway Intents), then restarted."
+            )
         audit.info("watch %s by %s in server %s", channel.id, interaction.user.id, interaction.guild_id)
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
@@ -98,15 +108,20 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
         audit.info("unwatch %s by %s in server %s", channel.id, interaction.user.id, interaction.guild_id)
         await interaction.response.send_message(
             f"No longer watching {channel.mention}." if removed else f"{channel.mention} was not watched.",
-            ephemeral=True, allowed_mentions=NO_MENTIONS)
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
 
     @app_commands.command(name="list", description="The channels whose links are added")
     @manager_only()
     async def list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         channels = await asyncio.to_thread(self.bot.server_data.watched, interaction.guild_id)
-        text = ("Watched: " + ", ".join(f"<#{c}>" for c in channels) + "." if channels
-                else "No channel is watched. Add one with `/watch add`.")
+        text = (
+            "Watched: " + ", ".join(f"<#{c}>" for c in channels) + "."
+            if channels
+            else "No channel is watched. Add one with `/watch add`."
+        )
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # -- links -----------------------------------------------------------------------------------
@@ -122,9 +137,12 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
         taken = [link for link in links if self._within_limit(message.guild.id)]
         if len(taken) < len(links):
             await self._react(message, LIMITED)
-            await self._explain(message, f"{len(links) - len(taken)} of these links were not added: this server has "
-                                         f"added {self.bot.settings.links_per_hour} links in the last hour, the most "
-                                         "it may. Try again later, or use `/add`.")
+            await self._explain(
+                message,
+                f"{len(links) - len(taken)} of these links were not added: this server has "
+                f"added {self.bot.settings.links_per_hour} links in the last hour, the most "
+                "it may. Try again later, or use `/add`.",
+            )
         for link in taken:
             try:
                 self.queue.put_nowait((message, link))
@@ -165,8 +183,15 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
             await self._react(message, FAILED)
             await self._explain(message, f"Couldn't add that link: {shorten(str(exc), 1500)}")
             return
-        audit.info("add %s %r (%s) by %s in server %s from a watched channel: %s", result.article_id, result.title,
-                   article.source, message.author.id, message.guild.id, result.status)
+        audit.info(
+            "add %s %r (%s) by %s in server %s from a watched channel: %s",
+            result.article_id,
+            result.title,
+            article.source,
+            message.author.id,
+            message.guild.id,
+            result.status,
+        )
         await self._react(message, ADDED if result.status in ("added", "updated") else KNOWN)
 
     async def _react(self, message: discord.Message, emoji: str) -> None:
@@ -177,7 +202,8 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
 
     async def _explain(self, message: discord.Message, text: str) -> None:
         try:
-            await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS,
-                                delete_after=self.reason_seconds, silent=True)
+            await message.reply(
+                text, mention_author=False, allowed_mentions=NO_MENTIONS, delete_after=self.reason_seconds, silent=True
+            )
         except discord.HTTPException:
             log.warning("could not explain to message %s", message.id, exc_info=True)

@@ -22,15 +22,18 @@ from dataclasses import dataclass
 
 _NAME = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:of|de|von|van|al|bin)?\s*[A-Z][\w’'.-]*)*")
 #: Capitalised words that start sentences or questions rather than name something.
-_NOT_NAMES = frozenset("""
+_NOT_NAMES = frozenset(
+    """
 a an and are as at but by can could did do does for from had has have he her his how i if in is it its
 may me might my no not of on or our she should so that the their them then there these they this those
 to was we were what when where which who whom whose why will with would you your also after before
 according during while yet mr mrs ms dr meanwhile however earlier later today yesterday tomorrow last next
 monday tuesday wednesday thursday friday saturday sunday
-""".split())
-_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<x>.+?)\s*\??\s*$|^\s*and\s+(?P<y>.+?)\s*\?\s*$",
-                    re.IGNORECASE)
+""".split()
+)
+_ABOUT = re.compile(
+    r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<x>.+?)\s*\??\s*$|^\s*and\s+(?P<y>.+?)\s*\?\s*$", re.IGNORECASE
+)
 _WHO_SAID = re.compile(r"^\s*who\s+(?:said|says|wrote|claimed)\s+(?:that|it|this|so)\s*\??\s*$", re.IGNORECASE)
 _WH_WORD = r"(?:when|where|why|who|whom|whose|what|which|how(?:\s+(?:many|much|long|often|old|far))?)\b"
 _AUXILIARY = r"(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|shall|may|might|must)\b"
@@ -38,9 +41,12 @@ _AUXILIARY = r"(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|
 #: follows that verb: "What percentage of votes" (did Putin win), "Which leader" (did Trump call), "How"
 #: (did Trump react). Where no subject follows ("How many people were killed"), the wh-phrase is the
 #: subject and stays. A clause break ends the search, so that "Who won, and what did..." keeps its verb.
-_WH_PHRASE = re.compile(rf"^\s*{_WH_WORD}(?:\s+(?!{_AUXILIARY}|and\b|or\b|but\b)[^\s,;:]+){{0,5}}?\s+"
-                        rf"(?={_AUXILIARY}\s+(?:(?:the|an?|this|that|these|those|his|her|its|their|our|your|my|he|she|it|"
-                        r"they|we|you|i)\b|(?-i:[A-Z0-9])))", re.IGNORECASE)
+_WH_PHRASE = re.compile(
+    rf"^\s*{_WH_WORD}(?:\s+(?!{_AUXILIARY}|and\b|or\b|but\b)[^\s,;:]+){{0,5}}?\s+"
+    rf"(?={_AUXILIARY}\s+(?:(?:the|an?|this|that|these|those|his|her|its|their|our|your|my|he|she|it|"
+    r"they|we|you|i)\b|(?-i:[A-Z0-9])))",
+    re.IGNORECASE,
+)
 _LEADING_WH = re.compile(rf"^\s*{_WH_WORD}", re.IGNORECASE)
 _BARE_WH = re.compile(rf"^\s*(?P<wh>{_WH_WORD})\s*(?:then|exactly|so)?\s*\??\s*$", re.IGNORECASE)
 _PERSONAL = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)

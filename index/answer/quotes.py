@@ -17,10 +17,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..ingest.chunking import paragraph_spans
-from ..records import Span
-from .evidence import CUE_BITS, FEATURES, QuestionCues, WITHOUT_READER, QuoteModel, SentenceCues, length_feature
+from ..records import ArticleRef, SentenceRows, Span
+from .evidence import CUE_BITS, FEATURES, WITHOUT_READER, QuestionCues, QuoteModel, SentenceCues, length_feature
 from .results import Passage, Quote
-from ..records import ArticleRef, SentenceRows
 
 _LEANS_BACK = FEATURES.index("leans_back")
 _READER = FEATURES.index("reader")
@@ -48,8 +47,13 @@ def sentence_facts(text: str, spans: Sequence[Span], analyze: Callable[[str], li
     """What is stored with each of these sentences of an article (`text`) for the quote model: its
     analysed terms (space-separated, as the lexical index sees them) and its cue bits (index/answer/evidence.py)."""
     paragraph_starts = {p.start for p in paragraph_spans(text)}
-    return [(" ".join(analyze(text[s.start:s.end])), SentenceCues.of(text[s.start:s.end], s.start in paragraph_starts).bits())
-            for s in spans]
+    return [
+        (
+            " ".join(analyze(text[s.start : s.end])),
+            SentenceCues.of(text[s.start : s.end], s.start in paragraph_starts).bits(),
+        )
+        for s in spans
+    ]
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,13 @@ class SentenceEvidence(NamedTuple):
         return best
 
 
-def score_sentences(question_vector: np.ndarray, question_terms: Sequence[str], passages: Sequence[Passage],
-                    rows: SentenceRows, idf: Callable[[str], float]) -> SentenceEvidence:
+def score_sentences(
+    question_vector: np.ndarray,
+    question_terms: Sequence[str],
+    passages: Sequence[Passage],
+    rows: SentenceRows,
+    idf: Callable[[str], float],
+) -> SentenceEvidence:
     """The stored sentences of `passages` (`rows`), scored by cosine and term overlap with the question.
 
     Args:
@@ -106,9 +115,14 @@ def score_sentences(question_vector: np.ndarray, question_terms: Sequence[str], 
     position = {p.chunk_id: n for n, p in enumerate(passages)}
     of_passage = np.fromiter((position[c] for c in rows.chunk_ids.tolist()), dtype=np.int64, count=len(rows.chunk_ids))
     order = np.argsort(of_passage, kind="stable")
-    return SentenceEvidence(of_passage[order], rows.starts[order], rows.ends[order],
-                            rows.vectors[order] @ question_vector, _overlap(rows.terms, question_terms, idf)[order],
-                            rows.cues[order])
+    return SentenceEvidence(
+        of_passage[order],
+        rows.starts[order],
+        rows.ends[order],
+        rows.vectors[order] @ question_vector,
+        _overlap(rows.terms, question_terms, idf)[order],
+        rows.cues[order],
+    )
 
 
 def _overlap(sentence_terms: Sequence[str], question_terms: Sequence[str], idf: Callable[[str], float]) -> np.ndarray:
@@ -141,8 +155,14 @@ def _neighbour_best(values: np.ndarray, passage: np.ndarray) -> np.ndarray:
 Read = Callable[[Sequence[str]], np.ndarray]
 
 
-def weigh_sentences(evidence: SentenceEvidence, passages: Sequence[Passage], keep: Mapping[int, Passage],
-                    cues: QuestionCues, model: QuoteModel, read: Read | None = None) -> list[ScoredSentence]:
+def weigh_sentences(
+    evidence: SentenceEvidence,
+    passages: Sequence[Passage],
+    keep: Mapping[int, Passage],
+    cues: QuestionCues,
+    model: QuoteModel,
+    read: Read | None = None,
+) -> list[ScoredSentence]:
     """The sentences of the passages in `keep` (by chunk id) with the quote model's features and
     probability (index/answer/evidence.py); the gaps are to the best of all the candidates' sentences, as
     the model was fitted.
@@ -164,32 +184,51 @@ def weigh_sentences(evidence: SentenceEvidence, passages: Sequence[Passage], kee
     held = (bits & CUE_BITS[cues.kind]) > 0 if typed else np.zeros(len(bits), dtype=bool)
     dense = np.array([p.dense if p else 0.0 for p in kept])[evidence.passage]
     lexical = np.array([p.lexical if p else 0.0 for p in kept])[evidence.passage]
-    features = np.column_stack([
-        similarity, overlap, similarity - similarity.max(), overlap - overlap.max(),
-        _neighbour_best(similarity, evidence.passage), _neighbour_best(overlap, evidence.passage),
-        dense, lexical,
-        typed & held, typed & ~held,
-        cues.attribution & ((bits & CUE_BITS["attribution"]) > 0),
-        (bits & CUE_BITS["leans_back"]) > 0, (bits & CUE_BITS["first_in_paragraph"]) > 0,
-        length_feature(evidence.ends - evidence.starts),
-        np.zeros(len(similarity)),
-    ])[rows].astype(np.float64)
+    features = np.column_stack(
+        [
+            similarity,
+            overlap,
+            similarity - similarity.max(),
+            overlap - overlap.max(),
+            _neighbour_best(similarity, evidence.passage),
+            _neighbour_best(overlap, evidence.passage),
+            dense,
+            lexical,
+            typed & held,
+            typed & ~held,
+            cues.attribution & ((bits & CUE_BITS["attribution"]) > 0),
+            (bits & CUE_BITS["leans_back"]) > 0,
+            (bits & CUE_BITS["first_in_paragraph"]) > 0,
+            length_feature(evidence.ends - evidence.starts),
+            np.zeros(len(similarity)),
+        ]
+    )[rows].astype(np.float64)
     spans = [(kept[evidence.passage[r]], int(evidence.starts[r]), int(evidence.ends[r])) for r in rows.tolist()]
     if read is not None and spans:
-        features[:, _READER] = read([p.text[start - p.start:end - p.start] for p, start, end in spans])
+        features[:, _READER] = read([p.text[start - p.start : end - p.start] for p, start, end in spans])
     scores = model.probabilities(features)
     # Whether anything answers is decided without the reader: with it, the quote model ranks the sentences
     # better but tells answerable news questions from questions no article answers less well (at the
     # threshold that keeps 3% of answerable news questions answered "not found", 84% of the unanswerable
     # against 93%: docs/reader.md).
     support = scores if model is WITHOUT_READER else WITHOUT_READER.probabilities(features)
-    return [ScoredSentence(p, Span(start, end), float(similarity[r]), float(overlap[r]), tuple(f), float(score), float(held))
-            for (p, start, end), r, f, score, held in zip(spans, rows.tolist(), features.tolist(), scores.tolist(),
-                                                          support.tolist())]
+    return [
+        ScoredSentence(
+            p, Span(start, end), float(similarity[r]), float(overlap[r]), tuple(f), float(score), float(held)
+        )
+        for (p, start, end), r, f, score, held in zip(
+            spans, rows.tolist(), features.tolist(), scores.tolist(), support.tolist()
+        )
+    ]
 
 
-def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, ArticleRef], limit: int,
-                  read: Callable[[str, Span], str], prefer_newer: bool = False) -> list[Quote]:
+def select_quotes(
+    scored: Sequence[ScoredSentence],
+    articles: Mapping[str, ArticleRef],
+    limit: int,
+    read: Callable[[str, Span], str],
+    prefer_newer: bool = False,
+) -> list[Quote]:
     """The best sentences as quotes: at most two per article, grouped by article, best first.
 
     Args:
@@ -210,7 +249,7 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
     if prefer_newer:  # the near ties of the best, newest first, then the rest as they were
         near = [s for s in ranked if s.score >= NEAR_TIE * top]
         near.sort(key=lambda s: -_day_number(articles.get(s.passage.article_id)))
-        ranked = near + ranked[len(near):]
+        ranked = near + ranked[len(near) :]
     by_end = {(s.passage.article_id, s.span.end): s for s in best.values()}
     chosen: list[Quote] = []
     per_article: dict[str, int] = {}
@@ -231,19 +270,30 @@ def select_quotes(scored: Sequence[ScoredSentence], articles: Mapping[str, Artic
         joining = [(n, n is previous and candidate.leans_back) for n in (previous, following) if n is not None]
         for neighbour, needed in sorted(joining, key=lambda j: (not j[1], -j[0].score)):
             wider = Span(min(span.start, neighbour.span.start), max(span.end, neighbour.span.end))
-            if ((needed or neighbour.score >= JOIN_RATIO * candidate.score)
-                    and wider.end - wider.start <= MAX_QUOTE_CHARS and (article_id, neighbour.span.start) not in used):
+            if (
+                (needed or neighbour.score >= JOIN_RATIO * candidate.score)
+                and wider.end - wider.start <= MAX_QUOTE_CHARS
+                and (article_id, neighbour.span.start) not in used
+            ):
                 span = wider
                 used.add((article_id, neighbour.span.start))
         used.add((article_id, candidate.span.start))
         per_article[story] = per_article.get(story, 0) + 1
         article = articles[article_id]
-        chosen.append(Quote(
-            text=read(article_id, span), article_id=article_id, title=article.title,
-            url=article.url, outlet=article.outlet, published=article.published,
-            paragraph=candidate.passage.paragraph, start=span.start, end=span.end,
-            score=round(candidate.score, 6),
-        ))
+        chosen.append(
+            Quote(
+                text=read(article_id, span),
+                article_id=article_id,
+                title=article.title,
+                url=article.url,
+                outlet=article.outlet,
+                published=article.published,
+                paragraph=candidate.passage.paragraph,
+                start=span.start,
+                end=span.end,
+                score=round(candidate.score, 6),
+            )
+        )
     # Group by article, articles in the order of their best quote, each article's quotes best first.
     order = {q.article_id: i for i, q in reversed(list(enumerate(chosen)))}
     return sorted(chosen, key=lambda q: (order[q.article_id], -q.score))
@@ -262,8 +312,9 @@ def _story(articles: Mapping[str, ArticleRef], article_id: str) -> str:
     return (ref.story or ref.id) if ref is not None else article_id
 
 
-def _first_tellings(scored: Sequence[ScoredSentence], articles: Mapping[str, ArticleRef],
-                    read: Callable[[str, Span], str]) -> list[ScoredSentence]:
+def _first_tellings(
+    scored: Sequence[ScoredSentence], articles: Mapping[str, ArticleRef], read: Callable[[str, Span], str]
+) -> list[ScoredSentence]:
     """A sentence that several copies of one story share (index/ingest/stories.py) counts once, at its best
     score, and is cited from the copy published first."""
     articles_of: dict[str, set[str]] = {}
@@ -291,7 +342,9 @@ def _published_order(ref: ArticleRef | None) -> tuple[bool, str, str]:
     return (True, "", "") if ref is None else (not ref.published, ref.published, ref.added_at)
 
 
-def _previous_sentence(by_end: Mapping[tuple[str, int], ScoredSentence], current: ScoredSentence) -> ScoredSentence | None:
+def _previous_sentence(
+    by_end: Mapping[tuple[str, int], ScoredSentence], current: ScoredSentence
+) -> ScoredSentence | None:
     """The sentence right before `current` in the same paragraph, if it is a candidate."""
     for gap in (1, 2):
         previous = by_end.get((current.passage.article_id, current.span.start - gap))

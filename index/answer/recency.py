@@ -14,10 +14,13 @@ from datetime import date, timedelta
 _RELATIVE = re.compile(r"^\s*(\d{1,4})\s*([dwmy])\s*$", re.IGNORECASE)
 _DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
 #: Words that ask for what is new, and the days back they imply.
-_RECENT = ((re.compile(r"\btoday\b|\btonight\b", re.I), 1), (re.compile(r"\byesterday\b", re.I), 2),
-           (re.compile(r"\bthis week\b|\bpast week\b|\blast few days\b", re.I), 7),
-           (re.compile(r"\bthis month\b|\bpast month\b", re.I), 31),
-           (re.compile(r"\b(latest|newest|most recent|recent(ly)?|currently|right now|so far)\b", re.I), 31))
+_RECENT = (
+    (re.compile(r"\btoday\b|\btonight\b", re.I), 1),
+    (re.compile(r"\byesterday\b", re.I), 2),
+    (re.compile(r"\bthis week\b|\bpast week\b|\blast few days\b", re.I), 7),
+    (re.compile(r"\bthis month\b|\bpast month\b", re.I), 31),
+    (re.compile(r"\b(latest|newest|most recent|recent(ly)?|currently|right now|so far)\b", re.I), 31),
+)
 
 
 class SinceError(ValueError):
@@ -36,7 +39,9 @@ def parse_since(text: str, today: date | None = None) -> str:
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        raise SinceError(f"since must be like 7d, 2w, 3m or a date like 2024-03-01, not {text.strip()[:40]!r}") from None
+        raise SinceError(
+            f"since must be like 7d, 2w, 3m or a date like 2024-03-01, not {text.strip()[:40]!r}"
+        ) from None
     if day > today:
         raise SinceError(f"since {day.isoformat()} is in the future")
     return day.isoformat()

@@ -18,18 +18,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..records import Span
-from .evidence import QuestionCues, quote_model
-from ..search.fusion import Hit, Mode, check_mode, fuse
-from ..search.bm25 import LexicalIndex
 from ..encoders.reader import Reader
+from ..records import ArticleRef, Span
+from ..search.base import VectorIndex
+from ..search.bm25 import LexicalIndex
+from ..search.fusion import Hit, Mode, check_mode, fuse
+from ..storage.base import Store
+from ..storage.scope import Scope
+from .evidence import QuestionCues, quote_model
 from .quotes import PASSAGES_READ, ScoredSentence, SentenceEvidence, score_sentences, select_quotes, weigh_sentences
 from .recency import older_than_asked
 from .results import Answer, Passage, Quote, SourceMatch
-from ..storage.scope import Scope
-from ..storage.base import Store
-from ..records import ArticleRef
-from ..search.base import VectorIndex
 
 #: Candidates each side contributes before fusion.
 CANDIDATES = 50
@@ -79,8 +78,9 @@ class _Ranked:
 class Retriever:
     """The pipeline over the database and the two derived indexes; callers hold the index's lock."""
 
-    def __init__(self, store: Store, vectors: VectorIndex, lexical: LexicalIndex,
-                 reader: Callable[[], Reader] | None = None) -> None:
+    def __init__(
+        self, store: Store, vectors: VectorIndex, lexical: LexicalIndex, reader: Callable[[], Reader] | None = None
+    ) -> None:
         """`reader`: gives the reader (loaded on first use, so that commands that never ask do not load it), or
         None to weigh sentences without it."""
         self.store = store
@@ -95,9 +95,13 @@ class Retriever:
         ranked = self.rank(query, max(limit * 2, PASSAGES_READ, depth), mode, scope, max(PASSAGES_READ, limit))
         searched = time.perf_counter()
         candidates = ranked.sentences
-        quotes = select_quotes(candidates, ranked.articles, limit,
-                               lambda article_id, span: self._quote_text(ranked.passages, article_id, span),
-                               prefer_newer=query.recent_days is not None)
+        quotes = select_quotes(
+            candidates,
+            ranked.articles,
+            limit,
+            lambda article_id, span: self._quote_text(ranked.passages, article_id, span),
+            prefer_newer=query.recent_days is not None,
+        )
         # One calibrated score decides: the quote model's probability (without the reader) that the best
         # candidate is on target.
         if not quotes or max(s.support for s in candidates) < min_score:
@@ -110,8 +114,11 @@ class Retriever:
             newest = max((d for d in matched if d), default="")
             note = older_than_asked(newest, query.recent_days) if newest else ""
         answer = Answer(query.text, bool(quotes), tuple(quotes), sources, note=note, since=scope.since)
-        timings = {"search": searched - started - ranked.reading, "reader": ranked.reading,
-                   "quotes": time.perf_counter() - searched}
+        timings = {
+            "search": searched - started - ranked.reading,
+            "reader": ranked.reading,
+            "quotes": time.perf_counter() - searched,
+        }
         return Retrieval(answer, tuple(ranked.passages), tuple(candidates), timings)
 
     def rank(self, query: Query, k: int, mode: Mode, scope: Scope, quoted: int = PASSAGES_READ) -> _Ranked:
@@ -122,10 +129,14 @@ class Retriever:
         hits = self._candidates(query, max(k, RERANK_DEPTH) if rerank else k, check_mode(mode), scope)
         chunks = self.store.chunks([h.chunk_id for h in hits])
         articles = self.store.article_refs(list({c.article_id for c in chunks.values()}))
-        passages = [Passage(h.chunk_id, c.article_id, c.start, c.end, c.paragraph, c.text, h.score, h.dense, h.lexical)
-                    for h in hits if (c := chunks.get(h.chunk_id))]
-        evidence = score_sentences(query.vector, query.terms, passages,
-                                   self.store.sentences([p.chunk_id for p in passages]), self.lexical.idf)
+        passages = [
+            Passage(h.chunk_id, c.article_id, c.start, c.end, c.paragraph, c.text, h.score, h.dense, h.lexical)
+            for h in hits
+            if (c := chunks.get(h.chunk_id))
+        ]
+        evidence = score_sentences(
+            query.vector, query.terms, passages, self.store.sentences([p.chunk_id for p in passages]), self.lexical.idf
+        )
         kept = self._rerank(passages, evidence, k) if rerank else passages
         reading = 0.0
         reader = self.reader
@@ -137,8 +148,14 @@ class Retriever:
             reading += time.perf_counter() - began
             return logits
 
-        sentences = weigh_sentences(evidence, passages, {p.chunk_id: p for p in kept[:quoted]}, query.cues, self.model,
-                                    read if reader is not None else None)
+        sentences = weigh_sentences(
+            evidence,
+            passages,
+            {p.chunk_id: p for p in kept[:quoted]},
+            query.cues,
+            self.model,
+            read if reader is not None else None,
+        )
         if reader is not None:
             best: dict[int, float] = {}
             for s in sentences:
@@ -181,8 +198,9 @@ class Retriever:
     @staticmethod
     def _rerank(passages: Sequence[Passage], evidence: SentenceEvidence, k: int) -> list[Passage]:
         """Step 3: each passage's score fused with its best sentence's evidence; the best `k`."""
-        fused = ((1 - SENTENCE_WEIGHT) * np.array([p.score for p in passages])
-                 + SENTENCE_WEIGHT * evidence.best_per_passage(len(passages)))
+        fused = (1 - SENTENCE_WEIGHT) * np.array(
+            [p.score for p in passages]
+        ) + SENTENCE_WEIGHT * evidence.best_per_passage(len(passages))
         return [replace(passages[i], score=float(fused[i])) for i in np.argsort(-fused, kind="stable")[:k]]
 
     def _with_others(self, quote: Quote, articles: Mapping[str, ArticleRef], scope: Scope) -> Quote:
@@ -190,15 +208,18 @@ class Retriever:
         ref = articles.get(quote.article_id)
         if ref is None or not ref.story:
             return quote
-        others = [m.outlet or m.title for m in self.store.story_members(ref.story, scope.collections, ALSO_NAMED + 1)
-                  if m.id != quote.article_id]
+        others = [
+            m.outlet or m.title
+            for m in self.store.story_members(ref.story, scope.collections, ALSO_NAMED + 1)
+            if m.id != quote.article_id
+        ]
         return replace(quote, also=tuple(dict.fromkeys(others))[:ALSO_NAMED]) if others else quote
 
     def _quote_text(self, passages: Sequence[Passage], article_id: str, span: Span) -> str:
         """`article.text[span]`: from a passage that holds it (as most quotes lie), else read from the store."""
         for p in passages:
             if p.article_id == article_id and p.start <= span.start and span.end <= p.end:
-                return p.text[span.start - p.start:span.end - p.start]
+                return p.text[span.start - p.start : span.end - p.start]
         return self.store.span_text(article_id, span.start, span.end)
 
 

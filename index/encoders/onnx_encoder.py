@@ -98,8 +98,12 @@ def read_export(folder: Path) -> ExportInfo | None:
         raw = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
         info = ExportInfo(**{**raw, "inputs": tuple(raw["inputs"])})
         graph = folder / MODEL_FILE
-        if (info.recipe != RECIPE or graph.stat().st_size != info.onnx_bytes
-                or not (folder / TOKENIZER_FILE).is_file() or _sha256(graph) != info.onnx_sha256):
+        if (
+            info.recipe != RECIPE
+            or graph.stat().st_size != info.onnx_bytes
+            or not (folder / TOKENIZER_FILE).is_file()
+            or _sha256(graph) != info.onnx_sha256
+        ):
             return None
         return info
     except (OSError, ValueError, TypeError, KeyError):
@@ -128,19 +132,26 @@ def export_model(model: str, location: str, target: Path) -> ExportInfo:
     except Exception as exc:  # the library raises many types for a bad name or folder
         raise ModelError(f"cannot load embedding model {model!r}: {exc}") from exc
     if not is_mean_pooling(st):
-        raise ModelError(f"the onnx backend runs mean-pooling models only, {model!r} has layers "
-                         f"{[type(m).__name__ for m in st]}: use ARTICLEBOT_BACKEND=torch")
+        raise ModelError(
+            f"the onnx backend runs mean-pooling models only, {model!r} has layers "
+            f"{[type(m).__name__ for m in st]}: use ARTICLEBOT_BACKEND=torch"
+        )
     if not getattr(st.tokenizer, "is_fast", False) or st.tokenizer.pad_token_id is None:
-        raise ModelError(f"the onnx backend needs a fast tokenizer with a padding token, which {model!r} "
-                         "does not have: use ARTICLEBOT_BACKEND=torch")
+        raise ModelError(
+            f"the onnx backend needs a fast tokenizer with a padding token, which {model!r} "
+            "does not have: use ARTICLEBOT_BACKEND=torch"
+        )
     transformer = st[0].auto_model.eval()
     # The TorchScript exporter traces plain attention faithfully; SDPA's mask handling is less certain.
     if hasattr(transformer, "set_attn_implementation"):
         transformer.set_attn_implementation("eager")
     else:
         transformer.config._attn_implementation = "eager"
-    sample = st.tokenizer(["a short text", "a somewhat longer text, so that the sample batch is padded"],
-                          padding=True, return_tensors="pt")
+    sample = st.tokenizer(
+        ["a short text", "a somewhat longer text, so that the sample batch is padded"],
+        padding=True,
+        return_tensors="pt",
+    )
     names = tuple(n for n in _INPUTS if n in sample)
 
     class LastHiddenState(torch.nn.Module):
@@ -160,8 +171,16 @@ def export_model(model: str, location: str, target: Path) -> ExportInfo:
         # its deprecation and tracer warnings are expected and say nothing to a user.
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(LastHiddenState(), tuple(sample[n] for n in names), str(full), input_names=list(names),
-                              output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
+            torch.onnx.export(
+                LastHiddenState(),
+                tuple(sample[n] for n in names),
+                str(full),
+                input_names=list(names),
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
         root.setLevel(logging.ERROR)  # quantize_dynamic logs advice on the root logger
         # Per-channel scales: per-tensor ones cost MiniLM 0.04 of cosine to torch, per-channel 0.005.
         quantize_dynamic(full, target / MODEL_FILE, weight_type=QuantType.QInt8, per_channel=True)
@@ -173,8 +192,17 @@ def export_model(model: str, location: str, target: Path) -> ExportInfo:
     # The fast tokenizer's own file: at run time the `tokenizers` library reads it, without transformers.
     st.tokenizer.backend_tokenizer.save(str(target / TOKENIZER_FILE))
     graph = target / MODEL_FILE
-    info = ExportInfo(RECIPE, model, int(st.get_embedding_dimension()), int(st.max_seq_length), names,
-                      st.tokenizer.pad_token, int(st.tokenizer.pad_token_id), graph.stat().st_size, _sha256(graph))
+    info = ExportInfo(
+        RECIPE,
+        model,
+        int(st.get_embedding_dimension()),
+        int(st.max_seq_length),
+        names,
+        st.tokenizer.pad_token,
+        int(st.tokenizer.pad_token_id),
+        graph.stat().st_size,
+        _sha256(graph),
+    )
     (target / INFO_FILE).write_text(json.dumps(asdict(info), indent=1), encoding="utf-8")
     return info
 
@@ -240,11 +268,18 @@ def cpu_session(path: Path) -> Any:
 class OnnxEncoder:
     """Encodes texts into L2-normalised float32 vectors and counts their word pieces, on ONNX Runtime."""
 
-    def __init__(self, model: str = PACKAGED_MODEL, device: str = "cpu", batch_size: int = 32,
-                 cache_dir: Path = DEFAULT_ENCODER_CACHE) -> None:
+    def __init__(
+        self,
+        model: str = PACKAGED_MODEL,
+        device: str = "cpu",
+        batch_size: int = 32,
+        cache_dir: Path = DEFAULT_ENCODER_CACHE,
+    ) -> None:
         if device != "cpu":
-            raise ModelError(f"the onnx backend runs on the CPU only, not {device!r}: "
-                             "set ARTICLEBOT_DEVICE=cpu or ARTICLEBOT_BACKEND=torch")
+            raise ModelError(
+                f"the onnx backend runs on the CPU only, not {device!r}: "
+                "set ARTICLEBOT_DEVICE=cpu or ARTICLEBOT_BACKEND=torch"
+            )
         _onnxruntime()  # says what to install before an export is tried
         self.name = model
         self.batch_size = batch_size
@@ -271,8 +306,11 @@ class OnnxEncoder:
         for chosen in length_batches(texts, self.batch_size):
             encoded = self._tokenizer.encode_batch([texts[i] for i in chosen])
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            columns = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64), "attention_mask": mask,
-                       "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
+            columns = {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": mask,
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            }
             tokens = self._session.run(["last_hidden_state"], {name: columns[name] for name in self._inputs})[0]
             yield chosen, tokens, mask, np.array([e.offsets for e in encoded], dtype=np.int64) if offsets else None
 
@@ -283,7 +321,9 @@ class OnnxEncoder:
             vectors[chosen] = mean_pool(tokens, mask)
         return vectors
 
-    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Vectors of `texts` and, from the same forward pass, a vector for each character span of each.
 
         Returns:

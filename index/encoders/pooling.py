@@ -20,7 +20,7 @@ def length_batches(texts: Sequence[str], size: int) -> Iterator[np.ndarray]:
     batches of similar lengths waste little padding."""
     order = np.argsort([-len(t) for t in texts], kind="stable")
     for start in range(0, len(texts), size):
-        yield order[start:start + size]
+        yield order[start : start + size]
 
 
 def mean_pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -29,8 +29,12 @@ def mean_pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return unit((tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
 
 
-def pool_batches(batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], count: int, dim: int,
-                 spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+def pool_batches(
+    batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    count: int,
+    dim: int,
+    spans: Sequence[Sequence[tuple[int, int]]],
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Text and span vectors from a model's outputs, batch by batch; shared by both backends so they agree.
 
     Args:
@@ -54,11 +58,14 @@ def is_mean_pooling(model: Any) -> bool:  # model: SentenceTransformer
     pooling = model[1].get_config_dict() if len(model) > 1 and layers[1] == "Pooling" else {}
     mean = pooling.get("pooling_mode") == "mean" or bool(
         pooling.get("pooling_mode_mean_tokens")
-        and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"))
+        and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
+    )
     return bool(layers) and layers[0] == "Transformer" and mean and all(name == "Normalize" for name in layers[2:])
 
 
-def pool_spans(tokens: np.ndarray, positions: np.ndarray, spans: Sequence[tuple[int, int]], vector: np.ndarray) -> np.ndarray:
+def pool_spans(
+    tokens: np.ndarray, positions: np.ndarray, spans: Sequence[tuple[int, int]], vector: np.ndarray
+) -> np.ndarray:
     """Unit mean of the token vectors inside each character span; shared by both backends so they agree.
 
     Args:

@@ -36,6 +36,7 @@ class Reader:
 
     def __init__(self, folder: Path = PACKAGED_READER) -> None:
         from tokenizers import Tokenizer
+
         if not (folder / MODEL_FILE).is_file():
             raise ModelError(f"no reader in {folder}: reinstall articlebot (pip install -e .)")
         info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
@@ -53,12 +54,14 @@ class Reader:
         # Sentences of similar length go together, so that a batch pads little.
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         for at in range(0, len(order), BATCH):
-            chosen = order[at:at + BATCH]
+            chosen = order[at : at + BATCH]
             with self._lock:
                 encoded = self._tokenizer.encode_batch([(question, sentences[i]) for i in chosen])
-            columns = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-                       "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-                       "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
+            columns = {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            }
             out[chosen] = self._session.run(["logits"], columns)[0]
         return out
 

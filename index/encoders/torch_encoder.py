@@ -50,12 +50,17 @@ class TorchEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Vectors of `texts` and, from the same forward pass, a vector for each character span of each.
 
         A span's vector is the normalised mean of the contextual token vectors inside it, which
@@ -69,10 +74,12 @@ class TorchEncoder:
             return np.zeros((0, self.dim), dtype=np.float32), []
         if self._mean_pooling:
             return self._encode_mean_with_spans(texts, spans)
-        outputs = self._model.encode(list(texts), batch_size=self.batch_size, output_value=None,
-                                     convert_to_numpy=False, show_progress_bar=False)
-        offsets = self._tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
-                                  max_length=self.max_tokens)["offset_mapping"]
+        outputs = self._model.encode(
+            list(texts), batch_size=self.batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
+        )
+        offsets = self._tokenizer(
+            list(texts), return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
+        )["offset_mapping"]
         vectors = unit(np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs]))
         pooled = []
         for output, text_offsets, text_spans, vector in zip(outputs, offsets, spans, vectors):
@@ -81,7 +88,9 @@ class TorchEncoder:
             pooled.append(pool_spans(tokens, positions, text_spans, vector))
         return np.ascontiguousarray(vectors, dtype=np.float32), pooled
 
-    def _encode_mean_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _encode_mean_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """`encode_with_spans` for mean-pooling models, batch by batch: one tokenization (with offsets)
         and the token vectors pooled as each batch comes, instead of kept for every text."""
         import torch
@@ -90,8 +99,14 @@ class TorchEncoder:
 
         def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
             for chosen in length_batches(texts, self.batch_size):
-                encoded = self._tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
-                                          max_length=self.max_tokens, return_offsets_mapping=True, return_tensors="pt")
+                encoded = self._tokenizer(
+                    [texts[i] for i in chosen],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_offsets_mapping=True,
+                    return_tensors="pt",
+                )
                 offsets = encoded.pop("offset_mapping").numpy()
                 with torch.inference_mode():
                     tokens = transformer(**{k: v.to(device) for k, v in encoded.items()}).last_hidden_state

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from ..errors import ArticleError
 
@@ -25,7 +26,7 @@ MAX_PARAGRAPH_CHARS = 20_000
 #: (one piece is at least one character), so chunking never meets a "word" it cannot place.
 MAX_WORD_CHARS = 100
 
-_LONG_RUN = re.compile(r"\S{%d}(?=\S)" % MAX_WORD_CHARS)
+_LONG_RUN = re.compile(rf"\S{{{MAX_WORD_CHARS}}}(?=\S)")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
 
 
@@ -72,7 +73,7 @@ def bound_text(text: str) -> Bounded:
     notes: list[str] = []
     if len(text) > MAX_ARTICLE_CHARS:
         notes.append(f"shortened: only the first {MAX_ARTICLE_CHARS:,} of its {len(text):,} characters are indexed")
-        text = text[:_cut(text, MAX_ARTICLE_CHARS)]
+        text = text[: _cut(text, MAX_ARTICLE_CHARS)]
     wrapped = _LONG_RUN.sub(lambda m: m.group() + " ", text)
     if len(wrapped) != len(text):
         notes.append(f"runs of more than {MAX_WORD_CHARS} characters without a space were wrapped")

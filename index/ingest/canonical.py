@@ -11,7 +11,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 _TRACKING = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|igshid|twclid|mc_cid|mc_eid|_hsenc|_hsmi|"
     r"mkt_tok|ocid|cmpid|icid|smid|smtyp|at_medium|at_campaign|at_custom\d|ref_src|ref_url|s_cid|sr_share|"
-    r"ito|itm_[a-z_]+|guccounter|guce_referrer|guce_referrer_sig)$", re.IGNORECASE)
+    r"ito|itm_[a-z_]+|guccounter|guce_referrer|guce_referrer_sig)$",
+    re.IGNORECASE,
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

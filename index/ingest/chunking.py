@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+
 from ..records import Chunk, Span
 
 #: Counts word pieces for each text (without the model's special tokens).
@@ -65,7 +66,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Sp
         segment = line.group()
         for match in _SENTENCE_END.finditer(segment):
             stop = line_start + match.end()
-            if match.group()[0] == "." and _is_abbreviation(text[max(cursor, stop - _ABBREVIATION_WINDOW):stop]):
+            if match.group()[0] == "." and _is_abbreviation(text[max(cursor, stop - _ABBREVIATION_WINDOW) : stop]):
                 continue
             spans.append(Span(cursor, stop))
             cursor = stop
@@ -78,14 +79,16 @@ def _word_groups(text: str, span: Span, count_tokens: TokenCounter, budget: int)
     a group over `budget` is taken word by word. The counts add up, since the model's tokenizer
     splits at spaces before it splits words into pieces."""
     words = [Span(m.start(), m.end()) for m in _NON_SPACE.finditer(text, span.start, span.end)]
-    groups = [Span(words[i].start, words[min(i + _WORDS_PER_COUNT, len(words)) - 1].end)
-              for i in range(0, len(words), _WORDS_PER_COUNT)]
+    groups = [
+        Span(words[i].start, words[min(i + _WORDS_PER_COUNT, len(words)) - 1].end)
+        for i in range(0, len(words), _WORDS_PER_COUNT)
+    ]
     counted: list[tuple[Span, int]] = []
     for at, (group, count) in enumerate(zip(groups, count_tokens([text[s:e] for s, e in groups]))):
         if count <= budget:
             counted.append((group, count))
         else:
-            alone = words[at * _WORDS_PER_COUNT:(at + 1) * _WORDS_PER_COUNT]
+            alone = words[at * _WORDS_PER_COUNT : (at + 1) * _WORDS_PER_COUNT]
             counted.extend(zip(alone, count_tokens([text[s:e] for s, e in alone])))
     return counted
 
@@ -140,6 +143,6 @@ def chunk_text(text: str, count_tokens: TokenCounter, budget: int, overlap: int 
                 break
             # Repeat the tail sentences only if the next chunk still gains a new sentence.
             back = min(overlap, last - first)
-            kept = sum(c for _, c in pieces[last + 1 - back:last + 1]) if back else 0
+            kept = sum(c for _, c in pieces[last + 1 - back : last + 1]) if back else 0
             first = last + 1 - back if back and kept + pieces[last + 1][1] <= budget else last + 1
     return chunks

@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..records import AddResult, Article
+from ..storage.database import open_database
+from ..storage.scope import Scope
 from .base import ArticleSink
-from ..records import AddResult
-from .parse import ArticleError, parse_text
-from ..records import Article
 from .canonical import canonical_url
 from .fetch import FEED_TYPES, Fetcher, FetchError
 from .load import fetched_article
-from ..storage.scope import Scope
-from ..storage.database import open_database
+from .parse import ArticleError, parse_text
 
 log = logging.getLogger(__name__)
 FILE_NAME = "feeds.sqlite3"
@@ -75,8 +74,10 @@ CREATE TABLE IF NOT EXISTS feed_items (
 """
 
 #: The columns of a feed, in the order of `Feed`'s fields.
-_COLUMNS = ("id, collection, url, title, added_by, notify, etag, last_modified, last_checked, last_new, last_error, "
-            "failures, warned, next_poll")
+_COLUMNS = (
+    "id, collection, url, title, added_by, notify, etag, last_modified, last_checked, last_new, last_error, "
+    "failures, warned, next_poll"
+)
 
 
 class FeedError(ArticleError):
@@ -164,70 +165,86 @@ class FeedList:
     def due(self, now: float) -> list[Feed]:
         return self._rows("WHERE next_poll <= ?", (now,))
 
-    def add(self, collection: str, url: str, title: str, added_by: str = "", notify: str = "",
-            first_poll: float = 0.0) -> Feed | None:
+    def add(
+        self, collection: str, url: str, title: str, added_by: str = "", notify: str = "", first_poll: float = 0.0
+    ) -> Feed | None:
         """Follow a feed, polled from `first_poll` (a time; default: at once); None if the collection
         already follows it."""
         with self._lock:
             inserted = self._db.change(
                 "INSERT INTO feeds (collection, url, title, added_by, notify, next_poll) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (collection, url) DO NOTHING",
-                (collection, url, title, added_by, notify, first_poll))
+                (collection, url, title, added_by, notify, first_poll),
+            )
         return self.feed(collection, url) if inserted else None
 
     def remove(self, collection: str, url: str) -> bool:
         """Stop following a feed of the collection, named by its URL or its id."""
         with self._lock:
-            return self._db.change("DELETE FROM feeds WHERE collection = ? AND (url = ? OR CAST(id AS TEXT) = ?)",
-                                   (collection, url, url)) > 0
+            return (
+                self._db.change(
+                    "DELETE FROM feeds WHERE collection = ? AND (url = ? OR CAST(id AS TEXT) = ?)",
+                    (collection, url, url),
+                )
+                > 0
+            )
 
     def seen(self, feed: Feed, keys: Sequence[str]) -> set[str]:
         """Which of these item keys earlier polls took."""
         if not keys:
             return set()
         with self._lock:
-            return {r[0] for r in self._db.rows(
-                f"SELECT item FROM feed_items WHERE feed_id = ? AND item IN ({', '.join('?' * len(keys))})",
-                (feed.id, *keys))}
+            return {
+                r[0]
+                for r in self._db.rows(
+                    f"SELECT item FROM feed_items WHERE feed_id = ? AND item IN ({', '.join('?' * len(keys))})",
+                    (feed.id, *keys),
+                )
+            }
 
     def items(self, feed: Feed) -> list[str]:
         """The keys of every item earlier polls took."""
         with self._lock:
-            return [r[0] for r in self._db.rows("SELECT item FROM feed_items WHERE feed_id = ? ORDER BY item",
-                                                (feed.id,))]
+            return [
+                r[0] for r in self._db.rows("SELECT item FROM feed_items WHERE feed_id = ? ORDER BY item", (feed.id,))
+            ]
 
     def _current(self, feed: Feed) -> Feed:
         """The feed as stored now; as it was if it has been removed meanwhile (its poll's results go nowhere)."""
         found = self._rows("WHERE id = ?", (feed.id,))
         return found[0] if found else feed
 
-    def succeeded(self, feed: Feed, etag: str, last_modified: str, title: str, items: Sequence[str],
-                  interval: float) -> Feed:
+    def succeeded(
+        self, feed: Feed, etag: str, last_modified: str, title: str, items: Sequence[str], interval: float
+    ) -> Feed:
         now = _now_text()
         with self._lock, self._db.transaction():
             # The feed's row first: on PostgreSQL the update locks it, so a removal by another process
             # waits for this transaction (and then takes its items with it) instead of leaving items
             # that point at no feed; no row means it was removed meanwhile.
             if self._db.change(
-                    "UPDATE feeds SET etag = ?, last_modified = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
-                    "last_checked = ?, last_new = CASE WHEN ? THEN ? ELSE last_new END, last_error = '', "
-                    "failures = 0, warned = 0, next_poll = ? WHERE id = ?",
-                    (etag, last_modified, title, title, now, bool(items), now, time.time() + _jittered(interval),
-                     feed.id)):
+                "UPDATE feeds SET etag = ?, last_modified = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
+                "last_checked = ?, last_new = CASE WHEN ? THEN ? ELSE last_new END, last_error = '', "
+                "failures = 0, warned = 0, next_poll = ? WHERE id = ?",
+                (etag, last_modified, title, title, now, bool(items), now, time.time() + _jittered(interval), feed.id),
+            ):
                 # In one order, so that two processes recording the same items never wait on each other in a cycle.
-                self._db.change_many("INSERT INTO feed_items (feed_id, item) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                     [(feed.id, k) for k in sorted(set(items))])
+                self._db.change_many(
+                    "INSERT INTO feed_items (feed_id, item) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [(feed.id, k) for k in sorted(set(items))],
+                )
         return self._current(feed)
 
     def failed(self, feed: Feed, error: str, interval: float) -> tuple[Feed, bool]:
         """Record a failure; the feed, and whether it should be reported now (once per run of failures)."""
         failures = feed.failures + 1
         warn = failures >= WARN_AFTER and not feed.warned
-        wait = min(MAX_BACKOFF, interval * 2 ** failures)
+        wait = min(MAX_BACKOFF, interval * 2**failures)
         with self._lock:
             changed = self._db.change(
                 "UPDATE feeds SET last_checked = ?, last_error = ?, failures = ?, warned = ?, next_poll = ? WHERE id = ?",
-                (_now_text(), error, failures, int(feed.warned or warn), time.time() + _jittered(wait), feed.id))
+                (_now_text(), error, failures, int(feed.warned or warn), time.time() + _jittered(wait), feed.id),
+            )
         return self._current(feed), warn and bool(changed)
 
     def restore(self, feed: Feed, items: Sequence[str]) -> bool:
@@ -237,13 +254,30 @@ class FeedList:
             row = self._db.one(
                 f"INSERT INTO feeds ({_COLUMNS.removeprefix('id, ')}) VALUES ({', '.join('?' * 13)}) "
                 "ON CONFLICT (collection, url) DO NOTHING RETURNING id",
-                (feed.collection, feed.url, feed.title, feed.added_by, feed.notify, feed.etag, feed.last_modified,
-                 feed.last_checked, feed.last_new, feed.last_error, feed.failures, int(feed.warned), feed.next_poll))
-            found = row or self._db.one("SELECT id FROM feeds WHERE collection = ? AND url = ?",
-                                        (feed.collection, feed.url))
+                (
+                    feed.collection,
+                    feed.url,
+                    feed.title,
+                    feed.added_by,
+                    feed.notify,
+                    feed.etag,
+                    feed.last_modified,
+                    feed.last_checked,
+                    feed.last_new,
+                    feed.last_error,
+                    feed.failures,
+                    int(feed.warned),
+                    feed.next_poll,
+                ),
+            )
+            found = row or self._db.one(
+                "SELECT id FROM feeds WHERE collection = ? AND url = ?", (feed.collection, feed.url)
+            )
             assert found is not None  # there: inserted now, or already
-            self._db.change_many("INSERT INTO feed_items (feed_id, item) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                 [(found[0], k) for k in sorted(set(items))])
+            self._db.change_many(
+                "INSERT INTO feed_items (feed_id, item) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(found[0], k) for k in sorted(set(items))],
+            )
         return row is not None
 
     def close(self) -> None:
@@ -262,8 +296,9 @@ def parse_feed(content: bytes, url: str) -> ParsedFeed:
     """The title and items of an RSS (0.9x, 1.0, 2.0) or Atom feed; FeedError if it is none."""
     import feedparser
 
-    parsed = feedparser.parse(content, sanitize_html=True, resolve_relative_uris=True, response_headers={
-        "content-location": url})
+    parsed = feedparser.parse(
+        content, sanitize_html=True, resolve_relative_uris=True, response_headers={"content-location": url}
+    )
     if not parsed.get("version") and not parsed.entries:
         raise FeedError(f"{url}: not an RSS or Atom feed")
     items = []
@@ -272,8 +307,16 @@ def parse_feed(content: bytes, url: str) -> ParsedFeed:
         key = (entry.get("id") or link).strip()
         if not key:
             continue
-        items.append(FeedItem(key, link, " ".join((entry.get("title") or "").split()), _date(entry),
-                              (entry.get("author") or "").strip(), _entry_text(entry)))
+        items.append(
+            FeedItem(
+                key,
+                link,
+                " ".join((entry.get("title") or "").split()),
+                _date(entry),
+                (entry.get("author") or "").strip(),
+                _entry_text(entry),
+            )
+        )
     return ParsedFeed(" ".join((parsed.feed.get("title") or "").split()), tuple(items))
 
 
@@ -307,8 +350,14 @@ def _html_paragraphs(html: str) -> str:
 class FeedPoller:
     """Polls feeds into an index: the network on the event loop, parsing and indexing in threads."""
 
-    def __init__(self, index: ArticleSink, feeds: FeedList, fetcher: Fetcher, interval: float = POLL_INTERVAL,
-                 indexing: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self,
+        index: ArticleSink,
+        feeds: FeedList,
+        fetcher: Fetcher,
+        interval: float = POLL_INTERVAL,
+        indexing: asyncio.Lock | None = None,
+    ) -> None:
         """`indexing`: held while a feed's new articles are embedded and stored, one feed at a time (pass
         the lock other adds take, so that all of them leave a core to the questions)."""
         self.index = index
@@ -348,8 +397,9 @@ class FeedPoller:
         try:
             fetched = await self.fetcher.fetch(feed.url, FEED_TYPES, feed.etag, feed.last_modified)
             if fetched.not_modified:
-                updated = await asyncio.to_thread(self.feeds.succeeded, feed, feed.etag, feed.last_modified, "", [],
-                                                  self.interval)
+                updated = await asyncio.to_thread(
+                    self.feeds.succeeded, feed, feed.etag, feed.last_modified, "", [], self.interval
+                )
                 return PollResult(updated, not_modified=True)
             parsed = await asyncio.to_thread(parse_feed, fetched.content, feed.url)
         except (FetchError, ArticleError) as exc:
@@ -369,14 +419,19 @@ class FeedPoller:
         added: list[AddResult] = []
         for start in range(0, len(articles), INDEXED_AT_ONCE):  # the lock is let go between small batches
             async with self.indexing:
-                added += await asyncio.to_thread(self.index.add_many, articles[start:start + INDEXED_AT_ONCE],
-                                                 Scope(feed.collection), f"feed:{feed.url}")
+                added += await asyncio.to_thread(
+                    self.index.add_many,
+                    articles[start : start + INDEXED_AT_ONCE],
+                    Scope(feed.collection),
+                    f"feed:{feed.url}",
+                )
         if any(r.status in ("added", "updated") for r in added):
             await asyncio.to_thread(self.index.save)  # as every other add does
         # An item that gave no article (its page failed, the feed has no text of it) is tried again next poll.
         taken = [item.key for item, article in zip(new, found) if article is not None]
-        updated = await asyncio.to_thread(self.feeds.succeeded, feed, fetched.etag, fetched.last_modified,
-                                          parsed.title, taken, self.interval)
+        updated = await asyncio.to_thread(
+            self.feeds.succeeded, feed, fetched.etag, fetched.last_modified, parsed.title, taken, self.interval
+        )
         return PollResult(updated, tuple(added), len(new))
 
     async def _article(self, item: FeedItem, outlet: str) -> Article | None:
@@ -401,5 +456,10 @@ class FeedPoller:
         # host name is the extractor's guess, and the feed's title is better).
         host = urlsplit(item.link).netloc.lower().removeprefix("www.")
         page_outlet = "" if article.outlet.lower().removeprefix("www.") == host else article.outlet
-        return replace(article, title=article.title or item.title, published=article.published or item.published,
-                       author=article.author or item.author, outlet=page_outlet or outlet)
+        return replace(
+            article,
+            title=article.title or item.title,
+            published=article.published or item.published,
+            author=article.author or item.author,
+            outlet=page_outlet or outlet,
+        )

@@ -20,20 +20,52 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin
 
-from .url_safety import FetchError, FetchPolicy, IPAddress, IPNetwork, Resolver, Target, check_addresses, check_url, parse_url
+from .url_safety import (
+    FetchError,
+    FetchPolicy,
+    IPAddress,
+    IPNetwork,
+    Resolver,
+    Target,
+    check_addresses,
+    check_url,
+    parse_url,
+)
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ARTICLE_TYPES", "FEED_TYPES", "FetchError", "FetchPolicy", "Fetched", "Fetcher", "IPAddress", "IPNetwork",
-           "Resolver", "check_url", "fetch"]
+__all__ = [
+    "ARTICLE_TYPES",
+    "FEED_TYPES",
+    "FetchError",
+    "FetchPolicy",
+    "Fetched",
+    "Fetcher",
+    "IPAddress",
+    "IPNetwork",
+    "Resolver",
+    "check_url",
+    "fetch",
+]
 
-ARTICLE_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", "text/markdown", "text/x-markdown",
-                           "application/pdf"})
-FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
-                        "text/xml", "application/feed+json"})
-_ACCEPT = {ARTICLE_TYPES: "text/html, application/xhtml+xml, text/markdown, text/plain;q=0.9, application/pdf;q=0.8",
-           FEED_TYPES: "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9"}
+ARTICLE_TYPES = frozenset(
+    {"text/html", "application/xhtml+xml", "text/plain", "text/markdown", "text/x-markdown", "application/pdf"}
+)
+FEED_TYPES = frozenset(
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",
+        "application/xml",
+        "text/xml",
+        "application/feed+json",
+    }
+)
+_ACCEPT = {
+    ARTICLE_TYPES: "text/html, application/xhtml+xml, text/markdown, text/plain;q=0.9, application/pdf;q=0.8",
+    FEED_TYPES: "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9",
+}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
 
@@ -75,16 +107,25 @@ class Fetcher:
 
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                resolver=cast(Any, _CheckingResolver(self.policy)), use_dns_cache=False,  # every hop is resolved and checked anew
-                limit=64, limit_per_host=self.policy.per_host, force_close=True,
-                ssl=ssl.create_default_context())  # built here so that SSL_CERT_FILE is read now (tests set it)
+                resolver=cast(Any, _CheckingResolver(self.policy)),
+                use_dns_cache=False,  # every hop is resolved and checked anew
+                limit=64,
+                limit_per_host=self.policy.per_host,
+                force_close=True,
+                ssl=ssl.create_default_context(),
+            )  # built here so that SSL_CERT_FILE is read now (tests set it)
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=aiohttp.ClientTimeout(total=None))  # the deadline is ours, over all hops
+                connector=connector,
+                auto_decompress=False,
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )  # the deadline is ours, over all hops
         return self._session
 
-    async def fetch(self, url: str, accept: frozenset[str] = ARTICLE_TYPES, etag: str = "",
-                    last_modified: str = "") -> Fetched:
+    async def fetch(
+        self, url: str, accept: frozenset[str] = ARTICLE_TYPES, etag: str = "", last_modified: str = ""
+    ) -> Fetched:
         """Download `url`, following redirects, if it serves one of the `accept` types; FetchError says why not.
 
         Args:
@@ -94,8 +135,12 @@ class Fetcher:
         import aiohttp
 
         policy = self.policy
-        headers = {"User-Agent": policy.user_agent, "Accept": _ACCEPT.get(accept, "*/*"),
-                   "Accept-Encoding": "identity", "Connection": "close"}
+        headers = {
+            "User-Agent": policy.user_agent,
+            "Accept": _ACCEPT.get(accept, "*/*"),
+            "Accept-Encoding": "identity",
+            "Connection": "close",
+        }
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -132,25 +177,40 @@ class Fetcher:
 
         target = parse_url(url, self.policy)
         request_url = yarl.URL(_request_url(target), encoded=True)
-        async with self._open().get(request_url, headers={**headers, "Host": target.host_header},
-                                    allow_redirects=False) as response:
+        async with self._open().get(
+            request_url, headers={**headers, "Host": target.host_header}, allow_redirects=False
+        ) as response:
             if response.status in _REDIRECTS:
                 location = response.headers.get("Location")
                 if not location:
                     raise FetchError(f"HTTP {response.status} redirect without a Location")
                 return location
             if response.status == 304 and ("If-None-Match" in headers or "If-Modified-Since" in headers):
-                return Fetched(url, b"", "", None, headers.get("If-None-Match", ""),
-                               headers.get("If-Modified-Since", ""), not_modified=True)
+                return Fetched(
+                    url,
+                    b"",
+                    "",
+                    None,
+                    headers.get("If-None-Match", ""),
+                    headers.get("If-Modified-Since", ""),
+                    not_modified=True,
+                )
             if not 200 <= response.status < 300:
                 raise FetchError(_status_text(response.status))
             content_type, charset = _served_type(response, accept)
-            return Fetched(url, await _read_body(response, self.policy.max_bytes), content_type, charset,
-                           response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
+            return Fetched(
+                url,
+                await _read_body(response, self.policy.max_bytes),
+                content_type,
+                charset,
+                response.headers.get("ETag", ""),
+                response.headers.get("Last-Modified", ""),
+            )
 
 
 def fetch(url: str, policy: FetchPolicy = FetchPolicy(), accept: frozenset[str] = ARTICLE_TYPES) -> Fetched:
     """`Fetcher.fetch` for code without an event loop (the command line, worker threads)."""
+
     async def once() -> Fetched:
         async with Fetcher(policy) as fetcher:
             return await fetcher.fetch(url, accept)
@@ -185,8 +245,17 @@ class _CheckingResolver:
         if not addresses:
             raise FetchError(f"unreachable: cannot resolve {host}")
         check_addresses(host, addresses, self.policy, verb="resolves to")
-        return [{"hostname": host, "host": str(a), "port": port, "proto": socket.IPPROTO_TCP, "flags": 0,
-                 "family": socket.AF_INET6 if a.version == 6 else socket.AF_INET} for a in addresses]
+        return [
+            {
+                "hostname": host,
+                "host": str(a),
+                "port": port,
+                "proto": socket.IPPROTO_TCP,
+                "flags": 0,
+                "family": socket.AF_INET6 if a.version == 6 else socket.AF_INET,
+            }
+            for a in addresses
+        ]
 
     async def close(self) -> None:
         pass

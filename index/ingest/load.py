@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
-from .parse import SUPPORTED_TYPES, ArticleError, find_files, load_file, parse_document
+from ..printable import printable
 from ..records import Article
 from .budget import Deadline
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
-from ..printable import printable
+from .parse import SUPPORTED_TYPES, ArticleError, find_files, load_file, parse_document
 
 if TYPE_CHECKING:
     from ..records import AddResult
@@ -21,15 +22,20 @@ if TYPE_CHECKING:
 class IngestReport:
     """The result of each article added and one line per input that could not be added."""
 
-    results: tuple["AddResult", ...]
+    results: tuple[AddResult, ...]
     errors: tuple[str, ...]
 
 
 #: Articles embedded together: larger batches keep the encoder busy; each is still stored on its own.
 ARTICLES_PER_BATCH = 16
 
-_KINDS = {"text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
-          "text/x-markdown": "markdown", "application/pdf": "pdf"}
+_KINDS = {
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "application/pdf": "pdf",
+}
 
 
 def is_url(text: str) -> bool:
@@ -48,11 +54,17 @@ def load_url(url: str, policy: FetchPolicy | None = None, deadline: Deadline | N
 
 def fetched_article(fetched: Fetched, asked: str, deadline: Deadline | None = None) -> Article:
     """The article in what a URL (`asked`, as the user wrote it) served."""
-    return parse_document(fetched.content, _KINDS.get(fetched.content_type, "text"), fetched.url, asked,
-                          url=fetched.url, deadline=deadline)
+    return parse_document(
+        fetched.content,
+        _KINDS.get(fetched.content_type, "text"),
+        fetched.url,
+        asked,
+        url=fetched.url,
+        deadline=deadline,
+    )
 
 
-def ingest_paths(index: "ArticleSink", paths: Iterable[Path | str], progress: bool = False) -> IngestReport:
+def ingest_paths(index: ArticleSink, paths: Iterable[Path | str], progress: bool = False) -> IngestReport:
     """Add every supported file at or below `paths`, and every URL; a bad one is reported and skipped.
 
     Args:
@@ -77,7 +89,7 @@ def ingest_paths(index: "ArticleSink", paths: Iterable[Path | str], progress: bo
 
     from tqdm import tqdm
 
-    results: list["AddResult"] = []
+    results: list[AddResult] = []
     batch: list[Article] = []
     with tqdm(files, desc="ingesting", unit="file", disable=None if progress else True, leave=False) as bar:
         for file in bar:
@@ -94,7 +106,7 @@ def ingest_paths(index: "ArticleSink", paths: Iterable[Path | str], progress: bo
     return IngestReport(tuple(results), tuple(errors))
 
 
-def ensure_seeded(index: "ArticleSink", seeds: Path) -> IngestReport | None:
+def ensure_seeded(index: ArticleSink, seeds: Path) -> IngestReport | None:
     """Fill an empty index from the seeds folder; None if the index already had articles."""
     if len(index) or not seeds.is_dir():
         return None

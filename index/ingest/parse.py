@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 from pathlib import Path
+from typing import Any
 
-from .budget import Deadline, bound_text
-from .canonical import canonical_url, page_address
-from .clean import clean_article_text
 from ..errors import ArticleError
 from ..printable import printable
 from ..records import Article
+from .budget import Deadline, bound_text
+from .canonical import canonical_url, page_address
+from .clean import clean_article_text
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -54,7 +54,7 @@ def split_front_matter(text: str) -> tuple[dict[str, str], str]:
         field = _FIELD.match(line)
         if field:
             fields[field.group(1).lower()] = _unquote(field.group(2))
-    return fields, text[match.end():]
+    return fields, text[match.end() :]
 
 
 def _markdown_to_text(text: str) -> str:
@@ -120,8 +120,12 @@ def parse_html(html: str | bytes, source: str, url: str = "", name: str = "") ->
 
     # A Document with these options (a dict only with as_dict=True).
     doc: Any = trafilatura.bare_extraction(
-        html, url=url or None, with_metadata=True, include_comments=False,
-        include_tables=False, favor_precision=True,
+        html,
+        url=url or None,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        favor_precision=True,
     )
     if doc is None or not (doc.text or "").strip():
         raise ArticleError(f"{name or source}: no article text found in the page")
@@ -148,8 +152,9 @@ def parse_pdf(data: bytes, source: str, url: str = "", name: str = "") -> Articl
     return _finish(title, body, url or source, {**meta, "url": url}, name or source)
 
 
-def parse_document(data: bytes, kind: str, source: str, name: str, url: str = "",
-                   deadline: Deadline | None = None) -> Article:
+def parse_document(
+    data: bytes, kind: str, source: str, name: str, url: str = "", deadline: Deadline | None = None
+) -> Article:
     """Make an article from a document's bytes.
 
     Args:
@@ -210,7 +215,7 @@ def load_upload(data: bytes, name: str, source: str, deadline: Deadline | None =
 
 
 def suffix_kind(name: str) -> str:
-    """"html", "pdf", "markdown" or "text" by a file name's ending."""
+    """ "html", "pdf", "markdown" or "text" by a file name's ending."""
     suffix = Path(name).suffix.lower()
     if suffix in HTML_SUFFIXES:
         return "html"

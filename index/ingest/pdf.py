@@ -66,13 +66,24 @@ def _read(data: bytes, name: str) -> tuple[str, str, dict[str, str]]:
         info: Any = reader.metadata or {}
     except ArticleError:
         raise
-    except (PyPdfError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError,
-            NotImplementedError, OSError) as exc:  # what pypdf raises on damaged files varies
+    except (
+        PyPdfError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+        NotImplementedError,
+        OSError,
+    ) as exc:  # what pypdf raises on damaged files varies
         raise ArticleError(f"{name}: not a readable PDF ({type(exc).__name__})") from None
     text = "\n\n".join(paragraphs(page) for page in pages if page.strip())
     if len(text.split()) < 5:
-        raise ArticleError(f"{name}: the PDF has no text to read (a scanned document?); "
-                           "upload one with selectable text, or the article as .txt")
+        raise ArticleError(
+            f"{name}: the PDF has no text to read (a scanned document?); "
+            "upload one with selectable text, or the article as .txt"
+        )
     meta = {"author": _info(info, "/Author"), "date": _pdf_date(_info(info, "/CreationDate"))}
     return _info(info, "/Title"), text, meta
 

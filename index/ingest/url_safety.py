@@ -111,8 +111,9 @@ def parse_url(url: str, policy: FetchPolicy) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(parts.scheme == "https", host, port or default_port, host_header, quote(path, safe=_PATH_SAFE),
-                   literal)
+    return Target(
+        parts.scheme == "https", host, port or default_port, host_header, quote(path, safe=_PATH_SAFE), literal
+    )
 
 
 def _host(hostname: str) -> tuple[str, IPAddress | None]:
@@ -130,7 +131,11 @@ def _host(hostname: str) -> tuple[str, IPAddress | None]:
         ascii_host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
     except UnicodeError:
         raise FetchError(f"refused: invalid host {hostname!r}") from None
-    if len(ascii_host) > 253 or not _HOSTNAME.match(ascii_host) or any(len(label) > 63 for label in ascii_host.split(".")):
+    if (
+        len(ascii_host) > 253
+        or not _HOSTNAME.match(ascii_host)
+        or any(len(label) > 63 for label in ascii_host.split("."))
+    ):
         raise FetchError(f"refused: invalid host {hostname!r}")
     return ascii_host, _numeric_ipv4(ascii_host)
 

@@ -103,13 +103,15 @@ def _articles(dataset: Path, passages: int, copy: int = 0) -> Iterator[Article]:
 
 
 def _questions(dataset: Path) -> list[str]:
-    rows = [json.loads(line)["question"] for line in (dataset / "questions.jsonl").open(encoding="utf-8") if line.strip()]
+    rows = [
+        json.loads(line)["question"] for line in (dataset / "questions.jsonl").open(encoding="utf-8") if line.strip()
+    ]
     return random.Random(0).sample(rows, min(QUERIES, len(rows)))
 
 
 def _ingest(index: ArticleIndex, articles: Sequence[Article]) -> None:
     for start in range(0, len(articles), ARTICLES_PER_BATCH):  # as `articlebot ingest` does
-        index.add_many(articles[start:start + ARTICLES_PER_BATCH])
+        index.add_many(articles[start : start + ARTICLES_PER_BATCH])
 
 
 def _embedded_base(index: ArticleIndex, dataset: Path) -> list[Embedded]:
@@ -118,7 +120,7 @@ def _embedded_base(index: ArticleIndex, dataset: Path) -> list[Embedded]:
     rows = [json.loads(line) for line in (dataset / "articles.jsonl").open(encoding="utf-8") if line.strip()]
     articles = list(_articles(dataset, sum(len([p for p in r["text"].split("\n\n") if p.strip()]) for r in rows)))
     for start in range(0, len(articles), ARTICLES_PER_BATCH):
-        base += index.embed(articles[start:start + ARTICLES_PER_BATCH])
+        base += index.embed(articles[start : start + ARTICLES_PER_BATCH])
     return base
 
 
@@ -132,8 +134,13 @@ def _fill_synthetic(index: ArticleIndex, base: Sequence[Embedded], passages: int
         for item in base:
             noisy = item.vectors + rng.normal(scale=NOISE / np.sqrt(item.vectors.shape[1]), size=item.vectors.shape)
             noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-            batch.append(replace(item, article=replace(item.article, source=f"synthetic:{copy}:{item.article.source}"),
-                                 vectors=noisy.astype(np.float32)))
+            batch.append(
+                replace(
+                    item,
+                    article=replace(item.article, source=f"synthetic:{copy}:{item.article.source}"),
+                    vectors=noisy.astype(np.float32),
+                )
+            )
             made, articles = made + len(item.chunks), articles + 1
             if len(batch) == SYNTHETIC_BATCH or made >= passages:
                 index.add_embedded(batch)
@@ -157,12 +164,16 @@ def _measure(folder: Path, settings: Settings, questions: Sequence[str]) -> dict
     latencies, stages = _ask_all(index, questions)
     rss = _rss_mb()  # before the exact search below reads every vector
     report = dict(
-        query_p50_ms=percentile(latencies, 0.5), query_p95_ms=percentile(latencies, 0.95),
+        query_p50_ms=percentile(latencies, 0.5),
+        query_p95_ms=percentile(latencies, 0.95),
         query_p99_ms=percentile(latencies, 0.99),
         stage_p50_ms={s: round(statistics.median(v), 2) for s, v in stages.items()},
         stage_p95_ms={s: round(percentile(v, 0.95), 2) for s, v in stages.items()},
-        vector_index=index.stats().vector_search, recall_at_10=_vector_recall(index, encoder, questions),
-        rss_mb=rss, load_s=load_s, ready_s=ready_s,
+        vector_index=index.stats().vector_search,
+        recall_at_10=_vector_recall(index, encoder, questions),
+        rss_mb=rss,
+        load_s=load_s,
+        ready_s=ready_s,
     )
     index.close()
     if settings.reader:  # the same questions on the same index without the reader, for the ratio
@@ -201,12 +212,21 @@ def _vector_recall(index: ArticleIndex, encoder: Any, questions: Sequence[str], 
     # A result counts if its exact score reaches the exact k-th best (less float error): copies of a
     # passage tie, and which of two tied copies comes first is no loss.
     return statistics.mean(
-        float(np.sum(np.array([exact[i] for i in ids]) @ q >= top[np.isfinite(top)].min() - 1e-5)) / np.isfinite(top).sum()
-        for ids, q, top in zip(found, queries, best) if ids)
+        float(np.sum(np.array([exact[i] for i in ids]) @ q >= top[np.isfinite(top)].min() - 1e-5))
+        / np.isfinite(top).sum()
+        for ids, q, top in zip(found, queries, best)
+        if ids
+    )
 
 
-def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
-               encode_limit: int = ENCODE_LIMIT, base: list[Embedded] | None = None) -> SizeReport:
+def bench_size(
+    dataset: Path,
+    passages: int,
+    settings: Settings,
+    folder: Path,
+    encode_limit: int = ENCODE_LIMIT,
+    base: list[Embedded] | None = None,
+) -> SizeReport:
     """Build an index of about `passages` passages in `folder` and measure it.
 
     Args:
@@ -226,9 +246,9 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
         # else) take turns part by part, so that a machine that slows down or speeds up over the
         # minutes of a run weighs on both alike.
         for part in range(0, len(articles), PART):
-            texts = [text for a in articles[part:part + PART] for text in index.passage_texts(a)]
+            texts = [text for a in articles[part : part + PART] for text in index.passage_texts(a)]
             started = time.perf_counter()
-            _ingest(index, articles[part:part + PART])
+            _ingest(index, articles[part : part + PART])
             build_s += time.perf_counter() - started
             started = time.perf_counter()
             encoder.encode(texts)
@@ -248,13 +268,27 @@ def bench_size(dataset: Path, passages: int, settings: Settings, folder: Path,
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         measured = pool.apply(_measure, (folder, settings, _questions(dataset)))
-    return SizeReport(passages=chunks, articles=count, backend=settings.backend, vectors="encoded" if encode_rate else "synthetic",
-                      encoder_passages_per_s=encode_rate, ingest_passages_per_s=ingest, ingest_ratio=ratio,
-                      build_s=build_s, disk_mb=_disk_mb(folder), **measured)
+    return SizeReport(
+        passages=chunks,
+        articles=count,
+        backend=settings.backend,
+        vectors="encoded" if encode_rate else "synthetic",
+        encoder_passages_per_s=encode_rate,
+        ingest_passages_per_s=ingest,
+        ingest_ratio=ratio,
+        build_s=build_s,
+        disk_mb=_disk_mb(folder),
+        **measured,
+    )
 
 
-def bench(dataset: Path, sizes: Sequence[int], settings: Settings, encode_limit: int = ENCODE_LIMIT,
-          backends: Sequence[str] = ()) -> list[SizeReport]:
+def bench(
+    dataset: Path,
+    sizes: Sequence[int],
+    settings: Settings,
+    encode_limit: int = ENCODE_LIMIT,
+    backends: Sequence[str] = (),
+) -> list[SizeReport]:
     """Measure each size in a fresh temporary index, with each encoder backend in turn (default: the setting's),
     so that backends are compared in one run."""
     reports = []
@@ -267,7 +301,9 @@ def bench(dataset: Path, sizes: Sequence[int], settings: Settings, encode_limit:
                 if size > encode_limit and backend not in bases:
                     # Only embeds: no database needed beyond a throwaway SQLite one.
                     embedding = replace(chosen, database_url="")
-                    bases[backend] = _embedded_base(ArticleIndex(Path(tmp) / "base", load_encoder(embedding), embedding), dataset)
+                    bases[backend] = _embedded_base(
+                        ArticleIndex(Path(tmp) / "base", load_encoder(embedding), embedding), dataset
+                    )
                 reports.append(bench_size(dataset, size, chosen, folder, encode_limit, bases.get(backend)))
     return reports
 
@@ -278,6 +314,7 @@ def to_json(reports: Sequence[SizeReport]) -> dict[str, Any]:
 
 def format_reports(reports: Sequence[SizeReport]) -> str:
     """A text table, one column per size."""
+
     def number(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -292,8 +329,10 @@ def format_reports(reports: Sequence[SizeReport]) -> str:
         ("query p50 ms", lambda r: f"{r.query_p50_ms:.1f}"),
         ("query p95 ms", lambda r: f"{r.query_p95_ms:.1f}"),
         ("query p99 ms", lambda r: f"{r.query_p99_ms:.1f}"),
-        *[(f"  {stage} p50 ms", lambda r, s=stage: f"{r.stage_p50_ms.get(s, 0):.1f}")
-          for stage in (reports[0].stage_p50_ms if reports else {})],
+        *[
+            (f"  {stage} p50 ms", lambda r, s=stage: f"{r.stage_p50_ms.get(s, 0):.1f}")
+            for stage in (reports[0].stage_p50_ms if reports else {})
+        ],
         ("  reader p95 ms", lambda r: f"{r.stage_p95_ms.get('reader', 0):.1f}"),
         ("no reader p50 ms", lambda r: number(r.no_reader_p50_ms, 1)),
         ("no reader p95 ms", lambda r: number(r.no_reader_p95_ms, 1)),

@@ -26,8 +26,8 @@ from typing import Any
 from .. import Answer, ArticleIndex, Passage, Settings, Turn, scratch_store
 from ..answer.followups import names
 from ..ingest.clean import normalise
-from ..search.fusion import MODES, Mode
 from ..ingest.load import ingest_paths
+from ..search.fusion import MODES, Mode
 from .percentiles import percentile
 
 RANK_DEPTH = 10
@@ -60,8 +60,9 @@ class EvalQuestion:
         """Whether a quote (its span in the cleaned text of this question's article, and its text) is right:
         it holds an answer, or it overlaps an evidence span by half of the shorter of the two."""
         if self.evidence:
-            return any(min(end, e.end) - max(start, e.start) >= 0.5 * min(end - start, e.end - e.start)
-                       for e in self.evidence)
+            return any(
+                min(end, e.end) - max(start, e.start) >= 0.5 * min(end - start, e.end - e.start) for e in self.evidence
+            )
         return any(a.casefold() in text.casefold() for a in self.answers)
 
 
@@ -114,13 +115,18 @@ class EvalReport:
     followups: FollowupReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"dataset": self.dataset, "questions": self.questions,
-                                "modes": {m: r.to_json() for m, r in self.modes.items()}}
+        data: dict[str, Any] = {
+            "dataset": self.dataset,
+            "questions": self.questions,
+            "modes": {m: r.to_json() for m, r in self.modes.items()},
+        }
         if self.followups is not None:
             data["followups"] = self.followups.to_json()
         if self.unanswerable is not None:
-            data["unanswerable"] = {"questions": self.unanswerable_questions,
-                                    "abstain_rate": {m: round(v, 4) for m, v in self.unanswerable.items()}}
+            data["unanswerable"] = {
+                "questions": self.unanswerable_questions,
+                "abstain_rate": {m: round(v, 4) for m, v in self.unanswerable.items()},
+            }
         return data
 
 
@@ -149,15 +155,17 @@ def _folded(text: str) -> str:
     return " ".join(normalise(text).split())
 
 
-def _locate(original: str, cleaned: str, passage: tuple[int, int], answer: tuple[int, int], text: str) -> tuple[int, int] | None:
+def _locate(
+    original: str, cleaned: str, passage: tuple[int, int], answer: tuple[int, int], text: str
+) -> tuple[int, int] | None:
     """Map an answer span of the original text into the cleaned text, via its paragraph."""
-    paragraph = _folded(original[passage[0]:passage[1]])
+    paragraph = _folded(original[passage[0] : passage[1]])
     where = cleaned.find(paragraph)
     text = _folded(text)
     if where < 0 or not text:
         return None
-    relative = len(" ".join(normalise(original[passage[0]:answer[0]]).split()))
-    candidates = [m.start() for m in re.finditer(re.escape(text), cleaned[where:where + len(paragraph)])]
+    relative = len(" ".join(normalise(original[passage[0] : answer[0]]).split()))
+    candidates = [m.start() for m in re.finditer(re.escape(text), cleaned[where : where + len(paragraph)])]
     if not candidates:
         return None
     best = min(candidates, key=lambda c: abs(c - relative))
@@ -178,18 +186,31 @@ def load_questions(folder: Path, articles: dict[str, dict[str, Any]], cleaned: d
             text = cleaned[row["article_id"]]
             for kind, spans in found.items():
                 for span in row.get(kind, []):
-                    mapped = _locate(article["text"], text, (gold["start"], gold["end"]),
-                                     (span["start"], span["end"]), span.get("text", ""))
+                    mapped = _locate(
+                        article["text"],
+                        text,
+                        (gold["start"], gold["end"]),
+                        (span["start"], span["end"]),
+                        span.get("text", ""),
+                    )
                     if mapped:
                         spans.append(GoldSpan(row["article_id"], *mapped))
-            folded = _folded(article["text"][gold["start"]:gold["end"]])
+            folded = _folded(article["text"][gold["start"] : gold["end"]])
             where = text.find(folded)
             paragraph = GoldSpan(row["article_id"], where, where + len(folded)) if where >= 0 else None
         evidence = tuple(found["evidence_spans"])
         if row.get("evidence_spans") and not evidence:
             paragraph = None  # nothing to score against: counts as a miss, like an unmappable answer
-        questions.append(EvalQuestion(row["question"], row["article_id"], tuple(row.get("answers", [])),
-                                      tuple(found["answer_spans"]), evidence, paragraph))
+        questions.append(
+            EvalQuestion(
+                row["question"],
+                row["article_id"],
+                tuple(row.get("answers", [])),
+                tuple(found["answer_spans"]),
+                evidence,
+                paragraph,
+            )
+        )
     return questions
 
 
@@ -197,13 +218,21 @@ def _hit(passage: Passage, question: EvalQuestion, index_ids: dict[str, str]) ->
     """A passage holding an answer span; for evidence-span sets, a passage in the gold paragraph."""
     if question.evidence:
         gold = question.paragraph
-        return (gold is not None and index_ids.get(gold.article) == passage.article_id
-                and passage.start < gold.end and gold.start < passage.end)
-    return any(index_ids.get(s.article) == passage.article_id and passage.start <= s.start and s.end <= passage.end
-               for s in question.spans)
+        return (
+            gold is not None
+            and index_ids.get(gold.article) == passage.article_id
+            and passage.start < gold.end
+            and gold.start < passage.end
+        )
+    return any(
+        index_ids.get(s.article) == passage.article_id and passage.start <= s.start and s.end <= passage.end
+        for s in question.spans
+    )
 
 
-def on_target(question: EvalQuestion, index_ids: dict[str, str], article_id: str, start: int, end: int, text: str) -> bool:
+def on_target(
+    question: EvalQuestion, index_ids: dict[str, str], article_id: str, start: int, end: int, text: str
+) -> bool:
     """Whether a quote of index article `article_id` is on target for `question`."""
     if question.evidence and index_ids.get(question.article) != article_id:
         return False  # evidence spans are places in the question's own article
@@ -213,16 +242,30 @@ def on_target(question: EvalQuestion, index_ids: dict[str, str], article_id: str
 def _miss(q: EvalQuestion, mode: str, answer: Answer, cleaned: dict[str, str]) -> dict[str, Any]:
     """What a reader needs to see why a question was missed: the question, the gold and the quotes shown."""
     text = cleaned.get(q.article, "")
-    return {"mode": mode, "question": q.question, "article": q.article, "answers": list(q.answers),
-            "evidence": [text[e.start:e.end] for e in q.evidence], "answered": answer.answered,
-            "quotes": [{"text": x.text, "title": x.title, "paragraph": x.paragraph, "score": round(x.score, 4)}
-                       for x in answer.quotes],
-            "sources": [s.title for s in answer.sources]}
+    return {
+        "mode": mode,
+        "question": q.question,
+        "article": q.article,
+        "answers": list(q.answers),
+        "evidence": [text[e.start : e.end] for e in q.evidence],
+        "answered": answer.answered,
+        "quotes": [
+            {"text": x.text, "title": x.title, "paragraph": x.paragraph, "score": round(x.score, 4)}
+            for x in answer.quotes
+        ],
+        "sources": [s.title for s in answer.sources],
+    }
 
 
-def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode, index_ids: dict[str, str],
-             progress: bool = False, misses: list[dict[str, Any]] | None = None,
-             cleaned: dict[str, str] | None = None) -> ModeReport:
+def run_mode(
+    index: ArticleIndex,
+    questions: Sequence[EvalQuestion],
+    mode: Mode,
+    index_ids: dict[str, str],
+    progress: bool = False,
+    misses: list[dict[str, Any]] | None = None,
+    cleaned: dict[str, str] | None = None,
+) -> ModeReport:
     """Ask every question in `mode` and score passages and quotes; append each miss to `misses`, if given."""
     from tqdm import tqdm
 
@@ -248,9 +291,17 @@ def run_mode(index: ArticleIndex, questions: Sequence[EvalQuestion], mode: Mode,
         if misses is not None and not (right[:1] and right[0]):
             misses.append(_miss(q, mode, answer, cleaned or {}))
     n = max(len(questions), 1)
-    return ModeReport(r1 / n, r5 / n, rr / n, correct / n, any_correct / n,
-                      statistics.fmean(quote_chars) if quote_chars else 0.0,
-                      abstained / n, percentile(latencies, 0.5), percentile(latencies, 0.95))
+    return ModeReport(
+        r1 / n,
+        r5 / n,
+        rr / n,
+        correct / n,
+        any_correct / n,
+        statistics.fmean(quote_chars) if quote_chars else 0.0,
+        abstained / n,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.95),
+    )
 
 
 #: Pronouns that stand for a name in a made-up follow-up.
@@ -273,19 +324,31 @@ def followup_pairs(questions: Sequence[EvalQuestion]) -> list[tuple[EvalQuestion
             if not shared:
                 continue
             name = max(shared, key=len)
-            elliptical = re.sub(rf"(?:\b[Tt]he\s+)?{re.escape(name)}(?P<possessive>['’]s\b)?",
-                                lambda m: _PRONOUN[bool(m.group("possessive"))], second.question, count=1)
+            elliptical = re.sub(
+                rf"(?:\b[Tt]he\s+)?{re.escape(name)}(?P<possessive>['’]s\b)?",
+                lambda m: _PRONOUN[bool(m.group("possessive"))],
+                second.question,
+                count=1,
+            )
             if elliptical != second.question and names(elliptical) == []:
                 pairs.append((first, second, elliptical))
     return pairs
 
 
-def run_followups(index: ArticleIndex, pairs: Sequence[tuple[EvalQuestion, EvalQuestion, str]],
-                  index_ids: dict[str, str]) -> FollowupReport:
+def run_followups(
+    index: ArticleIndex, pairs: Sequence[tuple[EvalQuestion, EvalQuestion, str]], index_ids: dict[str, str]
+) -> FollowupReport:
     """Ask each first question, then its follow-up three ways: rewritten after it, as typed, as written."""
+
     def right(q: EvalQuestion, answer: Answer) -> bool:
-        return bool(answer.quotes) and on_target(q, index_ids, answer.quotes[0].article_id, answer.quotes[0].start,
-                                                 answer.quotes[0].end, answer.quotes[0].text)
+        return bool(answer.quotes) and on_target(
+            q,
+            index_ids,
+            answer.quotes[0].article_id,
+            answer.quotes[0].start,
+            answer.quotes[0].end,
+            answer.quotes[0].text,
+        )
 
     rewritten = plain = written = changed = 0
     for first, second, elliptical in pairs:
@@ -300,7 +363,9 @@ def run_followups(index: ArticleIndex, pairs: Sequence[tuple[EvalQuestion, EvalQ
     return FollowupReport(len(pairs), rewritten / n, plain / n, written / n, changed / n)
 
 
-def _build(articles: Iterable[dict[str, Any]], folder: Path, settings: Settings, progress: bool) -> tuple[ArticleIndex, dict[str, str], dict[str, str]]:
+def _build(
+    articles: Iterable[dict[str, Any]], folder: Path, settings: Settings, progress: bool
+) -> tuple[ArticleIndex, dict[str, str], dict[str, str]]:
     """Ingest `articles` from files into a fresh index; returns it, dataset id → index id, and cleaned texts."""
     files = folder / "articles"
     files.mkdir()
@@ -334,23 +399,36 @@ def halves(articles: Iterable[str]) -> tuple[set[str], set[str]]:
 
 
 @contextmanager
-def eval_set(folder: Path, settings: Settings, held_out: Set[str] = frozenset(), progress: bool = False) -> Iterator[EvalSet]:
+def eval_set(
+    folder: Path, settings: Settings, held_out: Set[str] = frozenset(), progress: bool = False
+) -> Iterator[EvalSet]:
     """The dataset's articles (less `held_out`) ingested into a temporary index, with its questions."""
     articles = {a["id"]: a for a in _read_jsonl(folder / "articles.jsonl")}
     if not articles:
         raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
     indexed = {i: a for i, a in articles.items() if i not in held_out}
     with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp, scratch_store(settings) as scratch:
-        index, ids, cleaned = _build(indexed.values(), Path(tmp), replace(scratch, index_dir=Path(tmp) / "index"), progress)
+        index, ids, cleaned = _build(
+            indexed.values(), Path(tmp), replace(scratch, index_dir=Path(tmp) / "index"), progress
+        )
         try:
             yield EvalSet(index, ids, cleaned, load_questions(folder, articles, cleaned))
         finally:
             index.close()
 
 
-def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: int = 0,
-             modes: Sequence[Mode] = MODES, unanswerable: bool = False, progress: bool = False,
-             misses: Path | None = None, half: int | None = None, followups: bool = False) -> EvalReport:
+def evaluate(
+    folder: Path,
+    settings: Settings,
+    limit: int | None = None,
+    seed: int = 0,
+    modes: Sequence[Mode] = MODES,
+    unanswerable: bool = False,
+    progress: bool = False,
+    misses: Path | None = None,
+    half: int | None = None,
+    followups: bool = False,
+) -> EvalReport:
     """Index the dataset's articles in a temporary folder and report each mode's metrics.
 
     Args:
@@ -376,11 +454,16 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
             answerable = rng.sample(answerable, min(limit, len(answerable)))
             outside = rng.sample(outside, min(limit, len(outside)))
         missed: list[dict[str, Any]] | None = [] if misses is not None else None
-        reports: dict[str, ModeReport] = {m: run_mode(data.index, answerable, m, data.ids, progress, missed, data.cleaned) for m in modes}
+        reports: dict[str, ModeReport] = {
+            m: run_mode(data.index, answerable, m, data.ids, progress, missed, data.cleaned) for m in modes
+        }
         if misses is not None and missed is not None:
             misses.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in missed), encoding="utf-8")
         abstain: dict[str, float] | None = (
-            {m: run_mode(data.index, outside, m, data.ids, progress).abstain_rate for m in modes} if unanswerable else None)
+            {m: run_mode(data.index, outside, m, data.ids, progress).abstain_rate for m in modes}
+            if unanswerable
+            else None
+        )
         followed = None
         if followups:
             pairs = followup_pairs([q for q in data.questions if q.article not in held_out and q.article in asked])
@@ -392,18 +475,32 @@ def evaluate(folder: Path, settings: Settings, limit: int | None = None, seed: i
 
 def format_report(report: EvalReport) -> str:
     """The report as an aligned text table, modes side by side."""
-    keys = ["recall@1", "recall@5", "mrr@10", "quote_accuracy", "any_quote_accuracy", "mean_quote_chars", "abstain_rate",
-            "p50_ms", "p95_ms"]
+    keys = [
+        "recall@1",
+        "recall@5",
+        "mrr@10",
+        "quote_accuracy",
+        "any_quote_accuracy",
+        "mean_quote_chars",
+        "abstain_rate",
+        "p50_ms",
+        "p95_ms",
+    ]
     modes = list(report.modes)
     lines = [f"{report.dataset}: {report.questions} questions", f"{'metric':18}" + "".join(f"{m:>10}" for m in modes)]
     for key in keys:
         lines.append(f"{key:18}" + "".join(f"{report.modes[m].to_json()[key]:>10}" for m in modes))
     if report.followups is not None:
         f = report.followups
-        lines.append(f"follow-ups ({f.questions}): quote accuracy {f.quote_accuracy:.4f} rewritten, "
-                     f"{f.quote_accuracy_no_rewrite:.4f} as typed, {f.quote_accuracy_as_written:.4f} as the dataset "
-                     f"wrote them; {f.rewritten:.0%} rewritten")
+        lines.append(
+            f"follow-ups ({f.questions}): quote accuracy {f.quote_accuracy:.4f} rewritten, "
+            f"{f.quote_accuracy_no_rewrite:.4f} as typed, {f.quote_accuracy_as_written:.4f} as the dataset "
+            f"wrote them; {f.rewritten:.0%} rewritten"
+        )
     if report.unanswerable is not None:
-        lines.append(f"{'unanswerable':18}" + "".join(f"{report.unanswerable[m]:>10.4f}" for m in modes)
-                     + f"   (abstain rate on {report.unanswerable_questions} questions about unindexed articles)")
+        lines.append(
+            f"{'unanswerable':18}"
+            + "".join(f"{report.unanswerable[m]:>10.4f}" for m in modes)
+            + f"   (abstain rate on {report.unanswerable_questions} questions about unindexed articles)"
+        )
     return "\n".join(lines)

@@ -72,8 +72,9 @@ class VectorIndex(DerivedIndex, Protocol):
         """The chunks of these collections' articles (published since `since`); None for every chunk."""
         ...
 
-    def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None,
-               since: str = "") -> list[tuple[int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, collections: Sequence[str] | None = None, since: str = ""
+    ) -> list[tuple[int, float]]:
         """The `k` chunk ids nearest `query` (with their cosine), of these collections' articles
         published since `since`."""
         ...

@@ -28,7 +28,155 @@ if TYPE_CHECKING:
     from ..storage.base import Store
 
 #: Function words that carry no topic; question words are here too, so "how did X react" is about X.
-STOP_WORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "did", "didn", "do", "does", "doesn", "doing", "don", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn", "it", "its", "itself", "just", "may", "me", "might", "more", "most", "must", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "per", "s", "same", "shall", "she", "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "wasn", "we", "were", "weren", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "yet", "you", "your", "yours", "yourself", "yourselves"])
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "cannot",
+        "could",
+        "did",
+        "didn",
+        "do",
+        "does",
+        "doesn",
+        "doing",
+        "don",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "isn",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "must",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "per",
+        "s",
+        "same",
+        "shall",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "t",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "very",
+        "via",
+        "was",
+        "wasn",
+        "we",
+        "were",
+        "weren",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+    ]
+)
 #: BM25's parameters (tantivy's, which are Lucene's).
 K1 = 1.2
 B = 0.75
@@ -51,11 +199,13 @@ class LexicalError(RuntimeError):
 def text_analyzer():  # -> tantivy.TextAnalyzer
     import tantivy
 
-    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"\w+"))
-            .filter(tantivy.Filter.lowercase())
-            .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
-            .filter(tantivy.Filter.stemmer("english"))
-            .build())
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"\w+"))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
 
 
 class Analyzer:
@@ -92,12 +242,14 @@ class LexicalIndex:
             if tantivy.Index.exists(str(self.folder)):
                 self._index = tantivy.Index.open(str(self.folder))
             else:
-                schema = (tantivy.SchemaBuilder()
-                          .add_integer_field("chunk", indexed=True, fast=True)
-                          .add_text_field("collection", tokenizer_name="raw")
-                          # Term frequencies without positions: BM25 needs no more.
-                          .add_text_field("text", tokenizer_name=_TOKENIZER, index_option="freq")
-                          .build())
+                schema = (
+                    tantivy.SchemaBuilder()
+                    .add_integer_field("chunk", indexed=True, fast=True)
+                    .add_text_field("collection", tokenizer_name="raw")
+                    # Term frequencies without positions: BM25 needs no more.
+                    .add_text_field("text", tokenizer_name=_TOKENIZER, index_option="freq")
+                    .build()
+                )
                 self._index = tantivy.Index(schema, str(self.folder), reuse=False)
         except (ValueError, OSError) as exc:
             raise LexicalError(f"{self.folder}: damaged lexical index ({exc})") from None
@@ -219,8 +371,12 @@ class LexicalIndex:
     def _only(self, ids: Sequence[int] | np.ndarray) -> Any:
         tantivy = self._tantivy
         # One term query per id: a fifth of the time of a term-set query for the 50 candidates of a question.
-        return tantivy.Query.const_score_query(tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "chunk", int(i))) for i in ids]), 0.0)
+        return tantivy.Query.const_score_query(
+            tantivy.Query.boolean_query(
+                [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "chunk", int(i))) for i in ids]
+            ),
+            0.0,
+        )
 
     def _search(self, terms: Sequence[str], k: int, must: Sequence) -> list[tuple[int, float]]:
         tantivy = self._tantivy
@@ -229,7 +385,8 @@ class LexicalIndex:
             return []
         # A repeated query term counts again, as in Lucene.
         query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "text", t)) for t in terms])
+            [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "text", t)) for t in terms]
+        )
         if must:  # filters score 0 and only narrow
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in (*must, query)])
         hits = self._searcher.search(query, k, count=False).hits
@@ -237,7 +394,9 @@ class LexicalIndex:
         # tantivy's BM25 carries Lucene's (k1 + 1) factor; without it and over the total idf, 1.0 means
         # every query term occurs about once in a chunk of average length.
         scale = 1 / ((K1 + 1) * total)
-        return [(int(cast(int, chunk_id)), min(score * scale, 1.0)) for (score, _), chunk_id in zip(hits, ids) if score > 0]
+        return [
+            (int(cast(int, chunk_id)), min(score * scale, 1.0)) for (score, _), chunk_id in zip(hits, ids) if score > 0
+        ]
 
     def top(self, terms: Sequence[str], k: int, collections: Sequence[str] | None = None) -> list[tuple[int, float]]:
         """The `k` best chunks for the query terms as (chunk id, score), best first; only those of
@@ -245,8 +404,11 @@ class LexicalIndex:
         must = []
         if collections is not None:
             query = self._tantivy.Query
-            must.append(query.const_score_query(
-                query.term_set_query(self._schema, "collection", [_collection_term(c) for c in collections]), 0.0))
+            must.append(
+                query.const_score_query(
+                    query.term_set_query(self._schema, "collection", [_collection_term(c) for c in collections]), 0.0
+                )
+            )
         return self._search(terms, k, must)
 
     def scores(self, terms: Sequence[str], ids: Sequence[int]) -> dict[int, float]:

@@ -72,8 +72,9 @@ class FaissIndex:
         import faiss
 
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, lists, faiss.ScalarQuantizer.QT_fp16,
-                                              faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, lists, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
         index.train(np.ascontiguousarray(training, dtype=np.float32))
         built = cls(index)
         built._quantizer = quantizer  # the IVF index points at it; keep it alive as long as the index
@@ -125,7 +126,11 @@ class FaissIndex:
             # A search limited to a small share of the chunks probes more lists to find as many.
             share = len(allowed) / self.ntotal if allowed is not None else 1.0
             probes = min(self._ivf.nlist, math.ceil(self.nprobe / max(share, 1e-9)))
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=probes) if selector else faiss.SearchParametersIVF(nprobe=probes)
+            params = (
+                faiss.SearchParametersIVF(sel=selector, nprobe=probes)
+                if selector
+                else faiss.SearchParametersIVF(nprobe=probes)
+            )
         else:
             params = faiss.SearchParameters(sel=selector) if selector else None
         faiss.omp_set_num_threads(self._threads)
@@ -162,7 +167,7 @@ class FaissVectorIndex:
 
     @property
     def kind(self) -> Kind:
-        """"exact" or "ivf": how vectors are searched now."""
+        """ "exact" or "ivf": how vectors are searched now."""
         return self._index.kind
 
     def apply(self, change: Change) -> None:
@@ -199,8 +204,9 @@ class FaissVectorIndex:
         of the index; None for every chunk."""
         return self._selections.get(self.store, collections, since)
 
-    def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None,
-               since: str = "") -> list[tuple[int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, collections: Sequence[str] | None = None, since: str = ""
+    ) -> list[tuple[int, float]]:
         """The `k` chunks (of `collections` if given, published since `since`) whose vectors are nearest
         `query`, as (id, cosine)."""
         return self._index.search(query, k, self.allowed(collections, since))

@@ -28,8 +28,9 @@ def check_mode(mode: str) -> Mode:
     return mode
 
 
-def fuse(dense: Mapping[int, float], lexical: Mapping[int, float], mode: Mode, k: int,
-         dense_weight: float = DENSE_WEIGHT) -> list[Hit]:
+def fuse(
+    dense: Mapping[int, float], lexical: Mapping[int, float], mode: Mode, k: int, dense_weight: float = DENSE_WEIGHT
+) -> list[Hit]:
     """The best `k` of the candidates, best first. Every candidate has a dense score (both sides'
     candidates are scored by cosine); one without a lexical score holds none of the query's terms."""
     ids = sorted(dense)

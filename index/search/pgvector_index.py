@@ -26,9 +26,9 @@ from typing import ClassVar
 import numpy as np
 
 from ..records import Change
+from ..storage.base import Store
 from ..storage.postgres import PostgresStore
 from .base import Selection, Selections, lists_for
-from ..storage.base import Store
 
 #: Chunks up to which every search is exact (about 4 ms at 5,000 on this machine).
 EXACT_LIMIT = 5_000
@@ -62,7 +62,7 @@ class PostgresVectorIndex:
 
     @property
     def kind(self) -> str:
-        """"exact" or "ivfflat": how vectors are searched now."""
+        """ "exact" or "ivfflat": how vectors are searched now."""
         return "ivfflat" if self._current_lists() else "exact"
 
     def _current_lists(self) -> int:
@@ -109,8 +109,9 @@ class PostgresVectorIndex:
         None for every chunk."""
         return self._selections.get(self.store, collections, since)
 
-    def search(self, query: np.ndarray, k: int, collections: Sequence[str] | None = None,
-               since: str = "") -> list[tuple[int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, collections: Sequence[str] | None = None, since: str = ""
+    ) -> list[tuple[int, float]]:
         """The `k` chunks (of `collections` if given, published since `since`) whose vectors are nearest
         `query`, as (id, cosine)."""
         lists = self._current_lists()

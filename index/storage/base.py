@@ -31,11 +31,15 @@ class Store(Protocol):
 
     def article(self, article_id: str) -> StoredArticle | None: ...
 
-    def article_with_text(self, content_hash: str, collections: Sequence[str] | None = None) -> StoredArticle | None: ...
+    def article_with_text(
+        self, content_hash: str, collections: Sequence[str] | None = None
+    ) -> StoredArticle | None: ...
 
     def article_refs(self, ids: Sequence[str]) -> dict[str, ArticleRef]: ...
 
-    def story_members(self, story: str, collections: Sequence[str] | None = None, limit: int = 10) -> list[ArticleRef]: ...
+    def story_members(
+        self, story: str, collections: Sequence[str] | None = None, limit: int = 10
+    ) -> list[ArticleRef]: ...
 
     def chunk_ids(self, collections: Sequence[str] | None = None, since: str = "") -> np.ndarray: ...
 
@@ -51,16 +55,27 @@ class Store(Protocol):
 
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows: ...
 
-    def vector_batches(self, ids: Sequence[int] | np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+    def vector_batches(
+        self, ids: Sequence[int] | np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
 
     def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]: ...
 
     def without_signature(self) -> list[tuple[str, str]]: ...
 
     # -- writing --------------------------------------------------------------------------------
-    def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
-            story: str = "", signature: bytes | None = None, added_at: str = "") -> Change: ...
+    def add(
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        sentences: Sequence[Sequence[NewSentence]] = (),
+        collection: str = "",
+        added_by: str = "",
+        story: str = "",
+        signature: bytes | None = None,
+        added_at: str = "",
+    ) -> Change: ...
 
     def remove(self, article_id: str) -> Change | None: ...
 

@@ -28,14 +28,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from ..records import Article, article_key
-from ..records import Chunk
-from ..records import Change
-from .files import atomic_write
-from ..settings import Settings
 from ..errors import StoreError
+from ..records import Article, Change, Chunk, NewSentence, article_key
+from ..settings import Settings
+from .files import atomic_write
 from .sqlite import SCHEMA_VERSION, StoreReads
-from ..records import NewSentence
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +116,9 @@ def postgres_modules():  # -> (psycopg, psycopg_pool, pgvector's register_vector
         import psycopg_pool
         from pgvector.psycopg import register_vector
     except ImportError as exc:
-        raise StoreError(f"ARTICLEBOT_DATABASE_URL needs the postgres extra: pip install -e '.[postgres]' ({exc})") from None
+        raise StoreError(
+            f"ARTICLEBOT_DATABASE_URL needs the postgres extra: pip install -e '.[postgres]' ({exc})"
+        ) from None
     return psycopg, psycopg_pool, register_vector
 
 
@@ -152,9 +151,15 @@ class PostgresStore(StoreReads):
             self._pool = psycopg_pool.ConnectionPool(
                 # Checked before each use: after a server restart a pooled connection is dead, and a
                 # question would otherwise fail on each of them once.
-                url, min_size=1, max_size=pool_size, open=True, configure=register_vector,
+                url,
+                min_size=1,
+                max_size=pool_size,
+                open=True,
+                configure=register_vector,
                 check=psycopg_pool.ConnectionPool.check_connection,
-                kwargs={"autocommit": True, "connect_timeout": 10}, name="articlebot")
+                kwargs={"autocommit": True, "connect_timeout": 10},
+                name="articlebot",
+            )
             self._pool.wait(timeout=10)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(f"{redact(url)}: cannot open the index database ({str(exc).strip()})") from None
@@ -162,11 +167,14 @@ class PostgresStore(StoreReads):
     def _check_model(self, db, model: str, dim: int) -> None:
         stored = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('model', 'dim')").fetchall())
         if not stored:
-            db.execute("INSERT INTO meta VALUES ('model', %s), ('dim', %s), ('schema', %s)",
-                       (model, str(dim), SCHEMA_VERSION))
+            db.execute(
+                "INSERT INTO meta VALUES ('model', %s), ('dim', %s), ('schema', %s)", (model, str(dim), SCHEMA_VERSION)
+            )
         elif stored.get("model") != model or stored.get("dim") != str(dim):
-            raise StoreError(f"{redact(self.url)} was built with model {stored.get('model')!r} ({stored.get('dim')} "
-                             f"dimensions), not {model!r}; use that model or another database")
+            raise StoreError(
+                f"{redact(self.url)} was built with model {stored.get('model')!r} ({stored.get('dim')} "
+                f"dimensions), not {model!r}; use that model or another database"
+            )
 
     def _connection(self):
         return self._pool.connection()
@@ -206,8 +214,11 @@ class PostgresStore(StoreReads):
         is this store's vector index). None if the log no longer reaches back that far (the caller
         rebuilds from the tables)."""
         with self._connection() as db:
-            rows = db.execute("SELECT generation, article_id, old_story, removed, added FROM changes "
-                              "WHERE generation > %s ORDER BY generation", (generation,)).fetchall()
+            rows = db.execute(
+                "SELECT generation, article_id, old_story, removed, added FROM changes "
+                "WHERE generation > %s ORDER BY generation",
+                (generation,),
+            ).fetchall()
             # Generations have no gaps (one writer at a time), so a first row past generation + 1, or
             # none while the log is ahead, means the change after `generation` was pruned.
             if rows and rows[0][0] != generation + 1:
@@ -215,17 +226,34 @@ class PostgresStore(StoreReads):
             if not rows and db.execute("SELECT COALESCE(MAX(generation), 0) FROM changes").fetchone()[0] > generation:
                 return None
             added = [i for row in rows for i in row[4]]
-            chunks = {r[0]: r[1:] for r in db.execute(
-                "SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "
-                "WHERE c.id = ANY(%s)", (added,))} if added else {}
+            chunks = (
+                {
+                    r[0]: r[1:]
+                    for r in db.execute(
+                        "SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "
+                        "WHERE c.id = ANY(%s)",
+                        (added,),
+                    )
+                }
+                if added
+                else {}
+            )
         changes = []
         for generation_, article_id, old_story, removed, new in rows:
             kept = [i for i in new if i in chunks]
             texts = [chunks[i] for i in kept]
-            changes.append(Change(np.asarray(removed, dtype=np.int64), np.asarray(kept, dtype=np.int64),
-                                  texts[0][0] if texts else "", texts[0][1] if texts else "",
-                                  tuple(t[2] for t in texts), generation=generation_, article_id=article_id,
-                                  old_story=old_story))
+            changes.append(
+                Change(
+                    np.asarray(removed, dtype=np.int64),
+                    np.asarray(kept, dtype=np.int64),
+                    texts[0][0] if texts else "",
+                    texts[0][1] if texts else "",
+                    tuple(t[2] for t in texts),
+                    generation=generation_,
+                    article_id=article_id,
+                    old_story=old_story,
+                )
+            )
         return changes
 
     def listen(self, on_change: Callable[[], None], stop: threading.Event, quiet: float = 5.0) -> None:
@@ -277,8 +305,10 @@ class PostgresStore(StoreReads):
 
     def set_signature(self, article_id: str, signature: bytes) -> None:
         with self._connection() as db:
-            db.execute("UPDATE articles SET signature = %s, story = CASE WHEN story = '' THEN id ELSE story END "
-                       "WHERE id = %s", (signature, article_id))
+            db.execute(
+                "UPDATE articles SET signature = %s, story = CASE WHEN story = '' THEN id ELSE story END WHERE id = %s",
+                (signature, article_id),
+            )
 
     def vector_batches(self, ids: Sequence[int] | np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, float32 vectors) of the stored chunks in batches of up to 10,000, ascending by id:
@@ -288,14 +318,21 @@ class PostgresStore(StoreReads):
         while True:
             with self._connection() as db:
                 if wanted is None:
-                    rows = db.execute("SELECT id, vector FROM chunks WHERE id > %s ORDER BY id LIMIT 10000",
-                                      (after,), binary=True).fetchall()
+                    rows = db.execute(
+                        "SELECT id, vector FROM chunks WHERE id > %s ORDER BY id LIMIT 10000", (after,), binary=True
+                    ).fetchall()
                 else:
-                    rows = db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s) AND id > %s ORDER BY id LIMIT 10000",
-                                      (wanted, after), binary=True).fetchall()
+                    rows = db.execute(
+                        "SELECT id, vector FROM chunks WHERE id = ANY(%s) AND id > %s ORDER BY id LIMIT 10000",
+                        (wanted, after),
+                        binary=True,
+                    ).fetchall()
             if not rows:
                 return
-            yield (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), _stack([r[1] for r in rows], self.dim))
+            yield (
+                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                _stack([r[1] for r in rows], self.dim),
+            )
             after = rows[-1][0]
 
     # -- dense search (index/search/pgvector_index.py) ----------------------------------------------------
@@ -303,8 +340,9 @@ class PostgresStore(StoreReads):
     def vector_lists(self) -> int:
         """The lists of the IVFFlat index over the chunks' vectors; 0 if there is none (searches are exact)."""
         with self._connection() as db:
-            row = db.execute("SELECT c.reloptions FROM pg_class c WHERE c.relname = %s AND c.relkind = 'i'",
-                             (VECTOR_INDEX,)).fetchone()
+            row = db.execute(
+                "SELECT c.reloptions FROM pg_class c WHERE c.relname = %s AND c.relkind = 'i'", (VECTOR_INDEX,)
+            ).fetchone()
         options = dict(o.split("=", 1) for o in (row[0] or [])) if row else {}
         return int(options.get("lists", 0)) if row else 0
 
@@ -320,8 +358,10 @@ class PostgresStore(StoreReads):
                 db.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}_new")  # left by a build that was interrupted
                 db.execute("SET maintenance_work_mem = '512MB'")  # the k-means of the lists runs in memory
                 # Inner product: the vectors are unit length, so it ranks as cosine does.
-                db.execute(f"CREATE INDEX CONCURRENTLY {VECTOR_INDEX}_new ON chunks USING ivfflat (vector vector_ip_ops) "
-                           f"WITH (lists = {int(lists)})")
+                db.execute(
+                    f"CREATE INDEX CONCURRENTLY {VECTOR_INDEX}_new ON chunks USING ivfflat (vector vector_ip_ops) "
+                    f"WITH (lists = {int(lists)})"
+                )
                 with db.transaction():
                     db.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
                     db.execute(f"ALTER INDEX {VECTOR_INDEX}_new RENAME TO {VECTOR_INDEX}")
@@ -329,8 +369,9 @@ class PostgresStore(StoreReads):
                 db.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
         return True
 
-    def nearest(self, query: np.ndarray, k: int, collections: Sequence[str] | None, since: str, probes: int,
-                exact: bool) -> list[tuple[int, float]]:
+    def nearest(
+        self, query: np.ndarray, k: int, collections: Sequence[str] | None, since: str, probes: int, exact: bool
+    ) -> list[tuple[int, float]]:
         """The `k` chunks (of `collections`, published since `since`) with the largest inner product with
         `query`, as (id, inner product): by the IVFFlat index scanning `probes` lists, or `exact`ly."""
         where, args = self._in_collections(collections)
@@ -343,23 +384,36 @@ class PostgresStore(StoreReads):
         vector = np.asarray(query, dtype=np.float32)
         with self._connection() as db, db.transaction():
             db.execute(f"SET LOCAL ivfflat.probes = {max(1, int(probes))}")
-            rows = db.execute(_placeholders(f"SELECT c.id, -(c.vector <#> ?) FROM chunks c {join} {where} "
-                                            f"ORDER BY {order} LIMIT ?"), (vector, *args, vector, int(k))).fetchall()
+            rows = db.execute(
+                _placeholders(f"SELECT c.id, -(c.vector <#> ?) FROM chunks c {join} {where} ORDER BY {order} LIMIT ?"),
+                (vector, *args, vector, int(k)),
+            ).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
     def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(those of these chunk ids that are stored, in order, and their vectors)."""
         wanted = [int(i) for i in ids]
         with self._connection() as db:
-            found = dict(db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s)", (wanted,), binary=True).fetchall())
+            found = dict(
+                db.execute("SELECT id, vector FROM chunks WHERE id = ANY(%s)", (wanted,), binary=True).fetchall()
+            )
         kept = [i for i in wanted if i in found]
         return np.asarray(kept, dtype=np.int64), _stack([found[i] for i in kept], self.dim)
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
-            story: str = "", signature: bytes | None = None, added_at: str = "") -> Change:
+    def add(
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        sentences: Sequence[Sequence[NewSentence]] = (),
+        collection: str = "",
+        added_by: str = "",
+        story: str = "",
+        signature: bytes | None = None,
+        added_at: str = "",
+    ) -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version
         (index/storage/sqlite.py's `SQLiteStore.add` has the arguments)."""
         if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
@@ -369,26 +423,65 @@ class PostgresStore(StoreReads):
         article_id = article_key(article.source, collection)
         with self._connection() as db, db.transaction():
             old_ids, old_story = self._lock_and_forget(db, article_id)
-            db.execute("INSERT INTO articles VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                       (article_id, article.source, article.title, article.url, article.outlet, article.author,
-                        article.published, article.text, article.content_hash, collection, added_by, added_at,
-                        story or article_id, signature))
-            new_ids = sorted(r[0] for r in db.execute(
-                "SELECT nextval('chunk_ids') FROM generate_series(1, %s)", (len(chunks),)).fetchall()) if chunks else []
+            db.execute(
+                "INSERT INTO articles VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    article_id,
+                    article.source,
+                    article.title,
+                    article.url,
+                    article.outlet,
+                    article.author,
+                    article.published,
+                    article.text,
+                    article.content_hash,
+                    collection,
+                    added_by,
+                    added_at,
+                    story or article_id,
+                    signature,
+                ),
+            )
+            new_ids = (
+                sorted(
+                    r[0]
+                    for r in db.execute(
+                        "SELECT nextval('chunk_ids') FROM generate_series(1, %s)", (len(chunks),)
+                    ).fetchall()
+                )
+                if chunks
+                else []
+            )
             with db.cursor() as cursor:
-                cursor.executemany('INSERT INTO chunks (id, article_id, start, "end", paragraph, vector, text) '
-                                   "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                                   [(i, article_id, c.start, c.end, c.paragraph, v, c.text)
-                                    for i, c, v in zip(new_ids, chunks, vectors)])
+                cursor.executemany(
+                    'INSERT INTO chunks (id, article_id, start, "end", paragraph, vector, text) '
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (i, article_id, c.start, c.end, c.paragraph, v, c.text)
+                        for i, c, v in zip(new_ids, chunks, vectors)
+                    ],
+                )
                 # float16 halves the space; the cosines it gives differ by < 1e-3.
-                rows = [(i, s.start, s.end, np.asarray(s.vector, dtype=np.float16).tobytes(), s.terms, s.cues)
-                        for i, chunk_sentences in zip(new_ids, sentences) for s in chunk_sentences]
+                rows = [
+                    (i, s.start, s.end, np.asarray(s.vector, dtype=np.float16).tobytes(), s.terms, s.cues)
+                    for i, chunk_sentences in zip(new_ids, sentences)
+                    for s in chunk_sentences
+                ]
                 with cursor.copy('COPY sentences (chunk_id, start, "end", vector, terms, cues) FROM STDIN') as copy:
                     for row in rows:
                         copy.write_row(row)
             generation = self._log(db, article_id, old_story, old_ids, new_ids)
-        return Change(np.asarray(old_ids, dtype=np.int64), np.asarray(new_ids, dtype=np.int64), collection,
-                      article.title, tuple(c.text for c in chunks), vectors, generation, article_id, old_story)
+        return Change(
+            np.asarray(old_ids, dtype=np.int64),
+            np.asarray(new_ids, dtype=np.int64),
+            collection,
+            article.title,
+            tuple(c.text for c in chunks),
+            vectors,
+            generation,
+            article_id,
+            old_story,
+        )
 
     def remove(self, article_id: str) -> Change | None:
         """Delete an article and its chunks; what changed, or None if there was no such article."""
@@ -397,8 +490,9 @@ class PostgresStore(StoreReads):
             if not old_story:
                 return None
             generation = self._log(db, article_id, old_story, old_ids, [])
-        return Change(np.asarray(old_ids, dtype=np.int64), generation=generation, article_id=article_id,
-                      old_story=old_story)
+        return Change(
+            np.asarray(old_ids, dtype=np.int64), generation=generation, article_id=article_id, old_story=old_story
+        )
 
     @staticmethod
     def _lock_and_forget(db, article_id: str) -> tuple[list[int], str]:
@@ -412,8 +506,10 @@ class PostgresStore(StoreReads):
     def _log(db, article_id: str, old_story: str, removed: Sequence[int], added: Sequence[int]) -> int:
         """Append the change to the log, announce it (delivered at commit), and return its generation."""
         generation = db.execute("SELECT COALESCE(MAX(generation), 0) + 1 FROM changes").fetchone()[0]
-        db.execute("INSERT INTO changes (generation, article_id, old_story, removed, added) VALUES (%s, %s, %s, %s, %s)",
-                   (generation, article_id, old_story, list(removed), list(added)))
+        db.execute(
+            "INSERT INTO changes (generation, article_id, old_story, removed, added) VALUES (%s, %s, %s, %s, %s)",
+            (generation, article_id, old_story, list(removed), list(added)),
+        )
         db.execute("DELETE FROM changes WHERE generation <= %s", (generation - KEPT_CHANGES,))
         db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(generation)))
         return int(generation)
@@ -433,7 +529,9 @@ def scratch_database(url: str) -> Iterator[str]:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as admin:
             admin.execute(f"CREATE DATABASE {name}")
     except psycopg.Error as exc:
-        raise StoreError(f"{redact(url)}: cannot create a scratch database to measure in ({str(exc).strip()})") from None
+        raise StoreError(
+            f"{redact(url)}: cannot create a scratch database to measure in ({str(exc).strip()})"
+        ) from None
     try:
         yield urlunsplit(parts._replace(path=f"/{name}"))
     finally:
@@ -461,5 +559,3 @@ def _stack(vectors: Sequence, dim: int) -> np.ndarray:
     if not vectors:
         return np.zeros((0, dim), dtype=np.float32)
     return np.stack([v.to_numpy() for v in vectors]).astype(np.float32, copy=False)
-
-

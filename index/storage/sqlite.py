@@ -18,11 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records import Article, article_key
-from ..records import Chunk
-from ..records import Change
 from ..errors import StoreError
-from ..records import ArticleRef, NewSentence, SentenceRows, StoredArticle, StoredChunk
+from ..records import (
+    Article,
+    ArticleRef,
+    Change,
+    Chunk,
+    NewSentence,
+    SentenceRows,
+    StoredArticle,
+    StoredChunk,
+    article_key,
+)
 
 DB_NAME = "articles.sqlite3"
 SCHEMA_VERSION = "1"
@@ -70,15 +77,22 @@ CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
 
 
 #: Columns added since the first schema, with their definitions in it.
-_ADDED_COLUMNS = (("chunks", "text", "TEXT NOT NULL DEFAULT ''"), ("sentences", "terms", "TEXT NOT NULL DEFAULT ''"),
-                  ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"), ("articles", "story", "TEXT NOT NULL DEFAULT ''"),
-                  ("articles", "signature", "BLOB"))
+_ADDED_COLUMNS = (
+    ("chunks", "text", "TEXT NOT NULL DEFAULT ''"),
+    ("sentences", "terms", "TEXT NOT NULL DEFAULT ''"),
+    ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"),
+    ("articles", "story", "TEXT NOT NULL DEFAULT ''"),
+    ("articles", "signature", "BLOB"),
+)
 
 
 #: An article's columns as StoredArticle takes them (alias `a`), with its passage count.
-ARTICLE_COLUMNS = ("a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
-                   "a.content_hash, a.collection, a.added_by, a.added_at, "
-                   "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story")
+ARTICLE_COLUMNS = (
+    "a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
+    "a.content_hash, a.collection, a.added_by, a.added_at, "
+    "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), a.story"
+)
+
 
 class StoreReads:
     """The reads both stores share (this SQLite one and index/storage/postgres.py's PostgreSQL one), written once
@@ -101,7 +115,6 @@ class StoreReads:
         condition, args = self._any("a.collection", collections)
         return f"WHERE {condition}", args
 
-
     def count_chunks(self) -> int:
         return int(self._rows("SELECT COUNT(*) FROM chunks")[0][0])
 
@@ -111,8 +124,12 @@ class StoreReads:
     def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]:
         """The articles of these collections (default: all), newest first."""
         where, args = self._in_collections(collections)
-        return [StoredArticle(*row) for row in self._rows(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args)]
+        return [
+            StoredArticle(*row)
+            for row in self._rows(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args
+            )
+        ]
 
     def chunk_ids(self, collections: Sequence[str] | None = None, since: str = "") -> np.ndarray:
         """The ids of the chunks of these collections' articles (default: all), ascending; with `since`,
@@ -121,7 +138,9 @@ class StoreReads:
         if since:
             where = f"{where} AND" if where else "WHERE"
             where, args = f"{where} (a.published >= ? OR a.published = '')", (*args, since)
-        rows = self._rows(f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id", args)
+        rows = self._rows(
+            f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id", args
+        )
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def article(self, article_id: str) -> StoredArticle | None:
@@ -132,8 +151,9 @@ class StoreReads:
         """An article of these collections whose cleaned text has this hash (the same text under any name)."""
         where, args = self._in_collections(collections)
         where = f"{where} AND" if where else "WHERE"
-        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles a {where} a.content_hash = ? LIMIT 1",
-                          (*args, content_hash))
+        rows = self._rows(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a {where} a.content_hash = ? LIMIT 1", (*args, content_hash)
+        )
         return StoredArticle(*rows[0]) if rows else None
 
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
@@ -155,7 +175,9 @@ class StoreReads:
         if not len(ids):
             return {}
         condition, args = self._any("id", list(ids))
-        rows = self._rows(f"SELECT id, title, url, outlet, published, story, added_at FROM articles WHERE {condition}", args)
+        rows = self._rows(
+            f"SELECT id, title, url, outlet, published, story, added_at FROM articles WHERE {condition}", args
+        )
         return {row[0]: ArticleRef(*row) for row in rows}
 
     def story_members(self, story: str, collections: Sequence[str] | None = None, limit: int = 10) -> list[ArticleRef]:
@@ -164,7 +186,9 @@ class StoreReads:
         where = f"{where} AND" if where else "WHERE"
         rows = self._rows(
             f"SELECT a.id, a.title, a.url, a.outlet, a.published, a.story, a.added_at FROM articles a {where} "
-            "a.story = ? ORDER BY a.published = '', a.published, a.added_at LIMIT ?", (*args, story, limit))
+            "a.story = ? ORDER BY a.published = '', a.published, a.added_at LIMIT ?",
+            (*args, story, limit),
+        )
         return [ArticleRef(*row) for row in rows]
 
     def signatures(self, ids: Sequence[str] | None = None) -> dict[str, tuple[str, str, bytes]]:
@@ -184,26 +208,41 @@ class StoreReads:
 
     def all_chunks(self) -> list[StoredChunk]:
         """Every chunk, ascending by id."""
-        return [StoredChunk(*row) for row in self._rows('SELECT id, article_id, start, "end", paragraph, text FROM chunks ORDER BY id')]
+        return [
+            StoredChunk(*row)
+            for row in self._rows('SELECT id, article_id, start, "end", paragraph, text FROM chunks ORDER BY id')
+        ]
 
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceRows:
         """The sentences of these chunks, ordered by chunk id, then text."""
         rows: list[tuple] = []
         if len(chunk_ids):
             condition, args = self._any("chunk_id", [int(i) for i in chunk_ids])
-            rows = self._rows(f'SELECT chunk_id, start, "end", vector, terms, cues FROM sentences WHERE {condition} '
-                              "ORDER BY chunk_id, start", args)
+            rows = self._rows(
+                f'SELECT chunk_id, start, "end", vector, terms, cues FROM sentences WHERE {condition} '
+                "ORDER BY chunk_id, start",
+                args,
+            )
         chunk, start, end, blobs, terms, cues = zip(*rows) if rows else ((),) * 6
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), self.dim).astype(np.float32)
-        return SentenceRows(np.array(chunk, dtype=np.int64), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64),
-                            vectors, list(terms), np.array(cues, dtype=np.int64))
+        return SentenceRows(
+            np.array(chunk, dtype=np.int64),
+            np.array(start, dtype=np.int64),
+            np.array(end, dtype=np.int64),
+            vectors,
+            list(terms),
+            np.array(cues, dtype=np.int64),
+        )
 
     def chunk_texts(self, after: int = 0) -> Iterator[tuple[int, str, str, str]]:
         """(chunk id, collection, article title, chunk text) of every chunk with an id above `after`,
         ascending by id; read a page at a time, so that no lock is held while the caller works."""
         while True:
-            rows = self._rows("SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
-                              "ON a.id = c.article_id WHERE c.id > ? ORDER BY c.id LIMIT 10000", (after,))
+            rows = self._rows(
+                "SELECT c.id, a.collection, a.title, c.text FROM chunks c JOIN articles a "
+                "ON a.id = c.article_id WHERE c.id > ? ORDER BY c.id LIMIT 10000",
+                (after,),
+            )
             if not rows:
                 return
             yield from ((r[0], r[1], r[2], r[3]) for r in rows)
@@ -258,8 +297,10 @@ class SQLiteStore(StoreReads):
                 with self._transaction():
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
                     if (table, column) == ("chunks", "text"):
-                        self._db.execute("UPDATE chunks SET text = (SELECT substr(a.text, chunks.start + 1, "
-                                         "chunks.end - chunks.start) FROM articles a WHERE a.id = chunks.article_id)")
+                        self._db.execute(
+                            "UPDATE chunks SET text = (SELECT substr(a.text, chunks.start + 1, "
+                            "chunks.end - chunks.start) FROM articles a WHERE a.id = chunks.article_id)"
+                        )
                     if table == "sentences":  # remembered, so that opening never scans the sentences to find out
                         self._set_meta("sentence_facts", "missing")
 
@@ -299,8 +340,13 @@ class SQLiteStore(StoreReads):
             pages: list[tuple[str, tuple[str, ...]]] = [("SELECT id, vector FROM chunks ORDER BY id", ())]
         else:
             ordered = sorted(int(i) for i in ids)
-            pages = [("SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-                      (json.dumps(ordered[start:start + 30_000]),)) for start in range(0, len(ordered), 30_000)]
+            pages = [
+                (
+                    "SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                    (json.dumps(ordered[start : start + 30_000]),),
+                )
+                for start in range(0, len(ordered), 30_000)
+            ]
         for query, args in pages:
             with self._lock:
                 rows = self._db.execute(query, args)
@@ -309,7 +355,10 @@ class SQLiteStore(StoreReads):
                     batches.append(batch)
             for batch in batches:
                 ids_out = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
-                yield ids_out, np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), self.dim)
+                yield (
+                    ids_out,
+                    np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), self.dim),
+                )
 
     def _transaction(self):
         return _Transaction(self._db)
@@ -329,13 +378,20 @@ class SQLiteStore(StoreReads):
         if self._meta("sentence_facts") != "missing":
             return
         with self._lock:
-            ids = [r[0] for r in self._db.execute(
-                "SELECT DISTINCT c.article_id FROM sentences s JOIN chunks c ON c.id = s.chunk_id WHERE s.cues = -1")]
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT DISTINCT c.article_id FROM sentences s JOIN chunks c ON c.id = s.chunk_id WHERE s.cues = -1"
+                )
+            ]
         for article_id in ids:
             with self._lock:
                 text = self._db.execute("SELECT text FROM articles WHERE id = ?", (article_id,)).fetchone()
-                rows = self._db.execute("SELECT s.rowid, s.start, s.end FROM sentences s JOIN chunks c ON c.id = s.chunk_id "
-                                        "WHERE c.article_id = ? AND s.cues = -1", (article_id,)).fetchall()
+                rows = self._db.execute(
+                    "SELECT s.rowid, s.start, s.end FROM sentences s JOIN chunks c ON c.id = s.chunk_id "
+                    "WHERE c.article_id = ? AND s.cues = -1",
+                    (article_id,),
+                ).fetchall()
             if text is not None:
                 yield article_id, text[0], rows
 
@@ -353,14 +409,25 @@ class SQLiteStore(StoreReads):
     def set_signature(self, article_id: str, signature: bytes) -> None:
         """Store an article's story signature (an older version's article: a story of its own)."""
         with self._lock, self._transaction():
-            self._db.execute("UPDATE articles SET signature = ?, story = CASE WHEN story = '' THEN id ELSE story END "
-                             "WHERE id = ?", (signature, article_id))
+            self._db.execute(
+                "UPDATE articles SET signature = ?, story = CASE WHEN story = '' THEN id ELSE story END WHERE id = ?",
+                (signature, article_id),
+            )
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-            sentences: Sequence[Sequence[NewSentence]] = (), collection: str = "", added_by: str = "",
-            story: str = "", signature: bytes | None = None, added_at: str = "") -> Change:
+    def add(
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        sentences: Sequence[Sequence[NewSentence]] = (),
+        collection: str = "",
+        added_by: str = "",
+        story: str = "",
+        signature: bytes | None = None,
+        added_at: str = "",
+    ) -> Change:
         """Store an article with its chunks and vectors in one transaction, replacing its old version.
 
         Args:
@@ -385,28 +452,67 @@ class SQLiteStore(StoreReads):
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
                 self._db.execute(
                     "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (article_id, article.source, article.title, article.url, article.outlet, article.author,
-                     article.published, article.text, article.content_hash, collection, added_by, added_at,
-                     story or article_id, signature),
+                    (
+                        article_id,
+                        article.source,
+                        article.title,
+                        article.url,
+                        article.outlet,
+                        article.author,
+                        article.published,
+                        article.text,
+                        article.content_hash,
+                        collection,
+                        added_by,
+                        added_at,
+                        story or article_id,
+                        signature,
+                    ),
                 )
                 new_ids = []
                 for n, (chunk, vector) in enumerate(zip(chunks, vectors)):
                     self._db.execute(
                         "INSERT INTO chunks (id, article_id, start, end, paragraph, vector, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (next_id + n, article_id, chunk.start, chunk.end, chunk.paragraph, vector.tobytes(), chunk.text),
+                        (
+                            next_id + n,
+                            article_id,
+                            chunk.start,
+                            chunk.end,
+                            chunk.paragraph,
+                            vector.tobytes(),
+                            chunk.text,
+                        ),
                     )
                     new_ids.append(next_id + n)
                     if n < len(sentences):
                         # float16 halves the space; the cosines it gives differ by < 1e-3.
                         self._db.executemany(
                             "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
-                            [(new_ids[-1], s.start, s.end, np.asarray(s.vector, dtype=np.float16).tobytes(), s.terms, s.cues)
-                             for s in sentences[n]],
+                            [
+                                (
+                                    new_ids[-1],
+                                    s.start,
+                                    s.end,
+                                    np.asarray(s.vector, dtype=np.float16).tobytes(),
+                                    s.terms,
+                                    s.cues,
+                                )
+                                for s in sentences[n]
+                            ],
                         )
                 self._set_meta("next_chunk_id", str(next_id + len(new_ids)))
                 generation = self._bump_generation()
-        return Change(np.asarray(old_ids, dtype=np.int64), np.asarray(new_ids, dtype=np.int64), collection,
-                      article.title, tuple(c.text for c in chunks), vectors, generation, article_id, old_story)
+        return Change(
+            np.asarray(old_ids, dtype=np.int64),
+            np.asarray(new_ids, dtype=np.int64),
+            collection,
+            article.title,
+            tuple(c.text for c in chunks),
+            vectors,
+            generation,
+            article_id,
+            old_story,
+        )
 
     def remove(self, article_id: str) -> Change | None:
         """Delete an article and its chunks; what changed, or None if there was no such article."""
@@ -416,8 +522,13 @@ class SQLiteStore(StoreReads):
                 old_story = self._story(article_id)
                 gone = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
                 generation = self._bump_generation() if gone else 0
-        return Change(np.asarray(old_ids, dtype=np.int64), generation=generation, article_id=article_id,
-                      old_story=old_story) if gone else None
+        return (
+            Change(
+                np.asarray(old_ids, dtype=np.int64), generation=generation, article_id=article_id, old_story=old_story
+            )
+            if gone
+            else None
+        )
 
     def listen(self, on_change: Callable[[], None], stop: threading.Event, quiet: float = 5.0) -> None:
         """Nothing to follow: a folder's database is written by one process (`shared` is False)."""
@@ -443,8 +554,6 @@ class SQLiteStore(StoreReads):
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
 
 
 class _Transaction:

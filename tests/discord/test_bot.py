@@ -39,13 +39,21 @@ class Server:
     bob: FakeUser
 
     async def ask(self, question: str, user: FakeUser | None = None, **options: Any):
-        return await self.fake.send_command("ask", user=user or self.alice, channel=self.general,
-                                            options={"question": question, **options})
+        return await self.fake.send_command(
+            "ask", user=user or self.alice, channel=self.general, options={"question": question, **options}
+        )
 
 
 @asynccontextmanager
-async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = False, read_messages: bool = True,
-                threads: bool = False, **changes: Any) -> AsyncIterator[Server]:
+async def serve(
+    fake: FakeDiscord,
+    index: ArticleIndex,
+    *,
+    ask_channels: bool = False,
+    read_messages: bool = True,
+    threads: bool = False,
+    **changes: Any,
+) -> AsyncIterator[Server]:
     """The bot in one server; answers come as replies unless `threads` (the product's default is threads)."""
     guild = fake.add_guild("Newsroom")
     general = fake.add_channel(guild, "general")
@@ -53,11 +61,21 @@ async def serve(fake: FakeDiscord, index: ArticleIndex, *, ask_channels: bool = 
     alice, bob = fake.add_user("alice"), fake.add_user("bob")
     fake.add_member(guild, alice)
     fake.add_member(guild, bob)
-    settings = BotSettings(token=fake.token, guild_id=int(guild.id), index=index.settings,
-                           ask_channels=frozenset({int(asks.id)}) if ask_channels else frozenset(), **changes)
+    settings = BotSettings(
+        token=fake.token,
+        guild_id=int(guild.id),
+        index=index.settings,
+        ask_channels=frozenset({int(asks.id)}) if ask_channels else frozenset(),
+        **changes,
+    )
     with open_server_data(settings) as server_data:
-        bot = build_bot(IndexService(index.settings, index), settings, server_data, read_messages=read_messages,
-                        guild_ready_timeout=0.1)
+        bot = build_bot(
+            IndexService(index.settings, index),
+            settings,
+            server_data,
+            read_messages=read_messages,
+            guild_ready_timeout=0.1,
+        )
         bot.server_data.set_answers_in_threads(int(guild.id), threads)
         async with running_client(fake, bot, timeout=60):
             yield Server(fake, bot, guild, general, asks, alice, bob)
@@ -91,7 +109,10 @@ async def answer_of(interaction) -> FakeMessage:
 async def test_commands_are_synced_with_their_options(server: Server) -> None:
     ask = server.fake.command("ask", guild=server.guild)
     assert [(o["name"], o["type"], o.get("required", False)) for o in ask["options"]] == [
-        ("question", 3, True), ("private", 5, False), ("since", 3, False)]
+        ("question", 3, True),
+        ("private", 5, False),
+        ("since", 3, False),
+    ]
     assert ask["options"][0]["max_length"] == 1000
     [page] = server.fake.command("sources", guild=server.guild)["options"]
     assert (page["name"], page["type"], page.get("required", False)) == ("page", 4, False)
@@ -138,10 +159,15 @@ async def test_sources_lists_the_seed_article(server: Server) -> None:
 
 
 @pytest.mark.asyncio
-async def test_sources_pages_turn_only_for_the_asker_and_stop_after_a_timeout(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+async def test_sources_pages_turn_only_for_the_asker_and_stop_after_a_timeout(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex
+) -> None:
     for n in range(12):
-        seed_index.add(parse_text(f"Local story {n:02}\n\nThe town council met {n} times to discuss the park.",
-                                  f"file:story{n}.txt"))
+        seed_index.add(
+            parse_text(
+                f"Local story {n:02}\n\nThe town council met {n} times to discuss the park.", f"file:story{n}.txt"
+            )
+        )
     async with serve(fake_discord, seed_index, page_timeout=2.0) as s:
         interaction = await s.fake.send_command("sources", user=s.alice, channel=s.general)
         message = await interaction.wait_for_original()
@@ -159,18 +185,22 @@ async def test_sources_pages_turn_only_for_the_asker_and_stop_after_a_timeout(fa
         assert message.embeds[0]["description"] != first_page
         assert button(message, "Next")["disabled"] is True
 
-        await s.fake.wait_for(lambda: button(message, "Previous").get("disabled"), 10, "buttons disabled by the timeout")
+        await s.fake.wait_for(
+            lambda: button(message, "Previous").get("disabled"), 10, "buttons disabled by the timeout"
+        )
 
 
 @pytest.mark.asyncio
 async def test_source_autocompletes_titles_and_shows_details(server: Server) -> None:
-    complete = await server.fake.send_autocomplete("source", user=server.alice, channel=server.general,
-                                                   focused="article", value="kim jong")
+    complete = await server.fake.send_autocomplete(
+        "source", user=server.alice, channel=server.general, focused="article", value="kim jong"
+    )
     await complete.wait_for_response()
     [choice] = complete.choices
     assert choice["name"] == SEED_TITLE
-    interaction = await server.fake.send_command("source", user=server.alice, channel=server.general,
-                                                 options={"article": choice["value"]})
+    interaction = await server.fake.send_command(
+        "source", user=server.alice, channel=server.general, options={"article": choice["value"]}
+    )
     [embed] = (await interaction.wait_for_original()).embeds
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert embed["title"] == SEED_TITLE
@@ -178,14 +208,16 @@ async def test_source_autocompletes_titles_and_shows_details(server: Server) -> 
     assert fields["Length"].endswith("10 passages")
     assert embed["description"].startswith("> North Korean leader Kim Jong Un")
 
-    missing = await server.fake.send_command("source", user=server.alice, channel=server.general,
-                                             options={"article": "No such story"})
+    missing = await server.fake.send_command(
+        "source", user=server.alice, channel=server.general, options={"article": "No such story"}
+    )
     assert (await missing.wait_for_original()).ephemeral
 
 
 @pytest.mark.asyncio
-async def test_a_mention_is_answered_as_a_reply_without_the_message_content_intent(fake_discord: FakeDiscord,
-                                                                                  seed_index: ArticleIndex) -> None:
+async def test_a_mention_is_answered_as_a_reply_without_the_message_content_intent(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex
+) -> None:
     async with serve(fake_discord, seed_index, read_messages=False) as server:
         assert server.fake.identify["intents"] & (1 << 15) == 0
         await check_mention_reply(server)
@@ -205,7 +237,9 @@ async def check_mention_reply(server: Server) -> None:
 
 
 @pytest.mark.asyncio
-async def test_plain_messages_are_answered_only_in_ask_channels(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+async def test_plain_messages_are_answered_only_in_ask_channels(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex
+) -> None:
     async with serve(fake_discord, seed_index, ask_channels=True) as s:
         assert s.fake.identify["intents"] & (1 << 15), "ask channels need the message-content intent"
         await s.fake.send_message(s.general, s.alice, "How did China react?")
@@ -222,9 +256,13 @@ async def test_plain_messages_are_answered_only_in_ask_channels(fake_discord: Fa
 
 @pytest.mark.asyncio
 async def test_article_text_with_mentions_never_pings(server: Server) -> None:
-    server.bot.service.index.add(parse_text(
-        "Club notice\n\nThe chess club secretary wrote @everyone and <@123456789012345678> that the tournament "
-        "moves to the library on Friday.", "file:club.txt"))
+    server.bot.service.index.add(
+        parse_text(
+            "Club notice\n\nThe chess club secretary wrote @everyone and <@123456789012345678> that the tournament "
+            "moves to the library on Friday.",
+            "file:club.txt",
+        )
+    )
     reply = await answer_of(await server.ask("Where does the chess tournament move?"))
     assert "@everyone" in reply.embeds[0]["description"]
     assert "<@123456789012345678>" in reply.embeds[0]["description"]
@@ -235,10 +273,17 @@ async def test_article_text_with_mentions_never_pings(server: Server) -> None:
 @pytest.mark.asyncio
 async def test_a_long_answer_stays_within_every_limit(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
     seed_index.settings = replace(seed_index.settings, top_k=10)
-    for n in range(10):  # the words in another order in each, or they would be copies of one story (index/ingest/stories.py)
+    for n in range(
+        10
+    ):  # the words in another order in each, or they would be copies of one story (index/ingest/stories.py)
         words = " ".join(f"harbour{i} crane" for i in random.Random(n).sample(range(300), 300))
-        seed_index.add(parse_text(f"Harbour report {n} with a long title {'x' * 300}\n\n"
-                                  f"The harbour cranes of dock {n} {words} moved today.", f"file:harbour{n}.txt"))
+        seed_index.add(
+            parse_text(
+                f"Harbour report {n} with a long title {'x' * 300}\n\n"
+                f"The harbour cranes of dock {n} {words} moved today.",
+                f"file:harbour{n}.txt",
+            )
+        )
     async with serve(fake_discord, seed_index) as s:
         interaction = await s.ask("harbour cranes moved")
         await answer_of(interaction)
@@ -247,8 +292,13 @@ async def test_a_long_answer_stays_within_every_limit(fake_discord: FakeDiscord,
         embeds = [e for m in replies for e in m.embeds]
         assert len(embeds) >= 8 and len(replies) >= 2, "many articles' quotes split over several messages"
         for message in replies:
-            assert sum(len(e.get("title", "")) + len(e.get("description", "")) + len(e.get("footer", {}).get("text", ""))
-                       for e in message.embeds) <= MESSAGE_EMBED_CHARS_LIMIT
+            assert (
+                sum(
+                    len(e.get("title", "")) + len(e.get("description", "")) + len(e.get("footer", {}).get("text", ""))
+                    for e in message.embeds
+                )
+                <= MESSAGE_EMBED_CHARS_LIMIT
+            )
         for embed in embeds:
             assert len(embed["title"]) <= 256 and embed["title"].endswith(" …")
             for block in embed["description"].split("\n\n"):
@@ -271,7 +321,9 @@ async def test_the_cooldown_answers_kindly(fake_discord: FakeDiscord, seed_index
 
 
 @pytest.mark.asyncio
-async def test_an_error_in_a_command_is_answered_privately_and_the_bot_stays_up(server: Server, monkeypatch, caplog) -> None:
+async def test_an_error_in_a_command_is_answered_privately_and_the_bot_stays_up(
+    server: Server, monkeypatch, caplog
+) -> None:
     index = server.bot.service.index
     real_ask = index.ask
 
@@ -338,10 +390,10 @@ async def test_ask_can_be_limited_in_time_and_says_when_the_newest_is_old(server
     assert latest.content == "The newest article on this is from 20 March 2018." and latest.embeds
 
 
-
 @pytest.mark.asyncio
-async def test_an_answer_opens_a_thread_where_every_message_is_a_follow_up(fake_discord: FakeDiscord,
-                                                                           seed_index: ArticleIndex) -> None:
+async def test_an_answer_opens_a_thread_where_every_message_is_a_follow_up(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex
+) -> None:
     async with serve(fake_discord, seed_index, threads=True) as s:
         fake = s.fake
         question = await fake.send_message(s.general, s.alice, f"{fake.bot_user.mention} How did China react?")
@@ -358,8 +410,9 @@ async def test_an_answer_opens_a_thread_where_every_message_is_a_follow_up(fake_
         again = await fake.wait_for_message(thread, timeout=30)
         assert again.content == "Searching for: When did Kim Jong Un react?"
 
-        off = await (await fake.send_command("answer-threads", user=fake.owner, channel=s.general,
-                                             options={"enabled": False})).wait_for_original()
+        off = await (
+            await fake.send_command("answer-threads", user=fake.owner, channel=s.general, options={"enabled": False})
+        ).wait_for_original()
         assert off.content == "Answers now come as replies in the channel."
         await fake.send_message(s.general, s.alice, f"{fake.bot_user.mention} How did China react?")
         reply = await fake.wait_for_message(s.general, timeout=30)
@@ -368,11 +421,14 @@ async def test_an_answer_opens_a_thread_where_every_message_is_a_follow_up(fake_
 
 @pytest.mark.asyncio
 async def test_a_reply_to_an_answer_with_its_mention_off_is_answered_in_a_thread_named_as_searched(
-        fake_discord: FakeDiscord, seed_index: ArticleIndex) -> None:
+    fake_discord: FakeDiscord, seed_index: ArticleIndex
+) -> None:
     async with serve(fake_discord, seed_index, threads=True) as s:
         fake = s.fake
         slash = await answer_of(await s.ask("How did China react?"))
-        reply = await fake.send_message(s.general, s.bob, "what about Kim Jong Un?", reply_to=slash, mention_author=False)
+        reply = await fake.send_message(
+            s.general, s.bob, "what about Kim Jong Un?", reply_to=slash, mention_author=False
+        )
         assert fake.bot_user not in reply.mentions, "@OFF: the reply does not ping the bot"
         [thread] = await fake.wait_for(lambda: list(fake.threads) or None, 30, "a thread")
         assert thread.id == reply.id and thread.name == "How did Kim Jong Un react?"
@@ -385,12 +441,15 @@ async def test_a_reply_to_an_answer_with_its_mention_off_is_answered_in_a_thread
 
 
 @pytest.mark.asyncio
-async def test_the_bot_logs_once_per_server_the_permissions_it_uses_but_lacks(fake_discord: FakeDiscord,
-                                                                             seed_index: ArticleIndex, caplog) -> None:
+async def test_the_bot_logs_once_per_server_the_permissions_it_uses_but_lacks(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex, caplog
+) -> None:
     from tests.support.discord.fake_payloads import DEFAULT_BOT_PERMISSIONS, Permission
 
     def without_threads(name: str) -> FakeGuild:
-        guild = fake_discord.add_guild(name, bot_permissions=DEFAULT_BOT_PERMISSIONS & ~Permission.CREATE_PUBLIC_THREADS)
+        guild = fake_discord.add_guild(
+            name, bot_permissions=DEFAULT_BOT_PERMISSIONS & ~Permission.CREATE_PUBLIC_THREADS
+        )
         guild.everyone.permissions &= ~Permission.CREATE_PUBLIC_THREADS
         return guild
 
@@ -404,5 +463,7 @@ async def test_the_bot_logs_once_per_server_the_permissions_it_uses_but_lacks(fa
             s.bot.dispatch("guild_available", s.bot.get_guild(int(strict.id)))  # as after a reconnection
             await asyncio.sleep(0.2)
     lacking = [r.getMessage() for r in caplog.records if "does not give the bot" in r.getMessage()]
-    assert lacking == [f"server {strict.id} (Strict) does not give the bot Create Public Threads; see the invite in docs/discord.md",
-                       f"server {joined.id} (Joined later) does not give the bot Create Public Threads; see the invite in docs/discord.md"]
+    assert lacking == [
+        f"server {strict.id} (Strict) does not give the bot Create Public Threads; see the invite in docs/discord.md",
+        f"server {joined.id} (Joined later) does not give the bot Create Public Threads; see the invite in docs/discord.md",
+    ]

@@ -37,9 +37,11 @@ async def test_a_feed_is_read_into_its_server_at_once_then_polled(servers: Serve
         again = await final_text(await servers.command("feeds add", servers.a, servers.editor, url=url))
         assert again == "This server already follows that feed."
 
-        answer = await (await servers.command("ask", servers.a, servers.reader,
-                                              question="How many cracked girders did bridge number 4 have?"))\
-            .wait_for_followup(timeout=30)
+        answer = await (
+            await servers.command(
+                "ask", servers.a, servers.reader, question="How many cracked girders did bridge number 4 have?"
+            )
+        ).wait_for_followup(timeout=30)
         assert "6 cracked girders" in answer.embeds[0]["description"]
 
         site.items.append(5)
@@ -53,12 +55,14 @@ async def test_a_feed_is_read_into_its_server_at_once_then_polled(servers: Serve
         assert listed.ephemeral and listed.content.startswith(f"• **Port News** <{url}>: checked <t:")
         assert feeds.feeds(servers.b.id) == []
 
-        complete = await servers.fake.send_autocomplete("feeds remove", user=servers.editor, channel=servers.a_general,
-                                                        focused="url", value="port")
+        complete = await servers.fake.send_autocomplete(
+            "feeds remove", user=servers.editor, channel=servers.a_general, focused="url", value="port"
+        )
         await complete.wait_for_response()
         assert [c["value"] for c in complete.choices] == [str(feed.id)]
-        removed = await (await servers.command("feeds remove", servers.a, servers.editor, url=str(feed.id)))\
-            .wait_for_original()
+        removed = await (
+            await servers.command("feeds remove", servers.a, servers.editor, url=str(feed.id))
+        ).wait_for_original()
         assert removed.content == "No longer following that feed; its articles stay."
         assert feeds.feeds(servers.a.id) == []
 

@@ -89,10 +89,13 @@ async def test_only_managers_can_add(servers: Servers, site: str) -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("path", "reason"), [
-    ("/home", "no article text found"),
-    ("/missing", "HTTP 404"),
-])
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/home", "no article text found"),
+        ("/missing", "HTTP 404"),
+    ],
+)
 async def test_bad_urls_are_refused_with_the_reason(servers: Servers, site: str, path: str, reason: str) -> None:
     text = await final_text(await servers.command("add", servers.a, servers.editor, url=f"{site}{path}"))
     assert text.startswith("Couldn't add that:") and reason in text
@@ -102,34 +105,53 @@ async def test_bad_urls_are_refused_with_the_reason(servers: Servers, site: str,
 @pytest.mark.asyncio
 async def test_private_addresses_are_refused_by_default(servers: Servers) -> None:
     servers.bot.service.fetch_policy = FetchPolicy()
-    text = await final_text(await servers.command("add", servers.a, servers.editor,
-                                                  url="http://169.254.169.254/latest/meta-data/"))
-    assert text == "Couldn't add that: http://169.254.169.254/latest/meta-data/: refused: 169.254.169.254 is a link-local address"
+    text = await final_text(
+        await servers.command("add", servers.a, servers.editor, url="http://169.254.169.254/latest/meta-data/")
+    )
+    assert (
+        text
+        == "Couldn't add that: http://169.254.169.254/latest/meta-data/: refused: 169.254.169.254 is a link-local address"
+    )
 
 
 @pytest.mark.asyncio
 async def test_an_uploaded_file_is_added_and_bad_files_are_refused(servers: Servers) -> None:
-    added = await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", NOTE.encode())))
+    added = await final_text(
+        await servers.command("add", servers.a, servers.editor, file=("library.txt", NOTE.encode()))
+    )
     assert added == "Added **Library reopens**: 1 passage."
-    pdf = make_pdf([["Ferry returns", "The island ferry returned to service on Friday after a month of repairs to", "its engines."]])
+    pdf = make_pdf(
+        [
+            [
+                "Ferry returns",
+                "The island ferry returned to service on Friday after a month of repairs to",
+                "its engines.",
+            ]
+        ]
+    )
     added = await final_text(await servers.command("add", servers.a, servers.editor, file=("ferry.pdf", pdf)))
     assert added == "Added **Ferry returns**: 1 passage."
-    for name, data, reason in [("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
-                               ("notes.txt", "Café\n\nÇa va très bien, merci beaucoup.".encode("latin-1"), "not UTF-8"),
-                               ("empty.md", b"", "no article text"),
-                               ("report.docx", b"PK\x03\x04", "unsupported file type"),
-                               ("scan.pdf", make_pdf([[]]), "no text to read")]:
+    for name, data, reason in [
+        ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+        ("notes.txt", "Café\n\nÇa va très bien, merci beaucoup.".encode("latin-1"), "not UTF-8"),
+        ("empty.md", b"", "no article text"),
+        ("report.docx", b"PK\x03\x04", "unsupported file type"),
+        ("scan.pdf", make_pdf([[]]), "no text to read"),
+    ]:
         text = await final_text(await servers.command("add", servers.a, servers.editor, file=(name, data)))
         assert text.startswith("Couldn't add that:") and reason in text, text
     assert {a.title for a in servers.bot.service.index.articles(Scope.of_server(servers.a.id)) if a.collection} == {
-        "Library reopens", "Ferry returns"}
+        "Library reopens",
+        "Ferry returns",
+    }
 
 
 @pytest.mark.asyncio
 async def test_remove_asks_for_confirmation(servers: Servers) -> None:
     await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", NOTE.encode())))
-    complete = await servers.fake.send_autocomplete("remove", user=servers.editor, channel=servers.a_general,
-                                                    focused="article", value="libr")
+    complete = await servers.fake.send_autocomplete(
+        "remove", user=servers.editor, channel=servers.a_general, focused="article", value="libr"
+    )
     await complete.wait_for_response()
     [choice] = complete.choices
     assert choice["name"] == "Library reopens"
@@ -167,7 +189,9 @@ async def test_questions_are_answered_while_an_article_is_being_added(servers: S
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("path", ["/hang", "/drip"])
-async def test_a_url_that_never_finishes_times_out_and_the_bot_stays_responsive(servers: Servers, site: str, path: str) -> None:
+async def test_a_url_that_never_finishes_times_out_and_the_bot_stays_responsive(
+    servers: Servers, site: str, path: str
+) -> None:
     servers.bot.service.fetch_policy = FetchPolicy(allow_private=True, timeout=1.5)
     adding = await servers.command("add", servers.a, servers.editor, url=f"{site}{path}")
     asked = await servers.command("ask", servers.a, servers.reader, question="How did China react?")
@@ -191,8 +215,11 @@ async def test_an_add_past_its_time_budget_is_abandoned_and_stores_nothing(serve
     servers.bot.settings = replace(servers.bot.settings, add_timeout=0.2)
     story = "Harbour report\n\n" + "\n\n".join(
         f"On day {day} of the strike the dock workers met the port authority again, and talks went on late." * 3
-        for day in range(1, 120))
-    text = await final_text(await servers.command("add", servers.a, servers.editor, file=("report.txt", story.encode())))
+        for day in range(1, 120)
+    )
+    text = await final_text(
+        await servers.command("add", servers.a, servers.editor, file=("report.txt", story.encode()))
+    )
     assert text == "Couldn't add that: adding the article took longer than 0.2 s and was abandoned; nothing was added"
     asked = await servers.command("ask", servers.a, servers.reader, question="How did China react?")
     assert (await asked.wait_for_followup(timeout=30)).embeds, "the bot keeps answering"
@@ -204,9 +231,13 @@ async def test_an_add_past_its_time_budget_is_abandoned_and_stores_nothing(serve
 async def test_a_shortened_upload_says_so(servers: Servers, monkeypatch) -> None:
     monkeypatch.setattr("index.ingest.budget.MAX_ARTICLE_CHARS", 150)
     story = NOTE + "\n\nReaders queued from early morning to see the new rooms.\n\nThe mayor cut a ribbon at ten."
-    text = await final_text(await servers.command("add", servers.a, servers.editor, file=("library.txt", story.encode())))
-    assert text == (f"Added **Library reopens**: 2 passages.\nNote: shortened: only the first 150 of its "
-                    f"{len(story) - len('Library reopens') - 1} characters are indexed.")
+    text = await final_text(
+        await servers.command("add", servers.a, servers.editor, file=("library.txt", story.encode()))
+    )
+    assert text == (
+        f"Added **Library reopens**: 2 passages.\nNote: shortened: only the first 150 of its "
+        f"{len(story) - len('Library reopens') - 1} characters are indexed."
+    )
 
 
 def test_managers_are_manage_server_holders_or_the_named_role() -> None:
@@ -215,8 +246,10 @@ def test_managers_are_manage_server_holders_or_the_named_role() -> None:
     from bot.permissions import may_manage
 
     def member(manage: bool, *roles: tuple[str, int]) -> SimpleNamespace:
-        return SimpleNamespace(guild_permissions=SimpleNamespace(manage_guild=manage),
-                               roles=[SimpleNamespace(name=n, id=i) for n, i in roles])
+        return SimpleNamespace(
+            guild_permissions=SimpleNamespace(manage_guild=manage),
+            roles=[SimpleNamespace(name=n, id=i) for n, i in roles],
+        )
 
     assert may_manage(member(True), "")
     assert not may_manage(member(False, ("Librarian", 5)), "")
@@ -229,28 +262,33 @@ def test_managers_are_manage_server_holders_or_the_named_role() -> None:
 async def test_the_owner_shares_an_article_with_every_server_and_takes_it_back(servers: Servers, caplog) -> None:
     caplog.set_level(logging.INFO, logger="articlebot.audit")
     owner = servers.fake.owner  # the application's owner; the fake makes them the owner of both servers too
-    added = await final_text(await servers.command("add", servers.a, owner, file=("library.txt", NOTE.encode()),
-                                                   everywhere=True))
+    added = await final_text(
+        await servers.command("add", servers.a, owner, file=("library.txt", NOTE.encode()), everywhere=True)
+    )
     assert added == "Added **Library reopens**: 1 passage. Shared with every server."
     assert f"by {owner.id} in server {servers.a.id} for every server: added" in caplog.text
 
     question = "When did the library reopen?"
     asked_b = await servers.command("ask", servers.b, servers.reader, question=question)
-    assert (await asked_b.wait_for_followup(timeout=30)).embeds[0]["title"] == "Library reopens", \
+    assert (await asked_b.wait_for_followup(timeout=30)).embeds[0]["title"] == "Library reopens", (
         "a reader in another server gets the shared article quoted"
+    )
 
-    complete = await servers.fake.send_autocomplete("remove", user=servers.editor, channel=servers.a_general,
-                                                    focused="article", value="libr")
+    complete = await servers.fake.send_autocomplete(
+        "remove", user=servers.editor, channel=servers.a_general, focused="article", value="libr"
+    )
     await complete.wait_for_response()
     assert complete.choices == [], "a server's manager is not offered the shared article"
-    complete = await servers.fake.send_autocomplete("remove", user=owner, channel=servers.b_general,
-                                                    focused="article", value="libr")
+    complete = await servers.fake.send_autocomplete(
+        "remove", user=owner, channel=servers.b_general, focused="article", value="libr"
+    )
     await complete.wait_for_response()
     [choice] = complete.choices
     assert choice["name"] == "Library reopens (every server)"
 
-    refused = await (await servers.command("remove", servers.a, servers.editor, article=choice["value"])
-                     ).wait_for_original()
+    refused = await (
+        await servers.command("remove", servers.a, servers.editor, article=choice["value"])
+    ).wait_for_original()
     assert refused.ephemeral and refused.content == "Shared articles can't be removed from one server."
 
     asked = await servers.command("remove", servers.b, owner, article=choice["value"])
@@ -281,13 +319,16 @@ async def test_only_the_owner_may_share_with_every_server(servers: Servers) -> N
 
     with serving(Recording) as url:
         for options in ({"url": f"{url}/harbour"}, {"file": ("library.txt", NOTE.encode())}):
-            refused = await (await servers.command("add", servers.a, servers.editor, everywhere=True, **options)
-                             ).wait_for_original()
+            refused = await (
+                await servers.command("add", servers.a, servers.editor, everywhere=True, **options)
+            ).wait_for_original()
             assert refused.ephemeral and refused.content == (
                 "Only the bot's owner can share an article with every server. "
-                "Leave `everywhere` off to add it to this server.")
+                "Leave `everywhere` off to add it to this server."
+            )
     assert fetched == [], "refused before anything is fetched"
-    assert servers.bot.service.index.articles(Scope("")) == servers.bot.service.index.articles(Scope.everything()), \
+    assert servers.bot.service.index.articles(Scope("")) == servers.bot.service.index.articles(Scope.everything()), (
         "nothing was added anywhere"
+    )
     asked = await servers.command("ask", servers.b, servers.reader, question="How long did the dock strike last?")
     assert all(e.get("title") != "Harbour strike ends" for e in (await asked.wait_for_followup(timeout=30)).embeds)

@@ -26,10 +26,14 @@ from tests.support.texts import SEED_TITLE
 
 #: The issue's requirement: a change made through one process is seen by the others within this long.
 VISIBLE_WITHIN = 2.0
-BRIDGE = ("Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs after engineers found "
-          "corroded steel under the deck.")
+BRIDGE = (
+    "Bridge closes\n\nThe council voted on Tuesday to close the old bridge for repairs after engineers found "
+    "corroded steel under the deck."
+)
 BRIDGE_QUESTION = "Why was the old bridge closed?"
-LIBRARY = "Library reopens\n\nThe city library reopened on Monday with a new reading room for children and longer hours."
+LIBRARY = (
+    "Library reopens\n\nThe city library reopened on Monday with a new reading room for children and longer hours."
+)
 LIBRARY_QUESTION = "When did the library reopen?"
 #: Long enough (~90,000 characters, hundreds of passages) that embedding it takes a few seconds: time to kill the
 #: process while it is indexing.
@@ -37,7 +41,8 @@ REPORT = "Harbour report\n\n" + "\n\n".join(
     f"On day {day} of the strike the dock workers met the port authority again; the talks about pay, shifts and "
     f"the safety of crane number {day % 7} went on late into the night, and the union said little afterwards. "
     f"Pilots kept {day % 5 + 2} ships waiting outside the breakwater while the harbour master counted the cost."
-    for day in range(1, 270))
+    for day in range(1, 270)
+)
 REPORT_QUESTION = "How many ships did the pilots keep waiting outside the breakwater?"
 
 
@@ -75,12 +80,21 @@ async def two_processes(fake: FakeDiscord, url: str, tmp_path: Path, encoder: En
     workdirs = [tmp_path / f"shard-{shard}" for shard in (0, 1)]
     # No DISCORD_GUILD_ID: each process syncs the same commands globally, usable at once on the fake. No
     # cooldown: one reader here asks as often as many readers would, far more than 4 questions a minute.
-    envs = [bot_env(fake, ARTICLEBOT_INDEX=str(workdir / "index"), ARTICLEBOT_DATABASE_URL=url,
-                    ARTICLEBOT_SEEDS=str(SEEDS), DISCORD_SHARD_COUNT="2", DISCORD_SHARD_IDS=str(shard),
-                    ASK_COOLDOWN="0")
-            for shard, workdir in enumerate(workdirs)]
-    started = await asyncio.gather(*(start_bot_process(fake, env, workdir=workdir)
-                                     for env, workdir in zip(envs, workdirs)), return_exceptions=True)
+    envs = [
+        bot_env(
+            fake,
+            ARTICLEBOT_INDEX=str(workdir / "index"),
+            ARTICLEBOT_DATABASE_URL=url,
+            ARTICLEBOT_SEEDS=str(SEEDS),
+            DISCORD_SHARD_COUNT="2",
+            DISCORD_SHARD_IDS=str(shard),
+            ASK_COOLDOWN="0",
+        )
+        for shard, workdir in enumerate(workdirs)
+    ]
+    started = await asyncio.gather(
+        *(start_bot_process(fake, env, workdir=workdir) for env, workdir in zip(envs, workdirs)), return_exceptions=True
+    )
     bots = [b for b in started if isinstance(b, BotProcess)]
     if len(bots) < len(started):  # one failed to start: stop the other, and say why
         for bot in bots:
@@ -101,14 +115,16 @@ def quotes(reply: FakeMessage, title: str) -> bool:
 
 async def add_file(pair: Pair, name: str, text: str, **options: object):
     """The owner's /add of an uploaded file in Port town (shard 0's server)."""
-    return await pair.world.fake.send_command("add", user=pair.owner, channel=pair.world.port.general,
-                                              options={"file": (name, text.encode()), **options})
+    return await pair.world.fake.send_command(
+        "add", user=pair.owner, channel=pair.world.port.general, options={"file": (name, text.encode()), **options}
+    )
 
 
 async def shared_id(pair: Pair, title: str) -> str:
     """The id /remove's suggestions give the owner for a shared article (in Port town, process 0)."""
-    complete = await pair.world.fake.send_autocomplete("remove", user=pair.owner, channel=pair.world.port.general,
-                                                       focused="article", value=title)
+    complete = await pair.world.fake.send_autocomplete(
+        "remove", user=pair.owner, channel=pair.world.port.general, focused="article", value=title
+    )
     await complete.wait_for_response()
     return next(c["value"] for c in complete.choices if c["name"] == f"{title} (every server)")
 
@@ -126,15 +142,18 @@ def finished(text: str) -> bool:
 async def until_reply(fake: FakeDiscord, interaction: FakeInteraction, prefix: str = "", timeout: float = 60.0) -> str:
     """The reply once it starts with `prefix` or is final, whichever comes first; woken by each change the fake
     sees, so the moment is that of the bot's edit."""
+
     def seen() -> str | None:
         text = reply_text(interaction)
         return text if (prefix and text.startswith(prefix)) or finished(text) else None
+
     return await fake.wait_for(seen, timeout, f"the reply of /{interaction.name}")
 
 
 @pytest.mark.asyncio
 async def test_an_article_shared_through_one_process_is_quoted_by_the_other_within_two_seconds(
-        fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path
+) -> None:
     loop = asyncio.get_running_loop()
     async with two_processes(fake_discord, postgres_url, tmp_path, encoder) as pair:
         world = pair.world
@@ -156,15 +175,21 @@ async def test_an_article_shared_through_one_process_is_quoted_by_the_other_with
             if quotes(reply, "Bridge closes"):
                 break
             assert answered_after <= VISIBLE_WITHIN, f"Hill town still does not quote it {answered_after:.2f} s later"
-        print(f"\nprocess 1 quoted the article {answered_after:.3f} s after process 0 said it was added "
-              f"(question {asked})")
+        print(
+            f"\nprocess 1 quoted the article {answered_after:.3f} s after process 0 said it was added "
+            f"(question {asked})"
+        )
         assert answered_after <= VISIBLE_WITHIN
         delivered = {i.shard for i in fake_discord.interactions.values() if i.name == "ask"}
         assert delivered == {(1, 2)}, "every /ask went to process 1"
 
         # Taken back through process 0, it is gone from Hill town as quickly.
-        removing = await fake_discord.send_command("remove", user=pair.owner, channel=world.port.general,
-                                                   options={"article": await shared_id(pair, "Bridge closes")})
+        removing = await fake_discord.send_command(
+            "remove",
+            user=pair.owner,
+            channel=world.port.general,
+            options={"article": await shared_id(pair, "Bridge closes")},
+        )
         prompt = await removing.wait_for_original()
         confirm = next(c for row in prompt.components for c in row["components"] if c["label"] == "Remove")
         await (await fake_discord.send_component(prompt, confirm["custom_id"], user=pair.owner)).wait_for_response()
@@ -197,17 +222,32 @@ def database_damage(url: str) -> list[str]:
     import psycopg
 
     with psycopg.connect(url) as db:
-        bare = [r[0] for r in db.execute(
-            "SELECT title FROM articles a WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_id = a.id)")]
-        unsentenced = [r[0] for r in db.execute(
-            "SELECT c.id FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.chunk_id = c.id)")]
+        bare = [
+            r[0]
+            for r in db.execute(
+                "SELECT title FROM articles a WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_id = a.id)"
+            )
+        ]
+        unsentenced = [
+            r[0]
+            for r in db.execute(
+                "SELECT c.id FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.chunk_id = c.id)"
+            )
+        ]
         # Each article's passages are those its latest change announced.
-        unlogged = [r[0] for r in db.execute(
-            "SELECT a.title FROM articles a WHERE (SELECT array_agg(c.id ORDER BY c.id) FROM chunks c "
-            "WHERE c.article_id = a.id) IS DISTINCT FROM (SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(l.added) x) "
-            "FROM changes l WHERE l.article_id = a.id ORDER BY l.generation DESC LIMIT 1)")]
-    return ([f"article without passages: {t}" for t in bare] + [f"passage without sentences: {i}" for i in unsentenced]
-            + [f"passages not as logged: {t}" for t in unlogged])
+        unlogged = [
+            r[0]
+            for r in db.execute(
+                "SELECT a.title FROM articles a WHERE (SELECT array_agg(c.id ORDER BY c.id) FROM chunks c "
+                "WHERE c.article_id = a.id) IS DISTINCT FROM (SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(l.added) x) "
+                "FROM changes l WHERE l.article_id = a.id ORDER BY l.generation DESC LIMIT 1)"
+            )
+        ]
+    return (
+        [f"article without passages: {t}" for t in bare]
+        + [f"passage without sentences: {i}" for i in unsentenced]
+        + [f"passages not as logged: {t}" for t in unlogged]
+    )
 
 
 def stored_titles(url: str) -> dict[str, str]:
@@ -246,15 +286,17 @@ async def until_waiting_to_log(url: str, timeout: float = 60.0) -> None:
     end = loop.time() + timeout
     with psycopg.connect(url, autocommit=True) as db:
         while not db.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'changes'::regclass AND NOT granted AND "
-                "database = (SELECT oid FROM pg_database WHERE datname = current_database()))").fetchone()[0]:
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'changes'::regclass AND NOT granted AND "
+            "database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+        ).fetchone()[0]:
             assert loop.time() < end, "the add never began storing"
             await asyncio.sleep(0.01)  # the fake, in this event loop, keeps serving both processes
 
 
 @pytest.mark.asyncio
 async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_other_keeps_answering(
-        fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path
+) -> None:
     loop = asyncio.get_running_loop()
     async with two_processes(fake_discord, postgres_url, tmp_path, encoder) as pair:
         world = pair.world
@@ -282,8 +324,9 @@ async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_
                         await until_waiting_to_log(postgres_url)
                     killed_at.append(loop.time())
                     assert await pair.bots[0].stop(kill=True) == -9
-                await fake_discord.wait_for(lambda: (0, 2) not in fake_discord.connected_shards or None, 30,
-                                            "the killed process to be gone")
+                await fake_discord.wait_for(
+                    lambda: (0, 2) not in fake_discord.connected_shards or None, 30, "the killed process to be gone"
+                )
                 # What the owner was told before the crash (the fake has taken every request the process sent).
                 acknowledged = reply_text(report).startswith("Added")
                 assert not reply_text(report).startswith("Couldn't"), reply_text(report)
@@ -296,8 +339,10 @@ async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_
                 if moment == "storing":
                     assert not acknowledged and not report_stored, "a transaction cut short leaves nothing"
                 assert database_damage(postgres_url) == []
-                print(f"\nkilled while {moment}: the add was {'' if acknowledged else 'not '}acknowledged and "
-                      f"{'' if report_stored else 'not '}stored")
+                print(
+                    f"\nkilled while {moment}: the add was {'' if acknowledged else 'not '}acknowledged and "
+                    f"{'' if report_stored else 'not '}stored"
+                )
 
                 # Process 1 quotes what process 0 shared before it crashed, and the report only if it was stored.
                 assert quotes(await world.ask(world.hill, BRIDGE_QUESTION), "Bridge closes")
@@ -315,8 +360,9 @@ async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_
             stop_asking.set()
             await asking
         print(f"process 1 answered {len(asker.replies)} questions meanwhile")
-        assert asker.replies and all(quotes(reply, SEED_TITLE) for _, reply in asker.replies), \
+        assert asker.replies and all(quotes(reply, SEED_TITLE) for _, reply in asker.replies), (
             "process 1 answered every question"
+        )
         assert all(any(at > killed for at, _ in asker.replies) for killed in killed_at), "...including after each crash"
 
         if not report_stored:  # nothing of the interrupted adds is left to get in the way: adding it again works

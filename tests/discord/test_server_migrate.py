@@ -54,8 +54,9 @@ def shown_in(folder: Path, database_url: str = "") -> dict[int, tuple]:
         data.close()
 
 
-def test_the_servers_data_goes_to_postgresql_and_back(seed_index: ArticleIndex, postgres_url: str, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_servers_data_goes_to_postgresql_and_back(
+    seed_index: ArticleIndex, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed_index.close()
     data = ServerData(seed_index.folder)
     boats = fill(data)
@@ -96,8 +97,9 @@ def test_the_servers_data_goes_to_postgresql_and_back(seed_index: ArticleIndex, 
     assert back[HILL][1:] == before[HILL][1:] and back[HILL][0].asked == 0, "the forgotten log stays forgotten"
 
 
-def test_a_folder_the_bot_never_ran_on_gains_no_server_file(seed_index: ArticleIndex, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_the_bot_never_ran_on_gains_no_server_file(
+    seed_index: ArticleIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed_index.close()
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
     monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
@@ -122,10 +124,14 @@ def test_what_the_target_already_has_wins_and_repeated_questions_stay_apart(tmp_
     assert target.watched(PORT) == [NEWS, LINKS], "the target's own channel first, then those it gained in order"
     assert target.answers_in_threads(HILL), "the target's own setting is kept"
     assert target.stats(PORT).asked == 4 and target.stats(PORT).unanswered == (
-        "What is the capital of Peru?", "Is the ferry running?")
+        "What is the capital of Peru?",
+        "Is the ferry running?",
+    )
     assert target.stats(HILL).asked == 3
-    assert str(target.copy_from(source)) == \
-        "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes; 10 already there)"
+    assert (
+        str(target.copy_from(source))
+        == "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes; 10 already there)"
+    )
     assert target.stats(HILL).asked == 3
     source.close()
     target.close()

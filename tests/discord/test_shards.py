@@ -38,8 +38,9 @@ class Received:
 
 
 @asynccontextmanager
-async def sharded_bot(fake: FakeDiscord, index: ArticleIndex, towns: list[Town], *, shard_count: int,
-                      shard_ids: tuple[int, ...] | None) -> AsyncIterator[tuple[ArticleBot, Received]]:
+async def sharded_bot(
+    fake: FakeDiscord, index: ArticleIndex, towns: list[Town], *, shard_count: int, shard_ids: tuple[int, ...] | None
+) -> AsyncIterator[tuple[ArticleBot, Received]]:
     """An ArticleBot running `shard_ids` of `shard_count`, with its commands synced to `towns`, and what it
     received."""
     settings = BotSettings(token=fake.token, index=index.settings, shard_count=shard_count, shard_ids=shard_ids)
@@ -60,12 +61,15 @@ def answered(reply: FakeMessage) -> bool:
 
 
 @pytest.mark.asyncio
-async def test_one_process_running_both_shards_answers_in_every_server(fake_discord: FakeDiscord,
-                                                                        seed_index: ArticleIndex, caplog) -> None:
+async def test_one_process_running_both_shards_answers_in_every_server(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex, caplog
+) -> None:
     world = two_towns(fake_discord)
     caplog.set_level(logging.INFO, logger="bot.client")
     async with sharded_bot(fake_discord, seed_index, [world.port, world.hill], shard_count=2, shard_ids=None) as (
-            bot, _):
+        bot,
+        _,
+    ):
         assert sorted(fake_discord.ready_shards) == [(0, 2), (1, 2)]
         assert {g.name: g.shard_id for g in bot.guilds} == {"Port town": 0, "Hill town": 1}
         assert answered(await world.ask(world.port)) and answered(await world.ask(world.hill))
@@ -74,14 +78,17 @@ async def test_one_process_running_both_shards_answers_in_every_server(fake_disc
 
 
 @pytest.mark.asyncio
-async def test_two_bots_split_the_servers_and_each_answers_its_own(fake_discord: FakeDiscord,
-                                                                   seed_index: ArticleIndex) -> None:
+async def test_two_bots_split_the_servers_and_each_answers_its_own(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex
+) -> None:
     world = two_towns(fake_discord)
     async with AsyncExitStack() as stack:
         first, to_first = await stack.enter_async_context(
-            sharded_bot(fake_discord, seed_index, [world.port], shard_count=2, shard_ids=(0,)))
+            sharded_bot(fake_discord, seed_index, [world.port], shard_count=2, shard_ids=(0,))
+        )
         second, to_second = await stack.enter_async_context(
-            sharded_bot(fake_discord, seed_index, [world.hill], shard_count=2, shard_ids=(1,)))
+            sharded_bot(fake_discord, seed_index, [world.hill], shard_count=2, shard_ids=(1,))
+        )
         assert [g.name for g in first.guilds] == ["Port town"] and [g.name for g in second.guilds] == ["Hill town"]
 
         for _ in range(2):
@@ -91,15 +98,21 @@ async def test_two_bots_split_the_servers_and_each_answers_its_own(fake_discord:
 
 
 @pytest.mark.asyncio
-async def test_each_bot_polls_only_the_feeds_of_its_servers(fake_discord: FakeDiscord,
-                                                            seed_index: ArticleIndex) -> None:
+async def test_each_bot_polls_only_the_feeds_of_its_servers(
+    fake_discord: FakeDiscord, seed_index: ArticleIndex
+) -> None:
     """With the feeds shared (one store), each feed is read by one process: its server's shard's, or shard
     0's for the shared collection."""
     world = two_towns(fake_discord)
     async with AsyncExitStack() as stack:
-        bots = [(await stack.enter_async_context(
-            sharded_bot(fake_discord, seed_index, [town], shard_count=2, shard_ids=(shard,))))[0]
-            for shard, town in ((0, world.port), (1, world.hill))]
+        bots = [
+            (
+                await stack.enter_async_context(
+                    sharded_bot(fake_discord, seed_index, [town], shard_count=2, shard_ids=(shard,))
+                )
+            )[0]
+            for shard, town in ((0, world.port), (1, world.hill))
+        ]
         listed = bots[0].service.feeds
         dead = "http://127.0.0.1:9/feed.xml"  # nothing listens: a poll fails at once and is only recorded
         for collection in (world.port.guild.id, world.hill.guild.id, ""):
@@ -118,8 +131,9 @@ def test_settings_reach_discord_py(seed_index: ArticleIndex) -> None:
         bot = build_bot(IndexService(settings.index, seed_index), settings, server_data)
         assert (bot.shard_count, bot.shard_ids) == (4, [1, 3])
         assert [bot.serves(g) for g in (1 << 22, 2 << 22, 3 << 22, None)] == [True, False, True, False]
-        unset = build_bot(IndexService(settings.index, seed_index), replace(settings, shard_count=None, shard_ids=None),
-                          server_data)
+        unset = build_bot(
+            IndexService(settings.index, seed_index), replace(settings, shard_count=None, shard_ids=None), server_data
+        )
         assert (unset.shard_count, unset.shard_ids) == (None, None), "discord.py asks Discord for the count"
         assert unset.serves(3 << 22) and unset.serves(None)
 
@@ -137,16 +151,21 @@ def seeded_folder(folder: Path, encoder: Encoder) -> Path:
 
 
 @pytest.mark.asyncio
-async def test_two_bot_processes_split_the_servers_and_each_answers_its_own(fake_discord: FakeDiscord,
-                                                                            encoder: Encoder, tmp_path: Path) -> None:
+async def test_two_bot_processes_split_the_servers_and_each_answers_its_own(
+    fake_discord: FakeDiscord, encoder: Encoder, tmp_path: Path
+) -> None:
     world = two_towns(fake_discord)
     async with AsyncExitStack() as stack:
         bots: list[BotProcess] = []
         for shard in (0, 1):
             folder = tmp_path / f"shard-{shard}"
             # No DISCORD_GUILD_ID: each process syncs the commands globally (the same set), usable at once here.
-            env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(folder / "index", encoder)),
-                          DISCORD_SHARD_COUNT="2", DISCORD_SHARD_IDS=str(shard))
+            env = bot_env(
+                fake_discord,
+                ARTICLEBOT_INDEX=str(seeded_folder(folder / "index", encoder)),
+                DISCORD_SHARD_COUNT="2",
+                DISCORD_SHARD_IDS=str(shard),
+            )
             bots.append(await stack.enter_async_context(bot_process(fake_discord, env, workdir=folder)))
         assert [b.shards for b in bots] == [[(0, 2)], [(1, 2)]]
 
@@ -160,8 +179,9 @@ async def test_two_bot_processes_split_the_servers_and_each_answers_its_own(fake
 
 
 @pytest.mark.asyncio
-async def test_a_killed_bot_process_answers_again_once_restarted(fake_discord: FakeDiscord, encoder: Encoder,
-                                                                 tmp_path: Path) -> None:
+async def test_a_killed_bot_process_answers_again_once_restarted(
+    fake_discord: FakeDiscord, encoder: Encoder, tmp_path: Path
+) -> None:
     world = two_towns(fake_discord)
     # No shard settings: the process runs the count GET /gateway/bot recommends (1), so every server.
     env = bot_env(fake_discord, ARTICLEBOT_INDEX=str(seeded_folder(tmp_path / "index", encoder)))

@@ -39,8 +39,10 @@ async def stats_of(servers: Servers, guild) -> dict:
 async def test_feedback_counts_per_server_survives_a_restart_and_can_be_deleted(servers: Servers) -> None:
     fake = servers.fake
     answer = await ask(servers, servers.a, "How did China react?")
-    assert await press(servers, answer, "Not helpful") == \
-        "Thanks: noted as not helpful (press the other button to change it)."
+    assert (
+        await press(servers, answer, "Not helpful")
+        == "Thanks: noted as not helpful (press the other button to change it)."
+    )
     missing = await ask(servers, servers.a, "What is the capital of Peru?")
     assert missing.embeds[0]["title"] == "Nothing found" and button(missing, "Helpful")
     elsewhere = await ask(servers, servers.b, "Who won the election in Russia?")
@@ -57,11 +59,16 @@ async def test_feedback_counts_per_server_survives_a_restart_and_can_be_deleted(
                 again.tree.copy_global_to(guild=discord.Object(int(guild.id)))
                 await again.tree.sync(guild=discord.Object(int(guild.id)))
             servers.bot = again
-            assert await press(servers, answer, "Helpful") == "Thanks: noted as helpful (press the other button to change it)."
+            assert (
+                await press(servers, answer, "Helpful")
+                == "Thanks: noted as helpful (press the other button to change it)."
+            )
             await press(servers, answer, "Helpful", user=servers.editor)
 
             shown = await stats_of(servers, servers.a)
-            assert shown["description"] == "2 questions asked, 1 answered, 1 not found; feedback: 100% helpful of 2 votes."
+            assert (
+                shown["description"] == "2 questions asked, 1 answered, 1 not found; feedback: 100% helpful of 2 votes."
+            )
             fields = {f["name"]: f["value"] for f in shown["fields"]}
             assert fields["Most quoted articles"].startswith("North Korea's Kim Jong Un Congratulates Vladimir Putin")
             assert fields["Recently not found (what to add next)"] == "• What is the capital of Peru?"

@@ -20,12 +20,16 @@ pytestmark = pytest.mark.both_stores  # the same tests with the server data, fee
 
 
 def page(title: str, body: str) -> bytes:
-    return (f"<html><head><title>{title}</title><meta property='og:site_name' content='Port News'></head>"
-            f"<body><article><h1>{title}</h1><p>{body}</p></article></body></html>").encode()
+    return (
+        f"<html><head><title>{title}</title><meta property='og:site_name' content='Port News'></head>"
+        f"<body><article><h1>{title}</h1><p>{body}</p></article></body></html>"
+    ).encode()
 
 
-STRIKE = page("Harbour strike ends", "Dock workers ended their nine-day strike on Friday after winning a pay rise "
-                                     "of 5 percent, the union said.")
+STRIKE = page(
+    "Harbour strike ends",
+    "Dock workers ended their nine-day strike on Friday after winning a pay rise of 5 percent, the union said.",
+)
 EMPTY = b"<html><head><title>Home</title></head><body><nav><a href='/'>Home</a></nav></body></html>"
 
 
@@ -35,9 +39,16 @@ def site() -> Iterator[str]:
     release = threading.Event()
 
     class Handler(QuietHandler):
-        pages = {"/harbour": STRIKE, "/home": EMPTY,
-                 **{f"/story/{n}": page(f"Story {n}", f"Story number {n} tells of the town's {n} bridges over "
-                                                       f"the river and who built them.") for n in range(10)}}
+        pages = {
+            "/harbour": STRIKE,
+            "/home": EMPTY,
+            **{
+                f"/story/{n}": page(
+                    f"Story {n}", f"Story number {n} tells of the town's {n} bridges over the river and who built them."
+                )
+                for n in range(10)
+            },
+        }
 
         def do_GET(self) -> None:
             if self.path.startswith("/slow/"):
@@ -64,8 +75,11 @@ async def watching(fake_discord: FakeDiscord, seed_index: ArticleIndex) -> Async
 
 
 async def reactions(servers: Servers, message: FakeMessage, count: int, timeout: float = 30) -> list[str]:
-    return await servers.fake.wait_for(lambda: list(message.reactions) if len(message.reactions) >= count else None,
-                                       timeout, f"{count} reactions on message {message.id}")
+    return await servers.fake.wait_for(
+        lambda: list(message.reactions) if len(message.reactions) >= count else None,
+        timeout,
+        f"{count} reactions on message {message.id}",
+    )
 
 
 def test_links_are_found_in_message_text() -> None:
@@ -74,8 +88,9 @@ def test_links_are_found_in_message_text() -> None:
 
 
 @pytest.mark.asyncio
-async def test_links_in_a_watched_channel_are_added_and_answerable(watching: tuple[Servers, FakeChannel],
-                                                                   site: str) -> None:
+async def test_links_in_a_watched_channel_are_added_and_answerable(
+    watching: tuple[Servers, FakeChannel], site: str
+) -> None:
     servers, news = watching
     fake = servers.fake
     posted = await fake.send_message(news, servers.reader, f"Big news: {site}/harbour and also {site}/home")
@@ -88,8 +103,9 @@ async def test_links_in_a_watched_channel_are_added_and_answerable(watching: tup
     [added] = [a for a in servers.bot.service.index.articles(Scope.of_server(int(servers.a.id))) if a.collection]
     assert added.title == "Harbour strike ends" and added.added_by == servers.reader.id
     assert not [a for a in servers.bot.service.index.articles(Scope.of_server(int(servers.b.id))) if a.collection]
-    answer = await (await servers.command("ask", servers.a, servers.reader, question="How long was the dock strike?"))\
-        .wait_for_followup(timeout=30)
+    answer = await (
+        await servers.command("ask", servers.a, servers.reader, question="How long was the dock strike?")
+    ).wait_for_followup(timeout=30)
     assert "nine-day strike" in answer.embeds[0]["description"]
 
     again = await fake.send_message(news, servers.editor, f"{site}/harbour")
@@ -113,7 +129,9 @@ async def test_links_elsewhere_or_from_bots_are_left_alone(watching: tuple[Serve
 
 
 @pytest.mark.asyncio
-async def test_only_managers_choose_channels_and_the_choice_is_per_server(watching: tuple[Servers, FakeChannel]) -> None:
+async def test_only_managers_choose_channels_and_the_choice_is_per_server(
+    watching: tuple[Servers, FakeChannel],
+) -> None:
     servers, news = watching
     with pytest.raises(PermissionError, match="requires permissions"):  # Discord does not even offer it
         await servers.command("watch list", servers.a, servers.reader)
@@ -135,8 +153,9 @@ async def test_the_choice_survives_a_restart(fake_discord: FakeDiscord, seed_ind
 
 
 @pytest.mark.asyncio
-async def test_a_flood_of_links_is_capped_per_hour_and_answers_do_not_wait(watching: tuple[Servers, FakeChannel],
-                                                                         site: str) -> None:
+async def test_a_flood_of_links_is_capped_per_hour_and_answers_do_not_wait(
+    watching: tuple[Servers, FakeChannel], site: str
+) -> None:
     servers, news = watching
     fake = servers.fake
     flood = await fake.send_message(news, servers.reader, " ".join(f"{site}/slow/{n}" for n in range(6)))
@@ -146,5 +165,12 @@ async def test_a_flood_of_links_is_capped_per_hour_and_answers_do_not_wait(watch
     assert sorted(await reactions(servers, flood, 2)) == sorted([ADDED, LIMITED])
     why = await fake.wait_for_message(news, check=lambda m: "in the last hour" in m.content, timeout=10)
     assert why.referenced is flood and why.content.startswith("2 of these links were not added")
-    await fake.wait_for(lambda: len([a for a in servers.bot.service.index.articles(Scope.of_server(int(servers.a.id)))
-                                     if a.collection]) == 4 or None, 30, "the four links within the limit")
+    await fake.wait_for(
+        lambda: (
+            len([a for a in servers.bot.service.index.articles(Scope.of_server(int(servers.a.id))) if a.collection])
+            == 4
+            or None
+        ),
+        30,
+        "the four links within the limit",
+    )

@@ -6,14 +6,38 @@ import json
 from pathlib import Path
 
 ARTICLES = [
-    ("a1", "Old bridge", ["The city council voted on Tuesday to close the old river bridge.",
-                          "Repairs will cost 12 million dollars and take six months."]),
-    ("a2", "Science museum", ["A science museum opened downtown with a planetarium.",
-                              "The architect Maria Lindqvist designed the building."]),
-    ("a3", "Mayor election", ["Mayor Tom Okafor won a second term with 64 percent of the vote.",
-                              "Turnout was 41 percent, the lowest in twenty years."]),
-    ("a4", "Harbour strike", ["Dock workers at the harbour went on strike for higher wages.",
-                              "The strike lasted nine days and ended with a pay rise of 5 percent."]),
+    (
+        "a1",
+        "Old bridge",
+        [
+            "The city council voted on Tuesday to close the old river bridge.",
+            "Repairs will cost 12 million dollars and take six months.",
+        ],
+    ),
+    (
+        "a2",
+        "Science museum",
+        [
+            "A science museum opened downtown with a planetarium.",
+            "The architect Maria Lindqvist designed the building.",
+        ],
+    ),
+    (
+        "a3",
+        "Mayor election",
+        [
+            "Mayor Tom Okafor won a second term with 64 percent of the vote.",
+            "Turnout was 41 percent, the lowest in twenty years.",
+        ],
+    ),
+    (
+        "a4",
+        "Harbour strike",
+        [
+            "Dock workers at the harbour went on strike for higher wages.",
+            "The strike lasted nine days and ended with a pay rise of 5 percent.",
+        ],
+    ),
 ]
 
 
@@ -46,10 +70,17 @@ def write_dataset(folder: Path, articles, questions, key: str) -> Path:
             start = text.index(gold)
             para_start = text.rfind("\n\n", 0, start) + 2 if "\n\n" in text[:start] else 0
             para_end = text.find("\n\n", start) if "\n\n" in text[start:] else len(text)
-            out.write(json.dumps({
-                "id": f"q{n}", "article_id": article_id, "question": question,
-                "answers": [gold] if key == "answer_spans" else [],
-                key: [{"start": start, "end": start + len(gold), "text": gold}],
-                "gold_passage_span": {"start": para_start, "end": para_end},
-            }) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "id": f"q{n}",
+                        "article_id": article_id,
+                        "question": question,
+                        "answers": [gold] if key == "answer_spans" else [],
+                        key: [{"start": start, "end": start + len(gold), "text": gold}],
+                        "gold_passage_span": {"start": para_start, "end": para_end},
+                    }
+                )
+                + "\n"
+            )
     return folder

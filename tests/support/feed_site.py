@@ -11,9 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def item_page(n: int) -> bytes:
-    return (f"<html><head><title>Bridge report {n}</title></head><body><article><h1>Bridge report {n}</h1>"
-            f"<p>Engineers inspected bridge number {n} over the river on Monday and found {n + 2} cracked "
-            f"girders, the council said.</p></article></body></html>").encode()
+    return (
+        f"<html><head><title>Bridge report {n}</title></head><body><article><h1>Bridge report {n}</h1>"
+        f"<p>Engineers inspected bridge number {n} over the river on Monday and found {n + 2} cracked "
+        f"girders, the council said.</p></article></body></html>"
+    ).encode()
 
 
 class FeedSite:
@@ -39,9 +41,12 @@ class FeedSite:
             f"<author>desk@port.test (River Desk)</author>"
             f"<description>&lt;p&gt;Engineers inspected bridge number {n} over the river and found {n + 2} cracked "
             f"girders, the council said on Monday.&lt;/p&gt;</description></item>"
-            for n in reversed(self.items))
-        return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Port News</title><link>{self.base}/</link>"
-                f"<description>News</description>{entries}</channel></rss>").encode()
+            for n in reversed(self.items)
+        )
+        return (
+            f"<?xml version='1.0'?><rss version='2.0'><channel><title>Port News</title><link>{self.base}/</link>"
+            f"<description>News</description>{entries}</channel></rss>"
+        ).encode()
 
 
 @contextmanager
@@ -61,8 +66,11 @@ def serving_feeds(site: FeedSite) -> Iterator[str]:
                     self.send_header("ETag", site.version)
                     self.end_headers()
                     return
-                self.reply(site.feed(), "application/rss+xml", [("ETag", site.version),
-                                                                 ("Last-Modified", formatdate(usegmt=True))])
+                self.reply(
+                    site.feed(),
+                    "application/rss+xml",
+                    [("ETag", site.version), ("Last-Modified", formatdate(usegmt=True))],
+                )
             elif self.path == "/broken.xml":
                 self.reply(b"oops", "text/html", status=500)
             elif self.path.startswith("/item/") and int(self.path[6:]) not in site.missing:

@@ -27,13 +27,20 @@ def make_pdf(pages: list[list[str]], title: str = "", author: str = "", date: st
             ops = "0.5 g 72 72 450 650 re f"
         stream = ops.encode("latin-1")
         content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-                        b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (tree, content, font)))
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (tree, content, font)
+            )
+        )
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % tree
-    objects[tree - 1] = (b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids)
-                         + b"] /Count %d >>" % len(kids))
+    objects[tree - 1] = (
+        b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids) + b"] /Count %d >>" % len(kids)
+    )
     info_fields = {"/Title": title, "/Author": author, "/CreationDate": date}
-    info = add(b"<< " + b" ".join(f"{k} ({_escape(v)})".encode("latin-1") for k, v in info_fields.items() if v) + b" >>")
+    info = add(
+        b"<< " + b" ".join(f"{k} ({_escape(v)})".encode("latin-1") for k, v in info_fields.items() if v) + b" >>"
+    )
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -43,5 +50,9 @@ def make_pdf(pages: list[list[str]], title: str = "", author: str = "", date: st
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, catalog, info, xref)
+        len(objects) + 1,
+        catalog,
+        info,
+        xref,
+    )
     return bytes(out)

@@ -20,8 +20,10 @@ from tests.support.discord.fake_discord import point_discord_py_at
 def main() -> int:
     api, gateway = os.environ.get("FAKE_DISCORD_API", ""), os.environ.get("FAKE_DISCORD_GATEWAY", "")
     if not api or not gateway:
-        print("bot_process: set FAKE_DISCORD_API and FAKE_DISCORD_GATEWAY (a FakeDiscord's api_url and gateway_url)",
-              file=sys.stderr)
+        print(
+            "bot_process: set FAKE_DISCORD_API and FAKE_DISCORD_GATEWAY (a FakeDiscord's api_url and gateway_url)",
+            file=sys.stderr,
+        )
         return 2
     # The same two switches as patch_discord_py: REST calls and gateway connections go to the fake.
     point_discord_py_at(api, gateway)

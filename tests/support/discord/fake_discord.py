@@ -521,8 +521,11 @@ class FakeDiscord:
         """The bot is added to ``guild`` (made by add_guild) while it runs: a GUILD_CREATE to the guild's shard
         without ``unavailable``, which is how a client tells a join from a guild that comes back."""
         for session in self._sessions_for(guild.id):
-            members = [m for m in guild.members.values()
-                       if (session.intents or 0) & Intent.GUILD_MEMBERS or m.user is self.bot_user]
+            members = [
+                m
+                for m in guild.members.values()
+                if (session.intents or 0) & Intent.GUILD_MEMBERS or m.user is self.bot_user
+            ]
             data = guild.to_json(members=members)
             del data["unavailable"]
             await session.dispatch("GUILD_CREATE", data)
@@ -761,7 +764,11 @@ class FakeDiscord:
             self._files[attachment_id] = data
             url = f"{self.base_url}/attachments/{channel.id}/{attachment_id}/{filename}"
             resolved.setdefault("attachments", {})[attachment_id] = {
-                "id": attachment_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+                "id": attachment_id,
+                "filename": filename,
+                "size": len(data),
+                "url": url,
+                "proxy_url": url,
             }
             return attachment_id
         expected = _PYTHON_TYPES.get(kind)
@@ -1390,8 +1397,9 @@ class FakeDiscord:
             raise ApiError.invalid_form(errors)
         if msg.id in self.channels:
             raise ApiError(400, 160004, "A thread has already been created for this message")
-        thread = FakeChannel(msg.id, ChannelType.PUBLIC_THREAD, name, channel.guild_id, parent_id=channel.id,
-                             owner_id=self.bot_user.id)
+        thread = FakeChannel(
+            msg.id, ChannelType.PUBLIC_THREAD, name, channel.guild_id, parent_id=channel.id, owner_id=self.bot_user.id
+        )
         self.channels[thread.id] = thread
         self.threads.append(thread)
         for session in self._sessions_for(thread.guild_id):

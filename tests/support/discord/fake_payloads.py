@@ -305,10 +305,21 @@ class FakeChannel:
             "last_pin_timestamp": None,
             "rate_limit_per_user": 0,
             "flags": 0,
-            **({"owner_id": self.owner_id, "message_count": 0, "member_count": 1,
-                "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
-                                    "archive_timestamp": "2026-01-01T00:00:00+00:00"}}
-               if self.type is ChannelType.PUBLIC_THREAD else {}),
+            **(
+                {
+                    "owner_id": self.owner_id,
+                    "message_count": 0,
+                    "member_count": 1,
+                    "thread_metadata": {
+                        "archived": False,
+                        "auto_archive_duration": 1440,
+                        "locked": False,
+                        "archive_timestamp": "2026-01-01T00:00:00+00:00",
+                    },
+                }
+                if self.type is ChannelType.PUBLIC_THREAD
+                else {}
+            ),
         }
 
 
@@ -379,8 +390,11 @@ class FakeGuild:
         its channel's, where sending needs Send Messages in Threads."""
         if channel.parent_id is not None:
             perms = self.permissions_in(self.channels[channel.parent_id], member)
-            return perms | Permission.SEND_MESSAGES if perms & Permission.SEND_MESSAGES_IN_THREADS \
+            return (
+                perms | Permission.SEND_MESSAGES
+                if perms & Permission.SEND_MESSAGES_IN_THREADS
                 else perms & ~Permission.SEND_MESSAGES
+            )
         perms = self.base_permissions(member)
         if perms == ALL_PERMISSIONS:
             return perms

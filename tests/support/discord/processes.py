@@ -41,8 +41,14 @@ def bot_env(fake: FakeDiscord, **settings: str) -> dict[str, str]:
     """The environment of a bot process: the fake's addresses and token, then `settings` (ARTICLEBOT_INDEX,
     DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS, ...)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_SETTINGS) or k in _SHARED}
-    return {**inherited, "PYTHONPATH": str(REPO), "FAKE_DISCORD_API": fake.api_url,
-            "FAKE_DISCORD_GATEWAY": fake.gateway_url, "DISCORD_TOKEN": fake.token, **settings}
+    return {
+        **inherited,
+        "PYTHONPATH": str(REPO),
+        "FAKE_DISCORD_API": fake.api_url,
+        "FAKE_DISCORD_GATEWAY": fake.gateway_url,
+        "DISCORD_TOKEN": fake.token,
+        **settings,
+    }
 
 
 def shards_of(env: Mapping[str, str], fake: FakeDiscord) -> list[tuple[int, int]]:
@@ -77,11 +83,14 @@ class BotProcess:
         except TimeoutError:
             self.process.kill()
             await self.process.wait()
-            raise AssertionError(f"the bot process did not stop within {timeout}s of SIGTERM:\n{self._tail()}") from None
+            raise AssertionError(
+                f"the bot process did not stop within {timeout}s of SIGTERM:\n{self._tail()}"
+            ) from None
 
     async def wait_ready(self, fake: FakeDiscord, already: Counter[tuple[int, int]], timeout: float) -> None:
         """Wait until the fake has sent READY (and the GUILD_CREATEs) to each of its shards, more times than
         `already` (so that a restarted shard counts only once it is back)."""
+
         def ready() -> bool:
             now = Counter(fake.ready_shards)
             return all(now[shard] > already[shard] for shard in self.shards)
@@ -95,16 +104,18 @@ class BotProcess:
             if not waiting.done():
                 waiting.cancel()
         if self.process.returncode is not None:
-            raise AssertionError(f"the bot process exited with {self.process.returncode} before it was ready:\n"
-                                 f"{self._tail()}")
+            raise AssertionError(
+                f"the bot process exited with {self.process.returncode} before it was ready:\n{self._tail()}"
+            )
         try:
             waiting.result()
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nbot process output:\n{self._tail()}") from None
 
 
-async def start_bot_process(fake: FakeDiscord, env: Mapping[str, str], *, workdir: Path,
-                            timeout: float = 180.0) -> BotProcess:
+async def start_bot_process(
+    fake: FakeDiscord, env: Mapping[str, str], *, workdir: Path, timeout: float = 180.0
+) -> BotProcess:
     """Start `python -m tests.support.discord.bot_process` with `env` (see bot_env) in `workdir`, where its output
     goes to bot-<shards>.log, and return once the fake has sent its shards READY; AssertionError with the
     process's output if it exits or is not ready within `timeout` (it loads the model and index first)."""
@@ -114,8 +125,15 @@ async def start_bot_process(fake: FakeDiscord, env: Mapping[str, str], *, workdi
     already = Counter(fake.ready_shards)
     with log.open("ab") as out:  # the child keeps its own copy of the file descriptor
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.support.discord.bot_process", cwd=workdir, env=dict(env),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "tests.support.discord.bot_process",
+            cwd=workdir,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     started = BotProcess(process, shards, log)
     try:
         await started.wait_ready(fake, already, timeout)
@@ -126,8 +144,9 @@ async def start_bot_process(fake: FakeDiscord, env: Mapping[str, str], *, workdi
 
 
 @asynccontextmanager
-async def bot_process(fake: FakeDiscord, env: Mapping[str, str], *, workdir: Path,
-                      timeout: float = 180.0) -> AsyncIterator[BotProcess]:
+async def bot_process(
+    fake: FakeDiscord, env: Mapping[str, str], *, workdir: Path, timeout: float = 180.0
+) -> AsyncIterator[BotProcess]:
     """A started bot process (start_bot_process), stopped with SIGTERM at the end unless already stopped."""
     started = await start_bot_process(fake, env, workdir=workdir, timeout=timeout)
     try:

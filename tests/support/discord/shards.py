@@ -27,8 +27,9 @@ class World:
 
     async def ask(self, town: Town, question: str = "How did China react?") -> FakeMessage:
         """The answer to /ask in `town`, once the bot has deferred and followed up."""
-        interaction = await self.fake.send_command("ask", user=self.reader, channel=town.general,
-                                                   options={"question": question})
+        interaction = await self.fake.send_command(
+            "ask", user=self.reader, channel=town.general, options={"question": question}
+        )
         await interaction.wait_for_response(timeout=10)
         return await interaction.wait_for_followup(timeout=60)
 
