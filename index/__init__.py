@@ -4,16 +4,17 @@ Nothing here imports discord. This is the surface the bot, the command line and 
 what is not named here is the index's own business.
 """
 
-from .answer.followups import Turn, rewrite
+from .answer.followups import Turn, proper_names, rewrite
 from .answer.recency import SinceError, parse_since
 from .answer.results import Answer, Passage, Quote, SourceMatch
 from .answer.retrieval import Retrieval
 from .article_index import MAX_QUESTION_CHARS, ArticleIndex, Embedded, IndexStats, QuestionError, check_question
 from .encoders.load import load_encoder
 from .ingest.budget import BudgetExceeded, Deadline
+from .ingest.clean import normalise
 from .ingest.feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
 from .ingest.fetch import Fetched, Fetcher, FetchError, FetchPolicy
-from .ingest.load import IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
+from .ingest.load import ARTICLES_PER_BATCH, IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
 from .ingest.parse import SUPPORTED_TYPES, ArticleError, check_file, load_file, load_upload, parse_text
 from .records import AddResult, Article, StoredArticle
 from .search.fusion import MODES, Mode
@@ -23,6 +24,7 @@ from .storage.postgres import scratch_store
 from .storage.scope import Scope
 
 __all__ = [
+    "ARTICLES_PER_BATCH",
     "MAX_QUESTION_CHARS",
     "MODES",
     "SUPPORTED_TYPES",
@@ -68,9 +70,11 @@ __all__ = [
     "load_file",
     "load_upload",
     "load_url",
+    "normalise",
     "open_database",
     "parse_since",
     "parse_text",
+    "proper_names",
     "rewrite",
     "scratch_store",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from index import ArticleIndex, Turn, rewrite
-from index.answer.followups import names
+from index.answer.followups import proper_names
 from index.measure.evaluate import EvalQuestion, GoldSpan, followup_pairs
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
@@ -65,7 +65,7 @@ def test_without_a_turn_before_nothing_is_rewritten() -> None:
 
 
 def test_names_skip_the_words_that_only_start_a_sentence() -> None:
-    assert names("Meanwhile Chinese President Xi Jinping met Putin's aides on Monday.") == [
+    assert proper_names("Meanwhile Chinese President Xi Jinping met Putin's aides on Monday.") == [
         "Chinese President Xi Jinping",
         "Putin",
     ]

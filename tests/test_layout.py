@@ -113,6 +113,8 @@ def test_the_tools_use_the_index_s_public_verbs_only() -> None:
     for f, m, names in imports("index/measure"):
         if m == "index":
             assert set(names) <= surface, f
+        else:
+            assert not m.startswith("index.") or m.startswith("index.measure."), (f, m)
 
 
 def test_no_test_imports_another_test() -> None:
@@ -120,3 +122,8 @@ def test_no_test_imports_another_test() -> None:
         (f, m) for f, m, _ in imports("tests") if m.split(".")[-1].startswith("test_") or m.split(".")[-1] == "conftest"
     ]
     assert leaks == []
+
+
+def test_the_research_scripts_run_as_modules_without_path_tricks() -> None:
+    scripts = sorted((ROOT / "tools").glob("*.py"))
+    assert scripts and not [p.name for p in scripts if "sys.path" in p.read_text(encoding="utf-8")]

@@ -5,7 +5,7 @@ database of the given server. One adds articles one at a time; for each, the tim
 return to the other index finding it by its words (its own BM25 index, kept in step from the change
 log: the last part of a change to arrive) is measured; then the same for removing them.
 
-    python tools/change_lag.py postgresql://... [--changes 20]
+    python -m tools.change_lag postgresql://... [--changes 20]
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index import ArticleIndex, Settings, load_encoder, parse_text, scratch_store
 from index.measure.percentiles import percentile

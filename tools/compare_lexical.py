@@ -9,7 +9,7 @@ it: the 50 best passages for a question, and the scores of 50 given passages (th
 candidates). Reported per size: build time, query time, load time, resident memory and disk, and
 at the dataset's own size how often BM25 alone ranks the gold paragraph first and in the top 5.
 
-    python tools/compare_lexical.py ../shared/eval/squad-v1.1-dev --quality ../shared/eval/onestopqa-news \\
+    python -m tools.compare_lexical ../shared/eval/squad-v1.1-dev --quality ../shared/eval/onestopqa-news \\
         --passages 10000,100000,1000000 [--engines own,tantivy,fts5] [--json]
 """
 
@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index.search.bm25 import Analyzer, LexicalIndex
 from tools import own_bm25

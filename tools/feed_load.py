@@ -6,7 +6,7 @@ bot's schedule does when they fall due together, while questions are asked back 
 same index (each in a worker thread, as the bot asks them). Prints the time until every item is
 indexed, and the p50/p95 of a question before and during the polling.
 
-    python tools/feed_load.py ../shared/eval/squad-v1.1-dev [--feeds 50] [--items 20]
+    python -m tools.feed_load ../shared/eval/squad-v1.1-dev [--feeds 50] [--items 20]
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ import json
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from index import ArticleIndex, FeedList, FeedPoller, Fetcher, FetchPolicy, Settings, ensure_seeded  # noqa: E402
-from index.measure.percentiles import percentile  # noqa: E402
+from index import ArticleIndex, FeedList, FeedPoller, Fetcher, FetchPolicy, Settings, ensure_seeded
+from index.measure.percentiles import percentile
 
 
 def paragraphs(dataset: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """Fit the quote model of index/answer/evidence.py on half 1 of the articles of each development set.
 
-    .venv/bin/python tools/fit_quote_model.py ../shared/eval/squad-v1.1-dev ../shared/eval/onestopqa-news
+    .venv/bin/python -m tools.fit_quote_model ../shared/eval/squad-v1.1-dev ../shared/eval/onestopqa-news
 
 With the reader (the default), the reader's logit is one of the features and the weights printed are
 WITH_READER's; with ARTICLEBOT_READER=0 they are WITHOUT_READER's.

@@ -11,7 +11,7 @@ the variation copies of a story have in practice, each on its own:
 Every pair of different articles is a negative. A copy is recognised when the LSH index finds the
 original among its candidates and the estimated containment reaches SAME_STORY.
 
-    python tools/near_duplicates.py ../shared/eval/onestopqa-news ../shared/eval/squad-v1.1-dev seeds
+    python -m tools.near_duplicates ../shared/eval/onestopqa-news ../shared/eval/squad-v1.1-dev seeds
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from index.ingest.canonical import canonical_url  # noqa: E402
-from index.ingest.stories import SAME_STORY, Signature, StoryIndex  # noqa: E402
+from index.ingest.canonical import canonical_url
+from index.ingest.stories import SAME_STORY, Signature, StoryIndex
 
 CREDIT = "Reporting by Anna Lee; additional reporting by Tom Park; editing by Sara Kim."
 FILLER = ["reportedly", "officials", "later", "also", "widely", "new", "local", "several"]

@@ -8,7 +8,7 @@ questions are the dataset's. For each size, each index and each search setting (
 retrieval asks for (and of the top 10) against an exact scan, and the query time. The server is
 given by a PostgreSQL URL; the tool works in a scratch database there and drops it.
 
-    python tools/pg_vectors.py ../shared/eval/squad-v1.1-dev postgresql://... --passages 10000,100000
+    python -m tools.pg_vectors ../shared/eval/squad-v1.1-dev postgresql://... --passages 10000,100000
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index import Settings, load_encoder
 from index.storage.postgres import scratch_database

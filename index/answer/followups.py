@@ -62,7 +62,7 @@ class Turn:
     quote: str = ""
 
 
-def names(text: str) -> list[str]:
+def proper_names(text: str) -> list[str]:
     """The capitalised names in a text, in order, without the words that merely start a sentence."""
     found = []
     for match in _NAME.finditer(text):
@@ -83,7 +83,7 @@ def rewrite(question: str, previous: Turn | None) -> str:
     about = _ABOUT.match(question)
     if about:
         other = (about.group("x") or about.group("y")).strip()
-        subject = next((n for n in names(asked) if n.lower() not in other.lower()), None)
+        subject = next((n for n in proper_names(asked) if n.lower() not in other.lower()), None)
         if subject:
             return f"{asked.replace(subject, other, 1)}?"
         return f"{asked} {other}?"
@@ -101,9 +101,9 @@ def rewrite(question: str, previous: Turn | None) -> str:
 
 
 def _resolve_pronouns(question: str, previous: Turn) -> str:
-    if names(question):
+    if proper_names(question):
         return question  # it names what it asks about
-    in_question, in_quote = names(previous.question), names(previous.quote)
+    in_question, in_quote = proper_names(previous.question), proper_names(previous.quote)
     person = next((n for n in in_quote + in_question if " " in n), None) or next(iter(in_question + in_quote), None)
     thing = next(iter(in_question + in_quote), None)
 

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import Article, ArticleIndex, Embedded, Settings, load_encoder, parse_text, scratch_store
-from ..ingest.load import ARTICLES_PER_BATCH
+from .. import ARTICLES_PER_BATCH, Article, ArticleIndex, Embedded, Settings, load_encoder, parse_text, scratch_store
 from .percentiles import percentile
 
 QUERIES = 200

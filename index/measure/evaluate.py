@@ -23,11 +23,19 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .. import Answer, ArticleIndex, Passage, Settings, Turn, scratch_store
-from ..answer.followups import names
-from ..ingest.clean import normalise
-from ..ingest.load import ingest_paths
-from ..search.fusion import MODES, Mode
+from .. import (
+    MODES,
+    Answer,
+    ArticleIndex,
+    Mode,
+    Passage,
+    Settings,
+    Turn,
+    ingest_paths,
+    normalise,
+    proper_names,
+    scratch_store,
+)
 from .percentiles import percentile
 
 RANK_DEPTH = 10
@@ -320,7 +328,7 @@ def followup_pairs(questions: Sequence[EvalQuestion]) -> list[tuple[EvalQuestion
     pairs = []
     for group in by_paragraph.values():
         for first, second in zip(group, group[1:]):
-            shared = [n for n in names(second.question) if n.casefold() in first.question.casefold()]
+            shared = [n for n in proper_names(second.question) if n.casefold() in first.question.casefold()]
             if not shared:
                 continue
             name = max(shared, key=len)
@@ -330,7 +338,7 @@ def followup_pairs(questions: Sequence[EvalQuestion]) -> list[tuple[EvalQuestion
                 second.question,
                 count=1,
             )
-            if elliptical != second.question and names(elliptical) == []:
+            if elliptical != second.question and proper_names(elliptical) == []:
                 pairs.append((first, second, elliptical))
     return pairs
 
