@@ -60,7 +60,9 @@ def _onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise ModelError(f"ARTICLEBOT_BACKEND=onnx needs ONNX Runtime: {INSTALL_HINT}") from None
+        raise ModelError(
+            f"ONNX Runtime is not installed (the default encoder and the reader run on it): {INSTALL_HINT}"
+        ) from None
     return onnxruntime
 
 
