@@ -41,6 +41,12 @@ def story(title: str, text: str, source: str, outlet: str, published: str) -> st
         ("http://news.example.com/a?fbclid=XYZ&gclid=1", "http://news.example.com/a"),
         ("http://news.example.com:8080/a?page=2", "http://news.example.com:8080/a?page=2"),
         ("file:/tmp/a.txt", "file:/tmp/a.txt"),
+        # Trackers that courlan's normalize_url keeps (guccounter, icid, ocid, smid) go; a parameter that
+        # names the article (story=) stays, where courlan's strict mode drops it (index/ingest/canonical.py).
+        (
+            "https://news.example.com/read?story=4821&guccounter=1&icid=home&ocid=msn&smid=tw-share",
+            "https://news.example.com/read?story=4821",
+        ),
     ],
 )
 def test_tracking_parameters_and_fragments_are_not_part_of_an_address(url: str, canonical: str) -> None:
