@@ -11,7 +11,12 @@ from ..records import Chunk, Span
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-# Sentence end: terminal punctuation, any closing quotes/brackets, then space and a likely start.
+# Sentence end: terminal punctuation, any closing quotes/brackets, then space and a likely start. Ours
+# rather than a maintained splitter: on SQuAD dev's 18,015 answer spans, ours puts a boundary inside 30,
+# pysbd, blingfire and syntok 26 each, while ours splits a MB in 0.04 s against 0.16 (blingfire), 0.71
+# (syntok) and 4.0 (pysbd) (`python -m tools.compare_splitters`, 2026-12-05). On news, blingfire and
+# syntok split as ours does (5.73 sentences a paragraph); pysbd makes fewer, longer ones (5.02), which
+# only a quote evaluation with it could judge.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]*[A-Z0-9À-Ý])")
 _WORD_BEFORE = re.compile(r"([\w.]*\w)[.!?…]*[\"'”’)\]]*$")
 _NON_SPACE = re.compile(r"\S+")
