@@ -28,13 +28,14 @@ from .encoders.reader import reader_for
 from .ingest.budget import Deadline
 from .ingest.chunking import chunk_text, sentence_spans
 from .ingest.stories import SAME_STORY, Signature, StoryIndex
-from .records import AddResult, Article, Change, Chunk, NewSentence, Span, StoredArticle, article_key
+from .records import AddResult, Article, Change, Chunk, NewSentence, Span, StoredArticle, StoredChunk, article_key
 from .search.base import VectorIndex
 from .search.bm25 import LexicalIndex
 from .search.faiss_index import FaissVectorIndex
 from .search.fusion import Mode
 from .settings import Settings
 from .storage.base import Store
+from .storage.copy import ArticleCopy, add_copy, copy_of
 from .storage.derived import DerivedIndex
 from .storage.scope import Scope
 from .storage.sqlite import SQLiteStore
@@ -444,6 +445,22 @@ class ArticleIndex:
         """The article with this id, if `scope` sees it."""
         article = self.store.article(article_id)
         return article if article is not None and scope.sees(article.collection) else None
+
+    def passages(self, article_id: str) -> list[StoredChunk]:
+        """The passages of an article as stored, in order."""
+        return sorted(self.store.chunks(self.store.article_chunk_ids(article_id)).values(), key=lambda c: c.start)
+
+    def copy(self, article_id: str) -> ArticleCopy | None:
+        """The article exactly as stored, with its passages, vectors and sentences, for another index to
+        `restore` (migrating between stores); None if there is no such article."""
+        return copy_of(self.store, article_id)
+
+    def restore(self, copy: ArticleCopy) -> None:
+        """Store a copy made by another index's `copy`, replacing an older version. Only the database
+        takes it: the derived indexes catch up when the index is opened next (as after a crash), so a
+        migration writes many articles without rebuilding them each time."""
+        with self._lock:
+            add_copy(self.store, copy)
 
     def passage_vectors(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(passage ids, their exact float32 vectors) of every stored passage, in batches (for measuring

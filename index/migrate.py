@@ -15,12 +15,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from .answer.results import Quote
 from .article_index import ArticleIndex
 from .ingest.feeds import FeedList
-from .records import Article, Chunk, NewSentence
 
 #: Questions asked of both indexes to check the copy answers alike.
 SAMPLE_QUESTIONS = 30
@@ -49,44 +46,15 @@ def copy_articles(
     source: ArticleIndex, target: ArticleIndex, progress: Callable[[int, int], None] | None = None
 ) -> tuple[int, int]:
     """Copy every article of `source` that `target` lacks (or holds with another text): (copied, skipped)."""
-    articles = source.store.articles()
+    articles = source.articles()
     copied = skipped = 0
     for n, stored in enumerate(articles, start=1):
-        there = target.store.article(stored.id)
-        if there is not None and there.content_hash == stored.content_hash:
+        there = target.article(stored.id)
+        copy = None if there is not None and there.content_hash == stored.content_hash else source.copy(stored.id)
+        if copy is None:
             skipped += 1
         else:
-            ids = source.store.article_chunk_ids(stored.id)
-            chunks = source.store.chunks(ids)
-            vectors = (
-                np.concatenate([v for _, v in source.store.vector_batches(ids)])
-                if ids
-                else np.zeros((0, source.store.dim), np.float32)
-            )
-            rows = source.store.sentences(ids)
-            sentences = [
-                [
-                    NewSentence(
-                        int(rows.starts[i]), int(rows.ends[i]), rows.vectors[i], rows.terms[i], int(rows.cues[i])
-                    )
-                    for i in np.flatnonzero(rows.chunk_ids == chunk_id)
-                ]
-                for chunk_id in ids
-            ]
-            signature = source.store.signatures([stored.id]).get(stored.id)
-            target.store.add(
-                Article(
-                    stored.title, stored.text, stored.source, stored.url, stored.outlet, stored.author, stored.published
-                ),
-                [Chunk(chunks[i].start, chunks[i].end, chunks[i].paragraph, chunks[i].text) for i in ids],
-                vectors,
-                sentences,
-                collection=stored.collection,
-                added_by=stored.added_by,
-                story=stored.story,
-                signature=signature[2] if signature else None,
-                added_at=stored.added_at,
-            )
+            target.restore(copy)
             copied += 1
         if progress is not None:
             progress(n, len(articles))
@@ -113,15 +81,14 @@ def sample_questions(index: ArticleIndex, count: int = SAMPLE_QUESTIONS, seed: i
 
 
 def _passages(index: ArticleIndex, article_id: str) -> list[tuple[int, int, int, str]]:
-    chunks = index.store.chunks(index.store.article_chunk_ids(article_id))
-    return sorted((c.start, c.end, c.paragraph, c.text) for c in chunks.values())
+    return [(c.start, c.end, c.paragraph, c.text) for c in index.passages(article_id)]
 
 
 def unlike_articles(source: ArticleIndex, target: ArticleIndex) -> tuple[str, ...]:
     """The ids of the source's articles that the target lacks, or holds with another text or other passages."""
     unlike = []
-    for stored in source.store.articles():
-        there = target.store.article(stored.id)
+    for stored in source.articles():
+        there = target.article(stored.id)
         if (
             there is None
             or there.content_hash != stored.content_hash

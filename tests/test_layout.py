@@ -127,3 +127,15 @@ def test_no_test_imports_another_test() -> None:
 def test_the_research_scripts_run_as_modules_without_path_tricks() -> None:
     scripts = sorted((ROOT / "tools").glob("*.py"))
     assert scripts and not [p.name for p in scripts if "sys.path" in p.read_text(encoding="utf-8")]
+
+
+def test_migrating_and_measuring_go_through_the_index_s_verbs_not_its_store() -> None:
+    reaching = []
+    for path in [ROOT / "index" / "migrate.py", *sorted((ROOT / "index" / "measure").glob("*.py"))]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        reaching += [
+            (path.name, node.lineno)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "store"
+        ]
+    assert reaching == []
