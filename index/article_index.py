@@ -27,7 +27,7 @@ from .encoders.load import load_encoder
 from .encoders.reader import reader_for
 from .ingest.budget import Deadline
 from .ingest.chunking import chunk_text, sentence_spans
-from .ingest.stories import SAME_STORY, Signature, StoryIndex
+from .ingest.stories import Signature, StoryKeeper
 from .records import AddResult, Article, Change, Chunk, NewSentence, Span, StoredArticle, StoredChunk, article_key
 from .search.base import VectorIndex
 from .search.bm25 import LexicalIndex
@@ -42,8 +42,6 @@ from .storage.sqlite import SQLiteStore
 
 MAX_QUESTION_CHARS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: Candidate copies checked per article added (a story told by many outlets has one candidate).
-MAX_STORY_CANDIDATES = 20
 _EVERYTHING = Scope.everything()
 
 
@@ -122,7 +120,7 @@ class ArticleIndex:
         self._lock = threading.RLock()
         self._seen = self._catch_up()  # the generation of the last change the derived indexes took
         self._add_sentence_facts()
-        self._story_index: StoryIndex | None = None  # built by the first add or remove that needs it
+        self._stories = StoryKeeper(self.store)
         self._retriever = Retriever(
             self.store, self.vectors, self.lexical, reader_for if self.settings.reader else None
         )
@@ -282,7 +280,7 @@ class ArticleIndex:
             try:
                 for item in items:
                     key = article_key(item.article.source, scope.owner)
-                    story = self._story_of(key, item.signature, scope)
+                    story = self._stories.story_of(key, item.signature, scope.owner)
                     with deadline.committing() if deadline else nullcontext():
                         existed = self.store.article(key) is not None
                         change = self.store.add(
@@ -318,37 +316,6 @@ class ArticleIndex:
                 self._commit()
             return change is not None
 
-    def _story_of(self, key: str, signature: Signature, scope: Scope) -> str:
-        """The story an article tells: that of a stored near-copy its collection sees, else its own."""
-        candidates = [c for c in self._stories.candidates(signature) if c != key][:MAX_STORY_CANDIDATES]
-        visible = Scope(scope.owner)
-        best, story = SAME_STORY, key
-        for collection, candidate_story, packed in self.store.signatures(candidates).values():
-            if visible.sees(collection):
-                score = signature.containment(Signature.from_bytes(packed))
-                if score >= best:
-                    best, story = score, candidate_story
-        return story
-
-    @property
-    def _stories(self) -> StoryIndex:
-        """The story index; questions never need it, so it is built from the stored signatures (filled in
-        first for an older version's articles) when an add or a remove first does."""
-        if self._story_index is None:
-            self._story_index = self._open_stories()
-        return self._story_index
-
-    def _open_stories(self) -> StoryIndex:
-        for article_id, text in self.store.without_signature():
-            self.store.set_signature(article_id, Signature.of(text).to_bytes())
-        stories = StoryIndex()
-        stories.add_many(
-            (article_id, Signature.from_bytes(packed))
-            for article_id, (_, story, packed) in self.store.signatures().items()
-            if story == article_id
-        )
-        return stories
-
     def save(self) -> None:
         """Make everything durable (the database and the lexical index already are after each change;
         this writes the vector index)."""
@@ -357,22 +324,6 @@ class ArticleIndex:
             for derived in self._derived:
                 if self.store.saved_generation(derived.name) != generation:
                     self._save(derived, generation)
-
-    def _restory(self, change: Change) -> None:
-        """Keep the story index's rule after a change: each story is found by its first stored article."""
-        if self._story_index is None:
-            return  # built from the database when first needed
-        article_id = change.article_id
-        self._stories.remove(article_id)
-        stored = self.store.signatures([article_id]).get(article_id)
-        if stored is not None and stored[1] == article_id:  # the first of its story: what later copies are found by
-            self._stories.add(article_id, Signature.from_bytes(stored[2]))
-        if change.old_story == article_id and (stored is None or stored[1] != article_id):
-            # It was what its story's copies were found by; the next of them is now.
-            for member in self.store.story_members(article_id, limit=1):
-                packed = self.store.signatures([member.id]).get(member.id)
-                if packed and member.id not in self._stories:
-                    self._stories.add(member.id, Signature.from_bytes(packed[2]))
 
     # -- the derived indexes, kept in step with the database ----------------------------------
 
@@ -385,7 +336,7 @@ class ArticleIndex:
     def _take(self, change: Change) -> None:
         for derived in self._derived:
             derived.apply(change)
-        self._restory(change)
+        self._stories.after(change)
         self._seen = max(self._seen, change.generation)
 
     def _follow(self, until: int | None = None) -> None:
@@ -397,7 +348,7 @@ class ArticleIndex:
             changes = self.store.changes_after(self._seen)
             if changes is None:  # this process fell behind what the change log keeps
                 self._seen = self._catch_up(force=True)
-                self._story_index = None
+                self._stories.reset()
                 return
             taken = [c for c in changes if until is None or c.generation <= until]
             for change in taken:

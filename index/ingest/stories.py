@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+from ..records import Change
+from ..storage.scope import Scope
+
+if TYPE_CHECKING:
+    from ..storage.base import Store
 
 NUM_PERM = 128
 #: datasketch's hashing scheme, named so that stored signatures stay comparable whatever its default.
@@ -111,3 +117,65 @@ class StoryIndex:
 
     def candidates(self, signature: Signature) -> list[str]:
         return sorted(self._lsh.query(signature.minhash()))
+
+
+#: Candidate copies checked per article added (a story told by many outlets has one candidate).
+MAX_STORY_CANDIDATES = 20
+
+
+class StoryKeeper:
+    """Which story each article added tells, and the story index kept in step with the database's changes.
+
+    Questions never need the story index, so it is built from the stored signatures (filled in first for
+    an older version's articles) when an add or a remove first does. Each story is found by its first
+    stored article."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._index: StoryIndex | None = None
+
+    def reset(self) -> None:
+        """Forget the index: it is built again from the database when next needed."""
+        self._index = None
+
+    @property
+    def _stories(self) -> StoryIndex:
+        if self._index is None:
+            for article_id, text in self.store.without_signature():
+                self.store.set_signature(article_id, Signature.of(text).to_bytes())
+            self._index = StoryIndex()
+            self._index.add_many(
+                (article_id, Signature.from_bytes(packed))
+                for article_id, (_, story, packed) in self.store.signatures().items()
+                if story == article_id
+            )
+        return self._index
+
+    def story_of(self, key: str, signature: Signature, collection: str) -> str:
+        """The story an article of `collection` tells: that of a stored near-copy its collection sees, else
+        its own (`key`)."""
+        candidates = [c for c in self._stories.candidates(signature) if c != key][:MAX_STORY_CANDIDATES]
+        visible = Scope(collection)
+        best, story = SAME_STORY, key
+        for owner, candidate_story, packed in self.store.signatures(candidates).values():
+            if visible.sees(owner):
+                score = signature.containment(Signature.from_bytes(packed))
+                if score >= best:
+                    best, story = score, candidate_story
+        return story
+
+    def after(self, change: Change) -> None:
+        """Keep the index's rule after a change: each story is found by its first stored article."""
+        if self._index is None:
+            return  # built from the database when first needed
+        article_id = change.article_id
+        self._index.remove(article_id)
+        stored = self.store.signatures([article_id]).get(article_id)
+        if stored is not None and stored[1] == article_id:  # the first of its story: what later copies are found by
+            self._index.add(article_id, Signature.from_bytes(stored[2]))
+        if change.old_story == article_id and (stored is None or stored[1] != article_id):
+            # It was what its story's copies were found by; the next of them is now.
+            for member in self.store.story_members(article_id, limit=1):
+                packed = self.store.signatures([member.id]).get(member.id)
+                if packed and member.id not in self._index:
+                    self._index.add(member.id, Signature.from_bytes(packed[2]))
