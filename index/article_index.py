@@ -28,7 +28,7 @@ from .encoders.reader import reader_for
 from .ingest.budget import Deadline
 from .ingest.chunking import chunk_text, sentence_spans
 from .ingest.stories import Signature, StoryKeeper
-from .records import AddResult, Article, Change, Chunk, NewSentence, Span, StoredArticle, StoredChunk, article_key
+from .records import AddResult, Article, Chunk, NewSentence, Span, StoredArticle, StoredChunk, article_key
 from .search.base import VectorIndex
 from .search.bm25 import LexicalIndex
 from .search.faiss_index import FaissVectorIndex
@@ -36,7 +36,7 @@ from .search.fusion import Mode
 from .settings import Settings
 from .storage.base import Store
 from .storage.copy import ArticleCopy, add_copy, copy_of
-from .storage.derived import DerivedIndex
+from .storage.derived import DerivedIndexes
 from .storage.scope import Scope
 from .storage.sqlite import SQLiteStore
 
@@ -115,24 +115,17 @@ class ArticleIndex:
             self.lexical = LexicalIndex.recreate(self.folder / "lexical")
         else:
             self.lexical = LexicalIndex.load(self.folder / "lexical")
-        self._derived: tuple[DerivedIndex, ...] = (self.vectors, self.lexical)
         # Searches see either all of an add or none of it; the slow embedding happens outside.
         self._lock = threading.RLock()
-        self._seen = self._catch_up()  # the generation of the last change the derived indexes took
-        self._add_sentence_facts()
         self._stories = StoryKeeper(self.store)
+        self._derived = DerivedIndexes(
+            self.store, (self.vectors, self.lexical), self._lock, self._stories.after, self._stories.reset
+        )
+        self._add_sentence_facts()
         self._retriever = Retriever(
             self.store, self.vectors, self.lexical, reader_for if self.settings.reader else None
         )
-        self._stop_following = threading.Event()
-        if self.store.shared:  # other processes change the database too: take their changes as they come
-            self._follower = threading.Thread(
-                target=self.store.listen,
-                args=(self._follow, self._stop_following),
-                name="articlebot-changes",
-                daemon=True,
-            )
-            self._follower.start()
+        self._derived.follow_others()
 
     @classmethod
     def open(cls, settings: Settings) -> ArticleIndex:
@@ -141,9 +134,7 @@ class ArticleIndex:
 
     def close(self) -> None:
         """Close the database (the derived indexes are saved as they change, or by `save`)."""
-        self._stop_following.set()
-        if self.store.shared:  # its connection closes with it
-            self._follower.join()
+        self._derived.stop()
         self.vectors.close()
         with self._lock:
             self.store.close()
@@ -156,6 +147,12 @@ class ArticleIndex:
 
     def __len__(self) -> int:
         return len(self.store)
+
+    @property
+    def generation(self) -> int:
+        """The database's generation that searches see: each committed change, this process's or
+        another's, adds one once the derived indexes took it."""
+        return self._derived.generation
 
     def stats(self) -> IndexStats:
         with self._lock:
@@ -293,7 +290,7 @@ class ArticleIndex:
                             story=story,
                             signature=item.signature.to_bytes(),
                         )
-                    self._apply(change)
+                    self._derived.apply(change)
                     results.append(
                         AddResult(
                             article_key(item.article.source, scope.owner),
@@ -304,7 +301,7 @@ class ArticleIndex:
                         )
                     )
             finally:  # what the database took, the derived indexes take too, even if a later article failed
-                self._commit()
+                self._derived.commit()
         return results
 
     def remove(self, article_id: str) -> bool:
@@ -312,71 +309,14 @@ class ArticleIndex:
         with self._lock:
             change = self.store.remove(article_id)
             if change is not None:
-                self._apply(change)
-                self._commit()
+                self._derived.apply(change)
+                self._derived.commit()
             return change is not None
 
     def save(self) -> None:
         """Make everything durable (the database and the lexical index already are after each change;
         this writes the vector index)."""
-        with self._lock:
-            generation = self._seen  # what the derived indexes hold (another process may have committed more)
-            for derived in self._derived:
-                if self.store.saved_generation(derived.name) != generation:
-                    self._save(derived, generation)
-
-    # -- the derived indexes, kept in step with the database ----------------------------------
-
-    def _apply(self, change: Change) -> None:
-        """Take one committed change (after any that other processes committed before it)."""
-        if change.generation > self._seen + 1:
-            self._follow(until=change.generation - 1)
-        self._take(change)
-
-    def _take(self, change: Change) -> None:
-        for derived in self._derived:
-            derived.apply(change)
-        self._stories.after(change)
-        self._seen = max(self._seen, change.generation)
-
-    def _follow(self, until: int | None = None) -> None:
-        """Take the changes other processes committed (up to generation `until`), and save (the
-        PostgreSQL store's listener calls this when they announce one)."""
-        with self._lock:
-            if self._stop_following.is_set():
-                return  # closed
-            changes = self.store.changes_after(self._seen)
-            if changes is None:  # this process fell behind what the change log keeps
-                self._seen = self._catch_up(force=True)
-                self._stories.reset()
-                return
-            taken = [c for c in changes if until is None or c.generation <= until]
-            for change in taken:
-                self._take(change)
-            if taken and until is None:
-                self._commit()
-
-    def _commit(self) -> None:
-        """After a batch of changes: save the derived indexes that are saved after every change."""
-        generation = self._seen
-        for derived in self._derived:
-            if derived.saves_each_change:
-                self._save(derived, generation)
-
-    def _save(self, derived: DerivedIndex, generation: int) -> None:
-        derived.save()
-        self.store.set_saved_generation(derived.name, generation)
-
-    def _catch_up(self, force: bool = False) -> int:
-        """Rebuild each derived index that is behind the database (a crash between a database commit
-        and its save, a damaged or missing file, an index made by an older version, a process that
-        was stopped while others changed a shared database); the generation they are at now."""
-        generation, chunks = self.store.generation, self.store.count_chunks()
-        for derived in self._derived:
-            if force or self.store.saved_generation(derived.name) != generation or len(derived) != chunks:
-                derived.rebuild(self.store)
-                self._save(derived, generation)
-        return generation
+        self._derived.save()
 
     def _add_sentence_facts(self) -> None:
         """Read the terms and cues of sentences that an older version stored without them, once."""

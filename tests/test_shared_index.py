@@ -243,7 +243,7 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(
     again = ArticleIndex(folder, encoder, settings)
     try:
         assert added
-        within(VISIBLE_WITHIN, lambda: again._seen == one._seen)
+        within(VISIBLE_WITHIN, lambda: again.generation == one.generation)
         again.save()  # waits for the follower's save
         assert np.array_equal(np.sort(again.lexical.chunk_ids()), again.store.chunk_ids())
         assert not again.search("corroded steel", mode="bm25")
