@@ -34,3 +34,29 @@ def test_answers_to_ask_channels_are_documented_as_the_bot_gives_them() -> None:
     row = next(line for line in README.splitlines() if line.startswith("| any message in an `ASK_CHANNELS` channel"))
     assert "thread" in row and "as a reply;" not in row
     assert "answered as a reply" not in DISCORD
+
+
+def layout_paths() -> set[str]:
+    """The paths docs/architecture.md's layout block names, from its indentation (two spaces a level)."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    start = text.index("```\n", text.index("## Layout")) + 4
+    stack: list[str] = []
+    paths = set()
+    for line in text[start : text.index("```", start)].splitlines():
+        if not line.strip() or line.startswith(" " * 20):  # a description's second line
+            continue
+        depth = (len(line) - len(line.lstrip())) // 2
+        stack = [*stack[:depth], line.split()[0]]
+        paths.add("".join(part if part.endswith("/") else part for part in stack))
+    return paths
+
+
+def test_the_architecture_page_has_a_line_for_every_module() -> None:
+    listed = layout_paths()
+    modules = [
+        p.relative_to(REPO).as_posix()
+        for folder in ("index", "bot")
+        for p in (REPO / folder).rglob("*.py")
+        if p.name != "__init__.py" or p.parent.name in ("index", "cogs")
+    ]
+    assert modules and sorted(m for m in modules if m not in listed) == []
