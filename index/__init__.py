@@ -4,11 +4,12 @@ Nothing here imports discord. This is the surface the bot, the command line and 
 what is not named here is the index's own business.
 """
 
+from .adding import Embedded
 from .answer.followups import Turn, proper_names, rewrite
 from .answer.recency import SinceError, parse_since
 from .answer.results import Answer, Passage, Quote, SourceMatch
 from .answer.retrieval import Retrieval
-from .article_index import MAX_QUESTION_CHARS, ArticleIndex, Embedded, IndexStats, QuestionError, check_question
+from .article_index import MAX_QUESTION_CHARS, ArticleIndex, IndexStats, QuestionError, check_question
 from .encoders.load import load_encoder
 from .ingest.budget import BudgetExceeded, Deadline
 from .ingest.clean import normalise

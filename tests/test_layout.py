@@ -42,8 +42,9 @@ ALLOWED = {
     "search": BASE | {"storage"},
     "ingest": BASE | {"storage"},
     "answer": BASE | {"storage", "encoders", "search", "ingest"},
-    "article_index": BASE | {"storage", "encoders", "search", "ingest", "answer"},
-    "migrate": BASE | {"storage", "encoders", "search", "ingest", "answer", "article_index"},
+    "adding": BASE | {"storage", "encoders", "search", "ingest", "answer"},
+    "article_index": BASE | {"storage", "encoders", "search", "ingest", "answer", "adding"},
+    "migrate": BASE | {"storage", "encoders", "search", "ingest", "answer", "adding", "article_index"},
 }
 
 
