@@ -22,8 +22,6 @@ from .storage.base import Store
 from .storage.derived import DerivedIndexes
 from .storage.scope import Scope
 
-_EVERYTHING = Scope.everything()
-
 
 @dataclass(frozen=True)
 class Embedded:
@@ -61,9 +59,9 @@ class Adder:
     def add_many(
         self,
         articles: Sequence[Article],
-        scope: Scope = _EVERYTHING,
-        added_by: str = "",
-        deadline: Deadline | None = None,
+        scope: Scope,
+        added_by: str,
+        deadline: Deadline | None,
     ) -> list[AddResult]:
         """`add` for several articles, embedded together; each is still stored in its own transaction."""
         results: list[AddResult | None] = []
@@ -141,9 +139,9 @@ class Adder:
     def add_embedded(
         self,
         items: Sequence[Embedded],
-        scope: Scope = _EVERYTHING,
-        added_by: str = "",
-        deadline: Deadline | None = None,
+        scope: Scope,
+        added_by: str,
+        deadline: Deadline | None,
     ) -> list[AddResult]:
         """Store embedded articles, each in its own transaction and replacing its older version (what
         `add_many` does after its checks for copies; for callers that embed once and store often)."""
