@@ -256,7 +256,7 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     from .errors import StoreError
     from .migrate import migrate
     from .settings import is_postgres_url
-    from .storage.postgres import redact
+    from .storage.database import redact
 
     settings, to = args.settings, args.to.strip()
     if is_postgres_url(to):

@@ -288,7 +288,7 @@ def test_a_process_further_behind_than_the_change_log_reaches_is_told_to_rebuild
         one.add(parse_text(f"Story {name}\n\nThe {name} report describes the harbour in detail.", f"file:{name}.txt"))
     store = one.store
     assert [c.generation for c in store.changes_after(0)] == [1, 2, 3]
-    with psycopg.connect(store.url, autocommit=True) as db:
+    with psycopg.connect(store.db.url, autocommit=True) as db:
         db.execute("DELETE FROM changes WHERE generation <= 1")  # as the log's pruning does with old changes
     assert store.changes_after(0) is None, "generation 1 is gone: the caller must rebuild"
     assert [c.generation for c in store.changes_after(1)] == [2, 3]

@@ -257,7 +257,7 @@ def test_an_index_from_before_chunk_texts_and_sentence_cues_answers_as_before(se
 
 
 def test_messages_name_a_database_without_its_password() -> None:
-    from index.storage.postgres import redact
+    from index.storage.database import redact
 
     for url in (
         "postgresql://u:secret@h/db",

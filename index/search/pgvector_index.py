@@ -27,7 +27,7 @@ import numpy as np
 
 from ..records import Change
 from ..storage.base import Store
-from ..storage.postgres import PostgresStore
+from ..storage.postgres import WRITE_LOCK, PostgresStore
 from .base import Selection, Selections, lists_for
 
 #: Chunks up to which every search is exact (about 4 ms at 5,000 on this machine).
@@ -41,6 +41,9 @@ REBUILD_GROWTH = 2.0
 EXACT_SHARE = 0.1
 #: Seconds between checks of the index another process may have built.
 RECHECK_S = 30.0
+#: pgvector's index over the chunks' vectors, and the lock of the process building it.
+VECTOR_INDEX = "chunks_vector"
+_BUILD_LOCK = WRITE_LOCK + 1
 
 
 class PostgresVectorIndex:
@@ -53,7 +56,7 @@ class PostgresVectorIndex:
         self.store = store
         self._selections = Selections()
         self._count: int | None = None
-        self._lists = store.vector_lists()
+        self._lists = self._stored_lists()
         self._checked = time.monotonic()
         self._building: threading.Thread | None = None
 
@@ -67,7 +70,7 @@ class PostgresVectorIndex:
 
     def _current_lists(self) -> int:
         if time.monotonic() - self._checked > RECHECK_S:  # another process may have (re)built it
-            self._lists, self._checked = self.store.vector_lists(), time.monotonic()
+            self._lists, self._checked = self._stored_lists(), time.monotonic()
         return self._lists
 
     def apply(self, change: Change) -> None:
@@ -88,8 +91,8 @@ class PostgresVectorIndex:
         self._building.start()
 
     def _build(self, lists: int) -> None:
-        self.store.build_vector_index(lists)
-        self._lists, self._checked = self.store.vector_lists(), time.monotonic()
+        self._build_index(lists)
+        self._lists, self._checked = self._stored_lists(), time.monotonic()
 
     def wait_for_build(self, timeout: float | None = None) -> None:
         """Wait for a build `save` started."""
@@ -120,20 +123,71 @@ class PostgresVectorIndex:
         probes = min(lists, max(MIN_PROBES, math.ceil(PROBE_FACTOR * math.sqrt(lists)))) if lists else 0
         allowed = self.allowed(collections, since)
         if allowed is None:
-            return self.store.nearest(query, k, None, "", probes, exact=not lists)
+            return self._nearest(query, k, None, "", probes, exact=not lists)
         if not len(allowed):
             return []
         if self._count is None:
             self._count = self.store.count_chunks()
         share = len(allowed) / max(self._count, 1)
         if not lists or len(allowed) <= EXACT_LIMIT or share <= EXACT_SHARE:
-            return self.store.nearest(query, k, collections, since, 1, exact=True)
-        hits = self.store.nearest(query, k, collections, since, min(lists, math.ceil(probes / share)), exact=False)
+            return self._nearest(query, k, collections, since, 1, exact=True)
+        hits = self._nearest(query, k, collections, since, min(lists, math.ceil(probes / share)), exact=False)
         if len(hits) < min(k, len(allowed)):
-            return self.store.nearest(query, k, collections, since, 1, exact=True)
+            return self._nearest(query, k, collections, since, 1, exact=True)
         return hits
 
     def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(those of these ids the database still holds, in order, and their vectors): another process may
         have removed chunks that this process's BM25 index, not yet following, still returns."""
         return self.store.stored_vectors(ids)
+
+    # -- pgvector's SQL ---------------------------------------------------------------------------
+
+    def _stored_lists(self) -> int:
+        """The lists of the IVFFlat index over the chunks' vectors; 0 if there is none (searches are exact)."""
+        row = self.store.db.one(
+            "SELECT c.reloptions FROM pg_class c WHERE c.relname = ? AND c.relkind = 'i'", (VECTOR_INDEX,)
+        )
+        options = dict(o.split("=", 1) for o in (row[0] or [])) if row else {}
+        return int(options.get("lists", 0)) if row else 0
+
+    def _build_index(self, lists: int) -> bool:
+        """(Re)build the IVFFlat index with `lists` lists, trained on the vectors stored now, without
+        blocking reads or writes (CREATE INDEX CONCURRENTLY, then a swap); False if another process
+        is building it already."""
+        with self.store.db.session() as db:
+            if not db.execute("SELECT pg_try_advisory_lock(%s)", (_BUILD_LOCK,)).fetchone()[0]:
+                return False
+            try:
+                db.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}_new")  # left by a build that was interrupted
+                db.execute("SET maintenance_work_mem = '512MB'")  # the k-means of the lists runs in memory
+                # Inner product: the vectors are unit length, so it ranks as cosine does.
+                db.execute(
+                    f"CREATE INDEX CONCURRENTLY {VECTOR_INDEX}_new ON chunks USING ivfflat (vector vector_ip_ops) "
+                    f"WITH (lists = {int(lists)})"
+                )
+                with db.transaction():
+                    db.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
+                    db.execute(f"ALTER INDEX {VECTOR_INDEX}_new RENAME TO {VECTOR_INDEX}")
+            finally:
+                db.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
+                db.execute("RESET maintenance_work_mem")  # the connection goes back to the pool
+        return True
+
+    def _nearest(
+        self, query: np.ndarray, k: int, collections: Sequence[str] | None, since: str, probes: int, exact: bool
+    ) -> list[tuple[int, float]]:
+        """The `k` chunks (of `collections`, published since `since`) with the largest inner product with
+        `query`, as (id, inner product): by the IVFFlat index scanning `probes` lists, or `exact`ly."""
+        where, args = self.store.articles_where(collections, since)
+        join = "JOIN articles a ON a.id = c.article_id" if where else ""
+        # `+ 0` hides the ordering from the vector index, so that the planner sorts every allowed row.
+        order = "(c.vector <#> ?) + 0" if exact else "c.vector <#> ?"
+        vector = np.asarray(query, dtype=np.float32)
+        with self.store.db.transaction():
+            self.store.db.change(f"SET LOCAL ivfflat.probes = {max(1, int(probes))}")
+            rows = self.store.db.rows(
+                f"SELECT c.id, -(c.vector <#> ?) FROM chunks c {join} {where} ORDER BY {order} LIMIT ?",
+                (vector, *args, vector, int(k)),
+            )
+        return [(int(i), float(s)) for i, s in rows]

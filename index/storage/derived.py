@@ -1,6 +1,6 @@
 """The indexes derived from the database, and the one protocol that keeps them in step with it.
 
-The database (index/storage/sqlite.py) is the source of truth. Every index built from it (the vectors in
+The database (index/storage/sql_store.py) is the source of truth. Every index built from it (the vectors in
 FAISS, the words in tantivy) follows the same cycle: it takes each change the database committed
 (`apply`), makes what it took durable (`save`), and can be rebuilt from the database (`rebuild`).
 The database records the generation each one was last saved at; `ArticleIndex` opens them, rebuilds
