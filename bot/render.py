@@ -155,7 +155,7 @@ def render_sources_page(articles: Sequence[StoredArticle], page: int) -> discord
     page = min(max(page, 0), pages - 1)
     chunk = articles[page * SOURCES_PER_PAGE : (page + 1) * SOURCES_PER_PAGE]
     lines = [
-        f"{link(shorten(a.title, 200), a.url)}\n{byline(a.outlet, a.published, plural(a.passages, 'passage'))}\n"
+        f"{link(shorten(a.title, 200), a.url)}\n{byline(a.outlet, a.published, plural(a.chunks, 'passage'))}\n"
         + (f"added by <@{a.added_by}> on {a.added_at[:10]}" if a.added_by.isdigit() else "shared with every server")
         for a in chunk
     ]
@@ -184,7 +184,7 @@ def render_article(article: StoredArticle, opening_chars: int = 600) -> discord.
         if value:
             embed.add_field(name=name, value=shorten(escape(value), EMBED_FIELD_VALUE_LIMIT))
     words = len(article.text.split())
-    embed.add_field(name="Length", value=f"{plural(words, 'word')}, {plural(article.passages, 'passage')}")
+    embed.add_field(name="Length", value=f"{plural(words, 'word')}, {plural(article.chunks, 'passage')}")
     if article.url:
         embed.add_field(name="Link", value=shorten(article.url, EMBED_FIELD_VALUE_LIMIT), inline=False)
     embed.set_footer(text=f"id {article.id}")

@@ -73,9 +73,9 @@ class Adder:
             # A copy counts if the collection the article joins sees it.
             twin = self.store.article_with_text(article.content_hash, Scope(scope.owner).collections)
             if current is not None and current.content_hash == article.content_hash:
-                results.append(AddResult(key, article.title, "unchanged", current.passages))
+                results.append(AddResult(key, article.title, "unchanged", current.chunks))
             elif twin is not None and twin.id != key:
-                results.append(AddResult(key, article.title, "duplicate", twin.passages, twin.id))
+                results.append(AddResult(key, article.title, "duplicate", twin.chunks, twin.id))
             elif in_batch.get(article.content_hash, key) != key:
                 results.append(AddResult(key, article.title, "duplicate", 0, in_batch[article.content_hash]))
             else:
@@ -85,8 +85,8 @@ class Adder:
         stored = iter(self.add_embedded(self.embed(new, deadline), scope, added_by, deadline) if new else [])
         return [r if r is not None else next(stored) for r in results]
 
-    def passage_texts(self, article: Article, chunks: Sequence[Chunk] | None = None) -> list[str]:
-        """What the model embeds of each of the article's passages (the title, as context, and the passage)."""
+    def texts_to_embed(self, article: Article, chunks: Sequence[Chunk] | None = None) -> list[str]:
+        """What the model embeds of each of the article's chunks (the title, as context, and the chunk)."""
         chunks = self.chunk(article) if chunks is None else chunks
         title = article.title if self.settings.title_context else ""
         return [f"{title}\n{c.text}" if title else c.text for c in chunks]
@@ -107,7 +107,7 @@ class Adder:
         chunked = [(article, self.chunk(article)) for article in articles]
         texts, local, spans_of = [], [], []
         for article, chunks in chunked:
-            for c, text in zip(chunks, self.passage_texts(article, chunks)):
+            for c, text in zip(chunks, self.texts_to_embed(article, chunks)):
                 spans = sentence_spans(article.text, c.start, c.end)
                 offset = len(text) - len(c.text) - c.start  # article offsets → offsets in the embedded text
                 texts.append(text)

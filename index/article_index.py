@@ -20,7 +20,6 @@ import numpy as np
 from .adding import Adder, Embedded
 from .answer.evidence import QuestionCues
 from .answer.followups import Turn, rewrite
-from .answer.quotes import sentence_facts
 from .answer.recency import recency_days
 from .answer.results import Answer, Passage
 from .answer.retrieval import Query, Retrieval, Retriever
@@ -29,7 +28,7 @@ from .encoders.load import load_encoder
 from .encoders.reader import reader_for
 from .ingest.budget import Deadline
 from .ingest.stories import StoryKeeper
-from .records import AddResult, Article, Chunk, Span, StoredArticle, StoredChunk
+from .records import AddResult, Article, Chunk, StoredArticle, StoredChunk
 from .search.base import VectorIndex
 from .search.bm25 import LexicalIndex
 from .search.faiss_index import FaissVectorIndex
@@ -40,6 +39,7 @@ from .storage.copy import ArticleCopy, add_copy, copy_of
 from .storage.derived import DerivedIndexes
 from .storage.scope import Scope
 from .storage.sqlite import SQLiteStore
+from .upgrades import add_sentence_facts
 
 MAX_QUESTION_CHARS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -55,7 +55,7 @@ class IndexStats:
     """What an index holds and how it searches."""
 
     articles: int
-    passages: int
+    chunks: int
     vector_search: str  # "exact" or "ivf" (FAISS); "exact" or "ivfflat" (PostgreSQL)
 
 
@@ -120,7 +120,7 @@ class ArticleIndex:
             self._derived,
             self._lock,
         )
-        self._add_sentence_facts()
+        add_sentence_facts(self.store, self.lexical.analyzer.terms)
         self._retriever = Retriever(
             self.store, self.vectors, self.lexical, reader_for if self.settings.reader else None
         )
@@ -192,9 +192,9 @@ class ArticleIndex:
         """`add` for several articles, embedded together; each is still stored in its own transaction."""
         return self._adder.add_many(articles, scope, added_by, deadline)
 
-    def passage_texts(self, article: Article, chunks: Sequence[Chunk] | None = None) -> list[str]:
-        """What the model embeds of each of the article's passages (the title, as context, and the passage)."""
-        return self._adder.passage_texts(article, chunks)
+    def texts_to_embed(self, article: Article, chunks: Sequence[Chunk] | None = None) -> list[str]:
+        """What the model embeds of each of the article's chunks (the title, as context, and the chunk)."""
+        return self._adder.texts_to_embed(article, chunks)
 
     def chunk(self, article: Article) -> list[Chunk]:
         """The article's chunks, sized so that title context plus chunk fit the model."""
@@ -229,14 +229,6 @@ class ArticleIndex:
         this writes the vector index)."""
         self._derived.save()
 
-    def _add_sentence_facts(self) -> None:
-        """Read the terms and cues of sentences that an older version stored without them, once."""
-        analyze = self.lexical.analyzer.terms
-        for _, text, rows in self.store.sentences_without_facts():
-            facts = sentence_facts(text, [Span(start, end) for _, start, end in rows], analyze)
-            self.store.set_sentence_facts([(*fact, rowid) for fact, (rowid, _, _) in zip(facts, rows)])
-        self.store.sentence_facts_done()
-
     # -- reading ------------------------------------------------------------------------------
 
     def articles(self, scope: Scope = _EVERYTHING) -> list[StoredArticle]:
@@ -248,8 +240,8 @@ class ArticleIndex:
         article = self.store.article(article_id)
         return article if article is not None and scope.sees(article.collection) else None
 
-    def passages(self, article_id: str) -> list[StoredChunk]:
-        """The passages of an article as stored, in order."""
+    def chunks(self, article_id: str) -> list[StoredChunk]:
+        """The chunks of an article as stored, in order."""
         return sorted(self.store.chunks(self.store.article_chunk_ids(article_id)).values(), key=lambda c: c.start)
 
     def copy(self, article_id: str) -> ArticleCopy | None:
@@ -264,8 +256,8 @@ class ArticleIndex:
         with self._lock:
             add_copy(self.store, copy)
 
-    def passage_vectors(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(passage ids, their exact float32 vectors) of every stored passage, in batches (for measuring
+    def chunk_vectors(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(chunk ids, their exact float32 vectors) of every stored chunk, in batches (for measuring
         how near approximate vector search comes to exact)."""
         return self.store.vector_batches()
 

@@ -83,7 +83,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     with _open_index(args) as index:
         report = ingest_paths(index, [p if is_url(p) else Path(p) for p in args.paths], progress=True)
     for r in report.results:
-        detail = f"same text as {r.duplicate_of}" if r.status == "duplicate" else f"{r.passages} passages"
+        detail = f"same text as {r.duplicate_of}" if r.status == "duplicate" else f"{r.chunks} passages"
         print(f"{r.status:9} {r.article_id}  {r.title} ({detail})", file=out)
         for note in r.notes:
             print(f"{'':9} note: {note}", file=out)
@@ -171,7 +171,7 @@ def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
                 "outlet": a.outlet,
                 "author": a.author,
                 "published": a.published,
-                "passages": a.passages,
+                "passages": a.chunks,
                 "added_at": a.added_at,
             }
             for a in articles
@@ -181,7 +181,7 @@ def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
     if not articles:
         print("No articles yet. Add some with: articlebot ingest PATH", file=out)
     for a in articles:
-        print(f"{a.id}  {a.title}{_byline(a.outlet, a.published)}, {a.passages} passages", file=out)
+        print(f"{a.id}  {a.title}{_byline(a.outlet, a.published)}, {a.chunks} passages", file=out)
     return 0
 
 

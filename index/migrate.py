@@ -5,7 +5,7 @@ Each article is copied as stored (its chunks, vectors, sentences with their fact
 and when it was added), nothing re-embedded, each in its own transaction of the target: an
 interrupted migration is resumed by running it again (articles already there with the same text
 are skipped). The target's derived indexes are built when it is opened again for the check: every
-article of the source is there with the same text and passages, and a sample of questions drawn from
+article of the source is there with the same text and chunks, and a sample of questions drawn from
 the articles gets the same quotes (articles the target held before are its own business).
 """
 
@@ -30,9 +30,9 @@ class MigrationReport:
 
     copied: int
     skipped: int  # already in the target with the same text
-    source_counts: tuple[int, int]  # (articles, passages) of the source
+    source_counts: tuple[int, int]  # (articles, chunks) of the source
     target_articles: int  # in the target, its own included
-    unlike: tuple[str, ...]  # the source's articles the target lacks, or holds with other text or passages
+    unlike: tuple[str, ...]  # the source's articles the target lacks, or holds with other text or chunks
     asked: int
     same_answers: int
     differences: tuple[str, ...]  # the questions answered differently
@@ -80,19 +80,19 @@ def sample_questions(index: ArticleIndex, count: int = SAMPLE_QUESTIONS, seed: i
     return random.Random(seed).sample(titles, min(count, len(titles)))
 
 
-def _passages(index: ArticleIndex, article_id: str) -> list[tuple[int, int, int, str]]:
-    return [(c.start, c.end, c.paragraph, c.text) for c in index.passages(article_id)]
+def _chunks(index: ArticleIndex, article_id: str) -> list[tuple[int, int, int, str]]:
+    return [(c.start, c.end, c.paragraph, c.text) for c in index.chunks(article_id)]
 
 
 def unlike_articles(source: ArticleIndex, target: ArticleIndex) -> tuple[str, ...]:
-    """The ids of the source's articles that the target lacks, or holds with another text or other passages."""
+    """The ids of the source's articles that the target lacks, or holds with another text or other chunks."""
     unlike = []
     for stored in source.articles():
         there = target.article(stored.id)
         if (
             there is None
             or there.content_hash != stored.content_hash
-            or _passages(source, stored.id) != _passages(target, stored.id)
+            or _chunks(source, stored.id) != _chunks(target, stored.id)
         ):
             unlike.append(stored.id)
     return tuple(unlike)
@@ -151,7 +151,7 @@ def migrate(
     return MigrationReport(
         copied,
         skipped,
-        (source_stats.articles, source_stats.passages),
+        (source_stats.articles, source_stats.chunks),
         target_stats.articles,
         unlike,
         len(questions),

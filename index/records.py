@@ -47,7 +47,7 @@ class Span(NamedTuple):
 
 
 class Chunk(NamedTuple):
-    """A passage of whole sentences from one paragraph, with its exact place in the article."""
+    """A chunk: whole sentences from one paragraph, with its exact place in the article."""
 
     start: int
     end: int
@@ -71,7 +71,7 @@ class StoredArticle:
     collection: str
     added_by: str
     added_at: str
-    passages: int
+    chunks: int
     #: The story it tells (index/ingest/stories.py): the id of the article the story was first stored under.
     story: str = ""
 
@@ -154,7 +154,7 @@ class AddResult:
     article_id: str
     title: str
     status: AddStatus
-    passages: int
+    chunks: int
     duplicate_of: str = ""
     #: What loading changed to keep the article within its work budget (shortened, wrapped).
     notes: tuple[str, ...] = ()

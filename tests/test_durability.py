@@ -51,7 +51,7 @@ def check_consistent(index: ArticleIndex) -> None:
     store = index.store
     assert len(index.vectors) == len(index.lexical) == store.count_chunks()
     for article in index.articles():
-        assert article.passages > 0, f"{article.title} has no passages"
+        assert article.chunks > 0, f"{article.title} has no passages"
     chunk_ids = [c.id for c in store.all_chunks()]
     assert set(store.sentences(chunk_ids).chunk_ids.tolist()) == set(chunk_ids), "every chunk has its sentences"
 

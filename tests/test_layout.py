@@ -43,8 +43,9 @@ ALLOWED = {
     "ingest": BASE | {"storage"},
     "answer": BASE | {"storage", "encoders", "search", "ingest"},
     "adding": BASE | {"storage", "encoders", "search", "ingest", "answer"},
-    "article_index": BASE | {"storage", "encoders", "search", "ingest", "answer", "adding"},
-    "migrate": BASE | {"storage", "encoders", "search", "ingest", "answer", "adding", "article_index"},
+    "upgrades": BASE | {"storage", "answer"},
+    "article_index": BASE | {"storage", "encoders", "search", "ingest", "answer", "adding", "upgrades"},
+    "migrate": BASE | {"storage", "encoders", "search", "ingest", "answer", "adding", "upgrades", "article_index"},
 }
 
 

@@ -27,7 +27,7 @@ def run(*argv: str) -> tuple[int, str]:
 def snapshot(index: ArticleIndex) -> dict[str, tuple]:
     """What a user sees of each article: its record and its passages."""
     return {
-        a.id: (a.title, a.text, a.url, a.collection, a.added_by, a.added_at, a.story, a.passages)
+        a.id: (a.title, a.text, a.url, a.collection, a.added_by, a.added_at, a.story, a.chunks)
         for a in index.articles()
     }
 

@@ -111,10 +111,10 @@ def test_writers_in_two_processes_at_once_lose_nothing(two_processes, postgres_u
         out, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err
         assert out.count("added") == 12
-    within(VISIBLE_WITHIN, lambda: len(one.lexical) == one.stats().passages)
+    within(VISIBLE_WITHIN, lambda: len(one.lexical) == one.stats().chunks)
     assert len(one.articles()) == 24
     chunks = one.store.all_chunks()
-    assert len({c.id for c in chunks}) == len(chunks) == one.stats().passages
+    assert len({c.id for c in chunks}) == len(chunks) == one.stats().chunks
     for name in ("alpha", "beta"):
         for n in (0, 11):
             hit = one.search(f"token{name}{n} place{name}{n}", k=1, mode="bm25")[0]
@@ -228,7 +228,7 @@ def test_a_process_catching_up_while_another_adds_keeps_no_removed_chunk(
 
     one, two = two_processes
     bridge = one.add(parse_text(BRIDGE, "file:bridge.txt"))
-    within(VISIBLE_WITHIN, lambda: len(two.lexical) == one.stats().passages)
+    within(VISIBLE_WITHIN, lambda: len(two.lexical) == one.stats().chunks)
     folder, settings = two.folder, two.settings
     two.close()
     assert one.remove(bridge.article_id)  # two's BM25 index holds the bridge's chunks when it opens again

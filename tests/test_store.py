@@ -59,7 +59,7 @@ def test_remove_takes_an_article_out_of_search_and_survives_reload(empty_index: 
     loaded = reopen(empty_index)
     assert [a.id for a in loaded.articles()] == [museum.article_id]
     assert all(p.article_id == museum.article_id for p in loaded.search("corroded steel bridge", k=5))
-    assert len(loaded.vectors) == loaded.stats().passages
+    assert len(loaded.vectors) == loaded.stats().chunks
 
 
 def test_a_crash_before_save_loses_nothing_that_was_added(empty_index: ArticleIndex) -> None:
@@ -206,7 +206,7 @@ def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(
         assert child.returncode == 3, child.stderr
     loaded = ArticleIndex(empty_index.folder, empty_index.encoder, empty_index.settings)
     assert {a.title for a in loaded.articles()} == {"Zoo", "Museum opens"}
-    assert len(loaded.lexical) == loaded.stats().passages
+    assert len(loaded.lexical) == loaded.stats().chunks
     assert (
         top_article(loaded, "pandas Chengdu") == article_key("file:zoo.txt")
         and loaded.search("pandas", k=1)[0].lexical > 0

@@ -46,7 +46,7 @@ def describe(result: AddResult, outlet: str, published: str, shared: bool = Fals
     verb = "Updated" if result.status == "updated" else "Added"
     notes = "".join(f"\nNote: {note}." for note in result.notes)
     reach = " Shared with every server." if shared else ""
-    return f"{verb} {title}{where}: {plural(result.passages, 'passage')}.{reach}{notes}"
+    return f"{verb} {title}{where}: {plural(result.chunks, 'passage')}.{reach}{notes}"
 
 
 class ManageCog(commands.Cog):

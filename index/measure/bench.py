@@ -205,7 +205,7 @@ def _vector_recall(index: ArticleIndex, encoder: Any, questions: Sequence[str], 
     queries = np.stack([encoder.encode([q])[0] for q in questions])
     best = np.full((len(queries), k), -np.inf, dtype=np.float32)
     exact: dict[int, np.ndarray] = {}  # the exact vectors of what was found
-    for ids, vectors in index.passage_vectors():
+    for ids, vectors in index.chunk_vectors():
         best = -np.sort(-np.concatenate([best, queries @ vectors.T], axis=1), axis=1)[:, :k]
         exact.update((int(i), v) for i, v in zip(ids, vectors) if int(i) in wanted)
     # A result counts if its exact score reaches the exact k-th best (less float error): copies of a
@@ -240,12 +240,12 @@ def bench_size(
         count, build_s, encode_s = len(articles), 0.0, 0.0
         # Warm the encoder first (torch's first passes at each new input shape are slow), so that
         # neither side pays for it.
-        encoder.encode([text for a in articles[:PART] for text in index.passage_texts(a)])
+        encoder.encode([text for a in articles[:PART] for text in index.texts_to_embed(a)])
         # Ingest and the limit (the same encoder on the same texts, title + chunk, batched, nothing
         # else) take turns part by part, so that a machine that slows down or speeds up over the
         # minutes of a run weighs on both alike.
         for part in range(0, len(articles), PART):
-            texts = [text for a in articles[part : part + PART] for text in index.passage_texts(a)]
+            texts = [text for a in articles[part : part + PART] for text in index.texts_to_embed(a)]
             started = time.perf_counter()
             _ingest(index, articles[part : part + PART])
             build_s += time.perf_counter() - started
@@ -255,12 +255,12 @@ def bench_size(
         started = time.perf_counter()
         index.save()  # once at the end, as `articlebot ingest` does
         build_s += time.perf_counter() - started
-        chunks = index.stats().passages
+        chunks = index.stats().chunks
         encode_rate, ingest = chunks / encode_s, chunks / build_s
         ratio = ingest / encode_rate
     else:
         count = _fill_synthetic(index, base if base is not None else _embedded_base(index, dataset), passages)
-        chunks = index.stats().passages
+        chunks = index.stats().chunks
     index.close()  # waits for a vector index being built in the background (PostgreSQL)
     if encode_rate is None:
         build_s = time.perf_counter() - started

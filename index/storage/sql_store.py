@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS sentences (
 CREATE INDEX IF NOT EXISTS sentences_chunk ON sentences(chunk_id);
 """
 
-#: An article's columns as StoredArticle takes them (alias `a`), with its passage count.
+#: An article's columns as StoredArticle takes them (alias `a`), with its chunk count.
 ARTICLE_COLUMNS = (
     "a.id, a.title, a.text, a.source, a.url, a.outlet, a.author, a.published, "
     "a.content_hash, a.collection, a.added_by, a.added_at, "
