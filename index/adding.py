@@ -16,7 +16,7 @@ from .encoders.base import Encoder
 from .ingest.budget import Deadline
 from .ingest.chunking import chunk_text, sentence_spans
 from .ingest.stories import Signature, StoryKeeper
-from .records import AddResult, Article, Chunk, NewSentence, Span, article_key
+from .records import AddResult, Article, Chunk, NewArticle, NewSentence, Span, article_key
 from .settings import Settings
 from .storage.base import Store
 from .storage.derived import DerivedIndexes
@@ -154,14 +154,16 @@ class Adder:
                     with deadline.committing() if deadline else nullcontext():
                         existed = self.store.article(key) is not None
                         change = self.store.add(
-                            item.article,
-                            item.chunks,
-                            item.vectors,
-                            item.sentences,
-                            collection=scope.owner,
-                            added_by=added_by,
-                            story=story,
-                            signature=item.signature.to_bytes(),
+                            NewArticle(
+                                item.article,
+                                item.chunks,
+                                item.vectors,
+                                item.sentences,
+                                collection=scope.owner,
+                                added_by=added_by,
+                                story=story,
+                                signature=item.signature.to_bytes(),
+                            )
                         )
                     self._derived.apply(change)
                     results.append(

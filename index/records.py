@@ -4,6 +4,7 @@ stored and what answers cite of it, the change a database commit made, and what 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -109,6 +110,27 @@ class NewSentence(NamedTuple):
     vector: np.ndarray
     terms: str
     cues: int
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article ready to store (what `Store.add` takes): its chunks with their vectors and sentences,
+    and its bookkeeping."""
+
+    article: Article
+    chunks: Sequence[Chunk]
+    #: One row per chunk, of the index's dimension.
+    vectors: np.ndarray
+    #: Per chunk, its sentences (spans in article coordinates).
+    sentences: Sequence[Sequence[NewSentence]] = ()
+    collection: str = ""
+    added_by: str = ""
+    #: The story it tells (index/ingest/stories.py); default: a story of its own.
+    story: str = ""
+    #: Its story signature, as index/ingest/stories.py packs it.
+    signature: bytes | None = None
+    #: When it was first added (ISO 8601); default now (a copy keeps the original's).
+    added_at: str = ""
 
 
 class SentenceRows(NamedTuple):

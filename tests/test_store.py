@@ -11,7 +11,7 @@ import pytest
 from index import ArticleIndex
 from index.errors import StoreError
 from index.ingest.parse import load_file, parse_text
-from index.records import article_key
+from index.records import NewArticle, article_key
 from index.storage.files import atomic_write
 from tests.support.paths import write
 
@@ -127,7 +127,7 @@ def test_add_needs_one_vector_per_chunk(tmp_path: Path, open_store) -> None:
     store = open_store(tmp_path, "m", 4)
     article = parse_text(BRIDGE, "file:bridge.txt")
     with pytest.raises(ValueError):
-        store.add(article, [], np.ones((1, 4), dtype=np.float32))
+        store.add(NewArticle(article, [], np.ones((1, 4), dtype=np.float32)))
     assert len(store) == 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from index.ingest.parse import parse_text
-from index.records import Chunk, article_key
+from index.records import Chunk, NewArticle, article_key
 from index.search.faiss_index import FaissIndex, FaissVectorIndex
 from index.storage.sqlite import SQLiteStore
 
@@ -43,7 +43,7 @@ def fill(
         rows = vectors[start : start + per_article]
         article = parse_text(f"Article {n}\n\n" + " ".join(f"Word{i}." for i in range(len(rows))), f"file:{n}.txt")
         chunks = [Chunk(0, 1, 0, "W")] * len(rows)
-        index.apply(store.add(article, chunks, rows, collection=collections[n % len(collections)]))
+        index.apply(store.add(NewArticle(article, chunks, rows, collection=collections[n % len(collections)])))
         sources.append(article.source)
     return sources
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..records import Article, ArticleRef, Change, Chunk, NewSentence, SentenceRows, StoredArticle, StoredChunk
+from ..records import ArticleRef, Change, NewArticle, SentenceRows, StoredArticle, StoredChunk
 
 
 class Store(Protocol):
@@ -64,18 +64,9 @@ class Store(Protocol):
     def without_signature(self) -> list[tuple[str, str]]: ...
 
     # -- writing --------------------------------------------------------------------------------
-    def add(
-        self,
-        article: Article,
-        chunks: Sequence[Chunk],
-        vectors: np.ndarray,
-        sentences: Sequence[Sequence[NewSentence]] = (),
-        collection: str = "",
-        added_by: str = "",
-        story: str = "",
-        signature: bytes | None = None,
-        added_at: str = "",
-    ) -> Change: ...
+    def add(self, new: NewArticle) -> Change:
+        """Store an article in one transaction, replacing its old version."""
+        ...
 
     def remove(self, article_id: str) -> Change | None: ...
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..records import Article, Change, Chunk, NewSentence, StoredArticle
+from ..records import Article, Change, Chunk, NewArticle, NewSentence, StoredArticle
 from .base import Store
 
 
@@ -52,13 +52,15 @@ def add_copy(store: Store, copy: ArticleCopy) -> Change:
     """Write `copy` to `store` in one transaction, as it was stored (collection, who added it and when)."""
     s = copy.stored
     return store.add(
-        Article(s.title, s.text, s.source, s.url, s.outlet, s.author, s.published),
-        copy.chunks,
-        copy.vectors,
-        copy.sentences,
-        collection=s.collection,
-        added_by=s.added_by,
-        story=s.story,
-        signature=copy.signature,
-        added_at=s.added_at,
+        NewArticle(
+            Article(s.title, s.text, s.source, s.url, s.outlet, s.author, s.published),
+            copy.chunks,
+            copy.vectors,
+            copy.sentences,
+            collection=s.collection,
+            added_by=s.added_by,
+            story=s.story,
+            signature=copy.signature,
+            added_at=s.added_at,
+        )
     )

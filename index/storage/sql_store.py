@@ -20,11 +20,9 @@ import numpy as np
 
 from ..errors import StoreError
 from ..records import (
-    Article,
     ArticleRef,
     Change,
-    Chunk,
-    NewSentence,
+    NewArticle,
     SentenceRows,
     StoredArticle,
     StoredChunk,
@@ -332,33 +330,15 @@ class SQLStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def add(
-        self,
-        article: Article,
-        chunks: Sequence[Chunk],
-        vectors: np.ndarray,
-        sentences: Sequence[Sequence[NewSentence]] = (),
-        collection: str = "",
-        added_by: str = "",
-        story: str = "",
-        signature: bytes | None = None,
-        added_at: str = "",
-    ) -> Change:
-        """Store an article with its chunks and vectors in one transaction, replacing its old version.
-
-        Args:
-            sentences: per chunk, its sentences (spans in article coordinates).
-            story: the story it tells (index/ingest/stories.py); default: a story of its own.
-            signature: its story signature, as index/ingest/stories.py packs it.
-            added_at: when it was first added (ISO 8601); default now (a copy keeps the original's).
-
-        Returns:
-            What changed: the old version's chunk ids removed, the new chunks added.
-        """
-        if len(chunks) != len(vectors) or (len(vectors) and vectors.shape[1] != self.dim):
+    def add(self, new: NewArticle) -> Change:
+        """Store an article with its chunks, vectors and sentences in one transaction, replacing its old
+        version; what changed: the old version's chunk ids removed, the new chunks added."""
+        article, chunks = new.article, new.chunks
+        if len(chunks) != len(new.vectors) or (len(new.vectors) and new.vectors.shape[1] != self.dim):
             raise ValueError("one vector of the index's dimension is needed per chunk")
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        added_at = added_at or datetime.now(UTC).isoformat(timespec="seconds")
+        vectors = np.ascontiguousarray(new.vectors, dtype=np.float32)
+        added_at = new.added_at or datetime.now(UTC).isoformat(timespec="seconds")
+        collection = new.collection
         article_id = article_key(article.source, collection)
         with self.db.transaction():
             new_ids, old_ids, old_story = self._replace(article_id, len(chunks))
@@ -375,10 +355,10 @@ class SQLStore:
                     article.text,
                     article.content_hash,
                     collection,
-                    added_by,
+                    new.added_by,
                     added_at,
-                    story or article_id,
-                    signature,
+                    new.story or article_id,
+                    new.signature,
                 ),
             )
             self.db.change_many(
@@ -394,7 +374,7 @@ class SQLStore:
                 # float16 halves the space; the cosines it gives differ by < 1e-3.
                 [
                     (i, s.start, s.end, np.asarray(s.vector, dtype=np.float16).tobytes(), s.terms, s.cues)
-                    for i, chunk_sentences in zip(new_ids, sentences)
+                    for i, chunk_sentences in zip(new_ids, new.sentences)
                     for s in chunk_sentences
                 ],
             )
