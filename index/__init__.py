@@ -5,6 +5,7 @@ what is not named here is the index's own business.
 """
 
 from .adding import Embedded
+from .answer.follows import FollowAnswer, FollowedQuestions
 from .answer.followups import Turn, proper_names, rewrite
 from .answer.recency import SinceError, parse_since
 from .answer.results import Answer, Passage, Quote, SourceMatch
@@ -45,6 +46,8 @@ __all__ = [
     "FetchPolicy",
     "Fetched",
     "Fetcher",
+    "FollowAnswer",
+    "FollowedQuestions",
     "IndexStats",
     "IngestReport",
     "Mode",

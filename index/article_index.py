@@ -19,6 +19,7 @@ import numpy as np
 
 from .adding import Adder, Embedded
 from .answer.evidence import QuestionCues
+from .answer.follows import MOST_ASKED, NEAR_FLOOR, FollowAnswer, FollowedQuestions
 from .answer.followups import Turn, rewrite
 from .answer.recency import recency_days
 from .answer.results import Answer, Passage
@@ -310,6 +311,47 @@ class ArticleIndex:
         query = self._query(check_question(question))
         with self._lock:
             return self._retriever.rank(query, k, mode, scope).passages
+
+    def question_vectors(self, questions: Sequence[str]) -> np.ndarray:
+        """The unit vectors of these questions, a row each: what `FollowedQuestions` keeps of a follow."""
+        return self.encoder.encode([check_question(q) for q in questions])
+
+    def answers_for(
+        self,
+        follows: FollowedQuestions,
+        article_id: str,
+        scope: Scope = _EVERYTHING,
+        min_score: float | None = None,
+        *,
+        floor: float = NEAR_FLOOR,
+        asked: int = MOST_ASKED,
+        with_reader: bool = False,
+    ) -> list[FollowAnswer]:
+        """The followed questions a newly added article answers: those near something it says
+        (`FollowedQuestions.near`: at least `floor`, the nearest `asked`), asked in `scope`, whose
+        answer's first quote comes from it with the quote model's probability at least `min_score`
+        (default: the `follow_min_score` setting); the probability without the reader, which decides
+        "not found", unless `with_reader`."""
+        bar = self.settings.follow_min_score if min_score is None else min_score
+        sentences = self.store.sentences(self.store.article_chunk_ids(article_id))
+        found = []
+        for follow, _ in follows.near(sentences.vectors, floor, asked):
+            question = follows.question(follow)
+            if question is None:
+                continue  # unfollowed meanwhile
+            retrieval = self.retrieve(question, scope=scope)
+            answer = retrieval.answer
+            support = max(
+                (
+                    s.score if with_reader else s.support
+                    for s in retrieval.candidates
+                    if s.passage.article_id == article_id
+                ),
+                default=0.0,
+            )
+            if answer.answered and answer.quotes[0].article_id == article_id and support >= bar:
+                found.append(FollowAnswer(follow, answer, support))
+        return found
 
     def _query(self, question: str) -> Query:
         return Query(

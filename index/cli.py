@@ -207,6 +207,15 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     folder = Path(args.dataset)
     if not folder.is_dir():
         raise CliError(f"{folder}: no such dataset folder")
+    if args.follows:
+        from .measure.follow_eval import follow_eval, format_follows
+
+        try:
+            followed = follow_eval(folder, args.settings, seed=args.seed)
+        except (DatasetError, ModelError) as exc:
+            raise CliError(str(exc)) from None
+        print(json_line(followed.to_json()) if args.json else format_follows(followed), file=out)
+        return 0
     try:
         report = evaluate(
             folder,
@@ -526,6 +535,12 @@ def build_parser(
         action="store_true",
         help="also measure follow-up questions made elliptical (a name the question before also names "
         "becomes 'it'), with and without the rewrite",
+    )
+    p.add_argument(
+        "--follows",
+        action="store_true",
+        help="instead: follow every question on an empty index, add half 2's articles one at a time "
+        "(shuffled by --seed), and score the notices (ARTICLEBOT_FOLLOW_MIN_SCORE sets the bar)",
     )
     p.add_argument(
         "--misses",

@@ -84,6 +84,10 @@ class Settings:
     #: Answers whose best quote is less likely than this to answer (the quote model's probability,
     #: index/answer/evidence.py) are reported as "not found".
     min_score: float = 0.1
+    #: A followed question is answered by a new article when its first quote comes from that article
+    #: with at least this probability (the same quote model as `min_score`, a stricter bar: a notice
+    #: nobody asked for right now; index/answer/follows.py).
+    follow_min_score: float = 0.5
     #: How many quotes an answer shows at most.
     top_k: int = 3
     #: Prepend the article title to each passage before embedding (context for short passages).
@@ -138,6 +142,7 @@ class Settings:
             device=env.get("ARTICLEBOT_DEVICE", "").strip() or "cpu",
             batch_size=int(_number(env, "ARTICLEBOT_BATCH_SIZE", 0, int, 1, 4096)),
             min_score=_number(env, "ARTICLEBOT_MIN_SCORE", base.min_score, float, 0.0, 1.0),
+            follow_min_score=_number(env, "ARTICLEBOT_FOLLOW_MIN_SCORE", base.follow_min_score, float, 0.0, 1.0),
             top_k=int(_number(env, "ARTICLEBOT_TOP_K", base.top_k, int, 1, 10)),
             title_context=env.get("ARTICLEBOT_TITLE_CONTEXT", "1").strip() not in {"0", "false", "no"},
             exact_limit=int(_number(env, "ARTICLEBOT_EXACT_LIMIT", base.exact_limit, int, 1, 10**9)),

@@ -138,7 +138,7 @@ class EvalReport:
         return data
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DatasetError(f"{path}: missing")
     rows = []
@@ -183,7 +183,7 @@ def _locate(
 def load_questions(folder: Path, articles: dict[str, dict[str, Any]], cleaned: dict[str, str]) -> list[EvalQuestion]:
     """The dataset's questions about `articles`, with answer spans mapped into the cleaned texts."""
     questions = []
-    for row in _read_jsonl(folder / "questions.jsonl"):
+    for row in read_jsonl(folder / "questions.jsonl"):
         article = articles.get(str(row.get("article_id", "")))
         if article is None or not str(row.get("question", "")).strip():
             continue
@@ -371,17 +371,23 @@ def run_followups(
     return FollowupReport(len(pairs), rewritten / n, plain / n, written / n, changed / n)
 
 
+def write_articles(articles: Iterable[dict[str, Any]], folder: Path) -> dict[str, str]:
+    """Write each article as a file in `folder` (made here); dataset id → the source it is stored under."""
+    folder.mkdir()
+    sources = {}
+    for article in articles:
+        path = folder / f"{article['id']}.txt"
+        path.write_text(_article_file(article), encoding="utf-8")
+        sources[article["id"]] = article.get("url") or f"file:{path.resolve()}"
+    return sources
+
+
 def _build(
     articles: Iterable[dict[str, Any]], folder: Path, settings: Settings, progress: bool
 ) -> tuple[ArticleIndex, dict[str, str], dict[str, str]]:
     """Ingest `articles` from files into a fresh index; returns it, dataset id → index id, and cleaned texts."""
     files = folder / "articles"
-    files.mkdir()
-    sources = {}
-    for article in articles:
-        path = files / f"{article['id']}.txt"
-        path.write_text(_article_file(article), encoding="utf-8")
-        sources[article["id"]] = article.get("url") or f"file:{path.resolve()}"
+    sources = write_articles(articles, files)
     index = ArticleIndex.open(settings)  # settings.index_dir is folder / "index"
     ingest_paths(index, [files], progress=progress)
     stored = {a.source: a for a in index.articles()}
@@ -411,7 +417,7 @@ def eval_set(
     folder: Path, settings: Settings, held_out: Set[str] = frozenset(), progress: bool = False
 ) -> Iterator[EvalSet]:
     """The dataset's articles (less `held_out`) ingested into a temporary index, with its questions."""
-    articles = {a["id"]: a for a in _read_jsonl(folder / "articles.jsonl")}
+    articles = {a["id"]: a for a in read_jsonl(folder / "articles.jsonl")}
     if not articles:
         raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
     indexed = {i: a for i, a in articles.items() if i not in held_out}
@@ -451,7 +457,7 @@ def evaluate(
             quote model is fitted on half 1, so half 2 is held out from it.
         followups: also measure follow-up questions (`followup_pairs`; `limit` samples them too).
     """
-    names = {a["id"] for a in _read_jsonl(folder / "articles.jsonl")}
+    names = {a["id"] for a in read_jsonl(folder / "articles.jsonl")}
     held_out = halves(names)[1] if unanswerable else set()
     with eval_set(folder, settings, held_out, progress) as data:
         rng = random.Random(seed)

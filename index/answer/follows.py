@@ -1,0 +1,85 @@
+"""Followed questions: which of them a new article answers.
+
+Checking an article against every followed question of a server in full (a search and the quote
+model each) would cost a question's time per follow. So the follows' vectors are kept as one matrix,
+and one product with the new article's sentence vectors finds the few follows near enough to
+something it says (`FollowedQuestions.near`); only those are asked in full, and a follow is answered
+by the article when the answer's first quote comes from it with the quote model's probability (the
+one that decides "not found" for a question asked now) at or above a stricter bar
+(`Settings.follow_min_score`): a notice nobody asked for right now has to be right.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import Answer
+
+#: A follow is asked in full only if one of the article's sentences is at least this near its question
+#: (cosine); on-target sentences of news questions lie above it (docs/evaluation.md, followed questions).
+NEAR_FLOOR = 0.35
+#: At most this many follows are asked in full per new article, the nearest first.
+MOST_ASKED = 16
+
+
+@dataclass(frozen=True)
+class FollowAnswer:
+    """A followed question a new article answers: the follow's id and the answer (first quote from it)."""
+
+    follow: int
+    answer: Answer
+    #: The quote model's probability, without the reader, that the first quote is on target.
+    support: float
+
+
+class FollowedQuestions:
+    """The vectors of followed questions, by follow id, stacked into one matrix when next searched after
+    a change; safe to use from several threads."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._lock = threading.Lock()
+        self._vectors: dict[int, np.ndarray] = {}
+        self._questions: dict[int, str] = {}
+        self._stacked: tuple[list[int], np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def add(self, follow: int, question: str, vector: np.ndarray) -> None:
+        """Follow a question (with its unit vector); a follow id already there is replaced."""
+        with self._lock:
+            self._vectors[follow] = np.asarray(vector, dtype=np.float32).reshape(self.dim)
+            self._questions[follow] = question
+            self._stacked = None
+
+    def remove(self, follow: int) -> None:
+        with self._lock:
+            self._questions.pop(follow, None)
+            if self._vectors.pop(follow, None) is not None:
+                self._stacked = None
+
+    def question(self, follow: int) -> str | None:
+        """The question a follow asks; None if it is not followed (any more)."""
+        return self._questions.get(follow)
+
+    def near(
+        self, sentence_vectors: np.ndarray, floor: float = NEAR_FLOOR, most: int = MOST_ASKED
+    ) -> list[tuple[int, float]]:
+        """(follow id, cosine) of the follows whose question is at least `floor` near one of these
+        sentences (unit vectors, a row each), nearest first, at most `most`."""
+        with self._lock:
+            if self._stacked is None:
+                ids = list(self._vectors)
+                matrix = np.stack([self._vectors[i] for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
+                self._stacked = (ids, matrix)
+            ids, matrix = self._stacked
+        if not ids or not len(sentence_vectors):
+            return []
+        nearest = (matrix @ np.asarray(sentence_vectors, dtype=np.float32).T).max(axis=1)
+        chosen = np.flatnonzero(nearest >= floor)
+        chosen = chosen[np.argsort(-nearest[chosen], kind="stable")][:most]
+        return [(ids[i], float(nearest[i])) for i in chosen]

@@ -1,0 +1,124 @@
+"""`articlebot eval DATASET --follows`: how well followed questions are answered by the articles that
+arrive after them.
+
+Every question of the dataset is followed on an empty index; the articles of half 2 (held out from
+the quote model's fit) are then added one at a time in a shuffled order, and after each the follows
+it may answer are checked (`ArticleIndex.answers_for`), as the bot does. A follow closes at its first
+notice. The questions about half 1's articles are never answerable: no article that answers them
+arrives. Reported:
+- recall: the share of answerable follows whose notice came from their own article, on target;
+- precision: the share of notices whose quote is on target (the `eval` rule);
+- unanswerable notified: the share of follows about articles never added that got a notice;
+- the time to check one new article against every follow (all of the dataset's questions).
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .. import ArticleIndex, FollowedQuestions, Settings, ingest_paths, scratch_store
+from .evaluate import DatasetError, halves, load_questions, on_target, read_jsonl, write_articles
+from .percentiles import percentile
+
+
+@dataclass(frozen=True)
+class FollowsReport:
+    """What following the dataset's questions while its articles arrive gave."""
+
+    min_score: float
+    answerable: int
+    unanswerable: int
+    notices: int
+    recall: float
+    precision: float
+    unanswerable_notified: float
+    check_p50_ms: float
+    check_p95_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class _Notice:
+    follow: int
+    article: str  # the dataset id of the article that answered
+    start: int
+    end: int
+    text: str
+
+
+def follow_eval(
+    folder: Path, settings: Settings, seed: int = 0, min_score: float | None = None, **checking: Any
+) -> FollowsReport:
+    """Follow every question of the dataset, add half 2's articles one at a time (shuffled by `seed`),
+    and score the notices (`min_score`: the bar, default the `follow_min_score` setting; `checking`:
+    the other arguments of `ArticleIndex.answers_for`)."""
+    articles = {a["id"]: a for a in read_jsonl(folder / "articles.jsonl")}
+    if not articles:
+        raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
+    bar = settings.follow_min_score if min_score is None else min_score
+    arriving = sorted(halves(articles)[1])
+    random.Random(seed).shuffle(arriving)
+    notices: list[_Notice] = []
+    checks: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="articlebot-follows-") as tmp, scratch_store(settings) as scratch:
+        write_articles((articles[a] for a in arriving), Path(tmp) / "articles")
+        index = ArticleIndex.open(replace(scratch, index_dir=Path(tmp) / "index"))
+        try:
+            questions = load_questions(folder, articles, {})
+            follows = FollowedQuestions(index.encoder.dim)
+            for n, vector in enumerate(index.question_vectors([q.question for q in questions])):
+                follows.add(n, questions[n].question, vector)
+            ids: dict[str, str] = {}
+            for name in arriving:
+                added = ingest_paths(index, [Path(tmp) / "articles" / f"{name}.txt"]).results
+                if not added:
+                    continue  # refused by ingest (empty after cleaning): nothing arrived
+                ids[name] = added[0].article_id
+                started = time.perf_counter()
+                found = index.answers_for(follows, ids[name], min_score=bar, **checking)
+                checks.append((time.perf_counter() - started) * 1000)
+                for answered in found:
+                    quote = answered.answer.quotes[0]
+                    notices.append(_Notice(answered.follow, name, quote.start, quote.end, quote.text))
+                    follows.remove(answered.follow)
+            cleaned = {name: index.article(ids[name]).text for name in ids}  # type: ignore[union-attr]
+        finally:
+            index.close()
+    scored = load_questions(folder, articles, cleaned)  # the same questions, in the same order, now with spans
+    right = {
+        n.follow: n.article == scored[n.follow].article
+        and on_target(scored[n.follow], ids, ids[n.article], n.start, n.end, n.text)
+        for n in notices
+    }
+    answerable = [i for i, q in enumerate(scored) if q.article in ids]
+    unanswerable = [i for i, q in enumerate(scored) if q.article not in ids]
+    return FollowsReport(
+        bar,
+        len(answerable),
+        len(unanswerable),
+        len(notices),
+        sum(right.get(i, False) for i in answerable) / max(len(answerable), 1),
+        sum(right.values()) / max(len(notices), 1),
+        sum(i in right for i in unanswerable) / max(len(unanswerable), 1),
+        percentile(checks, 0.5),
+        percentile(checks, 0.95),
+    )
+
+
+def format_follows(report: FollowsReport) -> str:
+    return (
+        f"followed questions: {report.answerable} answerable, {report.unanswerable} about articles that never arrive\n"
+        f"bar (follow_min_score) {report.min_score:.2f}: {report.notices} notices\n"
+        f"recall                 {report.recall:.4f}   (answerable follows notified by their article, on target)\n"
+        f"precision              {report.precision:.4f}   (notices on target)\n"
+        f"unanswerable notified  {report.unanswerable_notified:.4f}\n"
+        f"check per article      p50 {report.check_p50_ms:.1f} ms, p95 {report.check_p95_ms:.1f} ms "
+        f"({report.answerable + report.unanswerable} follows)"
+    )

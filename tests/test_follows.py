@@ -1,0 +1,87 @@
+"""Followed questions: a new article answers the follows it should, with its own quote, and no others."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import ArticleIndex, FollowedQuestions, parse_text
+from tests.support.cli import run
+
+MUSEUM = parse_text(
+    "Science museum\n\nA science museum opened downtown with a planetarium.\n\n"
+    "The architect Maria Lindqvist designed the building, which took four years to finish.",
+    "file:museum.txt",
+)
+STRIKE = parse_text(
+    "Harbour strike\n\nDock workers at the harbour went on strike for higher wages.\n\n"
+    "The strike lasted nine days and ended with a pay rise of 5 percent.",
+    "file:strike.txt",
+)
+
+
+def follow(index: ArticleIndex, questions: list[str]) -> FollowedQuestions:
+    follows = FollowedQuestions(index.encoder.dim)
+    for n, (question, vector) in enumerate(zip(questions, index.question_vectors(questions))):
+        follows.add(n, question, vector)
+    return follows
+
+
+def test_a_new_article_answers_the_follow_it_answers_with_its_own_quote(empty_index: ArticleIndex) -> None:
+    follows = follow(empty_index, ["Who designed the museum building?", "How long did the harbour strike last?"])
+    museum = empty_index.add(MUSEUM).article_id
+    answered = empty_index.answers_for(follows, museum)
+    assert [a.follow for a in answered] == [0], "the strike question is not answered by the museum article"
+    quote = answered[0].answer.quotes[0]
+    assert quote.article_id == museum and "Maria Lindqvist" in quote.text
+    assert answered[0].support >= empty_index.settings.follow_min_score
+
+    strike = empty_index.add(STRIKE).article_id
+    answered = empty_index.answers_for(follows, strike, min_score=0.3)
+    assert [a.follow for a in answered] == [1] and "nine days" in answered[0].answer.quotes[0].text
+
+
+def test_a_follow_is_not_notified_below_the_bar(empty_index: ArticleIndex) -> None:
+    follows = follow(empty_index, ["How long did the harbour strike last?"])
+    strike = empty_index.add(STRIKE).article_id
+    found = empty_index.answers_for(follows, strike, min_score=0.3)
+    assert len(found) == 1, "the quote model gives the 'nine days' sentence about 0.47 here"
+    assert empty_index.answers_for(follows, strike, min_score=found[0].support + 0.01) == []
+
+
+def test_an_article_that_answers_no_follow_notifies_none(empty_index: ArticleIndex) -> None:
+    follows = follow(empty_index, ["What did the central bank decide about interest rates?"])
+    assert empty_index.answers_for(follows, empty_index.add(MUSEUM).article_id) == []
+
+
+def test_an_unfollowed_question_is_not_answered(empty_index: ArticleIndex) -> None:
+    follows = follow(empty_index, ["Who designed the museum building?"])
+    follows.remove(0)
+    assert len(follows) == 0
+    assert empty_index.answers_for(follows, empty_index.add(MUSEUM).article_id) == []
+
+
+def test_only_follows_near_something_the_article_says_are_asked_in_full() -> None:
+    follows = FollowedQuestions(3)
+    follows.add(1, "a", np.array([1.0, 0.0, 0.0]))
+    follows.add(2, "b", np.array([0.0, 1.0, 0.0]))
+    follows.add(3, "c", np.array([0.6, 0.8, 0.0]))
+    sentences = np.array([[0.0, 0.0, 1.0], [0.8, 0.6, 0.0]], dtype=np.float32)
+    assert [f for f, _ in follows.near(sentences, floor=0.7)] == [3, 1], "nearest first, b is too far"
+    assert [f for f, _ in follows.near(sentences, floor=0.7, most=1)] == [3]
+    follows.remove(3)
+    assert [f for f, _ in follows.near(sentences, floor=0.7)] == [1]
+
+
+def test_eval_follows_scores_notices_on_a_dataset(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARTICLEBOT_FOLLOW_MIN_SCORE", "0.3")
+    status, out = run("eval", str(dataset), "--follows", "--json")
+    assert status == 0, out
+    report = json.loads(out)
+    # Half 2 (a2, a4) arrives: its two questions are answerable; the three about a1 and a3 never are.
+    assert (report["answerable"], report["unanswerable"]) == (2, 3) and report["min_score"] == 0.3
+    assert report["recall"] == 1.0 and report["precision"] == 1.0
+    assert report["unanswerable_notified"] == 0.0
