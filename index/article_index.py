@@ -327,36 +327,44 @@ class ArticleIndex:
         asked: int = MOST_ASKED,
         with_reader: bool = False,
     ) -> list[FollowAnswer]:
-        """The followed questions a newly added article answers: those near something it says
-        (`FollowedQuestions.near`: at least `floor`, the nearest `asked`), asked in `scope`, whose
-        answer's first quote comes from it with the quote model's probability at least `min_score`
+        """The followed questions a newly added article answers, for a server that sees it (`scope`).
+
+        Only the follows near something it says are read (`FollowedQuestions.near`: at least `floor`,
+        the nearest `asked`), against this article's chunks alone, without a search: a follow is
+        answered when the quote model's probability for one of its sentences is at least `min_score`
         (default: the `follow_min_score` setting); the probability without the reader, which decides
-        "not found", unless `with_reader`."""
+        "not found", unless `with_reader`. The reader then orders the quotes of those that pass."""
         bar = self.settings.follow_min_score if min_score is None else min_score
-        sentences = self.store.sentences(self.store.article_chunk_ids(article_id))
+        article = self.store.article(article_id)
+        if article is None or not scope.sees(article.collection):
+            return []
+        chunk_ids = self.store.article_chunk_ids(article_id)
+        sentences = self.store.sentences(chunk_ids)
         found = []
         for follow, _ in follows.near(sentences.vectors, floor, asked):
-            question = follows.question(follow)
-            if question is None:
+            question, vector = follows.question(follow), follows.vector(follow)
+            if question is None or vector is None:
                 continue  # unfollowed meanwhile
-            retrieval = self.retrieve(question, scope=scope)
-            answer = retrieval.answer
-            support = max(
-                (
-                    s.score if with_reader else s.support
-                    for s in retrieval.candidates
-                    if s.passage.article_id == article_id
-                ),
-                default=0.0,
-            )
-            if answer.answered and answer.quotes[0].article_id == article_id and support >= bar:
-                found.append(FollowAnswer(follow, answer, support))
+            query = self._query(question, vector)
+            with self._lock:
+                weighed = self._retriever.answer(
+                    query, self.settings.top_k, bar, "hybrid", scope, within=chunk_ids, with_reader=with_reader
+                )
+                if not weighed.answer.answered:
+                    continue
+                support = max(s.score if with_reader else s.support for s in weighed.candidates)
+                answer = (
+                    weighed
+                    if with_reader
+                    else self._retriever.answer(query, self.settings.top_k, 0.0, "hybrid", scope, within=chunk_ids)
+                ).answer
+            found.append(FollowAnswer(follow, replace(answer, question=question), support))
         return found
 
-    def _query(self, question: str) -> Query:
+    def _query(self, question: str, vector: np.ndarray | None = None) -> Query:
         return Query(
             question,
-            self.encoder.encode([question])[0],
+            self.encoder.encode([question])[0] if vector is None else vector,
             tuple(self.lexical.analyzer.terms(question)),
             QuestionCues.of(question),
             recency_days(question),

@@ -1,12 +1,13 @@
 """Followed questions: which of them a new article answers.
 
-Checking an article against every followed question of a server in full (a search and the quote
-model each) would cost a question's time per follow. So the follows' vectors are kept as one matrix,
-and one product with the new article's sentence vectors finds the few follows near enough to
-something it says (`FollowedQuestions.near`); only those are asked in full, and a follow is answered
-by the article when the answer's first quote comes from it with the quote model's probability (the
-one that decides "not found" for a question asked now) at or above a stricter bar
-(`Settings.follow_min_score`): a notice nobody asked for right now has to be right.
+Reading an article against every followed question of a server would cost the quote model's time
+per follow. So the follows' vectors are kept as one matrix, and one product with the new article's
+sentence vectors finds the few follows near enough to something it says (`FollowedQuestions.near`);
+only those are read against the article's own chunks (`ArticleIndex.answers_for`: no search), and a
+follow is answered by the article when the quote model's probability for one of its sentences (the
+one that decides "not found" for a question asked now) is at or above a stricter bar
+(`Settings.follow_min_score`): a notice nobody asked for right now has to be right. The reader then
+reads only the articles' sentences for the follows that passed, to choose the quotes.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class FollowedQuestions:
     def question(self, follow: int) -> str | None:
         """The question a follow asks; None if it is not followed (any more)."""
         return self._questions.get(follow)
+
+    def vector(self, follow: int) -> np.ndarray | None:
+        return self._vectors.get(follow)
 
     def near(
         self, sentence_vectors: np.ndarray, floor: float = NEAR_FLOOR, most: int = MOST_ASKED

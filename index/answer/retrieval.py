@@ -89,10 +89,30 @@ class Retriever:
         self.reader = reader
         self.model = quote_model(reader is not None)
 
-    def answer(self, query: Query, limit: int, min_score: float, mode: Mode, scope: Scope, depth: int = 0) -> Retrieval:
-        """At most `limit` quotes for `query` from at least `depth` ranked passages."""
+    def answer(
+        self,
+        query: Query,
+        limit: int,
+        min_score: float,
+        mode: Mode,
+        scope: Scope,
+        depth: int = 0,
+        *,
+        within: Sequence[int] | None = None,
+        with_reader: bool = True,
+    ) -> Retrieval:
+        """At most `limit` quotes for `query` from at least `depth` ranked passages (`within`: only
+        these chunks, scored as the search scores its candidates; `with_reader`: read by the reader, if any)."""
         started = time.perf_counter()
-        ranked = self.rank(query, max(limit * 2, PASSAGES_READ, depth), mode, scope, max(PASSAGES_READ, limit))
+        ranked = self.rank(
+            query,
+            max(limit * 2, PASSAGES_READ, depth),
+            mode,
+            scope,
+            max(PASSAGES_READ, limit),
+            within=within,
+            with_reader=with_reader,
+        )
         searched = time.perf_counter()
         candidates = ranked.sentences
         quotes = select_quotes(
@@ -121,12 +141,27 @@ class Retriever:
         }
         return Retrieval(answer, tuple(ranked.passages), tuple(candidates), timings)
 
-    def rank(self, query: Query, k: int, mode: Mode, scope: Scope, quoted: int = PASSAGES_READ) -> _Ranked:
+    def rank(
+        self,
+        query: Query,
+        k: int,
+        mode: Mode,
+        scope: Scope,
+        quoted: int = PASSAGES_READ,
+        *,
+        within: Sequence[int] | None = None,
+        with_reader: bool = True,
+    ) -> _Ranked:
         """The best `k` passages (steps 1–3), with what quoting the first `quoted` of them needs: their
         sentences, weighed by the quote model. With the reader, those passages are ordered by their best
-        sentence: the reader has read them, and one sentence that answers makes a passage the best."""
+        sentence: the reader has read them, and one sentence that answers makes a passage the best.
+        `within`: rank only these chunks (a new article's, for followed questions), not a search's."""
         rerank = mode == "hybrid" and SENTENCE_WEIGHT > 0
-        hits = self._candidates(query, max(k, RERANK_DEPTH) if rerank else k, check_mode(mode), scope)
+        pool = max(k, RERANK_DEPTH) if rerank else k
+        if within is None:
+            hits = self._candidates(query, pool, check_mode(mode), scope)
+        else:
+            hits = self._scored(query, within, pool, check_mode(mode))
         chunks = self.store.chunks([h.chunk_id for h in hits])
         articles = self.store.article_refs(list({c.article_id for c in chunks.values()}))
         passages = [
@@ -139,7 +174,7 @@ class Retriever:
         )
         kept = self._rerank(passages, evidence, k) if rerank else passages
         reading = 0.0
-        reader = self.reader
+        reader = self.reader if with_reader else None
 
         def read(sentences: Sequence[str]) -> np.ndarray:
             nonlocal reading
@@ -179,6 +214,13 @@ class Retriever:
         missing = sorted(set(dense) - set(lexical))
         if missing:
             lexical.update(self.lexical.scores(query.terms, missing))
+        return fuse(dense, lexical, mode, k)
+
+    def _scored(self, query: Query, ids: Sequence[int], k: int, mode: Mode) -> list[Hit]:
+        """These chunks scored by both sides as `_candidates` scores its candidates, fused."""
+        found, vectors = self.vectors.stored_vectors(ids)
+        dense = dict(zip(found.tolist(), (vectors @ query.vector).tolist()))
+        lexical = self.lexical.scores(query.terms, found.tolist()) if len(found) else {}
         return fuse(dense, lexical, mode, k)
 
     def _lexical_top(self, query: Query, pool: int, scope: Scope) -> list[tuple[int, float]]:
