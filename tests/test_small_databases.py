@@ -6,44 +6,19 @@ inserting the same row or creating the tables together."""
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from bot.server_data import FILE_NAME as SERVERS_FILE
 from bot.server_data import ServerData
 from index import FeedList, open_database
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.both_stores  # the tests taking `database_url` run on SQLite and on PostgreSQL
 
-T = TypeVar("T")
 GUILD, OTHER_GUILD = 1_234_567_890_123_456_789, 987_654_321_098_765_432  # Discord ids need 64 bits
-
-
-def at_once(count: int, work: Callable[[int], T]) -> list[T]:
-    """`work(0)` … `work(count - 1)` in threads started together; their results, or the first error raised."""
-    start = threading.Barrier(count)
-    results: list[T | BaseException | None] = [None] * count
-
-    def run(n: int) -> None:
-        start.wait()
-        try:
-            results[n] = work(n)
-        except BaseException as exc:  # noqa: BLE001  (re-raised below, in the test's thread)
-            results[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
 
 
 @pytest.fixture

@@ -1,0 +1,169 @@
+"""Followed questions of each server (`/follow`): who follows what and where, whether a follow stays
+open after its first answer, and the notices sent, one per follow per story.
+
+Kept with the server data (`servers.sqlite3` beside the index or, with ARTICLEBOT_DATABASE_URL, that
+database), so that follows survive restarts and every bot process sees them. A notice is claimed
+before it is sent, by inserting its (follow, story) row: with several processes on one database,
+the one whose insert went in sends it, and no other. Every read and write names its server.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from index import open_database
+
+from .server_data import FILE_NAME
+
+#: Open follows one member may have in one server.
+MAX_PER_MEMBER = 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS follows (
+    id {id},
+    guild_id BIGINT NOT NULL,
+    channel_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    question TEXT NOT NULL,
+    keep_open INTEGER NOT NULL,
+    followed_at TEXT NOT NULL,
+    closed_at TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS follows_member ON follows(guild_id, user_id);
+CREATE TABLE IF NOT EXISTS follow_notices (
+    follow_id BIGINT NOT NULL REFERENCES follows(id) ON DELETE CASCADE,
+    story TEXT NOT NULL,
+    article_id TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (follow_id, story)
+);
+"""
+_COLUMNS = "id, guild_id, channel_id, user_id, question, keep_open, followed_at"
+
+
+@dataclass(frozen=True)
+class Follow:
+    """An open followed question."""
+
+    id: int
+    guild_id: int
+    channel_id: int  # where it was followed: where its notices go
+    user_id: int
+    question: str
+    keep_open: bool  # notify again on a new story, rather than close after the first notice
+    followed_at: str
+
+
+class TooManyFollows(Exception):
+    """A member already follows as many questions in a server as one may."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Follows:
+    """The followed questions of every server, in SQLite or PostgreSQL."""
+
+    def __init__(self, folder: Path, database_url: str = "") -> None:
+        self._db = open_database(folder / FILE_NAME, database_url, _SCHEMA)
+        self._lock = threading.Lock()
+
+    def follow(self, guild_id: int, channel_id: int, user_id: int, question: str, keep_open: bool) -> Follow:
+        """Follow a question; the member's open follow of the same question if there is one (now notified
+        in this channel, open or not as asked). TooManyFollows past MAX_PER_MEMBER."""
+        with self._lock, self._db.transaction():
+            same = self._db.one(
+                "SELECT id FROM follows WHERE guild_id = ? AND user_id = ? AND question = ? AND closed_at = ''",
+                (guild_id, user_id, question),
+            )
+            if same is not None:
+                self._db.change(
+                    "UPDATE follows SET channel_id = ?, keep_open = ? WHERE id = ?",
+                    (channel_id, int(keep_open), same[0]),
+                )
+                follow_id = int(same[0])
+            else:
+                count = self._db.one(
+                    "SELECT COUNT(*) FROM follows WHERE guild_id = ? AND user_id = ? AND closed_at = ''",
+                    (guild_id, user_id),
+                )
+                if count is not None and count[0] >= MAX_PER_MEMBER:
+                    raise TooManyFollows(f"you follow {MAX_PER_MEMBER} questions here already; /unfollow one first")
+                row = self._db.one(
+                    "INSERT INTO follows (guild_id, channel_id, user_id, question, keep_open, followed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (guild_id, channel_id, user_id, question, int(keep_open), _now()),
+                )
+                assert row is not None  # RETURNING gives the inserted row
+                follow_id = int(row[0])
+            found = self._db.one(f"SELECT {_COLUMNS} FROM follows WHERE id = ?", (follow_id,))
+        assert found is not None
+        return _follow(found)
+
+    def following(self, guild_id: int, user_id: int) -> list[Follow]:
+        """A member's open follows in a server, oldest first."""
+        with self._lock:
+            rows = self._db.rows(
+                f"SELECT {_COLUMNS} FROM follows WHERE guild_id = ? AND user_id = ? AND closed_at = '' ORDER BY id",
+                (guild_id, user_id),
+            )
+        return [_follow(r) for r in rows]
+
+    def open_follows(self, guild_id: int | None = None) -> list[Follow]:
+        """The open follows of a server (default: of every server), oldest first."""
+        where, args = ("AND guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
+        with self._lock:
+            rows = self._db.rows(f"SELECT {_COLUMNS} FROM follows WHERE closed_at = '' {where} ORDER BY id", args)
+        return [_follow(r) for r in rows]
+
+    def unfollow(self, guild_id: int, user_id: int, follow_id: int) -> bool:
+        """Stop a member's follow in this server; False if the member has no such open follow here."""
+        with self._lock:
+            return (
+                self._db.change(
+                    "UPDATE follows SET closed_at = ? WHERE id = ? AND guild_id = ? AND user_id = ? AND closed_at = ''",
+                    (_now(), follow_id, guild_id, user_id),
+                )
+                > 0
+            )
+
+    def claim(self, follow_id: int, story: str, article_id: str) -> bool:
+        """Claim the notice of a follow for a story, before sending it: True for exactly one caller, and
+        only while the follow is open; a follow that closes after its first answer is closed by it."""
+        with self._lock, self._db.transaction():
+            row = self._db.one("SELECT keep_open FROM follows WHERE id = ? AND closed_at = ''", (follow_id,))
+            if row is None:
+                return False
+            # Closing is the claim of a follow that closes after one answer: of two processes closing it at
+            # once (two stories), PostgreSQL lets the second update find it closed.
+            closing = "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''"
+            if not row[0] and self._db.change(closing, (_now(), follow_id)) == 0:
+                return False
+            claimed = self._db.one(
+                "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (follow_id, story) DO NOTHING RETURNING follow_id",
+                (follow_id, story, article_id, _now()),
+            )
+        return claimed is not None
+
+    def counts(self, guild_id: int) -> tuple[int, int]:
+        """(open follows, notices sent) of a server, for /stats."""
+        with self._lock:
+            row = self._db.one(
+                "SELECT (SELECT COUNT(*) FROM follows WHERE guild_id = ? AND closed_at = ''), "
+                "(SELECT COUNT(*) FROM follow_notices n JOIN follows f ON f.id = n.follow_id WHERE f.guild_id = ?)",
+                (guild_id, guild_id),
+            )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _follow(row: tuple) -> Follow:
+    return Follow(int(row[0]), int(row[1]), int(row[2]), int(row[3]), row[4], bool(row[5]), row[6])
