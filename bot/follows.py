@@ -57,6 +57,10 @@ class Follow:
     followed_at: str
 
 
+class _ClosedMeanwhile(Exception):
+    """Another process's notice closed the follow first: this claim is rolled back."""
+
+
 class TooManyFollows(Exception):
     """A member already follows as many questions in a server as one may."""
 
@@ -134,21 +138,26 @@ class Follows:
     def claim(self, follow_id: int, story: str, article_id: str) -> bool:
         """Claim the notice of a follow for a story, before sending it: True for exactly one caller, and
         only while the follow is open; a follow that closes after its first answer is closed by it."""
-        with self._lock, self._db.transaction():
-            row = self._db.one("SELECT keep_open FROM follows WHERE id = ? AND closed_at = ''", (follow_id,))
-            if row is None:
-                return False
-            # Closing is the claim of a follow that closes after one answer: of two processes closing it at
-            # once (two stories), PostgreSQL lets the second update find it closed.
-            closing = "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''"
-            if not row[0] and self._db.change(closing, (_now(), follow_id)) == 0:
-                return False
-            claimed = self._db.one(
-                "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (follow_id, story) DO NOTHING RETURNING follow_id",
-                (follow_id, story, article_id, _now()),
-            )
-        return claimed is not None
+        try:
+            with self._lock, self._db.transaction():
+                row = self._db.one("SELECT keep_open FROM follows WHERE id = ? AND closed_at = ''", (follow_id,))
+                if row is None:
+                    return False
+                claimed = self._db.one(
+                    "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (follow_id, story) DO NOTHING RETURNING follow_id",
+                    (follow_id, story, article_id, _now()),
+                )
+                if claimed is None:
+                    return False  # this story was noticed already
+                # A follow that closes after one answer is closed by its notice. Of two processes claiming
+                # it at once for two stories, PostgreSQL lets the second find it closed: that one rolls back.
+                closing = "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''"
+                if not row[0] and self._db.change(closing, (_now(), follow_id)) == 0:
+                    raise _ClosedMeanwhile
+        except _ClosedMeanwhile:
+            return False
+        return True
 
     def counts(self, guild_id: int) -> tuple[int, int]:
         """(open follows, notices sent) of a server, for /stats."""

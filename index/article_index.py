@@ -338,8 +338,9 @@ class ArticleIndex:
         article = self.store.article(article_id)
         if article is None or not scope.sees(article.collection):
             return []
-        chunk_ids = self.store.article_chunk_ids(article_id)
-        sentences = self.store.sentences(chunk_ids)
+        with self._lock:  # the article's chunks as the derived indexes hold them (a re-add changes both at once)
+            chunk_ids = self.store.article_chunk_ids(article_id)
+            sentences = self.store.sentences(chunk_ids)
         found = []
         for follow, _ in follows.near(sentences.vectors, floor, asked):
             question, vector = follows.question(follow), follows.vector(follow)
@@ -347,6 +348,8 @@ class ArticleIndex:
                 continue  # unfollowed meanwhile
             query = self._query(question, vector)
             with self._lock:
+                if self.store.article_chunk_ids(article_id) != chunk_ids:
+                    break  # re-added or removed meanwhile: its next version is checked when it is added
                 weighed = self._retriever.answer(
                     query, self.settings.top_k, bar, "hybrid", scope, within=chunk_ids, with_reader=with_reader
                 )

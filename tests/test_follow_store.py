@@ -86,3 +86,17 @@ def test_processes_claiming_one_notice_at_once_send_it_once(tmp_path: Path, data
     finally:
         for one in (first, *processes):
             one.close()
+
+
+def test_a_story_noticed_before_does_not_close_a_follow_silently(tmp_path: Path, database_url: str) -> None:
+    follows = Follows(tmp_path, database_url)
+    try:
+        kept = follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=True)
+        assert follows.claim(kept.id, "story-1", "article-1")
+        follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)  # now: close after one
+        assert not follows.claim(kept.id, "story-1", "article-9"), "that story was noticed already"
+        assert [f.id for f in follows.following(GUILD, ALICE)] == [kept.id], "and the follow is still open"
+        assert follows.claim(kept.id, "story-2", "article-2")
+        assert follows.following(GUILD, ALICE) == []
+    finally:
+        follows.close()

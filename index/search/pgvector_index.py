@@ -27,6 +27,7 @@ import numpy as np
 
 from ..records import Change
 from ..storage.base import Store
+from ..storage.database import postgres_modules
 from ..storage.postgres import WRITE_LOCK, PostgresStore
 from .base import Selection, Selections, lists_for
 
@@ -155,7 +156,9 @@ class PostgresVectorIndex:
         """(Re)build the IVFFlat index with `lists` lists, trained on the vectors stored now, without
         blocking reads or writes (CREATE INDEX CONCURRENTLY, then a swap); False if another process
         is building it already."""
-        with self.store.db.session() as db:
+        psycopg, _, _ = postgres_modules()
+        # A connection of its own, not the pool's: a build takes seconds to minutes, and holds a session lock.
+        with psycopg.connect(self.store.db.url, autocommit=True, connect_timeout=10) as db:
             if not db.execute("SELECT pg_try_advisory_lock(%s)", (_BUILD_LOCK,)).fetchone()[0]:
                 return False
             try:
@@ -171,7 +174,6 @@ class PostgresVectorIndex:
                     db.execute(f"ALTER INDEX {VECTOR_INDEX}_new RENAME TO {VECTOR_INDEX}")
             finally:
                 db.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
-                db.execute("RESET maintenance_work_mem")  # the connection goes back to the pool
         return True
 
     def _nearest(

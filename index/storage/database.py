@@ -119,8 +119,8 @@ class SQLiteDatabase(Database):
     """One connection in autocommit mode, with WAL and foreign keys on.
 
     `durable` (the article store): an add reported as done survives a crash or power loss right after
-    (synchronous FULL), and a transaction takes the write lock when it begins (IMMEDIATE), so that
-    two processes writing one folder wait for each other rather than fail half-way."""
+    (synchronous FULL). Every transaction takes the write lock when it begins (IMMEDIATE), so that two
+    connections writing one file wait for each other rather than fail half-way."""
 
     dialect = "sqlite"
 
@@ -132,15 +132,18 @@ class SQLiteDatabase(Database):
             )
         self._lock = threading.RLock()
         self._where, self._label = path.parent, label
-        self._begin = "BEGIN IMMEDIATE" if durable else "BEGIN"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{self._where}: cannot open {label} ({exc})") from None
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             if durable:
                 self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.Error as exc:
+            self._db.close()
             raise StoreError(f"{self._where}: cannot open {label} ({exc})") from None
 
     def rows(self, sql: str, args: Sequence[Any] = (), *, binary: bool = False) -> list[Row]:
@@ -173,7 +176,10 @@ class SQLiteDatabase(Database):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:
-            self._db.execute(self._begin)
+            # IMMEDIATE: the write lock is taken at once. A transaction that reads and then writes would
+            # otherwise fail (SQLITE_BUSY_SNAPSHOT, no waiting) when another connection to the file
+            # committed in between; this way it waits its turn.
+            self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
                 self._db.execute("COMMIT")
@@ -270,8 +276,8 @@ class PostgresDatabase(Database):
             return db.execute(_placeholders(sql), args).rowcount
 
     def change_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.session() as db:
-            db.cursor().executemany(_placeholders(sql), rows)
+        with self.session() as db, db.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), rows)
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         names = ", ".join(f'"{c}"' for c in columns)

@@ -81,6 +81,9 @@ class PostgresStore(SQLStore):
             # Which database this is, kept beside the generations this process saved against it:
             # another database (a migrated or recreated one) numbers its chunks its own way.
             self.database_id = self._meta("id") or ""
+        except postgres_modules()[0].Error as exc:
+            self.db.close()
+            raise StoreError(f"{redact(url)}: cannot open the index database ({str(exc).strip()})") from None
         except BaseException:
             self.db.close()
             raise

@@ -127,13 +127,16 @@ class SQLStore:
     # -- opening ------------------------------------------------------------------------------
 
     def _check_model(self, model: str, dim: int) -> None:
-        """Record the model of a new database, or refuse one built with another model."""
-        with self.db.transaction():
-            self._lock_writers()
-            first = {"model": model, "dim": str(dim), "schema": SCHEMA_VERSION, **self._first_meta()}
-            for key, value in first.items():
-                self.db.change("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+        """Record the model of a new database, or refuse one built with another model (opening an
+        existing database only reads: it never waits for a writer)."""
         stored: dict[str, str] = dict(self.db.rows("SELECT key, value FROM meta WHERE key IN ('model', 'dim')"))
+        if not stored:
+            with self.db.transaction():
+                self._lock_writers()
+                first = {"model": model, "dim": str(dim), "schema": SCHEMA_VERSION, **self._first_meta()}
+                for key, value in first.items():
+                    self.db.change("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+            stored = dict(self.db.rows("SELECT key, value FROM meta WHERE key IN ('model', 'dim')"))
         if stored.get("model") != model or stored.get("dim") != str(dim):
             raise StoreError(
                 f"{self._where} was built with model {stored.get('model')!r} ({stored.get('dim')} "
@@ -299,24 +302,23 @@ class SQLStore:
     def vector_batches(self, ids: Sequence[int] | np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, float32 vectors) of the stored chunks in batches of up to PAGE, ascending by id: all of
         them, or those with these ids; read a page at a time."""
-        if ids is not None and not len(ids):
+        if ids is not None:
+            ordered = sorted(int(i) for i in ids)
+            for start in range(0, len(ordered), PAGE):
+                condition, args = self.db.one_of("id", ordered[start : start + PAGE])
+                rows = self.db.rows(f"SELECT id, vector FROM chunks WHERE {condition} ORDER BY id", args, binary=True)
+                if rows:
+                    yield self._batch(rows)
             return
-        wanted, args = ("", ()) if ids is None else self.db.one_of("id", sorted(int(i) for i in ids))
         after = 0
-        while True:
-            rows = self.db.rows(
-                f"SELECT id, vector FROM chunks WHERE id > ? {'AND ' + wanted if wanted else ''} "
-                f"ORDER BY id LIMIT {PAGE}",
-                (after, *args),
-                binary=True,
-            )
-            if not rows:
-                return
-            yield (
-                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                self._vectors([r[1] for r in rows]),
-            )
+        while rows := self.db.rows(
+            f"SELECT id, vector FROM chunks WHERE id > ? ORDER BY id LIMIT {PAGE}", (after,), binary=True
+        ):
+            yield self._batch(rows)
             after = rows[-1][0]
+
+    def _batch(self, rows: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray]:
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), self._vectors([r[1] for r in rows])
 
     def stored_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(those of these chunk ids that are stored, in order, and their vectors)."""

@@ -7,6 +7,7 @@ searches them).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import StoreError
 from ..records import Change
 from .database import SQLiteDatabase
 from .sql_store import SCHEMA, SQLStore
@@ -46,6 +48,9 @@ class SQLiteStore(SQLStore):
             self._add_columns()  # before the schema, whose indexes name the added columns
             self.db.apply(SCHEMA.format(bigint="INTEGER", blob="BLOB", vector="BLOB"))
             self._check_model(model, dim)
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise StoreError(f"{self.folder}: cannot open the index database ({exc})") from None
         except BaseException:
             self.db.close()
             raise
