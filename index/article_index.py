@@ -343,9 +343,10 @@ class ArticleIndex:
             sentences = self.store.sentences(chunk_ids)
         found = []
         for follow, _ in follows.near(sentences.vectors, floor, asked):
-            question, vector = follows.question(follow), follows.vector(follow)
-            if question is None or vector is None:
+            followed = follows.get(follow)
+            if followed is None:
                 continue  # unfollowed meanwhile
+            question, vector = followed
             query = self._query(question, vector)
             with self._lock:
                 if self.store.article_chunk_ids(article_id) != chunk_ids:

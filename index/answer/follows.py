@@ -43,32 +43,26 @@ class FollowedQuestions:
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self._lock = threading.Lock()
-        self._vectors: dict[int, np.ndarray] = {}
-        self._questions: dict[int, str] = {}
+        self._follows: dict[int, tuple[str, np.ndarray]] = {}  # id → (question, unit vector)
         self._stacked: tuple[list[int], np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self._vectors)
+        return len(self._follows)
 
     def add(self, follow: int, question: str, vector: np.ndarray) -> None:
         """Follow a question (with its unit vector); a follow id already there is replaced."""
         with self._lock:
-            self._vectors[follow] = np.asarray(vector, dtype=np.float32).reshape(self.dim)
-            self._questions[follow] = question
+            self._follows[follow] = (question, np.asarray(vector, dtype=np.float32).reshape(self.dim))
             self._stacked = None
 
     def remove(self, follow: int) -> None:
         with self._lock:
-            self._questions.pop(follow, None)
-            if self._vectors.pop(follow, None) is not None:
+            if self._follows.pop(follow, None) is not None:
                 self._stacked = None
 
-    def question(self, follow: int) -> str | None:
-        """The question a follow asks; None if it is not followed (any more)."""
-        return self._questions.get(follow)
-
-    def vector(self, follow: int) -> np.ndarray | None:
-        return self._vectors.get(follow)
+    def get(self, follow: int) -> tuple[str, np.ndarray] | None:
+        """The question a follow asks, with its vector; None if it is not followed (any more)."""
+        return self._follows.get(follow)
 
     def near(
         self, sentence_vectors: np.ndarray, floor: float = NEAR_FLOOR, most: int = MOST_ASKED
@@ -77,8 +71,8 @@ class FollowedQuestions:
         sentences (unit vectors, a row each), nearest first, at most `most`."""
         with self._lock:
             if self._stacked is None:
-                ids = list(self._vectors)
-                matrix = np.stack([self._vectors[i] for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
+                ids = list(self._follows)
+                matrix = np.stack([self._follows[i][1] for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
                 self._stacked = (ids, matrix)
             ids, matrix = self._stacked
         if not ids or not len(sentence_vectors):

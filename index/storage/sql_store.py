@@ -343,7 +343,8 @@ class SQLStore:
         collection = new.collection
         article_id = article_key(article.source, collection)
         with self.db.transaction():
-            new_ids, old_ids, old_story = self._replace(article_id, len(chunks))
+            new_ids, old_ids, replaced = self._replace(article_id, len(chunks))
+            old_story = replaced or ""
             self.db.change(
                 f"INSERT INTO articles VALUES ({', '.join('?' * 14)})",
                 (
@@ -380,7 +381,7 @@ class SQLStore:
                     for s in chunk_sentences
                 ],
             )
-            generation = self._log(article_id, old_story or "", old_ids, new_ids)
+            generation = self._log(article_id, old_story, old_ids, new_ids)
         return Change(
             np.asarray(old_ids, dtype=np.int64),
             np.asarray(new_ids, dtype=np.int64),
@@ -390,7 +391,7 @@ class SQLStore:
             vectors,
             generation,
             article_id,
-            old_story or "",
+            old_story,
         )
 
     def remove(self, article_id: str) -> Change | None:
