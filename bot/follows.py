@@ -1,8 +1,8 @@
 """Followed questions of each server (`/follow`): who follows what and where, whether a follow stays
 open after its first answer, and the notices sent, one per follow per story.
 
-Kept with the server data (`servers.sqlite3` beside the index or, with ARTICLEBOT_DATABASE_URL, that
-database), so that follows survive restarts and every bot process sees them. A notice is claimed
+Kept with the server data (bot/server_data.py: `servers.sqlite3` beside the index or, with
+ARTICLEBOT_DATABASE_URL, that database), so that follows survive restarts and every bot process sees them. A notice is claimed
 before it is sent, by inserting its (follow, story) row: with several processes on one database,
 the one whose insert went in sends it, and no other. Every read and write names its server.
 """
@@ -12,11 +12,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from index import open_database
-
-from .server_data import FILE_NAME
+from index import Database
 
 #: Open follows one member may have in one server.
 MAX_PER_MEMBER = 20
@@ -72,8 +69,10 @@ def _now() -> str:
 class Follows:
     """The followed questions of every server, in SQLite or PostgreSQL."""
 
-    def __init__(self, folder: Path, database_url: str = "") -> None:
-        self._db = open_database(folder / FILE_NAME, database_url, _SCHEMA)
+    def __init__(self, database: Database) -> None:
+        """The follows in the server data's database (which its owner, `ServerData`, closes)."""
+        database.apply(_SCHEMA)
+        self._db = database
         self._lock = threading.Lock()
 
     def follow(self, guild_id: int, channel_id: int, user_id: int, question: str, keep_open: bool) -> Follow:
@@ -159,6 +158,53 @@ class Follows:
             return False
         return True
 
+    def guilds(self) -> list[int]:
+        """The servers with open follows."""
+        with self._lock:
+            return [int(r[0]) for r in self._db.rows("SELECT DISTINCT guild_id FROM follows WHERE closed_at = ''")]
+
+    def copy_from(self, source: Follows) -> tuple[int, int, set[int]]:
+        """Copy every follow of `source` (another database), open or closed, with its notices, that this one
+        lacks (the same server, member, question and time); (follows copied, follows already there, the
+        servers of the copied ones). A
+        follow keeps its id where that is free: the Unfollow buttons under notices already sent name it."""
+        with source._lock:
+            follows = source._db.rows(f"SELECT {_COLUMNS}, closed_at FROM follows ORDER BY id")
+            notices: dict[int, list[tuple]] = {}
+            for follow_id, *notice in source._db.rows(
+                "SELECT follow_id, story, article_id, sent_at FROM follow_notices ORDER BY follow_id, story"
+            ):
+                notices.setdefault(follow_id, []).append(tuple(notice))
+        copied = there = 0
+        guilds: set[int] = set()
+        with self._lock, self._db.transaction():
+            have = set(self._db.rows("SELECT guild_id, user_id, question, followed_at FROM follows"))
+            for old_id, guild_id, channel_id, user_id, question, keep_open, followed_at, closed_at in follows:
+                if (guild_id, user_id, question, followed_at) in have:
+                    there += 1
+                    continue
+                values = (guild_id, channel_id, user_id, question, keep_open, followed_at, closed_at)
+                columns = "guild_id, channel_id, user_id, question, keep_open, followed_at, closed_at"
+                row = self._db.one(
+                    f"INSERT INTO follows (id, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING RETURNING id",
+                    (old_id, *values),
+                )
+                if row is not None:
+                    self._db.ids_taken("follows")
+                else:
+                    row = self._db.one(
+                        f"INSERT INTO follows ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", values
+                    )
+                assert row is not None  # RETURNING gives the inserted row
+                self._db.change_many(
+                    "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?)",
+                    [(row[0], *notice) for notice in notices.get(old_id, ())],
+                )
+                copied += 1
+                guilds.add(int(guild_id))
+        return copied, there, guilds
+
     def counts(self, guild_id: int) -> tuple[int, int]:
         """(open follows, notices sent) of a server, for /stats."""
         with self._lock:
@@ -168,10 +214,6 @@ class Follows:
                 (guild_id, guild_id),
             )
         return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def _follow(row: tuple) -> Follow:

@@ -1,5 +1,6 @@
-"""What each server chose and asked: its watched channels, its settings, and its question log with
-the feedback on each answer (what `/stats` reads and `/stats forget` deletes). Kept in
+"""What each server chose and asked: its watched channels, its settings, its question log with the
+feedback on each answer (what `/stats` reads and `/forget-questions` deletes), its followed questions
+(bot/follows.py) and its announcements (bot/announcements.py). Kept in
 `servers.sqlite3` beside the index or, with ARTICLEBOT_DATABASE_URL, in that database, so that a
 server keeps them when the shards are dealt out anew and it moves to another bot process.
 
@@ -20,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from index import open_database
+
+from .announcements import Announcements
+from .follows import Follows
 
 FILE_NAME = "servers.sqlite3"
 
@@ -84,12 +88,15 @@ class CopiedServers:
     settings: int
     questions: int
     votes: int
-    already_there: int  # watched channels, settings and questions the target had (it keeps its own)
+    follows: int
+    announcements: int  # announce channels and announced stories
+    already_there: int  # watched channels, settings, questions and follows the target had (it keeps its own)
 
     def __str__(self) -> str:
         return (
             f"copied the data of {self.servers:,} servers ({self.watched:,} watched channels, "
-            f"{self.questions:,} questions, {self.votes:,} votes; {self.already_there:,} already there)"
+            f"{self.questions:,} questions, {self.votes:,} votes, {self.follows:,} followed questions, "
+            f"{self.announcements:,} announcement records; {self.already_there:,} already there)"
         )
 
 
@@ -115,6 +122,8 @@ class ServerData:
         self._no_threads = {
             g for (g,) in self._db.rows("SELECT guild_id FROM server_settings WHERE answer_threads = 0")
         }
+        self.follows = Follows(self._db)
+        self.announcements = Announcements(self._db)
 
     def answers_in_threads(self, guild_id: int) -> bool:
         """Whether answers to mentions and ask-channel messages open a thread (the default), from memory."""
@@ -257,11 +266,12 @@ class ServerData:
         )
 
     def is_empty(self) -> bool:
-        """Whether no server has watched a channel, changed a setting or asked a question here."""
+        """Whether no server has watched a channel, changed a setting, asked or followed a question or chosen
+        an announce channel here."""
         with self._lock:
             return not any(
                 self._db.rows(f"SELECT 1 FROM {table} LIMIT 1")
-                for table in ("watched_channels", "server_settings", "questions")
+                for table in ("watched_channels", "server_settings", "questions", "follows", "announce_channels")
             )
 
     def copy_from(self, source: ServerData) -> CopiedServers:
@@ -306,7 +316,19 @@ class ServerData:
             there += old
             if new:
                 changed.add(guild_id)
-        return CopiedServers(len(changed), copied_watched, copied_settings, copied_questions, copied_votes, there)
+        copied_follows, follows_there, following = self.follows.copy_from(source.follows)
+        changed |= following
+        copied_announcements = self.announcements.copy_from(source.announcements)
+        return CopiedServers(
+            len(changed),
+            copied_watched,
+            copied_settings,
+            copied_questions,
+            copied_votes,
+            copied_follows,
+            copied_announcements,
+            there + follows_there,
+        )
 
     def _question_log(self, guild_id: int) -> tuple[list[_Row], dict[int, list[_Row]]]:
         """A server's questions in the order asked, and the votes on each by question id."""

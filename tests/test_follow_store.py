@@ -4,11 +4,14 @@ several processes at once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from bot.follows import MAX_PER_MEMBER, Follows, TooManyFollows
+from bot.server_data import ServerData
 from tests.support.threads import at_once
 
 pytestmark = pytest.mark.both_stores
@@ -18,49 +21,45 @@ ALICE, BOB = 111_111_111_111_111_111, 222_222_222_222_222_222
 CHANNEL = 333_333_333_333_333_333
 
 
+@contextmanager
+def follows_in(folder: Path, database_url: str) -> Iterator[Follows]:
+    """The follows of the server data in `folder` (or the database), as a bot process opens them."""
+    with ServerData(folder, database_url) as data:
+        yield data.follows
+
+
 def test_follows_survive_a_restart_and_stay_in_their_server(tmp_path: Path, database_url: str) -> None:
-    with_store = Follows(tmp_path, database_url)
-    fed = with_store.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
-    with_store.close()
-    again = Follows(tmp_path, database_url)
-    try:
+    with follows_in(tmp_path, database_url) as before:
+        fed = before.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
+    with follows_in(tmp_path, database_url) as again:
         assert [f.question for f in again.following(GUILD, ALICE)] == ["Has the Fed cut rates?"]
         assert again.following(OTHER_GUILD, ALICE) == [] and again.open_follows(OTHER_GUILD) == []
         assert not again.unfollow(OTHER_GUILD, ALICE, fed.id), "another server cannot end it"
         assert not again.unfollow(GUILD, BOB, fed.id), "nor another member"
         assert again.unfollow(GUILD, ALICE, fed.id)
         assert again.following(GUILD, ALICE) == [] and again.counts(GUILD) == (0, 0)
-    finally:
-        again.close()
 
 
 def test_following_the_same_question_again_keeps_one_follow(tmp_path: Path, database_url: str) -> None:
-    follows = Follows(tmp_path, database_url)
-    try:
+    with follows_in(tmp_path, database_url) as follows:
         first = follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
         second = follows.follow(GUILD, CHANNEL + 1, ALICE, "Has the Fed cut rates?", keep_open=True)
         assert second.id == first.id and second.channel_id == CHANNEL + 1 and second.keep_open
         assert len(follows.following(GUILD, ALICE)) == 1
-    finally:
-        follows.close()
 
 
 def test_a_member_may_follow_only_so_many_questions_in_a_server(tmp_path: Path, database_url: str) -> None:
-    follows = Follows(tmp_path, database_url)
-    try:
+    with follows_in(tmp_path, database_url) as follows:
         for n in range(MAX_PER_MEMBER):
             follows.follow(GUILD, CHANNEL, ALICE, f"Question {n}?", keep_open=True)
         with pytest.raises(TooManyFollows, match="/unfollow"):
             follows.follow(GUILD, CHANNEL, ALICE, "One more?", keep_open=True)
         follows.follow(GUILD, CHANNEL, BOB, "One more?", keep_open=True)  # another member's own cap
         follows.follow(OTHER_GUILD, CHANNEL, ALICE, "One more?", keep_open=True)  # another server's
-    finally:
-        follows.close()
 
 
 def test_a_notice_is_claimed_once_per_story_and_a_closing_follow_closes(tmp_path: Path, database_url: str) -> None:
-    follows = Follows(tmp_path, database_url)
-    try:
+    with follows_in(tmp_path, database_url) as follows:
         once = follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
         kept = follows.follow(GUILD, CHANNEL, BOB, "Has the Fed cut rates?", keep_open=True)
         assert follows.claim(once.id, "story-1", "article-1")
@@ -70,27 +69,21 @@ def test_a_notice_is_claimed_once_per_story_and_a_closing_follow_closes(tmp_path
         assert follows.claim(kept.id, "story-2", "article-2"), "a new story notifies again"
         assert [f.id for f in follows.open_follows(GUILD)] == [kept.id]
         assert follows.counts(GUILD) == (1, 3)
-    finally:
-        follows.close()
 
 
 def test_processes_claiming_one_notice_at_once_send_it_once(tmp_path: Path, database_url: str) -> None:
     if not database_url:
         pytest.skip("one process owns an SQLite folder")
-    first = Follows(tmp_path, database_url)
-    follow = first.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
-    processes = [Follows(tmp_path / str(n), database_url) for n in range(4)]
-    try:
+    with ExitStack() as stack:
+        first = stack.enter_context(follows_in(tmp_path, database_url))
+        follow = first.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
+        processes = [stack.enter_context(follows_in(tmp_path / str(n), database_url)) for n in range(4)]
         claims = at_once(4, lambda n: processes[n].claim(follow.id, f"story-{n % 2}", "article"))
         assert sum(claims) == 1, "two stories at once: a follow that closes after one answer is notified once"
-    finally:
-        for one in (first, *processes):
-            one.close()
 
 
 def test_a_story_noticed_before_does_not_close_a_follow_silently(tmp_path: Path, database_url: str) -> None:
-    follows = Follows(tmp_path, database_url)
-    try:
+    with follows_in(tmp_path, database_url) as follows:
         kept = follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=True)
         assert follows.claim(kept.id, "story-1", "article-1")
         follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)  # now: close after one
@@ -98,5 +91,3 @@ def test_a_story_noticed_before_does_not_close_a_follow_silently(tmp_path: Path,
         assert [f.id for f in follows.following(GUILD, ALICE)] == [kept.id], "and the follow is still open"
         assert follows.claim(kept.id, "story-2", "article-2")
         assert follows.following(GUILD, ALICE) == []
-    finally:
-        follows.close()

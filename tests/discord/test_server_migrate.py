@@ -1,5 +1,6 @@
-"""`articlebot migrate` takes the servers' data along: watched channels, settings, question log and
-votes reach PostgreSQL (and come back to a folder) as /stats and /watch list showed them."""
+"""`articlebot migrate` takes the servers' data along: watched channels, settings, question log,
+votes, followed questions and announce channels reach PostgreSQL (and come back to a folder) as the
+bot's commands showed them."""
 
 from __future__ import annotations
 
@@ -38,12 +39,25 @@ def fill(data: ServerData) -> int:
     data.vote(reopened, PORT, EDITOR, True)
     data.vote(boats, PORT, READER, False)
     data.vote(storm, HILL, READER, False)
+    harbour = data.follows.follow(PORT, NEWS, READER, "Has the harbour reopened?", keep_open=True)
+    data.follows.claim(harbour.id, "story-1", "art-1")
+    data.announcements.set_channel(HILL, TALK, EDITOR)
     return boats
 
 
 def shown(data: ServerData) -> dict[int, tuple]:
-    """What /stats, /watch list and /settings show of each server."""
-    return {g: (data.stats(g), data.watched(g), data.answers_in_threads(g)) for g in (PORT, HILL)}
+    """What /stats, /watch list, /settings, /following and /announce show of each server."""
+    return {
+        g: (
+            data.stats(g),
+            data.watched(g),
+            data.answers_in_threads(g),
+            data.follows.following(g, READER),
+            data.follows.counts(g),
+            data.announcements.channel(g),
+        )
+        for g in (PORT, HILL)
+    }
 
 
 def shown_in(folder: Path, database_url: str = "") -> dict[int, tuple]:
@@ -63,18 +77,25 @@ def test_the_servers_data_goes_to_postgresql_and_back(
     before = shown(data)
     data.close()
     assert before[PORT][0].helpful == 2 and before[PORT][0].voted_down == ("Did the boats return?",)
+    assert before[PORT][4] == (1, 1) and before[HILL][5] is not None
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(seed_index.folder))
     monkeypatch.delenv("ARTICLEBOT_DATABASE_URL", raising=False)
 
     status, out = run("migrate", "--to", postgres_url)
     assert status == 0, out
-    assert "copied the data of 2 servers (3 watched channels, 4 questions, 4 votes; 0 already there)" in out
+    assert (
+        "copied the data of 2 servers (3 watched channels, 4 questions, 4 votes, 1 followed questions, "
+        "1 announcement records; 0 already there)"
+    ) in out
     assert out.rstrip().endswith("verified")
     assert shown_in(tmp_path / "process", postgres_url) == before
 
     status, out = run("migrate", "--to", postgres_url)  # again: nothing is copied twice
     assert status == 0
-    assert "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes; 8 already there)" in out
+    assert (
+        "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes, 0 followed questions, "
+        "0 announcement records; 9 already there)"
+    ) in out
     assert shown_in(tmp_path / "process", postgres_url) == before
 
     # The bot has run on PostgreSQL since: a button under an answer sent before the move still counts for
@@ -91,7 +112,10 @@ def test_the_servers_data_goes_to_postgresql_and_back(
     monkeypatch.setenv("ARTICLEBOT_INDEX", str(tmp_path / "process"))
     status, out = run("migrate", "--to", str(tmp_path / "back"))
     assert status == 0 and out.rstrip().endswith("verified"), out
-    assert "copied the data of 2 servers (3 watched channels, 3 questions, 3 votes; 0 already there)" in out
+    assert (
+        "copied the data of 2 servers (3 watched channels, 3 questions, 3 votes, 1 followed questions, "
+        "1 announcement records; 0 already there)"
+    ) in out
     back = shown_in(tmp_path / "back")
     assert back[PORT] == before[PORT]
     assert back[HILL][1:] == before[HILL][1:] and back[HILL][0].asked == 0, "the forgotten log stays forgotten"
@@ -118,9 +142,15 @@ def test_what_the_target_already_has_wins_and_repeated_questions_stay_apart(tmp_
     target.watch(PORT, NEWS, READER)
     target.set_answers_in_threads(HILL, True)
     target.log_question(PORT, NEWS, READER, "Is the ferry running?", "ferry", False, [])
+    target.announcements.set_channel(HILL, NEWS, READER)
 
     copied = target.copy_from(source)
-    assert str(copied) == "copied the data of 2 servers (2 watched channels, 6 questions, 4 votes; 2 already there)"
+    assert str(copied) == (
+        "copied the data of 2 servers (2 watched channels, 6 questions, 4 votes, 1 followed questions, "
+        "0 announcement records; 2 already there)"
+    )
+    announced = target.announcements.channel(HILL)
+    assert announced is not None and announced.channel_id == NEWS, "the target's own announce channel is kept"
     assert target.watched(PORT) == [NEWS, LINKS], "the target's own channel first, then those it gained in order"
     assert target.answers_in_threads(HILL), "the target's own setting is kept"
     assert target.stats(PORT).asked == 4 and target.stats(PORT).unanswered == (
@@ -130,7 +160,8 @@ def test_what_the_target_already_has_wins_and_repeated_questions_stay_apart(tmp_
     assert target.stats(HILL).asked == 3
     assert (
         str(target.copy_from(source))
-        == "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes; 10 already there)"
+        == "copied the data of 0 servers (0 watched channels, 0 questions, 0 votes, 0 followed questions, "
+        "0 announcement records; 11 already there)"
     )
     assert target.stats(HILL).asked == 3
     source.close()
