@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 if TYPE_CHECKING:
+    from index import Answer
+
     from .client import ArticleBot
 
 
@@ -59,3 +61,24 @@ def feedback_view(question_id: int) -> discord.ui.View:
     view.add_item(FeedbackButton(question_id, True))
     view.add_item(FeedbackButton(question_id, False))
     return view
+
+
+async def logged_with_feedback(
+    bot: ArticleBot, guild_id: int | None, channel_id: int | None, user_id: int, answer: Answer
+) -> discord.ui.View | Any:
+    """Log an answer given in a server (bot/server_data.py) and return the feedback buttons for it;
+    discord.utils.MISSING elsewhere (only servers keep a question log)."""
+    if guild_id is None:
+        return discord.utils.MISSING
+    shown = [(q.article_id, q.title, q.text) for q in answer.quotes]
+    question_id = await asyncio.to_thread(
+        bot.server_data.log_question,
+        guild_id,
+        channel_id or 0,
+        user_id,
+        answer.question,
+        answer.searched,
+        answer.answered,
+        shown,
+    )
+    return feedback_view(question_id)

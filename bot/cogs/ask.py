@@ -11,10 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import MAX_QUESTION_CHARS, Answer, QuestionError, Scope, SinceError, check_question, parse_since
+from index import MAX_QUESTION_CHARS, QuestionError, Scope, SinceError, check_question, parse_since
 
 from ..cooldown import QuestionCooldown, cooldown_message
-from ..feedback import feedback_view
+from ..feedback import logged_with_feedback
 from ..permissions import manager_only
 from ..render import FAILED_REPLY, NO_MENTIONS, answer_text, render_answer, shorten
 
@@ -67,7 +67,9 @@ class AskCog(commands.Cog):
         # Discord wants an acknowledgement within 3 seconds; the search may take longer.
         await interaction.response.defer(ephemeral=private, thinking=True)
         answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id).limited_to(first_day))
-        view = await self._feedback(interaction.guild_id, interaction.channel_id, interaction.user.id, answer)
+        view = await logged_with_feedback(
+            self.bot, interaction.guild_id, interaction.channel_id, interaction.user.id, answer
+        )
         pages = render_answer(answer)
         followup: Any = interaction.followup  # its overloads do not take MISSING for content or view
         sent = [
@@ -118,8 +120,8 @@ class AskCog(commands.Cog):
                     Scope.of_server(message.guild.id if message.guild else None),
                     after=self.bot.conversations.before(message),
                 )
-            view = await self._feedback(
-                message.guild.id if message.guild else None, message.channel.id, message.author.id, answer
+            view = await logged_with_feedback(
+                self.bot, message.guild.id if message.guild else None, message.channel.id, message.author.id, answer
             )
             first, *rest = render_answer(answer)
             last_view = view if not rest else discord.utils.MISSING
@@ -185,25 +187,6 @@ class AskCog(commands.Cog):
             else "Answers now come as replies in the channel.",
             ephemeral=True,
         )
-
-    async def _feedback(
-        self, guild_id: int | None, channel_id: int | None, user_id: int, answer: Answer
-    ) -> discord.ui.View | Any:
-        """Log a question asked in a server (bot/server_data.py) and return the feedback buttons for its answer."""
-        if guild_id is None:
-            return discord.utils.MISSING  # only servers keep a question log
-        shown = [(q.article_id, q.title, q.text) for q in answer.quotes]
-        question_id = await asyncio.to_thread(
-            self.bot.server_data.log_question,
-            guild_id,
-            channel_id or 0,
-            user_id,
-            answer.question,
-            answer.searched,
-            answer.answered,
-            shown,
-        )
-        return feedback_view(question_id)
 
     async def _reply(self, message: discord.Message, text: str) -> None:
         try:

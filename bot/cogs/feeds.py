@@ -21,6 +21,7 @@ from discord.ext import commands, tasks
 
 from index import Feed, FeedError, FeedPoller, PollResult
 
+from ..arrivals import tell
 from ..permissions import manager_only
 from ..render import NO_MENTIONS, escape, plural, shorten
 
@@ -100,6 +101,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
             content=f"Following **{title}**; reading its {plural(len(parsed.items), 'item')} …"
         )
         result = await poller.poll(feed)
+        self._arrived(result)
         added = sum(r.status in ("added", "updated") for r in result.added)
         await interaction.edit_original_response(
             content=f"Following **{title}**: {plural(added, 'article')} added. New items are read every "
@@ -161,10 +163,18 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
     async def _ready(self) -> None:
         await self.bot.wait_until_ready()
 
+    def _arrived(self, result: PollResult) -> None:
+        """Tell the listeners (announcements, followed questions) what a poll added."""
+        collection = result.feed.collection
+        guild_id = int(collection) if collection.isdigit() else None
+        tell(self.bot, guild_id, result.added, "feed", result.feed.title or result.feed.url)
+
     async def report(self, results: builtins.list[PollResult]) -> None:
-        """Log what the polls added; tell a server once when one of its feeds keeps failing."""
+        """Log what the polls added and tell the listeners; tell a server once when one of its feeds keeps
+        failing."""
         for result in results:
             feed = result.feed
+            self._arrived(result)
             if result.added:
                 log.info("feed %s: %d new items", feed.url, result.new_items)
             if result.warn and feed.notify.isdigit():

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from index import SUPPORTED_TYPES, AddResult, Article, ArticleError, Deadline, Scope, check_file
 
+from ..arrivals import tell
 from ..confirm import ConfirmView
 from ..permissions import manager_only
 from ..render import NO_MENTIONS, byline, escape, plural, shorten
@@ -107,6 +108,7 @@ class ManageCog(commands.Cog):
         await interaction.edit_original_response(
             content=describe(result, article.outlet, article.published, shared=everywhere), allowed_mentions=NO_MENTIONS
         )
+        tell(self.bot, None if everywhere else interaction.guild_id, [result], "add")
 
     async def _read(self, interaction: discord.Interaction, file: discord.Attachment, deadline: Deadline) -> Article:
         name = file.filename

@@ -22,6 +22,7 @@ from discord.ext import commands
 
 from index import ArticleError, Deadline, Scope
 
+from ..arrivals import tell
 from ..permissions import manager_only
 from ..render import NO_MENTIONS, shorten
 
@@ -193,6 +194,7 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
             result.status,
         )
         await self._react(message, ADDED if result.status in ("added", "updated") else KNOWN)
+        tell(self.bot, message.guild.id, [result], "link")
 
     async def _react(self, message: discord.Message, emoji: str) -> None:
         try:

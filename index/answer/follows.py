@@ -60,6 +60,11 @@ class FollowedQuestions:
             if self._follows.pop(follow, None) is not None:
                 self._stacked = None
 
+    def ids(self) -> list[int]:
+        """The follow ids held."""
+        with self._lock:
+            return list(self._follows)
+
     def get(self, follow: int) -> tuple[str, np.ndarray] | None:
         """The question a follow asks, with its vector; None if it is not followed (any more)."""
         return self._follows.get(follow)

@@ -3,15 +3,10 @@ deleting a server's question log, over the fake Discord."""
 
 from __future__ import annotations
 
-import discord
 import pytest
 
-from bot.app import build_bot, open_server_data
-from bot.index_service import IndexService
-from index import FetchPolicy
-from tests.support.discord.fake_discord import running_client
 from tests.support.discord.fake_payloads import FakeMessage
-from tests.support.discord.servers import Servers
+from tests.support.discord.servers import Servers, restarted
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
 
@@ -49,37 +44,25 @@ async def test_feedback_counts_per_server_survives_a_restart_and_can_be_deleted(
     await press(servers, elsewhere, "Helpful")
 
     # The bot restarts: the buttons of answers sent before still work.
-    await servers.bot.close()
-    servers.bot.server_data.close()
-    service = IndexService(servers.bot.service.settings, servers.bot.service.index, FetchPolicy(allow_private=True))
-    with open_server_data(servers.bot.settings) as reopened:  # as the restarted process opens it
-        again = build_bot(service, servers.bot.settings, reopened, guild_ready_timeout=0.1)
-        async with running_client(fake, again, timeout=60):
-            for guild in (servers.a, servers.b):
-                again.tree.copy_global_to(guild=discord.Object(int(guild.id)))
-                await again.tree.sync(guild=discord.Object(int(guild.id)))
-            servers.bot = again
-            assert (
-                await press(servers, answer, "Helpful")
-                == "Thanks: noted as helpful (press the other button to change it)."
-            )
-            await press(servers, answer, "Helpful", user=servers.editor)
+    async with restarted(servers):
+        assert (
+            await press(servers, answer, "Helpful") == "Thanks: noted as helpful (press the other button to change it)."
+        )
+        await press(servers, answer, "Helpful", user=servers.editor)
 
-            shown = await stats_of(servers, servers.a)
-            assert (
-                shown["description"] == "2 questions asked, 1 answered, 1 not found; feedback: 100% helpful of 2 votes."
-            )
-            fields = {f["name"]: f["value"] for f in shown["fields"]}
-            assert fields["Most quoted articles"].startswith("North Korea's Kim Jong Un Congratulates Vladimir Putin")
-            assert fields["Recently not found (what to add next)"] == "• What is the capital of Peru?"
-            assert "election in Russia" not in str(shown), "another server's questions never show"
+        shown = await stats_of(servers, servers.a)
+        assert shown["description"] == "2 questions asked, 1 answered, 1 not found; feedback: 100% helpful of 2 votes."
+        fields = {f["name"]: f["value"] for f in shown["fields"]}
+        assert fields["Most quoted articles"].startswith("North Korea's Kim Jong Un Congratulates Vladimir Putin")
+        assert fields["Recently not found (what to add next)"] == "• What is the capital of Peru?"
+        assert "election in Russia" not in str(shown), "another server's questions never show"
 
-            forget = await servers.command("forget-questions", servers.a, servers.editor)
-            prompt = await forget.wait_for_original()
-            delete = await fake.send_component(prompt, button(prompt, "Delete"), user=servers.editor)
-            await delete.wait_for_response()
-            await fake.wait_for(lambda: "Deleted" in prompt.content or None, 10, "the deletion")
-            assert prompt.content == "Deleted 2 questions and their feedback."
-            assert (await stats_of(servers, servers.a))["description"].startswith("0 questions asked")
-            assert servers.bot.server_data.stats(int(servers.b.id)).asked == 1, "another server's log is untouched"
-            assert await press(servers, answer, "Helpful") == "This answer is no longer in the server's question log."
+        forget = await servers.command("forget-questions", servers.a, servers.editor)
+        prompt = await forget.wait_for_original()
+        delete = await fake.send_component(prompt, button(prompt, "Delete"), user=servers.editor)
+        await delete.wait_for_response()
+        await fake.wait_for(lambda: "Deleted" in prompt.content or None, 10, "the deletion")
+        assert prompt.content == "Deleted 2 questions and their feedback."
+        assert (await stats_of(servers, servers.a))["description"].startswith("0 questions asked")
+        assert servers.bot.server_data.stats(int(servers.b.id)).asked == 1, "another server's log is untouched"
+        assert await press(servers, answer, "Helpful") == "This answer is no longer in the server's question log."

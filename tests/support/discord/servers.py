@@ -58,6 +58,24 @@ async def two_servers(fake: FakeDiscord, index: ArticleIndex, **changes: Any) ->
             yield Servers(fake, bot, a, b, a_general, b_general, a_news, editor, reader)
 
 
+@asynccontextmanager
+async def restarted(servers: Servers) -> AsyncIterator[Servers]:
+    """The bot stopped and started again on the same index and server data, as a restarted process
+    opens them; `servers.bot` is the new one meanwhile."""
+    old = servers.bot
+    await old.close()
+    old.server_data.close()
+    service = IndexService(old.service.settings, old.service.index, FetchPolicy(allow_private=True, timeout=5))
+    with open_server_data(old.settings) as reopened:
+        bot = build_bot(service, old.settings, reopened, guild_ready_timeout=0.1)
+        async with running_client(servers.fake, bot, timeout=60):
+            for guild in (servers.a, servers.b):
+                bot.tree.copy_global_to(guild=discord.Object(int(guild.id)))
+                await bot.tree.sync(guild=discord.Object(int(guild.id)))
+            servers.bot = bot
+            yield servers
+
+
 async def final_text(interaction) -> str:
     """The text of a deferred reply once the bot has finished editing it."""
     await interaction.wait_for_response()

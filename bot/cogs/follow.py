@@ -1,0 +1,278 @@
+"""Followed questions: /follow, /following, /unfollow, and the notices posted when a new article answers one.
+
+A follow is kept with the server data (bot/follows.py). Each new article (an `Arrival`: /add, a watched
+link, a feed) is read against the open follows of the servers that see it, in a queue of its own
+(`ArticleIndex.answers_for`: the follows' vectors against the article's sentences first, the quote
+model on the few near ones); a follow it answers is claimed (one notice per follow and story, however
+many processes) and noticed in the channel where it was followed, mentioning its follower, as an answer
+is shown: the quote, its source and link, the feedback buttons, and an Unfollow button.
+
+The follows' vectors are held per server in memory and brought up to the database before each check,
+so that a restart, or a follow made in another process, needs no other signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index import MAX_QUESTION_CHARS, FollowAnswer, FollowedQuestions, QuestionError, Scope, check_question
+
+from ..arrivals import Arrival
+from ..feedback import logged_with_feedback
+from ..follows import MAX_PER_MEMBER, Follow, Follows, TooManyFollows
+from ..render import NO_MENTIONS, escape, render_answer, shorten
+
+if TYPE_CHECKING:
+    from ..client import ArticleBot
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("articlebot.audit")
+#: Arrivals waiting to be checked at most; past it the oldest wait and the add's reply is not held up.
+QUEUED = 1000
+
+
+def quoted(question: str) -> str:
+    return f"“{escape(shorten(question, 200))}”"
+
+
+class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button], template=r"unfollow:(?P<follow>\d+)"):
+    """Under a notice: its follower stops the follow; it keeps working after a restart."""
+
+    def __init__(self, follow_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Unfollow", style=discord.ButtonStyle.secondary, custom_id=f"unfollow:{follow_id}")
+        )
+        self.follow_id = follow_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> UnfollowButton:
+        return cls(int(match["follow"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot: ArticleBot = interaction.client
+        stopped = interaction.guild_id is not None and await asyncio.to_thread(
+            bot.server_data.follows.unfollow, interaction.guild_id, interaction.user.id, self.follow_id
+        )
+        await interaction.response.send_message(
+            "No longer following that question."
+            if stopped
+            else "Only its follower can stop this follow, and only while it is open (`/following` lists yours).",
+            ephemeral=True,
+        )
+
+
+class FollowCog(commands.Cog):
+    """Questions members follow, and the notices when an article answers them."""
+
+    def __init__(self, bot: ArticleBot) -> None:
+        self.bot = bot
+        self.queue: asyncio.Queue[Arrival] = asyncio.Queue(QUEUED)
+        self._questions: dict[int, FollowedQuestions] = {}  # per server, synced before each check
+        self._worker: asyncio.Task[None] | None = None
+        #: Arrivals checked since the cog loaded.
+        self.checked = 0
+
+    @property
+    def follows(self) -> Follows:
+        return self.bot.server_data.follows
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(UnfollowButton)
+        self._worker = asyncio.create_task(self._work())
+
+    async def cog_unload(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    # -- commands ------------------------------------------------------------------------------
+
+    @app_commands.guild_only()
+    @app_commands.command(name="follow", description="Be told here when a new article answers a question")
+    @app_commands.describe(
+        question="What you want to know, as you would /ask it",
+        keep_open="Tell me of every new story that answers it, not only the first",
+    )
+    async def follow(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+        keep_open: bool = False,
+    ) -> None:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        try:
+            question = check_question(question)
+        except QuestionError as exc:
+            await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
+            return
+        can = interaction.app_permissions
+        if not (can.send_messages and can.embed_links):
+            await interaction.response.send_message(
+                "I can't post answers in this channel (Send Messages and Embed Links): follow it in one where I can.",
+                ephemeral=True,
+            )
+            return
+        try:
+            follow = await asyncio.to_thread(
+                self.follows.follow,
+                interaction.guild_id,
+                interaction.channel_id,
+                interaction.user.id,
+                question,
+                keep_open,
+            )
+        except TooManyFollows as exc:
+            await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
+            return
+        audit.info("follow %s by %s in server %s", follow.id, interaction.user.id, interaction.guild_id)
+        until = "every new story that answers it" if keep_open else "the first article that answers it"
+        await interaction.response.send_message(
+            f"Following {quoted(question)}: I'll post {until} in this channel, mentioning you. "
+            "`/ask` gives what the articles say now; `/unfollow` stops it.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.guild_only()
+    @app_commands.command(name="following", description="The questions you follow in this server")
+    async def following(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        mine = await asyncio.to_thread(self.follows.following, interaction.guild_id, interaction.user.id)
+        if not mine:
+            text = "You follow no question here. `/follow` one, and I'll tell you when an article answers it."
+        else:
+            text = f"You follow {len(mine)} of at most {MAX_PER_MEMBER} questions here:\n" + "\n".join(
+                f"• {quoted(f.question)} in <#{f.channel_id}>, "
+                f"{'every new story' if f.keep_open else 'until its first answer'}"
+                for f in mine
+            )
+        await interaction.response.send_message(shorten(text, 2000), ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.guild_only()
+    @app_commands.command(name="unfollow", description="Stop following a question")
+    @app_commands.describe(question="The question (pick one of yours)")
+    async def unfollow(self, interaction: discord.Interaction, question: str) -> None:
+        assert interaction.guild_id is not None
+        mine = await asyncio.to_thread(self.follows.following, interaction.guild_id, interaction.user.id)
+        # The autocomplete gives the follow's id; a question typed out is matched by its text.
+        chosen = [f for f in mine if str(f.id) == question] or [
+            f for f in mine if f.question.casefold() == question.strip().casefold()
+        ]
+        stopped = bool(chosen) and await asyncio.to_thread(
+            self.follows.unfollow, interaction.guild_id, interaction.user.id, chosen[0].id
+        )
+        await interaction.response.send_message(
+            f"No longer following {quoted(chosen[0].question)}."
+            if stopped
+            else "You follow no such question here (`/following` lists yours).",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @unfollow.autocomplete("question")
+    async def own_follows(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        assert interaction.guild_id is not None
+        mine = await asyncio.to_thread(self.follows.following, interaction.guild_id, interaction.user.id)
+        wanted = current.strip().casefold()
+        return [
+            app_commands.Choice(name=shorten(f.question, 100), value=str(f.id))
+            for f in mine
+            if wanted in f.question.casefold()
+        ][:25]
+
+    # -- notices -------------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_articles_arrived(self, arrival: Arrival) -> None:
+        try:
+            self.queue.put_nowait(arrival)
+        except asyncio.QueueFull:
+            log.warning("followed questions: %d arrivals waiting; this one waits too", QUEUED)
+            await self.queue.put(arrival)
+
+    async def _work(self) -> None:
+        while True:
+            arrival = await self.queue.get()
+            try:
+                await self.check(arrival)
+            except Exception:  # one failed check must not stop the notices
+                log.exception("checking followed questions against %s failed", arrival)
+            finally:
+                self.checked += 1
+                self.queue.task_done()
+
+    async def check(self, arrival: Arrival) -> int:
+        """Notify the follows the arrival's articles answer, in the servers that see them; how many notices."""
+        guilds = (
+            [arrival.guild_id]
+            if arrival.guild_id is not None
+            else await asyncio.to_thread(self.follows.guilds)  # a shared article: every server that follows
+        )
+        sent = 0
+        for result in arrival.results:
+            article = await self.bot.service.article(result.article_id, Scope.everything())
+            if article is None:
+                continue  # removed meanwhile
+            for guild_id in guilds:
+                questions, open_follows = await self._synced(guild_id)
+                if not open_follows:
+                    continue
+                found = await asyncio.to_thread(
+                    self.bot.service.index.answers_for, questions, article.id, Scope.of_server(guild_id)
+                )
+                for answer in found:
+                    follow = open_follows.get(answer.follow)
+                    if follow is not None and await asyncio.to_thread(
+                        self.follows.claim, follow.id, article.story or article.id, article.id
+                    ):
+                        sent += await self._notify(follow, answer)
+        return sent
+
+    async def _synced(self, guild_id: int) -> tuple[FollowedQuestions, dict[int, Follow]]:
+        """The server's followed questions as the database holds them now, with their vectors."""
+        open_follows = {f.id: f for f in await asyncio.to_thread(self.follows.open_follows, guild_id)}
+        index = self.bot.service.index
+        questions = self._questions.setdefault(guild_id, FollowedQuestions(index.encoder.dim))
+        for gone in [i for i in questions.ids() if i not in open_follows]:
+            questions.remove(gone)
+        new = [f for i, f in open_follows.items() if questions.get(i) is None]
+        if new:
+            vectors = await asyncio.to_thread(index.question_vectors, [f.question for f in new])
+            for follow, vector in zip(new, vectors, strict=True):
+                questions.add(follow.id, follow.question, vector)
+        return questions, open_follows
+
+    async def _notify(self, follow: Follow, found: FollowAnswer) -> int:
+        """Post the notice of a follow in the channel where it was followed; 1 if it was posted."""
+        answer = found.answer
+        view = await logged_with_feedback(self.bot, follow.guild_id, follow.channel_id, follow.user_id, answer)
+        if follow.keep_open:
+            view.add_item(UnfollowButton(follow.id))
+            after = "I'll tell you of new stories too."
+        else:
+            after = "That was this follow's answer; `/follow` it again to hear of new stories."
+        channel = self.bot.get_partial_messageable(follow.channel_id, guild_id=follow.guild_id)
+        try:
+            message = await channel.send(
+                f"<@{follow.user_id}>, a new article answers the question you follow, {quoted(follow.question)}. "
+                + after,
+                embeds=render_answer(answer)[0],
+                view=view,
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(follow.user_id)]),
+            )
+        except discord.HTTPException as exc:  # the channel is gone, or the bot may no longer post there
+            log.warning("could not post the notice of follow %s in channel %s: %s", follow.id, follow.channel_id, exc)
+            return 0
+        audit.info(
+            "notice for follow %s in server %s: article %s", follow.id, follow.guild_id, answer.quotes[0].article_id
+        )
+        self.bot.conversations.remember([message.id], answer)
+        return 1

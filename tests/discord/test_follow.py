@@ -1,0 +1,109 @@
+"""Followed questions over the fake Discord: a question followed before its answer arrives is noticed,
+after a restart, in the channel where it was followed, mentioning its follower, with the right quote
+and the answer's buttons; /unfollow stops a follow; another server sees none of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cogs.follow import FollowCog
+from tests.support.discord.fake_payloads import FakeMessage
+from tests.support.discord.servers import Servers, final_text, restarted
+
+pytestmark = pytest.mark.both_stores  # the same tests with the server data and index in SQLite and in PostgreSQL
+
+MUSEUM = (
+    "Science museum opens\n\nA science museum opened downtown on Saturday with a planetarium and a hall of engines.\n\n"
+    "The architect Maria Lindqvist designed the building, which took four years to finish.\n\n"
+    "Tickets cost 12 euros, and children under six go free."
+)
+#: The same story from another outlet, lightly edited (index/ingest/stories.py: a near-copy).
+MUSEUM_COPY = MUSEUM.replace("Science museum opens", "New museum for the city").replace("12 euros", "14 euros")
+QUESTION = "Who designed the museum building?"
+
+
+def cog_of(servers: Servers) -> FollowCog:
+    cog = servers.bot.get_cog("FollowCog")
+    assert isinstance(cog, FollowCog)
+    return cog
+
+
+def labels(message: FakeMessage) -> list[str]:
+    return [c.get("label", "") for row in message.components for c in row["components"]]
+
+
+async def reply(servers: Servers, name: str, guild, user, **options) -> str:
+    sent = await (await servers.command(name, guild, user, **options)).wait_for_original()
+    assert sent.ephemeral
+    return sent.content
+
+
+async def add_museum(servers: Servers, name: str = "museum.txt", text: str = MUSEUM) -> None:
+    """Add an article in Port town, and wait until the followed questions have been checked against it."""
+    cog = cog_of(servers)
+    before = cog.checked
+    added = await final_text(await servers.command("add", servers.a, servers.editor, file=(name, text.encode())))
+    assert added.startswith("Added **"), added
+    await servers.fake.wait_for(lambda: cog.checked > before or None, 60, "the check of the new article")
+
+
+def notices(servers: Servers, channel) -> list[FakeMessage]:
+    return [m for m in servers.fake.bot_messages(channel) if "answers the question you follow" in m.content]
+
+
+@pytest.mark.asyncio
+async def test_a_follow_is_noticed_after_a_restart_with_the_right_quote_and_only_in_its_server(
+    servers: Servers,
+) -> None:
+    a, b = servers.a, servers.b
+    followed = await reply(servers, "follow", a, servers.reader, question=QUESTION)
+    assert followed.startswith(f"Following “{QUESTION}”: I'll post the first article that answers it in this channel")
+    await reply(servers, "follow", b, servers.editor, question=QUESTION, keep_open=True)  # Hill town's own follow
+    assert (await reply(servers, "following", a, servers.reader)).startswith("You follow 1 of at most 20 questions")
+    assert (await reply(servers, "following", b, servers.reader)).startswith("You follow no question here")
+
+    async with restarted(servers):
+        await add_museum(servers)
+        [notice] = notices(servers, servers.a_general)
+        assert notice.content.startswith(f"<@{servers.reader.id}>, a new article answers the question you follow")
+        assert [u.id for u in notice.mentions] == [servers.reader.id], "the follower, and nobody else, is pinged"
+        embed = notice.embeds[0]
+        assert embed["title"] == "Science museum opens"
+        assert "Maria Lindqvist designed the building" in embed["description"]
+        assert labels(notice) == ["Helpful", "Not helpful"], "a follow that closes after its answer has no Unfollow"
+        assert notices(servers, servers.b_general) == [], "Hill town does not see Port town's article"
+        assert (await reply(servers, "following", a, servers.reader)).startswith("You follow no question here")
+
+
+@pytest.mark.asyncio
+async def test_unfollow_stops_a_follow_and_an_open_follow_can_be_stopped_from_its_notice(servers: Servers) -> None:
+    a = servers.a
+    await reply(servers, "follow", a, servers.reader, question=QUESTION)
+    await reply(servers, "follow", a, servers.editor, question=QUESTION, keep_open=True)
+    complete = await servers.fake.send_autocomplete(
+        "unfollow", user=servers.reader, channel=servers.a_general, focused="question", value="museum"
+    )
+    await complete.wait_for_response()
+    [choice] = complete.choices
+    assert choice["name"] == QUESTION
+    stopped = await reply(servers, "unfollow", a, servers.reader, question=choice["value"])
+    assert stopped == f"No longer following “{QUESTION}”."
+    assert await reply(servers, "unfollow", a, servers.reader, question=choice["value"]) == (
+        "You follow no such question here (`/following` lists yours)."
+    )
+
+    await add_museum(servers)
+    [notice] = notices(servers, servers.a_general)
+    assert notice.content.startswith(f"<@{servers.editor.id}>"), "only the follow still open is noticed"
+    assert labels(notice) == ["Helpful", "Not helpful", "Unfollow"]
+    await add_museum(servers, "museum-copy.txt", MUSEUM_COPY)
+    assert len(notices(servers, servers.a_general)) == 1, "one notice per story: a near-copy adds none"
+    pressed = await servers.fake.send_component(notice, _custom_id(notice, "Unfollow"), user=servers.reader)
+    assert (await pressed.wait_for_original()).content.startswith("Only its follower can stop this follow")
+    pressed = await servers.fake.send_component(notice, _custom_id(notice, "Unfollow"), user=servers.editor)
+    assert (await pressed.wait_for_original()).content == "No longer following that question."
+    assert (await reply(servers, "following", a, servers.editor)).startswith("You follow no question here")
+
+
+def _custom_id(message: FakeMessage, label: str) -> str:
+    return next(c["custom_id"] for row in message.components for c in row["components"] if c.get("label") == label)
