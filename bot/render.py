@@ -64,8 +64,9 @@ def link(title: str, url: str) -> str:
     return f"**{label}**"
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" + ("" if count == 1 else "s")
+def plural(count: int, word: str, words: str = "") -> str:
+    """`count` and `word`, or its plural (`words`; default `word` + "s")."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
 def byline(outlet: str, published: str, *extra: str) -> str:

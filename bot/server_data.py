@@ -77,6 +77,9 @@ class ServerStats:
     most_cited: tuple[tuple[str, int], ...]  # (article title, times quoted)
     unanswered: tuple[str, ...]  # the most recent questions that found nothing
     voted_down: tuple[str, ...]  # the most recent questions whose answer was voted not helpful
+    following: int = 0  # open followed questions
+    noticed: int = 0  # notices sent to followers
+    announced: int = 0  # stories announced
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,7 @@ class ServerData:
                     (guild_id, LISTED),
                 )
             ]
+        following, noticed = self.follows.counts(guild_id)
         return ServerStats(
             int(asked),
             int(answered),
@@ -263,6 +267,9 @@ class ServerData:
             tuple(cited.most_common(LISTED)),
             tuple(unanswered),
             tuple(voted_down),
+            following,
+            noticed,
+            self.announcements.count(guild_id),
         )
 
     def is_empty(self) -> bool:

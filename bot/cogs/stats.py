@@ -30,7 +30,9 @@ def render_stats(stats: ServerStats) -> discord.Embed:
         colour=0x5865F2,
         description=(
             f"{plural(stats.asked, 'question')} asked, {stats.answered:,} answered, "
-            f"{stats.asked - stats.answered:,} not found; feedback: {ratio}."
+            f"{stats.asked - stats.answered:,} not found; feedback: {ratio}.\n"
+            f"{plural(stats.following, 'followed question')} open, {plural(stats.noticed, 'notice')} sent to "
+            f"followers; {plural(stats.announced, 'story', 'stories')} announced."
         ),
     )
 

@@ -51,7 +51,10 @@ async def test_feedback_counts_per_server_survives_a_restart_and_can_be_deleted(
         await press(servers, answer, "Helpful", user=servers.editor)
 
         shown = await stats_of(servers, servers.a)
-        assert shown["description"] == "2 questions asked, 1 answered, 1 not found; feedback: 100% helpful of 2 votes."
+        assert shown["description"] == (
+            "2 questions asked, 1 answered, 1 not found; feedback: 100% helpful of 2 votes.\n"
+            "0 followed questions open, 0 notices sent to followers; 0 stories announced."
+        )
         fields = {f["name"]: f["value"] for f in shown["fields"]}
         assert fields["Most quoted articles"].startswith("North Korea's Kim Jong Un Congratulates Vladimir Putin")
         assert fields["Recently not found (what to add next)"] == "• What is the capital of Peru?"
