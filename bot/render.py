@@ -150,6 +150,27 @@ def answer_text(answer: Answer) -> str | None:
     return "\n".join(line for line in lines if line) or None
 
 
+def lede(article: StoredArticle, chars: int) -> str:
+    """The article's first paragraph as a block quote, cut at a sentence end to about `chars`."""
+    return f"> {escape(shorten(article.text.split(chr(10))[0], chars))}"
+
+
+def render_announcement(article: StoredArticle, also: Sequence[str] = (), lede_chars: int = 700) -> discord.Embed:
+    """A new article as announced: its title linked, outlet and date, its lede (first paragraph) quoted
+    word for word; `also`: the outlets (or titles) of near-copies of the same story that came after."""
+    embed = discord.Embed(
+        title=shorten(article.title, EMBED_TITLE_LIMIT) or "Untitled",
+        url=article.url if article.url.startswith(("https://", "http://")) else None,
+        description=lede(article, lede_chars),
+        colour=ANSWER_COLOUR,
+    )
+    also = list(dict.fromkeys(a for a in also if a))
+    footer = byline(article.outlet, article.published, f"also in {', '.join(also)}" if also else "")
+    if footer:
+        embed.set_footer(text=shorten(footer, EMBED_FOOTER_LIMIT))
+    return embed
+
+
 def render_sources_page(articles: Sequence[StoredArticle], page: int) -> discord.Embed:
     """One page (0-based) of the article list, newest first."""
     pages = page_count(len(articles))
@@ -178,7 +199,7 @@ def render_article(article: StoredArticle, opening_chars: int = 600) -> discord.
     embed = discord.Embed(
         title=shorten(article.title, EMBED_TITLE_LIMIT) or "Untitled",
         url=article.url if article.url.startswith(("https://", "http://")) else None,
-        description=f"> {escape(shorten(article.text.split(chr(10))[0], opening_chars))}",
+        description=lede(article, opening_chars),
         colour=ANSWER_COLOUR,
     )
     for name, value in (("Outlet", article.outlet), ("Author", article.author), ("Date", article.published)):

@@ -3,6 +3,7 @@ announcements, stats."""
 
 from __future__ import annotations
 
+from .announce import AnnounceCog
 from .ask import AskCog
 from .feeds import FeedsCog
 from .follow import FollowCog
@@ -12,4 +13,4 @@ from .stats import StatsCog
 from .watch import WatchCog
 
 #: The cogs the bot loads, in this order (`bot/app.py: build_bot`).
-COGS = (AskCog, SourcesCog, ManageCog, WatchCog, FeedsCog, FollowCog, StatsCog)
+COGS = (AskCog, SourcesCog, ManageCog, WatchCog, FeedsCog, FollowCog, AnnounceCog, StatsCog)

@@ -277,9 +277,11 @@ class _GatewaySession:
         return (0 if guild_id is None else shard_of(guild_id, count)) == shard_id
 
 
-def _json_response(data: Any, status: int = 200) -> web.Response:
+def _json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     # Exactly "application/json": discord.py treats "application/json; charset=utf-8" as text.
-    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def _valid_shard(shard: Any) -> bool:
@@ -305,15 +307,21 @@ class FakeDiscord:
         response_deadline: float = 3.0,
         token_lifetime: float = 15 * 60.0,
         recommended_shards: int = 1,
+        message_rate: tuple[int, float] | None = None,
     ) -> None:
         """``privileged_intents`` are those enabled for the app in the developer portal;
-        ``recommended_shards`` is the shard count ``GET /gateway/bot`` answers (settable later)."""
+        ``recommended_shards`` is the shard count ``GET /gateway/bot`` answers (settable later);
+        ``message_rate``: Discord's limit on the bot's posts in one channel, (posts, seconds), told in
+        the X-RateLimit headers as Discord does (real Discord: 5 per 5 s); a post past it is answered
+        429 and is a violation. None: no limit (settable later)."""
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.privileged_intents = privileged_intents
         self.response_deadline = response_deadline
         self.token_lifetime = token_lifetime
         self.recommended_shards = recommended_shards
+        self.message_rate = message_rate
+        self._post_windows: dict[str, tuple[float, int]] = {}  # channel id -> (window start, posts in it)
         self._snowflake = SnowflakeFactory()
         self.application_id = self._snowflake()
         self.bot_user = FakeUser(self._snowflake(), bot_name, bot=True)
@@ -1336,8 +1344,36 @@ class FakeDiscord:
         channel = self._channel(request, Permission.READ_MESSAGE_HISTORY)
         return _json_response(self._rest_message_json(self._channel_message(request, channel)))
 
+    def _post_rate(self, channel: FakeChannel) -> dict[str, str] | web.Response:
+        """The X-RateLimit headers of a post in `channel` under `message_rate`, or the 429 past it."""
+        if self.message_rate is None:
+            return {}
+        limit, per = self.message_rate
+        now = asyncio.get_running_loop().time()
+        start, posts = self._post_windows.get(channel.id, (now, 0))
+        if now >= start + per:
+            start, posts = now, 0
+        reset_after = f"{start + per - now:.3f}"
+        if posts >= limit:
+            self.violations.append(f"POST /channels/{channel.id}/messages -> 429 past {limit} posts per {per}s")
+            return _json_response(
+                {"message": "You are being rate limited.", "retry_after": float(reset_after), "global": False},
+                429,
+                {"Via": "1.1 google", "Retry-After": reset_after},
+            )
+        self._post_windows[channel.id] = (start, posts + 1)
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(limit - posts - 1),
+            "X-RateLimit-Reset-After": reset_after,
+            "X-RateLimit-Bucket": f"messages-{channel.id}",
+        }
+
     async def _create_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request, Permission.SEND_MESSAGES)
+        rate = self._post_rate(channel)
+        if isinstance(rate, web.Response):
+            return rate
         body: JSON = request[_BODY] or {}
         reference = body.get("message_reference")
         referenced = None
@@ -1362,7 +1398,7 @@ class FakeDiscord:
         )
         self._apply_body(msg, body, request[_FILES], channel)
         await self._store_and_dispatch(msg)
-        return _json_response(msg.to_json())
+        return _json_response(msg.to_json(), headers=rate)
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)

@@ -1,0 +1,188 @@
+"""Announcements: /announce set|stop, and a post in the server's announce channel for each new article
+its feeds and watched channels bring.
+
+Each new article is one post: its title linked, outlet and date, its lede quoted word for word. A
+near-copy of a story already announced (index/ingest/stories.py) edits that post ("also in …") instead
+of posting again; an article already known (an update) posts nothing. One feed poll announces at most
+ANNOUNCED_AT_ONCE articles and says in one line how many more came (a new feed's backlog does not flood
+the channel). Posts go out one at a time from one queue, so they keep their order, and discord.py
+waits as Discord's rate-limit headers say. A channel the bot cannot post in stops the announcements
+and is reported once, privately, to the manager who chose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index import AddResult, Scope
+
+from ..announcements import AnnounceChannel, Announcements
+from ..arrivals import Arrival
+from ..permissions import manager_only
+from ..render import NO_MENTIONS, escape, plural, render_announcement, shorten
+
+if TYPE_CHECKING:
+    from ..client import ArticleBot
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("articlebot.audit")
+#: Articles announced from one add or feed poll at most; the rest are counted in one line.
+ANNOUNCED_AT_ONCE = 5
+#: Arrivals waiting to be announced at most.
+QUEUED = 1000
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class AnnounceCog(commands.GroupCog, group_name="announce", group_description="Announce new articles in a channel"):
+    """Posts the new articles of each server's feeds and watched channels in its announce channel."""
+
+    def __init__(self, bot: ArticleBot) -> None:
+        self.bot = bot
+        self.queue: asyncio.Queue[Arrival] = asyncio.Queue(QUEUED)
+        self._worker: asyncio.Task[None] | None = None
+        #: Arrivals handled since the cog loaded.
+        self.handled = 0
+
+    @property
+    def announcements(self) -> Announcements:
+        return self.bot.server_data.announcements
+
+    async def cog_load(self) -> None:
+        self._worker = asyncio.create_task(self._work())
+
+    async def cog_unload(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    # -- commands ------------------------------------------------------------------------------
+
+    @app_commands.command(name="set", description="Announce the new articles of feeds and watched channels here")
+    @app_commands.describe(channel="Where each new article is posted (title, outlet, date, its lede)")
+    @manager_only()
+    async def set(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        assert interaction.guild is not None
+        mine = channel.permissions_for(interaction.guild.me)
+        if not (mine.view_channel and mine.send_messages and mine.embed_links):
+            await interaction.response.send_message(
+                f"I can't post in {channel.mention}: give me View Channel, Send Messages and Embed Links there first.",
+                ephemeral=True,
+            )
+            return
+        await asyncio.to_thread(self.announcements.set_channel, interaction.guild.id, channel.id, interaction.user.id)
+        audit.info("announce in %s by %s in server %s", channel.id, interaction.user.id, interaction.guild.id)
+        await interaction.response.send_message(
+            f"New articles from this server's feeds and watched channels will be announced in {channel.mention}, "
+            f"one post per story, at most {ANNOUNCED_AT_ONCE} at once. `/announce stop` stops it.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="stop", description="Stop announcing new articles")
+    @manager_only()
+    async def stop(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        stopped = await asyncio.to_thread(self.announcements.stop, interaction.guild_id)
+        audit.info("announce stop by %s in server %s", interaction.user.id, interaction.guild_id)
+        await interaction.response.send_message(
+            "New articles are no longer announced." if stopped else "New articles were not announced.",
+            ephemeral=True,
+        )
+
+    # -- announcing ----------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_articles_arrived(self, arrival: Arrival) -> None:
+        if arrival.guild_id is None or arrival.via not in ("feed", "link") or not arrival.new:
+            return  # shared articles, and those a manager added by hand, are not announced
+        try:
+            self.queue.put_nowait(arrival)
+        except asyncio.QueueFull:
+            log.warning("announcements: %d arrivals waiting; this one waits too", QUEUED)
+            await self.queue.put(arrival)
+
+    async def _work(self) -> None:
+        while True:
+            arrival = await self.queue.get()
+            try:
+                await self.announce(arrival)
+            except Exception:  # one failed announcement must not stop the others
+                log.exception("announcing %s failed", arrival)
+            finally:
+                self.handled += 1
+                self.queue.task_done()
+
+    async def announce(self, arrival: Arrival) -> None:
+        assert arrival.guild_id is not None
+        where = await asyncio.to_thread(self.announcements.channel, arrival.guild_id)
+        if where is None or where.broken:
+            return
+        new = arrival.new
+        for result in new[:ANNOUNCED_AT_ONCE]:
+            if not await self._announce(where, result):
+                return
+        more = len(new) - ANNOUNCED_AT_ONCE
+        if more > 0:
+            text = f"… and {plural(more, 'more article')}" + (
+                f" from **{escape(shorten(arrival.source, 200))}**" if arrival.source else ""
+            )
+            await self._send(where, content=f"{text}: `/sources` lists them.", suppress_embeds=True)
+
+    async def _announce(self, where: AnnounceChannel, result: AddResult) -> bool:
+        """Post (or edit, for a near-copy) the announcement of one article; False if the channel is broken."""
+        scope = Scope.of_server(where.guild_id)
+        article = await self.bot.service.article(result.article_id, scope)
+        if article is None:
+            return True  # removed meanwhile
+        story = article.story or article.id
+        claim = await asyncio.to_thread(self.announcements.claim, where.guild_id, story, article.id, where.channel_id)
+        if claim.action == "post":
+            message = await self._send(where, embed=render_announcement(article))
+            if message is None:
+                return False
+            await asyncio.to_thread(self.announcements.posted, where.guild_id, story, message.id)
+        elif claim.action == "edit":
+            first, *copies = [await self.bot.service.article(a, scope) for a in claim.article_ids]
+            if first is None:
+                return True
+            embed = render_announcement(first, [c.outlet or c.title for c in copies if c is not None])
+            channel = self.bot.get_partial_messageable(claim.channel_id, guild_id=where.guild_id)
+            try:
+                await channel.get_partial_message(claim.message_id).edit(embed=embed)
+            except discord.HTTPException as exc:  # deleted by someone, say: the story was announced all the same
+                log.info("could not edit the announcement %s in %s: %s", claim.message_id, claim.channel_id, exc)
+        return True
+
+    async def _send(self, where: AnnounceChannel, **message) -> discord.Message | None:
+        """Post in the announce channel; None if the bot cannot (reported once to who chose the channel)."""
+        channel = self.bot.get_partial_messageable(where.channel_id, guild_id=where.guild_id)
+        try:
+            return await channel.send(allowed_mentions=NO_MENTIONS, **message)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            reason = "the channel is gone" if isinstance(exc, discord.NotFound) else "I may not post there"
+            if await asyncio.to_thread(self.announcements.broke, where.guild_id, where.channel_id, reason):
+                await self._report(where, reason)
+            return None
+        except discord.HTTPException:
+            log.warning("could not announce in channel %s", where.channel_id, exc_info=True)
+            return None
+
+    async def _report(self, where: AnnounceChannel, reason: str) -> None:
+        """Tell the manager who chose the announce channel, privately, that announcing stopped and why."""
+        guild = self.bot.get_guild(where.guild_id)
+        text = (
+            f"I could not announce new articles in <#{where.channel_id}>"
+            + (f" of **{escape(guild.name)}**" if guild else "")
+            + f": {reason}. Announcements are paused until a manager runs `/announce set` again."
+        )
+        log.warning("announcements in channel %s of server %s stopped: %s", where.channel_id, where.guild_id, reason)
+        try:
+            user = self.bot.get_user(where.set_by) or await self.bot.fetch_user(where.set_by)
+            await user.send(text, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("could not tell %s that announcements stopped", where.set_by, exc_info=True)

@@ -1,0 +1,152 @@
+"""Announcements over the fake Discord: a feed's new articles are announced once each, in order and
+within Discord's rate limit, its backlog capped with one line; a near-copy of an announced story from a
+watched link edits the post ("also in …"); a channel the bot cannot post in is reported once to the
+manager who chose it and not tried again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.cogs.announce import ANNOUNCED_AT_ONCE, AnnounceCog
+from bot.cogs.feeds import FeedsCog
+from tests.support.discord.fake_discord import Permission
+from tests.support.discord.fake_payloads import FakeMessage, Overwrite
+from tests.support.discord.servers import Servers, final_text
+from tests.support.feed_site import FeedSite, serving_feeds
+from tests.support.web import QuietHandler, serving
+
+pytestmark = pytest.mark.both_stores  # the same tests with the server data, feeds and index in SQLite and in PostgreSQL
+
+STRIKE = (
+    "Dock workers at the port of Eastham ended their nine-day strike on Friday after winning a pay rise of "
+    "5 percent, the union said. Cranes were working again by the evening shift, and the first container ship "
+    "since the walkout left the harbour before midnight. The port authority said it expected the backlog of "
+    "some 40 vessels to clear within two weeks."
+)
+#: The same story as a wire service ran it: another headline, another outlet, one sentence changed.
+STRIKE_WIRE = STRIKE.replace("by the evening shift", "by late afternoon")
+
+
+def page(title: str, outlet: str, body: str) -> bytes:
+    return (
+        f"<html><head><title>{title}</title><meta property='og:site_name' content='{outlet}'></head>"
+        f"<body><article><h1>{title}</h1><p>{body}</p></article></body></html>"
+    ).encode()
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    class Handler(QuietHandler):
+        pages = {
+            "/port/strike": page("Harbour strike ends", "Port News", STRIKE),
+            "/wire/strike": page("Eastham dockers back at work after pay deal", "Reuters", STRIKE_WIRE),
+        }
+
+    with serving(Handler) as base:
+        yield base
+
+
+def cog_of(servers: Servers) -> AnnounceCog:
+    cog = servers.bot.get_cog("AnnounceCog")
+    assert isinstance(cog, AnnounceCog)
+    return cog
+
+
+async def handled(servers: Servers, count: int) -> None:
+    """Wait until the announcements cog has handled `count` arrivals since it loaded."""
+    cog = cog_of(servers)
+    await servers.fake.wait_for(lambda: cog.handled >= count or None, 60, f"{count} arrivals announced")
+
+
+async def announce_in_news(servers: Servers) -> None:
+    reply = await (
+        await servers.command("announce set", servers.a, servers.editor, channel=servers.a_news)
+    ).wait_for_original()
+    assert reply.ephemeral and reply.content.startswith("New articles from this server's feeds and watched channels")
+
+
+def titles(posts: list[FakeMessage]) -> list[str]:
+    return [p.embeds[0]["title"] if p.embeds else p.content for p in posts]
+
+
+@pytest.mark.asyncio
+async def test_a_feeds_articles_are_announced_once_in_order_within_the_rate_limit(servers: Servers) -> None:
+    servers.fake.message_rate = (2, 0.5)  # tighter than Discord's 5 per 5 s: the posts must wait for it
+    await announce_in_news(servers)
+    site = FeedSite(items=8)
+    with serving_feeds(site) as base:
+        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        await handled(servers, 1)
+        posts = servers.fake.bot_messages(servers.a_news)
+        newest = [f"Bridge report {n}" for n in range(7, 7 - ANNOUNCED_AT_ONCE, -1)]
+        assert titles(posts) == [*newest, "… and 3 more articles from **Port News**: `/sources` lists them."]
+        first = posts[0].embeds[0]
+        assert first["url"] == f"{base}/item/7"
+        assert first["description"] == (
+            "> Engineers inspected bridge number 7 over the river on Monday and found 9 cracked girders, the council said."
+        )
+        assert first["footer"]["text"].startswith("Port News · 2023-1")
+
+        feeds = servers.bot.get_cog("FeedsCog")
+        assert isinstance(feeds, FeedsCog)
+        site.items.append(8)
+        [feed] = servers.bot.service.feeds.feeds(servers.a.id)
+        await feeds.report(await feeds.poller().poll_all([feed]))  # as the schedule does
+        await handled(servers, 2)
+        site.items.append(9)
+        await feeds.report(await feeds.poller().poll_all([feed]))
+        await handled(servers, 3)
+        assert titles(servers.fake.bot_messages(servers.a_news))[-2:] == ["Bridge report 8", "Bridge report 9"]
+        assert len(servers.fake.bot_messages(servers.a_news)) == ANNOUNCED_AT_ONCE + 3, "nothing announced twice"
+        stats = await (await servers.command("stats", servers.a, servers.editor)).wait_for_original()
+        assert stats.embeds[0]["description"].endswith(f"{ANNOUNCED_AT_ONCE + 2} stories announced.")
+    assert servers.fake.bot_messages(servers.b_general) == []
+
+
+@pytest.mark.asyncio
+async def test_a_near_copy_of_an_announced_story_edits_its_post(servers: Servers, site: str) -> None:
+    await announce_in_news(servers)
+    await (await servers.command("watch add", servers.a, servers.editor, channel=servers.a_general)).wait_for_original()
+    await servers.fake.send_message(servers.a_general, servers.reader, f"Strike over: {site}/port/strike")
+    await handled(servers, 1)
+    [post] = servers.fake.bot_messages(servers.a_news)
+    assert post.embeds[0]["title"] == "Harbour strike ends" and post.embeds[0]["footer"]["text"] == "Port News"
+    assert post.embeds[0]["description"].startswith("> Dock workers at the port of Eastham ended their nine-day")
+
+    await servers.fake.send_message(servers.a_general, servers.reader, f"Wire copy: {site}/wire/strike")
+    await handled(servers, 2)
+    [post] = servers.fake.bot_messages(servers.a_news)
+    assert post.edits and post.embeds[0]["footer"]["text"] == "Port News · also in Reuters"
+    assert post.embeds[0]["title"] == "Harbour strike ends", "the post stays the first article's"
+
+    # The same link again is an article already known: nothing is announced or edited.
+    known = await servers.fake.send_message(servers.a_general, servers.reader, f"{site}/port/strike")
+    await servers.fake.wait_for(lambda: known.reactions or None, 30, "the known link's reaction")
+    assert len(servers.fake.bot_messages(servers.a_news)) == 1 and len(post.edits) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_channel_the_bot_cannot_post_in_is_reported_once_to_who_chose_it(servers: Servers) -> None:
+    await announce_in_news(servers)
+    bot_member = servers.a.members[servers.fake.bot_user.id]
+    servers.a_news.overwrites[bot_member.id] = (1, Overwrite(deny=Permission.SEND_MESSAGES))
+    site = FeedSite(items=2)
+    with serving_feeds(site) as base:
+        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        await handled(servers, 1)
+        feeds = servers.bot.get_cog("FeedsCog")
+        assert isinstance(feeds, FeedsCog)
+        site.items.append(2)
+        [feed] = servers.bot.service.feeds.feeds(servers.a.id)
+        await feeds.report(await feeds.poller().poll_all([feed]))
+        await handled(servers, 2)
+    refused = servers.fake.take_violations()
+    assert refused == [f"POST /channels/{servers.a_news.id}/messages -> 403" + refused[0].split("-> 403", 1)[1]]
+    assert len(refused) == 1, "tried once, not again for the next poll"
+    [told] = servers.fake.bot_messages(servers.fake.dm_channel(servers.editor))
+    assert told.content == (
+        f"I could not announce new articles in <#{servers.a_news.id}> of **Port town**: I may not post there. "
+        "Announcements are paused until a manager runs `/announce set` again."
+    )
