@@ -60,3 +60,19 @@ def test_the_architecture_page_has_a_line_for_every_module() -> None:
         if p.name != "__init__.py" or p.parent.name in ("index", "cogs")
     ]
     assert modules and sorted(m for m in modules if m not in listed) == []
+
+
+def test_every_command_the_bot_has_is_in_the_readme_table_and_docs_discord() -> None:
+    from bot.cogs import COGS
+
+    commands = [
+        f"/{cog.__cog_group_name__} {command.name}" if cog.__cog_is_app_commands_group__ else f"/{command.name}"
+        for cog in COGS
+        for command in cog.__cog_app_commands__
+    ]
+    table = [line for line in README.splitlines() if line.startswith("| `/")]
+    assert len(commands) >= 18
+    for command in commands:
+        shown = re.compile(re.escape(f"`{command}") + r"[`\s]")
+        assert any(shown.search(row) for row in table), f"{command} is not in the README's table"
+        assert shown.search(DISCORD), f"{command} is not in docs/discord.md"
