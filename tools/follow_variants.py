@@ -15,6 +15,7 @@ from index.measure.follow_eval import follow_eval
 
 #: (bar, follows asked in full, nearness floor, decided with the reader)
 VARIANTS = (
+    (0.0, 16, 0.35, False),
     (0.1, 16, 0.35, False),
     (0.2, 16, 0.35, False),
     (0.3, 16, 0.35, False),
@@ -31,12 +32,16 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     args = parser.parse_args()
     settings = Settings.from_env()
-    print("probability  bar  asked  floor  notices  recall  precision  unanswerable notified  check p50 ms")
+    print(
+        "probability  bar  asked  floor  notices  recall  on target  precision  any quote  unanswerable notified  "
+        "check p50 ms"
+    )
     for bar, asked, floor, with_reader in VARIANTS:
         r = follow_eval(args.dataset, settings, min_score=bar, asked=asked, floor=floor, with_reader=with_reader)
         print(
             f"{'score' if with_reader else 'support':11}  {bar:.1f}  {asked:5}  {floor:5.2f}  {r.notices:7}  "
-            f"{r.recall:6.3f}  {r.precision:9.3f}  {r.unanswerable_notified:21.3f}  {r.check_p50_ms:12.0f}"
+            f"{r.recall:6.3f}  {r.recall_on_target:9.3f}  {r.precision:9.3f}  {r.precision_any_quote:9.3f}  "
+            f"{r.unanswerable_notified:21.3f}  {r.check_p50_ms:12.0f}"
         )
 
 
