@@ -372,3 +372,36 @@ async def test_a_process_killed_while_adding_loses_nothing_acknowledged_and_the_
             assert database_damage(postgres_url) == []
 
         assert [await bot.stop() for bot in pair.bots] == [0, 0], "SIGTERM stops each process cleanly"
+
+
+@pytest.mark.asyncio
+async def test_a_follow_made_through_one_process_is_noticed_once_when_the_other_shares_its_answer(
+    fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path
+) -> None:
+    async with two_processes(fake_discord, postgres_url, tmp_path, encoder) as pair:
+        world = pair.world
+        following = await fake_discord.send_command(
+            "follow",
+            user=world.reader,
+            channel=world.hill.general,
+            options={"question": LIBRARY_QUESTION, "keep_open": True},
+        )
+        assert (await following.wait_for_original()).content.startswith(f"Following “{LIBRARY_QUESTION}”")
+        assert following.shard == (1, 2), "followed through process 1 (Hill town's shard)"
+
+        # Process 0 shares an article that answers it: it reads the follows of every server from the database.
+        adding = await add_file(pair, "library.txt", LIBRARY, everywhere=True)
+        assert (await until_reply(fake_discord, adding)).startswith("Added **Library reopens**")
+        notice = await fake_discord.wait_for_message(
+            world.hill.general, check=lambda m: "answers the question you follow" in m.content, timeout=60
+        )
+        assert notice.content.startswith(f"<@{world.reader.id}>")
+        assert "reopened on Monday" in notice.embeds[0]["description"]
+
+        # The same story again (a near-copy under another headline) notices nothing more: one notice per story.
+        copy = LIBRARY.replace("Library reopens", "Library open again").replace("longer hours", "longer opening hours")
+        again = await add_file(pair, "library-copy.txt", copy, everywhere=True)
+        assert (await until_reply(fake_discord, again)).startswith("Added **Library open again**")
+        await asyncio.sleep(2)  # time for a second notice, were there one: nothing signals its absence
+        notices = [m for m in fake_discord.bot_messages(world.hill.general) if "you follow" in m.content]
+        assert notices == [notice]
