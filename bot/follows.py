@@ -158,6 +158,22 @@ class Follows:
             return False
         return True
 
+    def release(self, follow_id: int, story: str) -> None:
+        """Give back a claim whose notice could not be sent (Discord failed): the story may notify again,
+        and a follow its claim closed is open again."""
+        with self._lock, self._db.transaction():
+            self._db.change("DELETE FROM follow_notices WHERE follow_id = ? AND story = ?", (follow_id, story))
+            self._db.change(
+                "UPDATE follows SET closed_at = '' WHERE id = ? AND keep_open = 0 AND closed_at <> '' "
+                "AND NOT EXISTS (SELECT 1 FROM follow_notices WHERE follow_id = ?)",
+                (follow_id, follow_id),
+            )
+
+    def end(self, follow_id: int) -> None:
+        """Close a follow whatever its member: its channel is gone, or the bot may no longer post there."""
+        with self._lock:
+            self._db.change("UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''", (_now(), follow_id))
+
     def guilds(self) -> list[int]:
         """The servers with open follows."""
         with self._lock:

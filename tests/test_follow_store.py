@@ -91,3 +91,17 @@ def test_a_story_noticed_before_does_not_close_a_follow_silently(tmp_path: Path,
         assert [f.id for f in follows.following(GUILD, ALICE)] == [kept.id], "and the follow is still open"
         assert follows.claim(kept.id, "story-2", "article-2")
         assert follows.following(GUILD, ALICE) == []
+
+
+def test_a_notice_that_could_not_be_sent_is_given_back(tmp_path: Path, database_url: str) -> None:
+    with follows_in(tmp_path, database_url) as follows:
+        once = follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
+        assert follows.claim(once.id, "story-1", "article-1") and follows.following(GUILD, ALICE) == []
+        follows.release(once.id, "story-1")  # Discord failed: the follow is open again, the story unclaimed
+        assert [f.id for f in follows.following(GUILD, ALICE)] == [once.id]
+        assert follows.claim(once.id, "story-1", "article-1")
+        assert follows.counts(GUILD) == (0, 1)
+
+        kept = follows.follow(GUILD, CHANNEL, BOB, "Has the Fed cut rates?", keep_open=True)
+        follows.end(kept.id)  # its channel is gone
+        assert follows.following(GUILD, BOB) == [] and not follows.claim(kept.id, "story-2", "article-2")

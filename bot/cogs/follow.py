@@ -228,12 +228,11 @@ class FollowCog(commands.Cog):
                 found = await asyncio.to_thread(
                     self.bot.service.index.answers_for, questions, article.id, Scope.of_server(guild_id)
                 )
+                story = article.story or article.id
                 for answer in found:
                     follow = open_follows.get(answer.follow)
-                    if follow is not None and await asyncio.to_thread(
-                        self.follows.claim, follow.id, article.story or article.id, article.id
-                    ):
-                        sent += await self._notify(follow, answer)
+                    if follow is not None and await asyncio.to_thread(self.follows.claim, follow.id, story, article.id):
+                        sent += await self._notify(follow, answer, story)
         return sent
 
     async def _synced(self, guild_id: int) -> tuple[FollowedQuestions, dict[int, Follow]]:
@@ -250,8 +249,10 @@ class FollowCog(commands.Cog):
                 questions.add(follow.id, follow.question, vector)
         return questions, open_follows
 
-    async def _notify(self, follow: Follow, found: FollowAnswer) -> int:
-        """Post the notice of a follow in the channel where it was followed; 1 if it was posted."""
+    async def _notify(self, follow: Follow, found: FollowAnswer, story: str) -> int:
+        """Post the notice of a follow (claimed for `story`) in the channel where it was followed; 1 if it was
+        posted. A channel that is gone, or where the bot may no longer post, ends the follow; another
+        failure gives the claim back, so that a later story may notify it."""
         answer = found.answer
         view = await logged_with_feedback(self.bot, follow.guild_id, follow.channel_id, follow.user_id, answer)
         if follow.keep_open:
@@ -268,8 +269,13 @@ class FollowCog(commands.Cog):
                 view=view,
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(follow.user_id)]),
             )
-        except discord.HTTPException as exc:  # the channel is gone, or the bot may no longer post there
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.warning("follow %s ends: cannot post in channel %s (%s)", follow.id, follow.channel_id, exc)
+            await asyncio.to_thread(self.follows.end, follow.id)
+            return 0
+        except discord.HTTPException as exc:
             log.warning("could not post the notice of follow %s in channel %s: %s", follow.id, follow.channel_id, exc)
+            await asyncio.to_thread(self.follows.release, follow.id, story)
             return 0
         audit.info(
             "notice for follow %s in server %s: article %s", follow.id, follow.guild_id, answer.quotes[0].article_id

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from bot.cogs.follow import FollowCog
-from tests.support.discord.fake_payloads import FakeMessage
+from tests.support.discord.fake_discord import Permission
+from tests.support.discord.fake_payloads import FakeMessage, Overwrite
 from tests.support.discord.servers import Servers, final_text, restarted
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data and index in SQLite and in PostgreSQL
@@ -118,3 +119,14 @@ async def test_unfollow_stops_a_follow_and_an_open_follow_can_be_stopped_from_it
 
 def _custom_id(message: FakeMessage, label: str) -> str:
     return next(c["custom_id"] for row in message.components for c in row["components"] if c.get("label") == label)
+
+
+@pytest.mark.asyncio
+async def test_a_follow_whose_channel_the_bot_may_no_longer_post_in_ends(servers: Servers) -> None:
+    await reply(servers, "follow", servers.a, servers.reader, question=QUESTION, keep_open=True)
+    bot_member = servers.a.members[servers.fake.bot_user.id]
+    servers.a_general.overwrites[bot_member.id] = (1, Overwrite(deny=Permission.SEND_MESSAGES))
+    await add_museum(servers)
+    refused = servers.fake.take_violations()
+    assert len(refused) == 1 and refused[0].startswith(f"POST /channels/{servers.a_general.id}/messages -> 403")
+    assert servers.bot.server_data.follows.following(int(servers.a.id), int(servers.reader.id)) == [], "it ended"
