@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from index import Database
+
+from .stamps import now_stamp
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS announce_channels (
@@ -59,10 +60,6 @@ class StoryClaim:
     article_ids: tuple[str, ...] = ()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class Announcements:
     """Every server's announce channel and announced stories, in SQLite or PostgreSQL."""
 
@@ -86,7 +83,7 @@ class Announcements:
                 "INSERT INTO announce_channels (guild_id, channel_id, set_by, set_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (guild_id) DO UPDATE SET channel_id = excluded.channel_id, set_by = excluded.set_by, "
                 "set_at = excluded.set_at, broken = ''",
-                (guild_id, channel_id, set_by, _now()),
+                (guild_id, channel_id, set_by, now_stamp()),
             )
 
     def stop(self, guild_id: int) -> bool:
@@ -112,7 +109,7 @@ class Announcements:
             row = self._db.one(
                 "INSERT INTO announced_stories (guild_id, story, channel_id, article_ids, announced_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, story) DO NOTHING RETURNING guild_id",
-                (guild_id, story, channel_id, json.dumps([article_id]), _now()),
+                (guild_id, story, channel_id, json.dumps([article_id]), now_stamp()),
             )
             if row is not None:
                 return StoryClaim("post", channel_id=channel_id, article_ids=(article_id,))

@@ -8,7 +8,9 @@ question, posting) runs in its own queue, never in the add's reply.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -16,6 +18,10 @@ from index import AddResult
 
 if TYPE_CHECKING:
     import discord
+
+log = logging.getLogger(__name__)
+#: Arrivals waiting for one listener at most; past it the adding cog waits for room.
+QUEUED = 1000
 
 #: What listeners implement: `async def on_articles_arrived(self, arrival: Arrival)`.
 EVENT = "articles_arrived"
@@ -44,3 +50,41 @@ def tell(bot: discord.Client, guild_id: int | None, results: Iterable[AddResult]
     stored = tuple(r for r in results if r.status in ("added", "updated"))
     if stored:
         bot.dispatch(EVENT, Arrival(guild_id, stored, via, source))
+
+
+class ArrivalQueue:
+    """A listener's arrivals, handled one at a time in the order they came, on a task of its own: the
+    listener's slow work never holds up an add, and one failure does not stop the next arrival."""
+
+    def __init__(self, what: str, handle: Callable[[Arrival], Awaitable[object]], size: int = QUEUED) -> None:
+        self._what = what
+        self._handle = handle
+        self._queue: asyncio.Queue[Arrival] = asyncio.Queue(size)
+        self._task: asyncio.Task[None] | None = None
+        #: Arrivals handled since it started.
+        self.handled = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._work(), name=f"articlebot {self._what}")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def put(self, arrival: Arrival) -> None:
+        try:
+            self._queue.put_nowait(arrival)
+        except asyncio.QueueFull:
+            log.warning("%s: %d arrivals waiting; this one waits too", self._what, self._queue.maxsize)
+            await self._queue.put(arrival)
+
+    async def _work(self) -> None:
+        while True:
+            arrival = await self._queue.get()
+            try:
+                await self._handle(arrival)
+            except Exception:
+                log.exception("%s of %s failed", self._what, arrival)
+            finally:
+                self.handled += 1
+                self._queue.task_done()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from index import Database
+
+from .stamps import now_stamp
 
 #: Open follows one member may have in one server.
 MAX_PER_MEMBER = 20
@@ -62,10 +63,6 @@ class TooManyFollows(Exception):
     """A member already follows as many questions in a server as one may."""
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class Follows:
     """The followed questions of every server, in SQLite or PostgreSQL."""
 
@@ -99,7 +96,7 @@ class Follows:
                 row = self._db.one(
                     "INSERT INTO follows (guild_id, channel_id, user_id, question, keep_open, followed_at) "
                     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    (guild_id, channel_id, user_id, question, int(keep_open), _now()),
+                    (guild_id, channel_id, user_id, question, int(keep_open), now_stamp()),
                 )
                 assert row is not None  # RETURNING gives the inserted row
                 follow_id = int(row[0])
@@ -129,7 +126,7 @@ class Follows:
             return (
                 self._db.change(
                     "UPDATE follows SET closed_at = ? WHERE id = ? AND guild_id = ? AND user_id = ? AND closed_at = ''",
-                    (_now(), follow_id, guild_id, user_id),
+                    (now_stamp(), follow_id, guild_id, user_id),
                 )
                 > 0
             )
@@ -145,14 +142,14 @@ class Follows:
                 claimed = self._db.one(
                     "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (follow_id, story) DO NOTHING RETURNING follow_id",
-                    (follow_id, story, article_id, _now()),
+                    (follow_id, story, article_id, now_stamp()),
                 )
                 if claimed is None:
                     return False  # this story was noticed already
                 # A follow that closes after one answer is closed by its notice. Of two processes claiming
                 # it at once for two stories, PostgreSQL lets the second find it closed: that one rolls back.
                 closing = "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''"
-                if not row[0] and self._db.change(closing, (_now(), follow_id)) == 0:
+                if not row[0] and self._db.change(closing, (now_stamp(), follow_id)) == 0:
                     raise _ClosedMeanwhile
         except _ClosedMeanwhile:
             return False
@@ -172,7 +169,9 @@ class Follows:
     def end(self, follow_id: int) -> None:
         """Close a follow whatever its member: its channel is gone, or the bot may no longer post there."""
         with self._lock:
-            self._db.change("UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''", (_now(), follow_id))
+            self._db.change(
+                "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''", (now_stamp(), follow_id)
+            )
 
     def guilds(self) -> list[int]:
         """The servers with open follows."""

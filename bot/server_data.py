@@ -16,7 +16,6 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from index import open_database
 
 from .announcements import Announcements
 from .follows import Follows
+from .stamps import now_stamp
 
 FILE_NAME = "servers.sqlite3"
 
@@ -207,7 +207,7 @@ class ServerData:
                     searched,
                     int(answered),
                     json.dumps([{"article_id": a, "title": t, "text": x} for a, t, x in quotes], ensure_ascii=False),
-                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    now_stamp(),
                 ),
             )
         assert row is not None  # RETURNING gives the inserted row

@@ -23,7 +23,7 @@ from discord.ext import commands
 from index import AddResult, Scope
 
 from ..announcements import AnnounceChannel, Announcements
-from ..arrivals import Arrival
+from ..arrivals import Arrival, ArrivalQueue
 from ..permissions import manager_only
 from ..render import NO_MENTIONS, escape, plural, render_announcement, shorten
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("articlebot.audit")
 #: Articles announced from one add or feed poll at most; the rest are counted in one line.
 ANNOUNCED_AT_ONCE = 5
-#: Arrivals waiting to be announced at most.
-QUEUED = 1000
 
 
 @app_commands.guild_only()
@@ -45,21 +43,17 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
-        self.queue: asyncio.Queue[Arrival] = asyncio.Queue(QUEUED)
-        self._worker: asyncio.Task[None] | None = None
-        #: Arrivals handled since the cog loaded.
-        self.handled = 0
+        self.arrivals = ArrivalQueue("announcing", self.announce)
 
     @property
     def announcements(self) -> Announcements:
         return self.bot.server_data.announcements
 
     async def cog_load(self) -> None:
-        self._worker = asyncio.create_task(self._work())
+        self.arrivals.start()
 
     async def cog_unload(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        self.arrivals.stop()
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -100,22 +94,7 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
     async def on_articles_arrived(self, arrival: Arrival) -> None:
         if arrival.guild_id is None or arrival.via not in ("feed", "link") or not arrival.new:
             return  # shared articles, and those a manager added by hand, are not announced
-        try:
-            self.queue.put_nowait(arrival)
-        except asyncio.QueueFull:
-            log.warning("announcements: %d arrivals waiting; this one waits too", QUEUED)
-            await self.queue.put(arrival)
-
-    async def _work(self) -> None:
-        while True:
-            arrival = await self.queue.get()
-            try:
-                await self.announce(arrival)
-            except Exception:  # one failed announcement must not stop the others
-                log.exception("announcing %s failed", arrival)
-            finally:
-                self.handled += 1
-                self.queue.task_done()
+        await self.arrivals.put(arrival)
 
     async def announce(self, arrival: Arrival) -> None:
         assert arrival.guild_id is not None

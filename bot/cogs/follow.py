@@ -24,7 +24,7 @@ from discord.ext import commands
 
 from index import MAX_QUESTION_CHARS, FollowAnswer, FollowedQuestions, QuestionError, Scope, check_question
 
-from ..arrivals import Arrival
+from ..arrivals import Arrival, ArrivalQueue
 from ..feedback import logged_with_feedback
 from ..follows import MAX_PER_MEMBER, Follow, Follows, TooManyFollows
 from ..render import NO_MENTIONS, escape, render_answer, shorten
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("articlebot.audit")
-#: Arrivals waiting to be checked at most; past it the oldest wait and the add's reply is not held up.
-QUEUED = 1000
 
 
 def quoted(question: str) -> str:
@@ -75,11 +73,8 @@ class FollowCog(commands.Cog):
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
-        self.queue: asyncio.Queue[Arrival] = asyncio.Queue(QUEUED)
+        self.arrivals = ArrivalQueue("checking followed questions", self.check)
         self._questions: dict[int, FollowedQuestions] = {}  # per server, synced before each check
-        self._worker: asyncio.Task[None] | None = None
-        #: Arrivals checked since the cog loaded.
-        self.checked = 0
 
     @property
     def follows(self) -> Follows:
@@ -87,11 +82,10 @@ class FollowCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(UnfollowButton)
-        self._worker = asyncio.create_task(self._work())
+        self.arrivals.start()
 
     async def cog_unload(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        self.arrivals.stop()
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -192,22 +186,7 @@ class FollowCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_articles_arrived(self, arrival: Arrival) -> None:
-        try:
-            self.queue.put_nowait(arrival)
-        except asyncio.QueueFull:
-            log.warning("followed questions: %d arrivals waiting; this one waits too", QUEUED)
-            await self.queue.put(arrival)
-
-    async def _work(self) -> None:
-        while True:
-            arrival = await self.queue.get()
-            try:
-                await self.check(arrival)
-            except Exception:  # one failed check must not stop the notices
-                log.exception("checking followed questions against %s failed", arrival)
-            finally:
-                self.checked += 1
-                self.queue.task_done()
+        await self.arrivals.put(arrival)
 
     async def check(self, arrival: Arrival) -> int:
         """Notify the follows the arrival's articles answer, in the servers that see them; how many notices."""

@@ -57,7 +57,7 @@ def cog_of(servers: Servers) -> AnnounceCog:
 async def handled(servers: Servers, count: int) -> None:
     """Wait until the announcements cog has handled `count` arrivals since it loaded."""
     cog = cog_of(servers)
-    await servers.fake.wait_for(lambda: cog.handled >= count or None, 60, f"{count} arrivals announced")
+    await servers.fake.wait_for(lambda: cog.arrivals.handled >= count or None, 60, f"{count} arrivals announced")
 
 
 async def announce_in_news(servers: Servers) -> None:

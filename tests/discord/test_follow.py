@@ -42,10 +42,10 @@ async def reply(servers: Servers, name: str, guild, user, **options) -> str:
 async def add_museum(servers: Servers, name: str = "museum.txt", text: str = MUSEUM) -> None:
     """Add an article in Port town, and wait until the followed questions have been checked against it."""
     cog = cog_of(servers)
-    before = cog.checked
+    before = cog.arrivals.handled
     added = await final_text(await servers.command("add", servers.a, servers.editor, file=(name, text.encode())))
     assert added.startswith("Added **"), added
-    await servers.fake.wait_for(lambda: cog.checked > before or None, 60, "the check of the new article")
+    await servers.fake.wait_for(lambda: cog.arrivals.handled > before or None, 60, "the check of the new article")
 
 
 async def stats_line(servers: Servers, guild) -> str:
