@@ -113,6 +113,11 @@ class Announcements:
             )
             if row is not None:
                 return StoryClaim("post", channel_id=channel_id, article_ids=(article_id,))
+            # Lock the story's row (a no-op update, in either database) before reading what it lists, so that
+            # two processes adding near-copies at once each add theirs.
+            self._db.change(
+                "UPDATE announced_stories SET story = story WHERE guild_id = ? AND story = ?", (guild_id, story)
+            )
             found = self._db.one(
                 "SELECT channel_id, message_id, article_ids FROM announced_stories WHERE guild_id = ? AND story = ?",
                 (guild_id, story),
@@ -127,6 +132,13 @@ class Announcements:
                 (json.dumps(list(ids)), guild_id, story),
             )
             return StoryClaim("edit", int(found[1]), int(found[0]), ids)
+
+    def release(self, guild_id: int, story: str) -> None:
+        """Give back the claim of a story whose post could not be sent, so that it may be announced later."""
+        with self._lock:
+            self._db.change(
+                "DELETE FROM announced_stories WHERE guild_id = ? AND story = ? AND message_id = 0", (guild_id, story)
+            )
 
     def posted(self, guild_id: int, story: str, message_id: int) -> None:
         """The story's post was sent: its near-copies edit this message."""

@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     import discord
 
 log = logging.getLogger(__name__)
-#: Arrivals waiting for one listener at most; past it the adding cog waits for room.
-QUEUED = 1000
-
 #: What listeners implement: `async def on_articles_arrived(self, arrival: Arrival)`.
 EVENT = "articles_arrived"
 
@@ -54,12 +51,13 @@ def tell(bot: discord.Client, guild_id: int | None, results: Iterable[AddResult]
 
 class ArrivalQueue:
     """A listener's arrivals, handled one at a time in the order they came, on a task of its own: the
-    listener's slow work never holds up an add, and one failure does not stop the next arrival."""
+    listener's slow work never holds up an add, and one failure does not stop the next arrival. Not
+    bounded: an arrival is a few ids, and they come no faster than articles are stored."""
 
-    def __init__(self, what: str, handle: Callable[[Arrival], Awaitable[object]], size: int = QUEUED) -> None:
+    def __init__(self, what: str, handle: Callable[[Arrival], Awaitable[object]]) -> None:
         self._what = what
         self._handle = handle
-        self._queue: asyncio.Queue[Arrival] = asyncio.Queue(size)
+        self._queue: asyncio.Queue[Arrival] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         #: Arrivals handled since it started.
         self.handled = 0
@@ -71,12 +69,8 @@ class ArrivalQueue:
         if self._task is not None:
             self._task.cancel()
 
-    async def put(self, arrival: Arrival) -> None:
-        try:
-            self._queue.put_nowait(arrival)
-        except asyncio.QueueFull:
-            log.warning("%s: %d arrivals waiting; this one waits too", self._what, self._queue.maxsize)
-            await self._queue.put(arrival)
+    def put(self, arrival: Arrival) -> None:
+        self._queue.put_nowait(arrival)
 
     async def _work(self) -> None:
         while True:

@@ -139,32 +139,35 @@ class Follows:
                 row = self._db.one("SELECT keep_open FROM follows WHERE id = ? AND closed_at = ''", (follow_id,))
                 if row is None:
                     return False
+                stamp = now_stamp()  # the notice's and the close's: `release` knows a close by its notice
                 claimed = self._db.one(
                     "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (follow_id, story) DO NOTHING RETURNING follow_id",
-                    (follow_id, story, article_id, now_stamp()),
+                    (follow_id, story, article_id, stamp),
                 )
                 if claimed is None:
                     return False  # this story was noticed already
                 # A follow that closes after one answer is closed by its notice. Of two processes claiming
                 # it at once for two stories, PostgreSQL lets the second find it closed: that one rolls back.
                 closing = "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''"
-                if not row[0] and self._db.change(closing, (now_stamp(), follow_id)) == 0:
+                if not row[0] and self._db.change(closing, (stamp, follow_id)) == 0:
                     raise _ClosedMeanwhile
         except _ClosedMeanwhile:
             return False
         return True
 
     def release(self, follow_id: int, story: str) -> None:
-        """Give back a claim whose notice could not be sent (Discord failed): the story may notify again,
-        and a follow its claim closed is open again."""
+        """Give back a claim whose notice could not be sent: the story may notify again, and a follow that
+        its claim closed (closed when the notice was claimed) is open again."""
         with self._lock, self._db.transaction():
-            self._db.change("DELETE FROM follow_notices WHERE follow_id = ? AND story = ?", (follow_id, story))
-            self._db.change(
-                "UPDATE follows SET closed_at = '' WHERE id = ? AND keep_open = 0 AND closed_at <> '' "
-                "AND NOT EXISTS (SELECT 1 FROM follow_notices WHERE follow_id = ?)",
-                (follow_id, follow_id),
+            notice = self._db.one(
+                "DELETE FROM follow_notices WHERE follow_id = ? AND story = ? RETURNING sent_at", (follow_id, story)
             )
+            if notice is not None:
+                self._db.change(
+                    "UPDATE follows SET closed_at = '' WHERE id = ? AND keep_open = 0 AND closed_at = ?",
+                    (follow_id, notice[0]),
+                )
 
     def end(self, follow_id: int) -> None:
         """Close a follow whatever its member: its channel is gone, or the bot may no longer post there."""

@@ -102,6 +102,15 @@ def test_a_notice_that_could_not_be_sent_is_given_back(tmp_path: Path, database_
         assert follows.claim(once.id, "story-1", "article-1")
         assert follows.counts(GUILD) == (0, 1)
 
+        # A follow noticed before, then followed again to close after one answer: a failed notice reopens it.
+        again = follows.follow(GUILD, CHANNEL, BOB, "Is the strike over?", keep_open=True)
+        assert follows.claim(again.id, "story-1", "article-1")
+        follows.follow(GUILD, CHANNEL, BOB, "Is the strike over?", keep_open=False)
+        assert follows.claim(again.id, "story-2", "article-2") and follows.following(GUILD, BOB) == []
+        follows.release(again.id, "story-2")
+        assert [f.id for f in follows.following(GUILD, BOB)] == [again.id]
+
         kept = follows.follow(GUILD, CHANNEL, BOB, "Has the Fed cut rates?", keep_open=True)
         follows.end(kept.id)  # its channel is gone
-        assert follows.following(GUILD, BOB) == [] and not follows.claim(kept.id, "story-2", "article-2")
+        assert not follows.claim(kept.id, "story-2", "article-2")
+        assert [f.id for f in follows.following(GUILD, BOB)] == [again.id]

@@ -36,6 +36,10 @@ audit = logging.getLogger("articlebot.audit")
 ANNOUNCED_AT_ONCE = 5
 
 
+class _Broken(Exception):
+    """The bot cannot post in the announce channel (reported): announcing stops there."""
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class AnnounceCog(commands.GroupCog, group_name="announce", group_description="Announce new articles in a channel"):
@@ -94,7 +98,7 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
     async def on_articles_arrived(self, arrival: Arrival) -> None:
         if arrival.guild_id is None or arrival.via not in ("feed", "link") or not arrival.new:
             return  # shared articles, and those a manager added by hand, are not announced
-        await self.arrivals.put(arrival)
+        self.arrivals.put(arrival)
 
     async def announce(self, arrival: Arrival) -> None:
         assert arrival.guild_id is not None
@@ -102,43 +106,49 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
         if where is None or where.broken:
             return
         new = arrival.new
-        for result in new[:ANNOUNCED_AT_ONCE]:
-            if not await self._announce(where, result):
-                return
-        more = len(new) - ANNOUNCED_AT_ONCE
-        if more > 0:
-            text = f"… and {plural(more, 'more article')}" + (
-                f" from **{escape(shorten(arrival.source, 200))}**" if arrival.source else ""
-            )
-            await self._send(where, content=f"{text}: `/sources` lists them.", suppress_embeds=True)
+        try:
+            for result in new[:ANNOUNCED_AT_ONCE]:
+                await self._announce(where, result)
+            more = len(new) - ANNOUNCED_AT_ONCE
+            if more > 0:
+                text = f"… and {plural(more, 'more article')}" + (
+                    f" from **{escape(shorten(arrival.source, 200))}**" if arrival.source else ""
+                )
+                await self._send(where, content=f"{text}: `/sources` lists them.", suppress_embeds=True)
+        except _Broken:
+            pass  # reported; nothing more is posted there until the channel is set again
 
-    async def _announce(self, where: AnnounceChannel, result: AddResult) -> bool:
-        """Post (or edit, for a near-copy) the announcement of one article; False if the channel is broken."""
+    async def _announce(self, where: AnnounceChannel, result: AddResult) -> None:
+        """Post (or edit, for a near-copy) the announcement of one article."""
         scope = Scope.of_server(where.guild_id)
         article = await self.bot.service.article(result.article_id, scope)
         if article is None:
-            return True  # removed meanwhile
+            return  # removed meanwhile
         story = article.story or article.id
         claim = await asyncio.to_thread(self.announcements.claim, where.guild_id, story, article.id, where.channel_id)
         if claim.action == "post":
-            message = await self._send(where, embed=render_announcement(article))
-            if message is None:
-                return False
-            await asyncio.to_thread(self.announcements.posted, where.guild_id, story, message.id)
+            message: discord.Message | None = None
+            try:
+                message = await self._send(where, embed=render_announcement(article))
+            finally:
+                if message is None:  # not sent (the channel broke, or Discord failed): it may be announced later
+                    await asyncio.to_thread(self.announcements.release, where.guild_id, story)
+            if message is not None:
+                await asyncio.to_thread(self.announcements.posted, where.guild_id, story, message.id)
         elif claim.action == "edit":
             first, *copies = [await self.bot.service.article(a, scope) for a in claim.article_ids]
             if first is None:
-                return True
+                return
             embed = render_announcement(first, [c.outlet or c.title for c in copies if c is not None])
             channel = self.bot.get_partial_messageable(claim.channel_id, guild_id=where.guild_id)
             try:
                 await channel.get_partial_message(claim.message_id).edit(embed=embed)
             except discord.HTTPException as exc:  # deleted by someone, say: the story was announced all the same
                 log.info("could not edit the announcement %s in %s: %s", claim.message_id, claim.channel_id, exc)
-        return True
 
     async def _send(self, where: AnnounceChannel, **message) -> discord.Message | None:
-        """Post in the announce channel; None if the bot cannot (reported once to who chose the channel)."""
+        """Post in the announce channel; None if Discord failed this once. _Broken if the bot cannot post
+        there (reported once to who chose the channel)."""
         channel = self.bot.get_partial_messageable(where.channel_id, guild_id=where.guild_id)
         try:
             return await channel.send(allowed_mentions=NO_MENTIONS, **message)
@@ -146,7 +156,7 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
             reason = "the channel is gone" if isinstance(exc, discord.NotFound) else "I may not post there"
             if await asyncio.to_thread(self.announcements.broke, where.guild_id, where.channel_id, reason):
                 await self._report(where, reason)
-            return None
+            raise _Broken from None
         except discord.HTTPException:
             log.warning("could not announce in channel %s", where.channel_id, exc_info=True)
             return None

@@ -186,7 +186,7 @@ class FollowCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_articles_arrived(self, arrival: Arrival) -> None:
-        await self.arrivals.put(arrival)
+        self.arrivals.put(arrival)
 
     async def check(self, arrival: Arrival) -> int:
         """Notify the follows the arrival's articles answer, in the servers that see them; how many notices."""
@@ -201,17 +201,25 @@ class FollowCog(commands.Cog):
             if article is None:
                 continue  # removed meanwhile
             for guild_id in guilds:
-                questions, open_follows = await self._synced(guild_id)
-                if not open_follows:
-                    continue
-                found = await asyncio.to_thread(
-                    self.bot.service.index.answers_for, questions, article.id, Scope.of_server(guild_id)
-                )
-                story = article.story or article.id
-                for answer in found:
-                    follow = open_follows.get(answer.follow)
-                    if follow is not None and await asyncio.to_thread(self.follows.claim, follow.id, story, article.id):
-                        sent += await self._notify(follow, answer, story)
+                try:
+                    sent += await self._check_server(guild_id, article.id, article.story or article.id)
+                except Exception:  # one server's failure (its database rows, say) does not keep the others waiting
+                    log.exception("checking the follows of server %s against article %s failed", guild_id, article.id)
+        return sent
+
+    async def _check_server(self, guild_id: int, article_id: str, story: str) -> int:
+        """Notify the follows of one server that an article (of `story`) answers; how many notices."""
+        questions, open_follows = await self._synced(guild_id)
+        if not open_follows:
+            return 0
+        found = await asyncio.to_thread(
+            self.bot.service.index.answers_for, questions, article_id, Scope.of_server(guild_id)
+        )
+        sent = 0
+        for answer in found:
+            follow = open_follows.get(answer.follow)
+            if follow is not None and await asyncio.to_thread(self.follows.claim, follow.id, story, article_id):
+                sent += await self._notify(follow, answer, story)
         return sent
 
     async def _synced(self, guild_id: int) -> tuple[FollowedQuestions, dict[int, Follow]]:
@@ -233,14 +241,16 @@ class FollowCog(commands.Cog):
         posted. A channel that is gone, or where the bot may no longer post, ends the follow; another
         failure gives the claim back, so that a later story may notify it."""
         answer = found.answer
-        view = await logged_with_feedback(self.bot, follow.guild_id, follow.channel_id, follow.user_id, answer)
-        if follow.keep_open:
-            view.add_item(UnfollowButton(follow.id))
-            after = "I'll tell you of new stories too."
-        else:
-            after = "That was this follow's answer; `/follow` it again to hear of new stories."
+        after = (
+            "I'll tell you of new stories too."
+            if follow.keep_open
+            else "That was this follow's answer; `/follow` it again to hear of new stories."
+        )
         channel = self.bot.get_partial_messageable(follow.channel_id, guild_id=follow.guild_id)
         try:
+            view = await logged_with_feedback(self.bot, follow.guild_id, follow.channel_id, follow.user_id, answer)
+            if follow.keep_open:
+                view.add_item(UnfollowButton(follow.id))
             message = await channel.send(
                 f"<@{follow.user_id}>, a new article answers the question you follow, {quoted(follow.question)}. "
                 + after,
@@ -252,8 +262,8 @@ class FollowCog(commands.Cog):
             log.warning("follow %s ends: cannot post in channel %s (%s)", follow.id, follow.channel_id, exc)
             await asyncio.to_thread(self.follows.end, follow.id)
             return 0
-        except discord.HTTPException as exc:
-            log.warning("could not post the notice of follow %s in channel %s: %s", follow.id, follow.channel_id, exc)
+        except Exception:  # Discord failed, or the connection: the claim goes back, unsent
+            log.exception("could not post the notice of follow %s in channel %s", follow.id, follow.channel_id)
             await asyncio.to_thread(self.follows.release, follow.id, story)
             return 0
         audit.info(

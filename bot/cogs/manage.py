@@ -105,10 +105,10 @@ class ManageCog(commands.Cog):
             " for every server" if everywhere else "",
             result.status,
         )
+        tell(self.bot, None if everywhere else interaction.guild_id, [result], "add")  # stored, whatever the reply
         await interaction.edit_original_response(
             content=describe(result, article.outlet, article.published, shared=everywhere), allowed_mentions=NO_MENTIONS
         )
-        tell(self.bot, None if everywhere else interaction.guild_id, [result], "add")
 
     async def _read(self, interaction: discord.Interaction, file: discord.Attachment, deadline: Deadline) -> Article:
         name = file.filename

@@ -29,6 +29,12 @@ STRIKE = (
 STRIKE_WIRE = STRIKE.replace("by the evening shift", "by late afternoon")
 
 
+FERRY = (
+    "The island ferry will sail every forty minutes from next week, the operator said, after two new boats "
+    "joined the fleet. Fares stay the same for residents, and bicycles travel free outside the morning rush."
+)
+
+
 def page(title: str, outlet: str, body: str) -> bytes:
     return (
         f"<html><head><title>{title}</title><meta property='og:site_name' content='{outlet}'></head>"
@@ -42,6 +48,7 @@ def site() -> Iterator[str]:
         pages = {
             "/port/strike": page("Harbour strike ends", "Port News", STRIKE),
             "/wire/strike": page("Eastham dockers back at work after pay deal", "Reuters", STRIKE_WIRE),
+            "/port/ferry": page("Ferry timetable changes", "Port News", FERRY),
         }
 
     with serving(Handler) as base:
@@ -121,10 +128,13 @@ async def test_a_near_copy_of_an_announced_story_edits_its_post(servers: Servers
     assert post.edits and post.embeds[0]["footer"]["text"] == "Port News · also in Reuters"
     assert post.embeds[0]["title"] == "Harbour strike ends", "the post stays the first article's"
 
-    # The same link again is an article already known: nothing is announced or edited.
-    known = await servers.fake.send_message(servers.a_general, servers.reader, f"{site}/port/strike")
-    await servers.fake.wait_for(lambda: known.reactions or None, 30, "the known link's reaction")
-    assert len(servers.fake.bot_messages(servers.a_news)) == 1 and len(post.edits) == 1
+    # The same link again is an article already known: nothing is announced or edited. (Links are read in
+    # order, so once the next new one is announced, the known one has been dealt with.)
+    await servers.fake.send_message(servers.a_general, servers.reader, f"{site}/port/strike")
+    await servers.fake.send_message(servers.a_general, servers.reader, f"{site}/port/ferry")
+    await handled(servers, 3)
+    assert titles(servers.fake.bot_messages(servers.a_news)) == ["Harbour strike ends", "Ferry timetable changes"]
+    assert len(post.edits) == 1
 
 
 @pytest.mark.asyncio

@@ -402,6 +402,16 @@ async def test_a_follow_made_through_one_process_is_noticed_once_when_the_other_
         copy = LIBRARY.replace("Library reopens", "Library open again").replace("longer hours", "longer opening hours")
         again = await add_file(pair, "library-copy.txt", copy, everywhere=True)
         assert (await until_reply(fake_discord, again)).startswith("Added **Library open again**")
-        await asyncio.sleep(2)  # time for a second notice, were there one: nothing signals its absence
+        # A new story that answers it notices again (the follow stays open): process 0 checks arrivals in
+        # order, so by then the near-copy has been checked.
+        other = "Library back after the flood\n\n" + (
+            "Six months after the flood, the city library reopened on Monday, its ground floor rebuilt and its "
+            "damaged books replaced with gifts from readers."
+        )
+        third = await add_file(pair, "library-flood.txt", other, everywhere=True)
+        assert (await until_reply(fake_discord, third)).startswith("Added **Library back after the flood**")
+        await fake_discord.wait_for_message(
+            world.hill.general, check=lambda m: "Library back" in str(m.embeds), timeout=60
+        )
         notices = [m for m in fake_discord.bot_messages(world.hill.general) if "you follow" in m.content]
-        assert notices == [notice]
+        assert [m.embeds[0]["title"] for m in notices] == ["Library reopens", "Library back after the flood"]

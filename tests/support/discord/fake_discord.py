@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import secrets
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -1353,7 +1354,7 @@ class FakeDiscord:
         start, posts = self._post_windows.get(channel.id, (now, 0))
         if now >= start + per:
             start, posts = now, 0
-        reset_after = f"{start + per - now:.3f}"
+        reset_after = f"{math.ceil((start + per - now) * 1000) / 1000:.3f}"  # rounded up: never early
         if posts >= limit:
             self.violations.append(f"POST /channels/{channel.id}/messages -> 429 past {limit} posts per {per}s")
             return _json_response(
