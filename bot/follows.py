@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS follows (
     closed_at TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS follows_member ON follows(guild_id, user_id);
+CREATE TABLE IF NOT EXISTS follow_versions (
+    guild_id BIGINT PRIMARY KEY,
+    version BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS follow_notices (
     follow_id BIGINT NOT NULL REFERENCES follows(id) ON DELETE CASCADE,
     story TEXT NOT NULL,
@@ -40,6 +44,12 @@ CREATE TABLE IF NOT EXISTS follow_notices (
 );
 """
 _COLUMNS = "id, guild_id, channel_id, user_id, question, keep_open, followed_at"
+#: A server's follows changed (one was made, changed, closed or reopened): its version goes up, so that a
+#: process holding them in memory reads them again (bot/cogs/follow.py), this one's change or another's.
+_CHANGED = (
+    "INSERT INTO follow_versions (guild_id, version) SELECT guild_id, 1 FROM follows WHERE id = ? "
+    "ON CONFLICT (guild_id) DO UPDATE SET version = follow_versions.version + 1"
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,7 @@ class Follows:
                 )
                 assert row is not None  # RETURNING gives the inserted row
                 follow_id = int(row[0])
+            self._db.change(_CHANGED, (follow_id,))
             found = self._db.one(f"SELECT {_COLUMNS} FROM follows WHERE id = ?", (follow_id,))
         assert found is not None
         return _follow(found)
@@ -122,14 +133,14 @@ class Follows:
 
     def unfollow(self, guild_id: int, user_id: int, follow_id: int) -> bool:
         """Stop a member's follow in this server; False if the member has no such open follow here."""
-        with self._lock:
-            return (
-                self._db.change(
-                    "UPDATE follows SET closed_at = ? WHERE id = ? AND guild_id = ? AND user_id = ? AND closed_at = ''",
-                    (now_stamp(), follow_id, guild_id, user_id),
-                )
-                > 0
+        with self._lock, self._db.transaction():
+            closed = self._db.change(
+                "UPDATE follows SET closed_at = ? WHERE id = ? AND guild_id = ? AND user_id = ? AND closed_at = ''",
+                (now_stamp(), follow_id, guild_id, user_id),
             )
+            if closed:
+                self._db.change(_CHANGED, (follow_id,))
+        return closed > 0
 
     def claim(self, follow_id: int, story: str, article_id: str) -> bool:
         """Claim the notice of a follow for a story, before sending it: True for exactly one caller, and
@@ -150,8 +161,10 @@ class Follows:
                 # A follow that closes after one answer is closed by its notice. Of two processes claiming
                 # it at once for two stories, PostgreSQL lets the second find it closed: that one rolls back.
                 closing = "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''"
-                if not row[0] and self._db.change(closing, (stamp, follow_id)) == 0:
-                    raise _ClosedMeanwhile
+                if not row[0]:
+                    if self._db.change(closing, (stamp, follow_id)) == 0:
+                        raise _ClosedMeanwhile
+                    self._db.change(_CHANGED, (follow_id,))
         except _ClosedMeanwhile:
             return False
         return True
@@ -163,18 +176,25 @@ class Follows:
             notice = self._db.one(
                 "DELETE FROM follow_notices WHERE follow_id = ? AND story = ? RETURNING sent_at", (follow_id, story)
             )
-            if notice is not None:
-                self._db.change(
-                    "UPDATE follows SET closed_at = '' WHERE id = ? AND keep_open = 0 AND closed_at = ?",
-                    (follow_id, notice[0]),
-                )
+            if notice is not None and self._db.change(
+                "UPDATE follows SET closed_at = '' WHERE id = ? AND keep_open = 0 AND closed_at = ?",
+                (follow_id, notice[0]),
+            ):
+                self._db.change(_CHANGED, (follow_id,))
 
     def end(self, follow_id: int) -> None:
         """Close a follow whatever its member: its channel is gone, or the bot may no longer post there."""
-        with self._lock:
-            self._db.change(
+        with self._lock, self._db.transaction():
+            if self._db.change(
                 "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''", (now_stamp(), follow_id)
-            )
+            ):
+                self._db.change(_CHANGED, (follow_id,))
+
+    def version(self, guild_id: int) -> int:
+        """A number that changes whenever a server's open follows do (in any process)."""
+        with self._lock:
+            row = self._db.one("SELECT version FROM follow_versions WHERE guild_id = ?", (guild_id,))
+        return int(row[0]) if row else 0
 
     def guilds(self) -> list[int]:
         """The servers with open follows."""
@@ -219,6 +239,7 @@ class Follows:
                     "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?)",
                     [(row[0], *notice) for notice in notices.get(old_id, ())],
                 )
+                self._db.change(_CHANGED, (row[0],))
                 copied += 1
                 guilds.add(int(guild_id))
         return copied, there, guilds

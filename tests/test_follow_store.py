@@ -114,3 +114,27 @@ def test_a_notice_that_could_not_be_sent_is_given_back(tmp_path: Path, database_
         follows.end(kept.id)  # its channel is gone
         assert not follows.claim(kept.id, "story-2", "article-2")
         assert [f.id for f in follows.following(GUILD, BOB)] == [again.id]
+
+
+def test_a_servers_version_changes_with_its_open_follows_and_only_then(tmp_path: Path, database_url: str) -> None:
+    with follows_in(tmp_path, database_url) as follows, follows_in(tmp_path / "other", database_url) as other:
+        process = other if database_url else follows  # on PostgreSQL, as another process sees it
+        seen = [follows.version(GUILD)]
+
+        def changed() -> bool:
+            seen.append(process.version(GUILD))
+            return seen[-1] != seen[-2]
+
+        once = follows.follow(GUILD, CHANNEL, ALICE, "Has the Fed cut rates?", keep_open=False)
+        assert changed()
+        kept = follows.follow(GUILD, CHANNEL, BOB, "Is the strike over?", keep_open=True)
+        assert changed()
+        follows.follow(OTHER_GUILD, CHANNEL, BOB, "Is the strike over?", keep_open=True)
+        assert not changed(), "another server's follows"
+        assert follows.claim(kept.id, "story-1", "article-1") and not changed(), "a follow kept open stays open"
+        assert follows.claim(once.id, "story-1", "article-1") and changed(), "closed by its notice"
+        follows.release(once.id, "story-1")
+        assert changed(), "open again"
+        assert follows.unfollow(GUILD, ALICE, once.id) and changed()
+        follows.end(kept.id)
+        assert changed()

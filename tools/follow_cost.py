@@ -6,7 +6,9 @@
 
 Printed: the decision alone (nearness, then the quote model over the article's chunks for the near
 follows; a bar no follow reaches, so nothing is quoted) and the whole check at the default bar (the
-reader then orders the quotes of the follows that pass), p50 and p95 per article.
+reader then orders the quotes of the follows that pass), p50 and p95 per article; and what the bot adds
+to each check (bot/cogs/follow.py): reading the server's follows' version, and reading the follows
+again after they changed, from a servers.sqlite3 holding them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bot.server_data import ServerData
 from index import ArticleIndex, FollowedQuestions, Settings, ingest_paths
 from index.measure.evaluate import read_jsonl, write_articles
 from index.measure.percentiles import percentile
@@ -49,11 +52,26 @@ def main() -> None:
                 whole.append((time.perf_counter() - started) * 1000)
         finally:
             index.close()
+        with ServerData(Path(tmp) / "servers") as data:
+            for n, question in enumerate(questions):
+                data.follows.follow(1, 2, 1000 + n // 20, question, keep_open=True)  # 20 follows per member
+            version, reread = [], []
+            for _ in ids:
+                started = time.perf_counter()
+                data.follows.version(1)
+                version.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                data.follows.open_follows(1)
+                reread.append((time.perf_counter() - started) * 1000)
     print(f"{len(follows):,} follows, {len(ids)} articles, {notices} notices at the default bar")
     print(
         f"decision per article       p50 {percentile(decision, 0.5):7.1f} ms   p95 {percentile(decision, 0.95):7.1f} ms"
     )
     print(f"with the notices' quotes   p50 {percentile(whole, 0.5):7.1f} ms   p95 {percentile(whole, 0.95):7.1f} ms")
+    print(
+        f"bot: follows' version      p50 {percentile(version, 0.5):7.2f} ms   p95 {percentile(version, 0.95):7.2f} ms"
+    )
+    print(f"bot: re-read after change  p50 {percentile(reread, 0.5):7.1f} ms   p95 {percentile(reread, 0.95):7.1f} ms")
 
 
 if __name__ == "__main__":
