@@ -8,7 +8,8 @@ Printed: the decision alone (nearness, then the quote model over the article's c
 follows; a bar no follow reaches, so nothing is quoted) and the whole check at the default bar (the
 reader then orders the quotes of the follows that pass), p50 and p95 per article; and what the bot adds
 to each check (bot/cogs/follow.py): reading the server's follows' version, and reading the follows
-again after they changed, from a servers.sqlite3 holding them.
+again after they changed, from a servers.sqlite3 holding them; and how many of these unrelated follows
+lower bars would let through to the reader.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def main() -> None:
                 started = time.perf_counter()
                 notices += len(index.answers_for(follows, article_id))
                 whole.append((time.perf_counter() - started) * 1000)
+            # How many unrelated follows a lower bar lets through to the reader, per article.
+            passing = {
+                bar: sorted(len(index.answers_for(follows, a, min_score=bar)) for a in ids) for bar in (0.1, 0.3)
+            }
         finally:
             index.close()
         with ServerData(Path(tmp) / "servers") as data:
@@ -68,6 +73,8 @@ def main() -> None:
         f"decision per article       p50 {percentile(decision, 0.5):7.1f} ms   p95 {percentile(decision, 0.95):7.1f} ms"
     )
     print(f"with the notices' quotes   p50 {percentile(whole, 0.5):7.1f} ms   p95 {percentile(whole, 0.95):7.1f} ms")
+    for bar, counts in passing.items():
+        print(f"follows passing {bar:.1f}       median {counts[len(counts) // 2]} per article, most {counts[-1]}")
     print(
         f"bot: follows' version      p50 {percentile(version, 0.5):7.2f} ms   p95 {percentile(version, 0.95):7.2f} ms"
     )

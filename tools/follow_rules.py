@@ -1,0 +1,115 @@
+"""Followed questions under other decision rules than one bar on one probability: every (follow,
+article) pair the check reads is recorded once, with the quote model's probability without the reader
+(`support`) and the reader's probability of the first quote (`score`), and each rule is then replayed
+over the arrivals as `eval --follows` runs them (a follow closes at its first notice).
+
+    python -m tools.follow_rules ../shared/eval/onestopqa-news [--asked 16] [--floor 0.35]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from index import ArticleIndex, FollowAnswer, FollowedQuestions, Settings, ingest_paths, scratch_store
+from index.measure.evaluate import halves, load_questions, on_target, read_jsonl, write_articles
+
+#: (support at least, score at least): the first is `eval --follows`' default rule.
+RULES = ((0.5, 0.0), (0.1, 0.0), (0.2, 0.0), (0.3, 0.0), (0.1, 0.3), (0.2, 0.3), (0.3, 0.3), (0.3, 0.4))
+
+
+@dataclass(frozen=True)
+class Pair:
+    arrival: int
+    follow: int
+    support: float
+    score: float
+    own: bool  # the article is the one that answers the follow
+    right: bool  # ... and its first quote is on target
+    right_any: bool  # ... and one of its quotes is
+
+
+def read_pairs(
+    folder: Path, settings: Settings, asked: int, floor: float, seed: int = 0
+) -> tuple[list[Pair], set[int], int]:
+    """Every pair the check reads as half 2's articles arrive (shuffled by `seed`); the answerable follows;
+    how many follows are never answerable."""
+    articles = {a["id"]: a for a in read_jsonl(folder / "articles.jsonl")}
+    arriving = sorted(halves(articles)[1])
+    random.Random(seed).shuffle(arriving)
+    found: list[tuple[int, str, FollowAnswer]] = []
+    with tempfile.TemporaryDirectory() as tmp, scratch_store(settings) as scratch:
+        write_articles((articles[a] for a in arriving), Path(tmp) / "articles")
+        index = ArticleIndex.open(replace(scratch, index_dir=Path(tmp) / "index"))
+        try:
+            questions = load_questions(folder, articles, {})
+            follows = FollowedQuestions(index.encoder.dim)
+            for n, vector in enumerate(index.question_vectors([q.question for q in questions])):
+                follows.add(n, questions[n].question, vector)
+            ids: dict[str, str] = {}
+            for step, name in enumerate(arriving):
+                added = ingest_paths(index, [Path(tmp) / "articles" / f"{name}.txt"]).results
+                if added:
+                    ids[name] = added[0].article_id
+                    for answer in index.answers_for(follows, ids[name], min_score=0.0, asked=asked, floor=floor):
+                        found.append((step, name, answer))
+            cleaned = {name: index.article(ids[name]).text for name in ids}  # type: ignore[union-attr]
+        finally:
+            index.close()
+    scored = load_questions(folder, articles, cleaned)
+    pairs = []
+    for step, name, answer in found:
+        question = scored[answer.follow]
+        quotes = answer.answer.quotes
+        own = name == question.article
+        hits = [own and on_target(question, ids, ids[name], q.start, q.end, q.text) for q in quotes]
+        pairs.append(Pair(step, answer.follow, answer.support, quotes[0].score, own, hits[0], any(hits)))
+    answerable = {i for i, q in enumerate(scored) if q.article in ids}
+    return pairs, answerable, len(scored) - len(answerable)
+
+
+def replay(pairs: list[Pair], answerable: set[int], never: int, rule: Callable[[Pair], bool]) -> tuple[float, ...]:
+    """(notices, recall, precision, any quote, from the right article, unanswerable notified) of a rule."""
+    noticed: dict[int, Pair] = {}
+    for pair in sorted(pairs, key=lambda p: p.arrival):
+        if pair.follow not in noticed and rule(pair):
+            noticed[pair.follow] = pair
+    notices = list(noticed.values())
+    count = max(len(notices), 1)
+    return (
+        len(notices),
+        sum(p.own for f, p in noticed.items() if f in answerable) / len(answerable),
+        sum(p.right for p in notices) / count,
+        sum(p.right_any for p in notices) / count,
+        sum(p.own for p in notices) / count,
+        sum(f not in answerable for f in noticed) / max(never, 1),
+    )
+
+
+def bars(support: float, score: float) -> Callable[[Pair], bool]:
+    return lambda pair: pair.support >= support and pair.score >= score
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--asked", type=int, default=16)
+    parser.add_argument("--floor", type=float, default=0.35)
+    args = parser.parse_args()
+    pairs, answerable, never = read_pairs(args.dataset, Settings.from_env(), args.asked, args.floor)
+    print(f"{len(pairs)} pairs read; {len(answerable)} answerable follows, {never} never answerable")
+    print("support  score  notices  recall  precision  any quote  right article  unanswerable notified")
+    for support, score in RULES:
+        n, recall, precision, any_quote, own, never_rate = replay(pairs, answerable, never, bars(support, score))
+        print(
+            f"{support:7.1f}  {score:5.1f}  {n:7.0f}  {recall:6.3f}  {precision:9.3f}  {any_quote:9.3f}  "
+            f"{own:13.3f}  {never_rate:21.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
