@@ -82,6 +82,8 @@ def titles(posts: list[FakeMessage]) -> list[str]:
 async def test_a_feeds_articles_are_announced_once_in_order_within_the_rate_limit(servers: Servers) -> None:
     servers.fake.message_rate = (2, 0.5)  # tighter than Discord's 5 per 5 s: the posts must wait for it
     await announce_in_news(servers)
+    # Hill town announces too, in its own channel: it sees nothing of Port town's feed.
+    servers.bot.server_data.announcements.set_channel(int(servers.b.id), int(servers.b_general.id), 1)
     site = FeedSite(items=8)
     with serving_feeds(site) as base:
         await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
@@ -109,7 +111,7 @@ async def test_a_feeds_articles_are_announced_once_in_order_within_the_rate_limi
         assert len(servers.fake.bot_messages(servers.a_news)) == ANNOUNCED_AT_ONCE + 3, "nothing announced twice"
         stats = await (await servers.command("stats", servers.a, servers.editor)).wait_for_original()
         assert stats.embeds[0]["description"].endswith(f"{ANNOUNCED_AT_ONCE + 2} stories announced.")
-    assert servers.fake.bot_messages(servers.b_general) == []
+    assert servers.fake.bot_messages(servers.b_general) == [], "another server's feed is not announced here"
 
 
 @pytest.mark.asyncio
