@@ -130,3 +130,13 @@ async def test_a_follow_whose_channel_the_bot_may_no_longer_post_in_ends(servers
     refused = servers.fake.take_violations()
     assert len(refused) == 1 and refused[0].startswith(f"POST /channels/{servers.a_general.id}/messages -> 403")
     assert servers.bot.server_data.follows.following(int(servers.a.id), int(servers.reader.id)) == [], "it ended"
+
+
+@pytest.mark.asyncio
+async def test_an_empty_follow_is_refused_and_a_hostile_one_never_pings(servers: Servers) -> None:
+    assert await reply(servers, "follow", servers.a, servers.reader, question="   ") == "Sorry: the question is empty."
+    hostile = "@everyone who designed the **museum** building? <@&1> <@1>"
+    await reply(servers, "follow", servers.a, servers.reader, question=hostile)
+    listed = await (await servers.command("following", servers.a, servers.reader)).wait_for_original()
+    assert not listed.mention_everyone and listed.mentions == [] and listed.mention_roles == []
+    assert "\\*\\*museum\\*\\*" in listed.content, "shown as typed, not as markdown"
