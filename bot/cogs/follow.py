@@ -237,10 +237,13 @@ class FollowCog(commands.Cog):
         for gone in [i for i in questions.ids() if i not in open_follows]:
             questions.remove(gone)
         new = [f for i, f in open_follows.items() if questions.get(i) is None]
-        if new:
-            vectors = await asyncio.to_thread(index.question_vectors, [f.question for f in new])
-            for follow, vector in zip(new, vectors, strict=True):
-                questions.add(follow.id, follow.question, vector)
+        if new:  # all of them after a start: thousands of questions to encode, off the event loop
+
+            def encode() -> None:
+                for follow, vector in zip(new, index.question_vectors([f.question for f in new]), strict=True):
+                    questions.add(follow.id, follow.question, vector)
+
+            await asyncio.to_thread(encode)
         return questions, open_follows
 
     async def _notify(self, follow: Follow, found: FollowAnswer, story: str) -> int:
