@@ -128,13 +128,17 @@ class FollowCog(commands.Cog):
             await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
             return
         audit.info("follow %s by %s in server %s", follow.id, interaction.user.id, interaction.guild_id)
-        until = "every new story that answers it" if keep_open else "the first article that answers it"
-        await interaction.response.send_message(
-            f"Following {quoted(question)}: I'll post {until} in this channel, mentioning you. "
-            "`/ask` gives what the articles say now; `/unfollow` stops it.",
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        await interaction.response.defer(ephemeral=True, thinking=True)  # what the articles say now takes a search
+        until = "every new story that answers it" if keep_open else "the first new article that answers it"
+        text = f"Following {quoted(question)}: I'll post {until} in this channel, mentioning you. `/unfollow` stops it."
+        answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id))
+        if answer.answered and answer.quotes:  # as /ask would answer it now
+            first = answer.quotes[0]
+            text += (
+                f"\nWhat the articles say now: “{escape(shorten(first.text, 400))}” "
+                f"(**{escape(shorten(first.title, 150))}**); `/ask` shows more."
+            )
+        await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
 
     @app_commands.guild_only()
     @app_commands.command(name="following", description="The questions you follow in this server")

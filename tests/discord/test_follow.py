@@ -9,7 +9,7 @@ import pytest
 from bot.cogs.follow import FollowCog
 from tests.support.discord.fake_discord import Permission
 from tests.support.discord.fake_payloads import FakeMessage, Overwrite
-from tests.support.discord.servers import Servers, final_text, restarted
+from tests.support.discord.servers import Servers, final_text, interaction_done, restarted
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data and index in SQLite and in PostgreSQL
 
@@ -34,7 +34,9 @@ def labels(message: FakeMessage) -> list[str]:
 
 
 async def reply(servers: Servers, name: str, guild, user, **options) -> str:
+    """The private reply to a command, once final (/follow's is deferred while it searches)."""
     sent = await (await servers.command(name, guild, user, **options)).wait_for_original()
+    await interaction_done(sent)
     assert sent.ephemeral
     return sent.content
 
@@ -64,7 +66,10 @@ async def test_a_follow_is_noticed_after_a_restart_with_the_right_quote_and_only
 ) -> None:
     a, b = servers.a, servers.b
     followed = await reply(servers, "follow", a, servers.reader, question=QUESTION)
-    assert followed.startswith(f"Following “{QUESTION}”: I'll post the first article that answers it in this channel")
+    assert followed == (
+        f"Following “{QUESTION}”: I'll post the first new article that answers it in this channel, mentioning you. "
+        "`/unfollow` stops it."
+    ), "nothing in the articles answers it yet"
     await reply(servers, "follow", b, servers.editor, question=QUESTION, keep_open=True)  # Hill town's own follow
     assert (await reply(servers, "following", a, servers.reader)).startswith("You follow 1 of at most 20 questions")
     assert (await reply(servers, "following", b, servers.reader)).startswith("You follow no question here")
@@ -140,3 +145,13 @@ async def test_an_empty_follow_is_refused_and_a_hostile_one_never_pings(servers:
     listed = await (await servers.command("following", servers.a, servers.reader)).wait_for_original()
     assert not listed.mention_everyone and listed.mentions == [] and listed.mention_roles == []
     assert "\\*\\*museum\\*\\*" in listed.content, "shown as typed, not as markdown"
+
+
+@pytest.mark.asyncio
+async def test_following_a_question_the_articles_answer_already_says_what_they_say_now(servers: Servers) -> None:
+    followed = await reply(servers, "follow", servers.a, servers.reader, question="How did China react?")
+    assert followed.startswith("Following “How did China react?”: I'll post the first new article")
+    assert "\nWhat the articles say now: “Meanwhile Chinese President Xi Jinping" in followed
+    assert followed.endswith(
+        "(**North Korea's Kim Jong Un Congratulates Vladimir Putin on Election Win**); `/ask` shows more."
+    )

@@ -386,7 +386,7 @@ async def test_a_follow_made_through_one_process_is_noticed_once_when_the_other_
             channel=world.hill.general,
             options={"question": LIBRARY_QUESTION, "keep_open": True},
         )
-        assert (await following.wait_for_original()).content.startswith(f"Following “{LIBRARY_QUESTION}”")
+        assert (await until_reply(fake_discord, following)).startswith(f"Following “{LIBRARY_QUESTION}”")
         assert following.shard == (1, 2), "followed through process 1 (Hill town's shard)"
 
         # Process 0 shares an article that answers it: it reads the follows of every server from the database.
