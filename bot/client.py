@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .conversations import Conversations
+from .cooldown import QuestionCooldown
 from .feedback import FeedbackButton
 from .index_service import IndexService
 from .permissions import missing_permissions
@@ -83,6 +84,8 @@ class ArticleBot(commands.AutoShardedBot):
         self.settings = settings
         self.server_data = server_data
         self.conversations = conversations
+        #: Each user's question cooldown, shared by every command that searches for them.
+        self.cooldown = QuestionCooldown(settings.cooldown)
         self._cogs = tuple(cogs)
         self._permissions_checked: set[int] = set()
 

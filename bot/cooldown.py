@@ -1,4 +1,5 @@
-"""Per-user question cooldown, shared by /ask and questions asked in messages."""
+"""Per-user question cooldown, shared by /ask, questions asked in messages, and /follow's look at what the
+articles say now."""
 
 from __future__ import annotations
 

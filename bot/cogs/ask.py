@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from index import MAX_QUESTION_CHARS, QuestionError, Scope, SinceError, check_question, parse_since
 
-from ..cooldown import QuestionCooldown, cooldown_message
+from ..cooldown import cooldown_message
 from ..feedback import logged_with_feedback
 from ..permissions import manager_only
 from ..render import FAILED_REPLY, NO_MENTIONS, answer_text, render_answer, shorten
@@ -39,7 +39,6 @@ class AskCog(commands.Cog):
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
-        self.cooldown = QuestionCooldown(bot.settings.cooldown)
 
     @app_commands.command(name="ask", description="Ask the articles a question; the answer quotes them word for word")
     @app_commands.describe(
@@ -60,7 +59,7 @@ class AskCog(commands.Cog):
         except (QuestionError, SinceError) as exc:
             await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
             return
-        wait = self.cooldown.retry_after(interaction.user.id)
+        wait = self.bot.cooldown.retry_after(interaction.user.id)
         if wait:
             await interaction.response.send_message(cooldown_message(wait), ephemeral=True)
             return
@@ -109,7 +108,7 @@ class AskCog(commands.Cog):
         except QuestionError as exc:
             await self._reply(message, f"Sorry: {exc}.")
             return
-        wait = self.cooldown.retry_after(message.author.id)
+        wait = self.bot.cooldown.retry_after(message.author.id)
         if wait:
             await self._reply(message, cooldown_message(wait))
             return

@@ -131,13 +131,15 @@ class FollowCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)  # what the articles say now takes a search
         until = "every new story that answers it" if keep_open else "the first new article that answers it"
         text = f"Following {quoted(question)}: I'll post {until} in this channel, mentioning you. `/unfollow` stops it."
-        answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id))
-        if answer.answered and answer.quotes:  # as /ask would answer it now
-            first = answer.quotes[0]
-            text += (
-                f"\nWhat the articles say now: “{escape(shorten(first.text, 400))}” "
-                f"(**{escape(shorten(first.title, 150))}**); `/ask` shows more."
-            )
+        # What the articles say now, as /ask would answer: a search, so it counts against the question cooldown.
+        if not self.bot.cooldown.retry_after(interaction.user.id):
+            answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id))
+            if answer.answered and answer.quotes:
+                first = answer.quotes[0]
+                text += (
+                    f"\nWhat the articles say now: “{escape(shorten(first.text, 400))}” "
+                    f"(**{escape(shorten(first.title, 150))}**); `/ask` shows more."
+                )
         await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
 
     @app_commands.guild_only()
