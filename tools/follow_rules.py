@@ -9,14 +9,13 @@ over the arrivals as `eval --follows` runs them (a follow closes at its first no
 from __future__ import annotations
 
 import argparse
-import random
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from index import ArticleIndex, FollowAnswer, FollowedQuestions, Settings, ingest_paths, scratch_store
-from index.measure.evaluate import halves, load_questions, on_target, read_jsonl, write_articles
+from index import FollowAnswer, Settings
+from index.measure.evaluate import on_target
+from index.measure.follow_eval import following_while_articles_arrive
 
 #: (support at least, score at least): the first is `eval --follows`' default rule.
 RULES = ((0.5, 0.0), (0.1, 0.0), (0.2, 0.0), (0.3, 0.0), (0.1, 0.3), (0.2, 0.3), (0.3, 0.3), (0.3, 0.4))
@@ -38,38 +37,19 @@ def read_pairs(
 ) -> tuple[list[Pair], set[int], int]:
     """Every pair the check reads as half 2's articles arrive (shuffled by `seed`); the answerable follows;
     how many follows are never answerable."""
-    articles = {a["id"]: a for a in read_jsonl(folder / "articles.jsonl")}
-    arriving = sorted(halves(articles)[1])
-    random.Random(seed).shuffle(arriving)
     found: list[tuple[int, str, FollowAnswer]] = []
-    with tempfile.TemporaryDirectory() as tmp, scratch_store(settings) as scratch:
-        write_articles((articles[a] for a in arriving), Path(tmp) / "articles")
-        index = ArticleIndex.open(replace(scratch, index_dir=Path(tmp) / "index"))
-        try:
-            questions = load_questions(folder, articles, {})
-            follows = FollowedQuestions(index.encoder.dim)
-            for n, vector in enumerate(index.question_vectors([q.question for q in questions])):
-                follows.add(n, questions[n].question, vector)
-            ids: dict[str, str] = {}
-            for step, name in enumerate(arriving):
-                added = ingest_paths(index, [Path(tmp) / "articles" / f"{name}.txt"]).results
-                if added:
-                    ids[name] = added[0].article_id
-                    for answer in index.answers_for(follows, ids[name], min_score=0.0, asked=asked, floor=floor):
-                        found.append((step, name, answer))
-            cleaned = {name: index.article(ids[name]).text for name in ids}  # type: ignore[union-attr]
-        finally:
-            index.close()
-    scored = load_questions(folder, articles, cleaned)
+    with following_while_articles_arrive(folder, settings, seed) as (run, arrivals):
+        for step, name in arrivals:
+            for answer in run.index.answers_for(run.follows, run.ids[name], min_score=0.0, asked=asked, floor=floor):
+                found.append((step, name, answer))
     pairs = []
     for step, name, answer in found:
-        question = scored[answer.follow]
-        quotes = answer.answer.quotes
+        question, quotes = run.questions[answer.follow], answer.answer.quotes
         own = name == question.article
-        hits = [own and on_target(question, ids, ids[name], q.start, q.end, q.text) for q in quotes]
+        hits = [own and on_target(question, run.ids, run.ids[name], q.start, q.end, q.text) for q in quotes]
         pairs.append(Pair(step, answer.follow, answer.support, quotes[0].score, own, hits[0], any(hits)))
-    answerable = {i for i, q in enumerate(scored) if q.article in ids}
-    return pairs, answerable, len(scored) - len(answerable)
+    answerable = {i for i, q in enumerate(run.questions) if q.article in run.ids}
+    return pairs, answerable, len(run.questions) - len(answerable)
 
 
 def replay(pairs: list[Pair], answerable: set[int], never: int, rule: Callable[[Pair], bool]) -> tuple[float, ...]:

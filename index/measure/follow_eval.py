@@ -19,12 +19,14 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .. import ArticleIndex, FollowedQuestions, Settings, ingest_paths, scratch_store
-from .evaluate import DatasetError, halves, load_questions, on_target, read_jsonl, write_articles
+from .evaluate import DatasetError, EvalQuestion, halves, load_questions, on_target, read_jsonl, write_articles
 from .percentiles import percentile
 
 
@@ -55,20 +57,30 @@ class _Notice:
     quotes: tuple[tuple[int, int, str], ...]  # (start, end, text) of each quote, the first first
 
 
-def follow_eval(
-    folder: Path, settings: Settings, seed: int = 0, min_score: float | None = None, **checking: Any
-) -> FollowsReport:
-    """Follow every question of the dataset, add half 2's articles one at a time (shuffled by `seed`),
-    and score the notices (`min_score`: the bar, default the `follow_min_score` setting; `checking`:
-    the other arguments of `ArticleIndex.answers_for`)."""
+@dataclass
+class FollowRun:
+    """A dataset's questions followed on an empty index while half 2's articles arrive: what is needed to
+    check each arrival and, afterwards, to score the notices."""
+
+    index: ArticleIndex
+    follows: FollowedQuestions
+    #: Index article id by dataset article id, for the articles that arrived so far.
+    ids: dict[str, str]
+    #: The dataset's questions, in follow-id order (without spans until `scored`).
+    questions: list[EvalQuestion]
+
+
+@contextmanager
+def following_while_articles_arrive(
+    folder: Path, settings: Settings, seed: int = 0
+) -> Iterator[tuple[FollowRun, Iterator[tuple[int, str]]]]:
+    """Follow every question of the dataset on an empty index; the arrivals (their order, and the dataset id of
+    each) add half 2's articles one at a time, shuffled by `seed`, as they are iterated."""
     articles = {a["id"]: a for a in read_jsonl(folder / "articles.jsonl")}
     if not articles:
         raise DatasetError(f"{folder / 'articles.jsonl'}: no articles")
-    bar = settings.follow_min_score if min_score is None else min_score
     arriving = sorted(halves(articles)[1])
     random.Random(seed).shuffle(arriving)
-    notices: list[_Notice] = []
-    checks: list[float] = []
     with tempfile.TemporaryDirectory(prefix="articlebot-follows-") as tmp, scratch_store(settings) as scratch:
         write_articles((articles[a] for a in arriving), Path(tmp) / "articles")
         index = ArticleIndex.open(replace(scratch, index_dir=Path(tmp) / "index"))
@@ -77,23 +89,42 @@ def follow_eval(
             follows = FollowedQuestions(index.encoder.dim)
             for n, vector in enumerate(index.question_vectors([q.question for q in questions])):
                 follows.add(n, questions[n].question, vector)
-            ids: dict[str, str] = {}
-            for name in arriving:
-                added = ingest_paths(index, [Path(tmp) / "articles" / f"{name}.txt"]).results
-                if not added:
-                    continue  # refused by ingest (empty after cleaning): nothing arrived
-                ids[name] = added[0].article_id
-                started = time.perf_counter()
-                found = index.answers_for(follows, ids[name], min_score=bar, **checking)
-                checks.append((time.perf_counter() - started) * 1000)
-                for answered in found:
-                    quotes = tuple((q.start, q.end, q.text) for q in answered.answer.quotes)
-                    notices.append(_Notice(answered.follow, name, quotes))
-                    follows.remove(answered.follow)
-            cleaned = {name: index.article(ids[name]).text for name in ids}  # type: ignore[union-attr]
+            run = FollowRun(index, follows, {}, questions)
+
+            def arrivals() -> Iterator[tuple[int, str]]:
+                for step, name in enumerate(arriving):
+                    added = ingest_paths(index, [Path(tmp) / "articles" / f"{name}.txt"]).results
+                    if added:  # else refused by ingest (empty after cleaning): nothing arrived
+                        run.ids[name] = added[0].article_id
+                        yield step, name
+
+            yield run, arrivals()
+            cleaned = {name: index.article(run.ids[name]).text for name in run.ids}  # type: ignore[union-attr]
+            # The same questions, in the same order, now with their spans in the cleaned texts.
+            run.questions = load_questions(folder, articles, cleaned)
         finally:
             index.close()
-    scored = load_questions(folder, articles, cleaned)  # the same questions, in the same order, now with spans
+
+
+def follow_eval(
+    folder: Path, settings: Settings, seed: int = 0, min_score: float | None = None, **checking: Any
+) -> FollowsReport:
+    """Follow every question of the dataset, add half 2's articles one at a time (shuffled by `seed`),
+    and score the notices (`min_score`: the bar, default the `follow_min_score` setting; `checking`:
+    the other arguments of `ArticleIndex.answers_for`)."""
+    bar = settings.follow_min_score if min_score is None else min_score
+    notices: list[_Notice] = []
+    checks: list[float] = []
+    with following_while_articles_arrive(folder, settings, seed) as (run, arrivals):
+        for _, name in arrivals:
+            started = time.perf_counter()
+            found = run.index.answers_for(run.follows, run.ids[name], min_score=bar, **checking)
+            checks.append((time.perf_counter() - started) * 1000)
+            for answered in found:
+                quotes = tuple((q.start, q.end, q.text) for q in answered.answer.quotes)
+                notices.append(_Notice(answered.follow, name, quotes))
+                run.follows.remove(answered.follow)
+    scored, ids = run.questions, run.ids
 
     def right(notice: _Notice, quotes: int) -> bool:
         question = scored[notice.follow]
