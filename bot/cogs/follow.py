@@ -237,7 +237,6 @@ class FollowCog(commands.Cog):
         if held is not None and held[0] == version:
             return self._questions[guild_id], held[1]
         open_follows = {f.id: f for f in await asyncio.to_thread(self.follows.open_follows, guild_id)}
-        self._open[guild_id] = (version, open_follows)
         index = self.bot.service.index
         questions = self._questions.setdefault(guild_id, FollowedQuestions(index.encoder.dim))
         for gone in [i for i in questions.ids() if i not in open_follows]:
@@ -250,6 +249,8 @@ class FollowCog(commands.Cog):
                     questions.add(follow.id, follow.question, vector)
 
             await asyncio.to_thread(encode)
+        # Held as of this version only once every vector is in: a failed encoding is tried again next time.
+        self._open[guild_id] = (version, open_follows)
         return questions, open_follows
 
     async def _notify(self, follow: Follow, found: FollowAnswer, story: str) -> int:
