@@ -2,9 +2,10 @@
 open after its first answer, and the notices sent, one per follow per story.
 
 Kept with the server data (bot/server_data.py: `servers.sqlite3` beside the index or, with
-ARTICLEBOT_DATABASE_URL, that database), so that follows survive restarts and every bot process sees them. A notice is claimed
-before it is sent, by inserting its (follow, story) row: with several processes on one database,
-the one whose insert went in sends it, and no other. Every read and write names its server.
+ARTICLEBOT_DATABASE_URL, that database), so that follows survive restarts and every bot process sees
+them. A notice is claimed before it is sent, by inserting its (follow, story) row: with several
+processes on one database, the one whose insert went in sends it, and no other. Every read and write
+names its server.
 """
 
 from __future__ import annotations
@@ -204,8 +205,8 @@ class Follows:
     def copy_from(self, source: Follows) -> tuple[int, int, set[int]]:
         """Copy every follow of `source` (another database), open or closed, with its notices, that this one
         lacks (the same server, member, question and time); (follows copied, follows already there, the
-        servers of the copied ones). A
-        follow keeps its id where that is free: the Unfollow buttons under notices already sent name it."""
+        servers of the copied ones). A follow keeps its id where that is free: the Unfollow buttons under
+        notices already sent name it."""
         with source._lock:
             follows = source._db.rows(f"SELECT {_COLUMNS}, closed_at FROM follows ORDER BY id")
             notices: dict[int, list[tuple]] = {}

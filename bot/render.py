@@ -55,10 +55,15 @@ def escape(text: str) -> str:
     return "\\" + text if text.startswith("#") else text
 
 
+def _is_web(url: str) -> bool:
+    """Whether Discord may link to `url` (an http(s) address; a file path or a feed's odd scheme may not)."""
+    return url.startswith(("https://", "http://"))
+
+
 def link(title: str, url: str) -> str:
     """A bold title, linked to `url` when it is an http(s) address."""
     label = _BRACKET.sub(r"\\\1", escape(title))
-    if url.startswith(("https://", "http://")):
+    if _is_web(url):
         safe = url_quote(url, safe=":/?#[]@!$&'*+,;=%~")
         return f"**[{label}]({safe})**"
     return f"**{label}**"
@@ -71,6 +76,24 @@ def plural(count: int, word: str, words: str = "") -> str:
 
 def byline(outlet: str, published: str, *extra: str) -> str:
     return " · ".join(p for p in (outlet, published, *extra) if p)
+
+
+def _titled(title: str, url: str, description: str) -> discord.Embed:
+    """An embed about one article: its title, linked when it has a web address."""
+    return discord.Embed(
+        title=shorten(title, EMBED_TITLE_LIMIT) or "Untitled",
+        url=url if _is_web(url) else None,
+        description=description,
+        colour=ANSWER_COLOUR,
+    )
+
+
+def _set_byline(embed: discord.Embed, outlet: str, published: str, also: Iterable[str]) -> None:
+    """The footer: outlet · date · also in (the outlets of near-copies of the same story), when any is known."""
+    names = list(dict.fromkeys(a for a in also if a))
+    footer = byline(outlet, published, f"also in {', '.join(names)}" if names else "")
+    if footer:
+        embed.set_footer(text=shorten(footer, EMBED_FOOTER_LIMIT))
 
 
 def _quote_block(quote: Quote, limit: int) -> str:
@@ -88,17 +111,9 @@ def _article_embed(quotes: Sequence[Quote], mark_undated: bool = False) -> disco
         ):
             break
         limit = limit * 3 // 4
-    embed = discord.Embed(
-        title=shorten(first.title, EMBED_TITLE_LIMIT) or "Untitled",
-        url=first.url if first.url.startswith(("https://", "http://")) else None,
-        description=description,
-        colour=ANSWER_COLOUR,
-    )
-    also = sorted({name for q in quotes for name in q.also}, key=[n for q in quotes for n in q.also].index)
+    embed = _titled(first.title, first.url, description)
     published = first.published or ("undated" if mark_undated else "")
-    footer = byline(first.outlet, published, f"also in {', '.join(also)}" if also else "")
-    if footer:
-        embed.set_footer(text=shorten(footer, EMBED_FOOTER_LIMIT))
+    _set_byline(embed, first.outlet, published, (name for q in quotes for name in q.also))
     return embed
 
 
@@ -158,16 +173,8 @@ def lede(article: StoredArticle, chars: int) -> str:
 def render_announcement(article: StoredArticle, also: Sequence[str] = (), lede_chars: int = 700) -> discord.Embed:
     """A new article as announced: its title linked, outlet and date, its lede (first paragraph) quoted
     word for word; `also`: the outlets (or titles) of near-copies of the same story that came after."""
-    embed = discord.Embed(
-        title=shorten(article.title, EMBED_TITLE_LIMIT) or "Untitled",
-        url=article.url if article.url.startswith(("https://", "http://")) else None,
-        description=lede(article, lede_chars),
-        colour=ANSWER_COLOUR,
-    )
-    also = list(dict.fromkeys(a for a in also if a))
-    footer = byline(article.outlet, article.published, f"also in {', '.join(also)}" if also else "")
-    if footer:
-        embed.set_footer(text=shorten(footer, EMBED_FOOTER_LIMIT))
+    embed = _titled(article.title, article.url, lede(article, lede_chars))
+    _set_byline(embed, article.outlet, article.published, also)
     return embed
 
 
@@ -196,12 +203,7 @@ def page_count(items: int) -> int:
 
 def render_article(article: StoredArticle, opening_chars: int = 600) -> discord.Embed:
     """One article's details: link, outlet, author, date, length and its first lines."""
-    embed = discord.Embed(
-        title=shorten(article.title, EMBED_TITLE_LIMIT) or "Untitled",
-        url=article.url if article.url.startswith(("https://", "http://")) else None,
-        description=lede(article, opening_chars),
-        colour=ANSWER_COLOUR,
-    )
+    embed = _titled(article.title, article.url, lede(article, opening_chars))
     for name, value in (("Outlet", article.outlet), ("Author", article.author), ("Date", article.published)):
         if value:
             embed.add_field(name=name, value=shorten(escape(value), EMBED_FIELD_VALUE_LIMIT))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index import FollowAnswer, Settings
-from index.measure.evaluate import on_target
 from index.measure.follow_eval import following_while_articles_arrive
 
 #: (support at least, score at least): the first is `eval --follows`' default rule.
@@ -44,9 +43,9 @@ def read_pairs(
                 found.append((step, name, answer))
     pairs = []
     for step, name, answer in found:
-        question, quotes = run.questions[answer.follow], answer.answer.quotes
-        own = name == question.article
-        hits = [own and on_target(question, run.ids, run.ids[name], q.start, q.end, q.text) for q in quotes]
+        quotes = answer.answer.quotes
+        own = name == run.questions[answer.follow].article
+        hits = run.quotes_on_target(answer.follow, name, [(q.start, q.end, q.text) for q in quotes])
         pairs.append(Pair(step, answer.follow, answer.support, quotes[0].score, own, hits[0], any(hits)))
     answerable = {i for i, q in enumerate(run.questions) if q.article in run.ids}
     return pairs, answerable, len(run.questions) - len(answerable)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -146,7 +146,7 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
             except discord.HTTPException as exc:  # deleted by someone, say: the story was announced all the same
                 log.info("could not edit the announcement %s in %s: %s", claim.message_id, claim.channel_id, exc)
 
-    async def _send(self, where: AnnounceChannel, **message) -> discord.Message | None:
+    async def _send(self, where: AnnounceChannel, **message: Any) -> discord.Message | None:
         """Post in the announce channel; None if Discord failed this once. _Broken if the bot cannot post
         there (reported once to who chose the channel)."""
         channel = self.bot.get_partial_messageable(where.channel_id, guild_id=where.guild_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -66,8 +66,15 @@ class FollowRun:
     follows: FollowedQuestions
     #: Index article id by dataset article id, for the articles that arrived so far.
     ids: dict[str, str]
-    #: The dataset's questions, in follow-id order (without spans until `scored`).
+    #: The dataset's questions, in follow-id order (with their spans once the run is over).
     questions: list[EvalQuestion]
+
+    def quotes_on_target(self, follow: int, article: str, quotes: Sequence[tuple[int, int, str]]) -> list[bool]:
+        """For each (start, end, text) quote of a notice a follow got from an arrived article (its dataset id):
+        whether it came from the article that answers the follow and is on target (the `eval` rule)."""
+        question = self.questions[follow]
+        own = article == question.article
+        return [own and on_target(question, self.ids, self.ids[article], *quote) for quote in quotes]
 
 
 @contextmanager
@@ -125,14 +132,8 @@ def follow_eval(
                 notices.append(_Notice(answered.follow, name, quotes))
                 run.follows.remove(answered.follow)
     scored, ids = run.questions, run.ids
-
-    def right(notice: _Notice, quotes: int) -> bool:
-        question = scored[notice.follow]
-        return notice.article == question.article and any(
-            on_target(question, ids, ids[notice.article], *quote) for quote in notice.quotes[:quotes]
-        )
-
-    first = {n.follow: right(n, 1) for n in notices}
+    hits = {n.follow: run.quotes_on_target(n.follow, n.article, n.quotes) for n in notices}
+    first = {follow: right[0] for follow, right in hits.items()}
     own = {n.follow for n in notices if n.article == scored[n.follow].article}
     answerable = [i for i, q in enumerate(scored) if q.article in ids]
     unanswerable = [i for i, q in enumerate(scored) if q.article not in ids]
@@ -144,7 +145,7 @@ def follow_eval(
         sum(i in own for i in answerable) / max(len(answerable), 1),
         sum(first.get(i, False) for i in answerable) / max(len(answerable), 1),
         sum(first.values()) / max(len(notices), 1),
-        sum(right(n, len(n.quotes)) for n in notices) / max(len(notices), 1),
+        sum(any(right) for right in hits.values()) / max(len(notices), 1),
         sum(i in first for i in unanswerable) / max(len(unanswerable), 1),
         percentile(checks, 0.5),
         percentile(checks, 0.95),
