@@ -64,10 +64,15 @@ def feedback_view(question_id: int) -> discord.ui.View:
 
 
 async def logged_with_feedback(
-    bot: ArticleBot, guild_id: int | None, channel_id: int | None, user_id: int, answer: Answer
+    bot: ArticleBot,
+    guild_id: int | None,
+    channel_id: int | None,
+    user_id: int,
+    answer: Answer,
+    notice: bool = False,
 ) -> discord.ui.View | Any:
-    """Log an answer given in a server (bot/server_data.py) and return the feedback buttons for it;
-    discord.utils.MISSING elsewhere (only servers keep a question log)."""
+    """Log an answer given in a server (bot/server_data.py; `notice`: sent to a follower unasked) and return
+    the feedback buttons for it; discord.utils.MISSING elsewhere (only servers keep a question log)."""
     if guild_id is None:
         return discord.utils.MISSING
     shown = [(q.article_id, q.title, q.text) for q in answer.quotes]
@@ -80,5 +85,6 @@ async def logged_with_feedback(
         answer.searched,
         answer.answered,
         shown,
+        notice,
     )
     return feedback_view(question_id)

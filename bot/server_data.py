@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS questions (
     searched TEXT NOT NULL,
     answered INTEGER NOT NULL,
     cited TEXT NOT NULL,  -- the quotes shown: [{"article_id", "title", "text"}]
-    asked_at TEXT NOT NULL
+    asked_at TEXT NOT NULL,
+    notice INTEGER NOT NULL DEFAULT 0  -- 1: a followed question's notice, not asked then (not counted as asked)
 );
 CREATE INDEX IF NOT EXISTS questions_guild ON questions(guild_id, id);
 CREATE TABLE IF NOT EXISTS votes (
@@ -117,10 +118,12 @@ class ServerData:
         """The data in `servers.sqlite3` in `folder`, or in the database at `database_url` if one is given."""
         self._db = open_database(folder / FILE_NAME, database_url, _SCHEMA)
         self._lock = threading.Lock()
-        if "seq" not in self._db.columns("watched_channels"):  # a file from before `seq`: only SQLite's can be
-            with self._db.transaction():
-                self._db.change("ALTER TABLE watched_channels ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")
-                self._db.change("UPDATE watched_channels SET seq = rowid")
+        # A file from before `seq` (only SQLite's can be), or a database from before notices were told apart
+        # from questions (those logged before stay counted as asked: nothing tells them apart).
+        self._db.add_column(
+            "watched_channels", "seq", "BIGINT NOT NULL DEFAULT 0", "UPDATE watched_channels SET seq = rowid"
+        )
+        self._db.add_column("questions", "notice", "INTEGER NOT NULL DEFAULT 0")
         self._watched = {(g, c) for g, c in self._db.rows("SELECT guild_id, channel_id FROM watched_channels")}
         self._no_threads = {
             g for (g,) in self._db.rows("SELECT guild_id FROM server_settings WHERE answer_threads = 0")
@@ -192,13 +195,14 @@ class ServerData:
         searched: str,
         answered: bool,
         quotes: Sequence[tuple[str, str, str]],
+        notice: bool = False,
     ) -> int:
         """Record a question asked in a server and the quotes its answer showed, as (article id, title,
-        text); its id (for feedback)."""
+        text), or with `notice` the answer a followed question was sent unasked; its id (for feedback)."""
         with self._lock:
             row = self._db.one(
-                "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at, "
+                "notice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     guild_id,
                     channel_id,
@@ -208,6 +212,7 @@ class ServerData:
                     int(answered),
                     json.dumps([{"article_id": a, "title": t, "text": x} for a, t, x in quotes], ensure_ascii=False),
                     now_stamp(),
+                    int(notice),
                 ),
             )
         assert row is not None  # RETURNING gives the inserted row
@@ -231,7 +236,8 @@ class ServerData:
     def stats(self, guild_id: int) -> ServerStats:
         with self._lock:
             asked, answered = self._db.one(
-                "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM questions WHERE guild_id = ?", (guild_id,)
+                "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM questions WHERE guild_id = ? AND notice = 0",
+                (guild_id,),
             ) or (0, 0)
             helpful, not_helpful = self._db.one(
                 "SELECT COALESCE(SUM(v.helpful), 0), COALESCE(SUM(1 - v.helpful), 0) FROM votes v "
@@ -246,7 +252,8 @@ class ServerData:
             unanswered = [
                 r[0]
                 for r in self._db.rows(
-                    "SELECT question FROM questions WHERE guild_id = ? AND answered = 0 ORDER BY id DESC LIMIT ?",
+                    "SELECT question FROM questions WHERE guild_id = ? AND answered = 0 AND notice = 0 "
+                    "ORDER BY id DESC LIMIT ?",
                     (guild_id, LISTED),
                 )
             ]
@@ -341,8 +348,8 @@ class ServerData:
         """A server's questions in the order asked, and the votes on each by question id."""
         with self._lock:
             questions = self._db.rows(
-                "SELECT id, channel_id, user_id, question, searched, answered, cited, asked_at FROM questions "
-                "WHERE guild_id = ? ORDER BY id",
+                "SELECT id, channel_id, user_id, question, searched, answered, cited, asked_at, notice "
+                "FROM questions WHERE guild_id = ? ORDER BY id",
                 (guild_id,),
             )
             votes: dict[int, list[_Row]] = {}
@@ -368,18 +375,18 @@ class ServerData:
                 )
             )
             added = added_votes = there = 0
-            for old_id, channel_id, user_id, question, searched, answered, cited, asked_at in questions:
+            for old_id, channel_id, user_id, question, searched, answered, cited, asked_at, notice in questions:
                 key = (channel_id, user_id, asked_at, question)
                 if have[key]:
                     have[key] -= 1
                     there += 1
                     continue
-                values = (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at)
+                values = (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at, notice)
                 # Its own id where that is free (always, into a new database): the feedback buttons under
                 # answers already sent name it. Else a new one.
                 row = self._db.one(
                     "INSERT INTO questions (id, guild_id, channel_id, user_id, question, searched, answered, cited, "
-                    "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
+                    "asked_at, notice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
                     (old_id, *values),
                 )
                 if row is not None:
@@ -387,7 +394,7 @@ class ServerData:
                 else:
                     row = self._db.one(
                         "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, "
-                        "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        "asked_at, notice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                         values,
                     )
                 assert row is not None  # RETURNING gives the inserted row

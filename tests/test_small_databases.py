@@ -169,6 +169,36 @@ def test_an_older_servers_file_keeps_its_watched_channels_in_order(tmp_path: Pat
         data.close()
 
 
+def test_a_question_log_from_before_notices_is_brought_up_once_by_processes_opening_it_together(
+    tmp_path: Path, database_url: str
+) -> None:
+    old = open_database(
+        tmp_path / SERVERS_FILE,
+        database_url,
+        "CREATE TABLE IF NOT EXISTS questions (id {id}, guild_id BIGINT NOT NULL, channel_id BIGINT NOT NULL, "
+        "user_id BIGINT NOT NULL, question TEXT NOT NULL, searched TEXT NOT NULL, answered INTEGER NOT NULL, "
+        "cited TEXT NOT NULL, asked_at TEXT NOT NULL);",
+    )
+    old.change(
+        "INSERT INTO questions (guild_id, channel_id, user_id, question, searched, answered, cited, asked_at) "
+        "VALUES (?, 1, 2, ?, ?, 0, '[]', '2026-01-01T00:00:00Z')",
+        (GUILD, "Who won?", "Who won?"),
+    )
+    old.close()
+    opened = at_once(4, lambda n: ServerData(tmp_path, database_url))  # four processes start together
+    one, two = opened[:2]
+    try:
+        one.log_question(GUILD, 1, 3, "Who lost?", "Who lost?", False, [], notice=True)
+        two.log_question(GUILD, 1, 2, "Who lost?", "Who lost?", True, [("a1", "Final", "They lost.")])
+        stats = two.stats(GUILD)
+        assert (stats.asked, stats.answered, stats.unanswered) == (2, 1, ("Who won?",)), (
+            "the old question still counts; a follow's notice is no question asked, nor one not found"
+        )
+    finally:
+        for data in opened:
+            data.close()
+
+
 def test_two_processes_see_each_other_s_server_data(two_servers_data: tuple[ServerData, ServerData]) -> None:
     one, two = two_servers_data
     asked = at_once(

@@ -265,7 +265,9 @@ class FollowCog(commands.Cog):
         )
         channel = self.bot.get_partial_messageable(follow.channel_id, guild_id=follow.guild_id)
         try:
-            view = await logged_with_feedback(self.bot, follow.guild_id, follow.channel_id, follow.user_id, answer)
+            view = await logged_with_feedback(
+                self.bot, follow.guild_id, follow.channel_id, follow.user_id, answer, notice=True
+            )
             if follow.keep_open:
                 view.add_item(UnfollowButton(follow.id))
             message = await channel.send(

@@ -91,6 +91,24 @@ class Database(ABC):
     def transaction(self) -> AbstractContextManager[None]:
         """The calls made inside (by this thread) commit together, or not at all if it raises; not nested."""
 
+    def add_column(self, table: str, column: str, definition: str, then: str = "") -> bool:
+        """Add a column that a table made by an older version lacks, and run `then` (filling it) with it;
+        whether it was added here (not if there is no such table yet). Several processes opening one old
+        database at once add it once: the look and the change are one transaction, behind the schema lock."""
+        if column in (columns := self.columns(table)) or not columns:  # most opens: no transaction, no lock
+            return False
+        with self.transaction():
+            self._lock_schema()
+            if column in self.columns(table):
+                return False
+            self.change(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            if then:
+                self.change(then)
+            return True
+
+    def _lock_schema(self) -> None:  # noqa: B027  (a hook only PostgreSQL needs: SQLite's transactions lock)
+        """Inside a transaction: wait until no other process is changing the schema."""
+
     def ids_taken(self, table: str) -> None:  # noqa: B027  (a hook only PostgreSQL needs)
         """After rows were inserted into `table` with ids of their own (a copy keeping them), let the ids
         the database gives next come after them (SQLite does by itself)."""
@@ -314,6 +332,9 @@ class PostgresDatabase(Database):
                 yield
             finally:
                 self._held.db = None
+
+    def _lock_schema(self) -> None:
+        self.change("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
 
     def ids_taken(self, table: str) -> None:  # noqa: B027  (a hook only PostgreSQL needs)
         self.change(

@@ -23,12 +23,24 @@ from .sql_store import SCHEMA, SQLStore
 DB_NAME = "articles.sqlite3"
 
 #: Columns added since the first schema, with their definitions in it.
+# Each sentence's terms and cues are filled in by `ArticleIndex`, which has the analyzer: the meta row says
+# they are missing, so that opening never scans the sentences to find out.
+_FACTS_MISSING = (
+    "INSERT INTO meta VALUES ('sentence_facts', 'missing') ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+# (table, column, definition, what fills it in an older index)
 _ADDED_COLUMNS = (
-    ("chunks", "text", "TEXT NOT NULL DEFAULT ''"),
-    ("sentences", "terms", "TEXT NOT NULL DEFAULT ''"),
-    ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1"),
-    ("articles", "story", "TEXT NOT NULL DEFAULT ''"),
-    ("articles", "signature", "BLOB"),
+    (
+        "chunks",
+        "text",
+        "TEXT NOT NULL DEFAULT ''",
+        "UPDATE chunks SET text = (SELECT substr(a.text, chunks.start + 1, chunks.end - chunks.start) "
+        "FROM articles a WHERE a.id = chunks.article_id)",
+    ),
+    ("sentences", "terms", "TEXT NOT NULL DEFAULT ''", _FACTS_MISSING),
+    ("sentences", "cues", "INTEGER NOT NULL DEFAULT -1", _FACTS_MISSING),
+    ("articles", "story", "TEXT NOT NULL DEFAULT ''", ""),
+    ("articles", "signature", "BLOB", ""),
 )
 
 
@@ -104,18 +116,8 @@ class SQLiteStore(SQLStore):
         """Bring an index made by an older version up to the schema: the text of each chunk, so that
         answering never reads whole articles; the terms and cues of each sentence, which the quote
         model reads (filled in by `ArticleIndex`, which has the analyzer)."""
-        for table, column, definition in _ADDED_COLUMNS:
-            columns = self.db.columns(table)
-            if columns and column not in columns:
-                with self.db.transaction():
-                    self.db.change(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-                    if (table, column) == ("chunks", "text"):
-                        self.db.change(
-                            "UPDATE chunks SET text = (SELECT substr(a.text, chunks.start + 1, "
-                            "chunks.end - chunks.start) FROM articles a WHERE a.id = chunks.article_id)"
-                        )
-                    if table == "sentences":  # remembered, so that opening never scans the sentences to find out
-                        self._set_meta("sentence_facts", "missing")
+        for table, column, definition, fill in _ADDED_COLUMNS:
+            self.db.add_column(table, column, definition, fill)
 
     def sentences_without_facts(self) -> Iterator[tuple[str, str, list[tuple[int, int, int]]]]:
         """(article id, text, [(sentence rowid, start, end)]) of each article whose sentences were stored

@@ -50,10 +50,10 @@ async def add_museum(servers: Servers, name: str = "museum.txt", text: str = MUS
     await servers.fake.wait_for(lambda: cog.arrivals.handled > before or None, 60, "the check of the new article")
 
 
-async def stats_line(servers: Servers, guild) -> str:
-    """What /stats says of a server's follows and announcements."""
+async def stats_said(servers: Servers, guild) -> str:
+    """What /stats says of a server's questions, follows and announcements."""
     shown = await (await servers.command("stats", guild, servers.editor)).wait_for_original()
-    return shown.embeds[0]["description"].splitlines()[-1]
+    return shown.embeds[0]["description"]
 
 
 def notices(servers: Servers, channel) -> list[FakeMessage]:
@@ -85,9 +85,10 @@ async def test_a_follow_is_noticed_after_a_restart_with_the_right_quote_and_only
         assert labels(notice) == ["Helpful", "Not helpful"], "a follow that closes after its answer has no Unfollow"
         assert notices(servers, servers.b_general) == [], "Hill town does not see Port town's article"
         assert (await reply(servers, "following", a, servers.reader)).startswith("You follow no question here")
-        assert (
-            await stats_line(servers, a)
-        ) == "0 followed questions open, 1 notice sent to followers; 0 stories announced."
+        assert (await stats_said(servers, a)) == (
+            "0 questions asked, 0 answered, 0 not found; feedback: no votes yet.\n"
+            "0 followed questions open, 1 notice sent to followers; 0 stories announced."
+        ), "a notice is not a question asked (nor one not found)"
         hill = servers.bot.server_data.stats(int(b.id))
         assert (hill.following, hill.noticed) == (1, 0), "Hill town's follow is still open, and was not noticed"
 
