@@ -308,8 +308,8 @@ class PostgresDatabase(Database):
 
     def apply(self, schema: str) -> None:
         try:
-            with self.session() as db, db.transaction():
-                db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            with self.transaction(), self.session() as db:
+                self._lock_schema()
                 db.execute(_with_ids(schema, self.dialect))
         except self._psycopg.Error as exc:
             raise StoreError(f"{redact(self.url)}: cannot open {self._label} ({str(exc).strip()})") from None
