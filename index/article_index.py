@@ -326,6 +326,7 @@ class ArticleIndex:
         floor: float = NEAR_FLOOR,
         asked: int = MOST_ASKED,
         with_reader: bool = False,
+        agreeing: bool = True,
     ) -> list[FollowAnswer]:
         """The followed questions a newly added article answers, for a server that sees it (`scope`).
 
@@ -333,7 +334,8 @@ class ArticleIndex:
         the nearest `asked`), against this article's chunks alone, without a search: a follow is
         answered when the quote model's probability for one of its sentences is at least `min_score`
         (default: the `follow_min_score` setting); the probability without the reader, which decides
-        "not found", unless `with_reader`. The reader then orders the quotes of those that pass."""
+        "not found", unless `with_reader`. The reader then orders the quotes of those that pass, and
+        (`agreeing`) only those whose first quote holds the sentence that probability likes best are kept."""
         bar = self.settings.follow_min_score if min_score is None else min_score
         article = self.store.article(article_id)
         if article is None or not scope.sees(article.collection):
@@ -362,7 +364,12 @@ class ArticleIndex:
                     if with_reader
                     else self._retriever.answer(query, self.settings.top_k, 0.0, "hybrid", scope, within=chunk_ids)
                 ).answer
-            found.append(FollowAnswer(follow, replace(answer, question=question), support))
+            best = max(weighed.candidates, key=lambda s: s.support)
+            first = answer.quotes[0]
+            agrees = best.span.start < first.end and first.start < best.span.end
+            if agreeing and not agrees:
+                continue
+            found.append(FollowAnswer(follow, replace(answer, question=question), support, agrees))
         return found
 
     def _query(self, question: str, vector: np.ndarray | None = None) -> Query:

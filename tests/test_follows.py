@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import ArticleIndex, FollowedQuestions, parse_text
+from index import ArticleIndex, FollowedQuestions, Settings, parse_text
+from index.encoders.base import Encoder
 from tests.support.cli import run
 
 MUSEUM = parse_text(
@@ -20,6 +21,12 @@ STRIKE = parse_text(
     "Harbour strike\n\nDock workers at the harbour went on strike for higher wages.\n\n"
     "The strike lasted nine days and ended with a pay rise of 5 percent.",
     "file:strike.txt",
+)
+FACTORY = parse_text(
+    "Plant closure\n\nThe factory opened in 1962 on the edge of the town.\n\n"
+    "About 300 people worked there at its peak.\n\n"
+    "The company said falling orders from car makers had forced it to shut the plant.",
+    "file:factory.txt",
 )
 
 
@@ -42,6 +49,37 @@ def test_a_new_article_answers_the_follow_it_answers_with_its_own_quote(empty_in
     strike = empty_index.add(STRIKE).article_id
     answered = empty_index.answers_for(follows, strike, min_score=0.3)
     assert [a.follow for a in answered] == [1] and "nine days" in answered[0].answer.quotes[0].text
+
+
+class ReaderMisreadingShutAsOpened:
+    """A reader that makes the packaged one's known miss (docs/reader.md) on every question."""
+
+    def read(self, question: str, sentences: list[str]) -> np.ndarray:
+        return np.array([8.0 if "opened" in s else -8.0 for s in sentences], dtype=np.float32)
+
+
+def test_no_notice_when_the_reader_quotes_another_sentence_than_the_probability_likes_best(
+    settings: Settings, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = ["Why did the plant shut?"]
+    index = ArticleIndex(settings.index_dir, encoder, settings)
+    try:
+        factory = index.add(FACTORY).article_id
+        found = index.answers_for(follow(index, question), factory)
+        assert [a.agrees for a in found] == [True], "with the packaged reader both like the 'shut the plant' sentence"
+        assert "shut the plant" in found[0].answer.quotes[0].text
+    finally:
+        index.close()
+
+    monkeypatch.setattr("index.article_index.reader_for", ReaderMisreadingShutAsOpened)
+    index = ArticleIndex(settings.index_dir, encoder, settings)
+    try:
+        assert index.answers_for(follow(index, question), factory) == [], "no notice with a quote in dispute"
+        [disputed] = index.answers_for(follow(index, question), factory, agreeing=False)
+        assert not disputed.agrees and "opened in 1962" in disputed.answer.quotes[0].text
+        assert disputed.support >= settings.follow_min_score, "the probability alone would have sent it"
+    finally:
+        index.close()
 
 
 def test_a_follow_is_not_notified_below_the_bar(empty_index: ArticleIndex) -> None:

@@ -1,7 +1,8 @@
 """Followed questions under other decision rules than one bar on one probability: every (follow,
 article) pair the check reads is recorded once, with the quote model's probability without the reader
-(`support`) and the reader's probability of the first quote (`score`), and each rule is then replayed
-over the arrivals as `eval --follows` runs them (a follow closes at its first notice).
+(`support`), the reader's probability of the first quote (`score`) and whether the two agree on it
+(`FollowAnswer.agrees`), and each rule is then replayed over the arrivals as `eval --follows` runs them
+(a follow closes at its first notice).
 
     python -m tools.follow_rules ../shared/eval/onestopqa-news [--asked 16] [--floor 0.35]
 """
@@ -16,8 +17,22 @@ from pathlib import Path
 from index import FollowAnswer, Settings
 from index.measure.follow_eval import following_while_articles_arrive
 
-#: (support at least, score at least): the first is `eval --follows`' default rule.
-RULES = ((0.5, 0.0), (0.1, 0.0), (0.2, 0.0), (0.3, 0.0), (0.1, 0.3), (0.2, 0.3), (0.3, 0.3), (0.3, 0.4))
+#: (support at least, score at least, the two agreeing): the first is `eval --follows`' default rule.
+RULES = (
+    (0.5, 0.0, True),
+    (0.5, 0.0, False),
+    (0.1, 0.0, True),
+    (0.1, 0.0, False),
+    (0.2, 0.0, True),
+    (0.2, 0.0, False),
+    (0.3, 0.0, True),
+    (0.3, 0.0, False),
+    (0.1, 0.3, True),
+    (0.1, 0.3, False),
+    (0.2, 0.3, False),
+    (0.3, 0.3, False),
+    (0.3, 0.4, False),
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,7 @@ class Pair:
     own: bool  # the article is the one that answers the follow
     right: bool  # ... and its first quote is on target
     right_any: bool  # ... and one of its quotes is
+    agrees: bool  # the quote model without the reader likes a sentence of the first quote best
 
 
 def read_pairs(
@@ -39,14 +55,16 @@ def read_pairs(
     found: list[tuple[int, str, FollowAnswer]] = []
     with following_while_articles_arrive(folder, settings, seed) as (run, arrivals):
         for step, name in arrivals:
-            for answer in run.index.answers_for(run.follows, run.ids[name], min_score=0.0, asked=asked, floor=floor):
+            for answer in run.index.answers_for(
+                run.follows, run.ids[name], min_score=0.0, asked=asked, floor=floor, agreeing=False
+            ):
                 found.append((step, name, answer))
     pairs = []
     for step, name, answer in found:
         quotes = answer.answer.quotes
         own = name == run.questions[answer.follow].article
         hits = run.quotes_on_target(answer.follow, name, [(q.start, q.end, q.text) for q in quotes])
-        pairs.append(Pair(step, answer.follow, answer.support, quotes[0].score, own, hits[0], any(hits)))
+        pairs.append(Pair(step, answer.follow, answer.support, quotes[0].score, own, hits[0], any(hits), answer.agrees))
     answerable = {i for i, q in enumerate(run.questions) if q.article in run.ids}
     return pairs, answerable, len(run.questions) - len(answerable)
 
@@ -69,8 +87,8 @@ def replay(pairs: list[Pair], answerable: set[int], never: int, rule: Callable[[
     )
 
 
-def bars(support: float, score: float) -> Callable[[Pair], bool]:
-    return lambda pair: pair.support >= support and pair.score >= score
+def bars(support: float, score: float, agreeing: bool) -> Callable[[Pair], bool]:
+    return lambda pair: pair.support >= support and pair.score >= score and (pair.agrees or not agreeing)
 
 
 def main() -> None:
@@ -81,12 +99,13 @@ def main() -> None:
     args = parser.parse_args()
     pairs, answerable, never = read_pairs(args.dataset, Settings.from_env(), args.asked, args.floor)
     print(f"{len(pairs)} pairs read; {len(answerable)} answerable follows, {never} never answerable")
-    print("support  score  notices  recall  precision  any quote  right article  unanswerable notified")
-    for support, score in RULES:
-        n, recall, precision, any_quote, own, never_rate = replay(pairs, answerable, never, bars(support, score))
+    print("support  score  agreeing  notices  recall  precision  any quote  right article  unanswerable notified")
+    for support, score, agreeing in RULES:
+        rule = bars(support, score, agreeing)
+        n, recall, precision, any_quote, own, never_rate = replay(pairs, answerable, never, rule)
         print(
-            f"{support:7.1f}  {score:5.1f}  {n:7.0f}  {recall:6.3f}  {precision:9.3f}  {any_quote:9.3f}  "
-            f"{own:13.3f}  {never_rate:21.3f}"
+            f"{support:7.1f}  {score:5.1f}  {'yes' if agreeing else 'no':>8}  {n:7.0f}  {recall:6.3f}  "
+            f"{precision:9.3f}  {any_quote:9.3f}  {own:13.3f}  {never_rate:21.3f}"
         )
 
 

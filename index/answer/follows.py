@@ -7,7 +7,10 @@ only those are read against the article's own chunks (`ArticleIndex.answers_for`
 follow is answered by the article when the quote model's probability for one of its sentences (the
 one that decides "not found" for a question asked now) is at or above a stricter bar
 (`Settings.follow_min_score`): a notice nobody asked for right now has to be right. The reader then
-reads only the articles' sentences for the follows that passed, to choose the quotes.
+reads only the articles' sentences for the follows that passed, to choose the quotes, and a notice is
+sent only when the two agree: the sentence the quote model without the reader likes best is in the
+first quote the reader chose. Where they disagree the quote is right about half the time, against
+nine in ten otherwise (docs/evaluation.md, followed questions), too close to a coin for a notice.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class FollowAnswer:
     answer: Answer
     #: The quote model's probability, without the reader, that the first quote is on target.
     support: float
+    #: The best sentence by that probability is in the first quote (the reader's choice) too.
+    agrees: bool = True
 
 
 class FollowedQuestions:
