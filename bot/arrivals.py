@@ -1,5 +1,8 @@
 """New articles, as the cogs that add them (/add, watched links, feeds) tell the cogs that act on them
 (announcements, followed questions): one discord.py event, `on_articles_arrived`, with an `Arrival`.
+Articles other processes store in a shared PostgreSQL database (the command line, another bot process)
+arrive too, `via` "elsewhere", once this process's index has taken them (`listen_elsewhere`): every
+process then checks them, and the database's claims let exactly one post each notice.
 
 An event rather than calls between cogs, as Red-DiscordBot's cogs tell each other: the cog that adds
 knows nothing of who listens, and a listener's slow work (reading the article against every followed
@@ -14,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from index import AddResult
+from index import AddResult, ArticleIndex, Scope, StoredElsewhere
 
 if TYPE_CHECKING:
     import discord
@@ -23,7 +26,7 @@ log = logging.getLogger(__name__)
 #: What listeners implement: `async def on_articles_arrived(self, arrival: Arrival)`.
 EVENT = "articles_arrived"
 
-Via = Literal["add", "link", "feed"]
+Via = Literal["add", "link", "feed", "elsewhere"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,20 @@ def tell(bot: discord.Client, guild_id: int | None, results: Iterable[AddResult]
     stored = tuple(r for r in results if r.status in ("added", "updated"))
     if stored:
         bot.dispatch(EVENT, Arrival(guild_id, stored, via, source))
+
+
+def listen_elsewhere(bot: discord.Client, index: ArticleIndex, loop: asyncio.AbstractEventLoop) -> None:
+    """Tell the listeners of the articles other processes store (told on the index's thread that follows
+    the database; dispatched on `loop`)."""
+
+    def stored(elsewhere: StoredElsewhere) -> None:
+        guild_id = Scope.server_of(elsewhere.collection)
+        try:
+            loop.call_soon_threadsafe(tell, bot, guild_id, [elsewhere.result], "elsewhere")
+        except RuntimeError:  # the loop closed: the bot is stopping
+            log.debug("not told of %s stored elsewhere: the bot is stopping", elsewhere.result.article_id)
+
+    index.when_stored_elsewhere(stored)
 
 
 class ArrivalQueue:

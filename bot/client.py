@@ -7,6 +7,7 @@ of them, which is one connection, as for a plain commands.Bot, until the bot is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -15,6 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .arrivals import listen_elsewhere
 from .conversations import Conversations
 from .cooldown import QuestionCooldown
 from .feedback import FeedbackButton
@@ -101,6 +103,7 @@ class ArticleBot(commands.AutoShardedBot):
         await self.service.load()
         for cog in self._cogs:
             await self.add_cog(cog(self))
+        listen_elsewhere(self, self.service.index, asyncio.get_running_loop())
         self.add_dynamic_items(FeedbackButton)  # answers' buttons work after a restart
         self.tree.error(self.on_app_command_error)
         synced = await self.sync_commands()

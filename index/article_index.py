@@ -8,10 +8,11 @@ lock they share; each job is theirs.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from .encoders.load import load_encoder
 from .encoders.reader import reader_for
 from .ingest.budget import Deadline
 from .ingest.stories import StoryKeeper
-from .records import AddResult, Article, Chunk, StoredArticle, StoredChunk
+from .records import AddResult, AddStatus, Article, Change, Chunk, StoredArticle, StoredChunk, StoredElsewhere
 from .search.base import VectorIndex
 from .search.bm25 import LexicalIndex
 from .search.faiss_index import FaissVectorIndex
@@ -41,6 +42,8 @@ from .storage.derived import DerivedIndexes
 from .storage.scope import Scope
 from .storage.sqlite import SQLiteStore
 from .upgrades import add_sentence_facts
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -138,6 +141,24 @@ class ArticleIndex:
         self.vectors.close()
         with self._lock:
             self.store.close()
+
+    def when_stored_elsewhere(self, listener: Callable[[StoredElsewhere], None]) -> None:
+        """Tell `listener` of each article other processes store in this database from now on (a shared
+        PostgreSQL database: the command line, another bot process), once searches here see it, on the
+        thread that follows their changes. What this process stores, its own add returns."""
+
+        def taken(changes: list[Change]) -> None:
+            for change in changes:
+                if not len(change.added) or not change.article_id:
+                    continue  # a removal, or an add removed again since
+                status: AddStatus = "updated" if change.old_story else "added"
+                result = AddResult(change.article_id, change.title, status, len(change.added))
+                try:
+                    listener(StoredElsewhere(result, change.collection))
+                except Exception:  # the listener's failure must not stop this process following the database
+                    log.exception("telling of article %s stored elsewhere failed", change.article_id)
+
+        self._derived.elsewhere = taken
 
     def __enter__(self) -> ArticleIndex:
         return self

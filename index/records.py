@@ -180,3 +180,12 @@ class AddResult:
     duplicate_of: str = ""
     #: What loading changed to keep the article within its work budget (shortened, wrapped).
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredElsewhere:
+    """An article another process stored in a shared database (new, or a new text of a known one), as this
+    process learnt it from the database's change log; `collection` is the one it joined (index/storage/scope.py)."""
+
+    result: AddResult
+    collection: str

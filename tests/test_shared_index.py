@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from index import ArticleIndex, Settings
+from index import ArticleIndex, Scope, Settings, StoredElsewhere
 from index.ingest.parse import parse_text
 from tests.support.paths import REPO
 
@@ -63,6 +63,35 @@ def test_an_add_and_a_remove_in_one_process_reach_the_other_within_two_seconds(t
     within(VISIBLE_WITHIN, lambda: not one.search("corroded steel", mode="bm25"))
     assert not one.ask("Why was the old bridge closed?").answered
     assert len(one.lexical) == len(two.lexical) == 0
+
+
+def test_each_article_another_process_stores_is_told_once_with_its_collection_and_none_of_its_own(
+    two_processes,
+) -> None:
+    one, two = two_processes
+    told: list[StoredElsewhere] = []
+    one.when_stored_elsewhere(told.append)
+    own = one.add(parse_text(BRIDGE, "file:own.txt"))
+    shared = two.add(parse_text(BRIDGE.replace("old bridge", "iron bridge"), "file:bridge.txt"))
+    kept = two.add(
+        parse_text("Port news\n\nThe harbour master retired after forty years.", "file:port.txt"), Scope.of_server(77)
+    )
+    within(VISIBLE_WITHIN, lambda: len(told) == 2)
+    assert [(t.result.article_id, t.result.status, t.collection) for t in told] == [
+        (shared.article_id, "added", ""),
+        (kept.article_id, "added", "77"),
+    ], "in the order they were stored; the listener's own process's add is not among them"
+    assert told[0].result.title == "Bridge closes" and told[0].result.chunks >= 1
+    assert Scope.server_of(told[1].collection) == 77 and Scope.server_of(told[0].collection) is None
+
+    changed = two.add(parse_text(BRIDGE.replace("Tuesday", "Wednesday"), "file:bridge.txt"))
+    assert changed.status == "updated"
+    two.remove(kept.article_id)
+    within(VISIBLE_WITHIN, lambda: len(told) == 3)
+    assert (told[2].result.article_id, told[2].result.status) == (shared.article_id, "updated")
+    time.sleep(0.5)
+    assert len(told) == 3, "a removal is not an article stored"
+    assert own.article_id not in {t.result.article_id for t in told}
 
 
 def test_a_process_that_was_stopped_catches_up_when_it_opens_again(two_processes, tmp_path: Path, encoder) -> None:

@@ -1,11 +1,12 @@
 """Followed questions: /follow, /following, /unfollow, and the notices posted when a new article answers one.
 
 A follow is kept with the server data (bot/follows.py). Each new article (an `Arrival`: /add, a watched
-link, a feed) is read against the open follows of the servers that see it, in a queue of its own
-(`ArticleIndex.answers_for`: the follows' vectors against the article's sentences first, the quote
-model on the few near ones); a follow it answers is claimed (one notice per follow and story, however
-many processes) and noticed in the channel where it was followed, mentioning its follower, as an answer
-is shown: the quote, its source and link, the feedback buttons, and an Unfollow button.
+link, a feed, or what another process stored in a shared database) is read against the open follows
+of the servers that see it, in a queue of its own (`ArticleIndex.answers_for`: the follows' vectors
+against the article's sentences first, the quote model on the few near ones); a follow it answers is
+claimed (one notice per follow and story, however many processes) and noticed in the channel where it
+was followed, mentioning its follower, as an answer is shown: the quote, its source and link, the
+feedback buttons, and an Unfollow button.
 
 The follows' vectors are held per server in memory and brought up to the database before each check,
 so that a restart, or a follow made in another process, needs no other signal.

@@ -54,7 +54,8 @@ class DerivedIndexes:
     thread of their own.
 
     `lock` is the index's: searches see either all of an add or none of it. `on_change` is told of each
-    change taken, `on_reset` when the changes were too many to take one by one (all is rebuilt)."""
+    change taken, `on_reset` when the changes were too many to take one by one (all is rebuilt), and
+    `elsewhere`, if set, of the changes other processes committed, once taken (outside the lock)."""
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class DerivedIndexes:
         self._seen = self._catch_up()  # the generation of the last change the derived indexes took
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
+        self.elsewhere: Callable[[list[Change]], None] | None = None
 
     @property
     def generation(self) -> int:
@@ -120,6 +122,8 @@ class DerivedIndexes:
                 self._take(change)
             if taken and until is None:
                 self.commit()
+        if taken and self.elsewhere is not None:
+            self.elsewhere(taken)
 
     def commit(self) -> None:
         """After a batch of changes: save the derived indexes that are saved after every change."""

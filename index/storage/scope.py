@@ -27,6 +27,11 @@ class Scope:
         """What a server sees; outside servers (direct messages), the shared articles only."""
         return cls(str(guild_id) if guild_id else "")
 
+    @staticmethod
+    def server_of(collection: str) -> int | None:
+        """The server whose collection this is; None for the shared one."""
+        return int(collection) if collection else None
+
     @property
     def collections(self) -> tuple[str, ...] | None:
         """The collections it sees; None for all."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ import pytest
 
 from index import ArticleIndex, Settings, ensure_seeded
 from index.encoders.base import Encoder
+from tests.support.cli import run
 from tests.support.discord.fake_discord import FakeDiscord, FakeInteraction
 from tests.support.discord.fake_payloads import FakeMessage, FakeUser
 from tests.support.discord.processes import BotProcess, bot_env, start_bot_process
@@ -415,3 +416,39 @@ async def test_a_follow_made_through_one_process_is_noticed_once_when_the_other_
         )
         notices = [m for m in fake_discord.bot_messages(world.hill.general) if "you follow" in m.content]
         assert [m.embeds[0]["title"] for m in notices] == ["Library reopens", "Library back after the flood"]
+
+
+@pytest.mark.asyncio
+async def test_articles_the_command_line_shares_while_both_processes_run_are_noticed_once(
+    fake_discord: FakeDiscord, postgres_url: str, encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with two_processes(fake_discord, postgres_url, tmp_path, encoder) as pair:
+        world = pair.world
+        for question in (BRIDGE_QUESTION, LIBRARY_QUESTION):
+            following = await fake_discord.send_command(
+                "follow", user=world.reader, channel=world.hill.general, options={"question": question}
+            )
+            assert (await until_reply(fake_discord, following)).startswith(f"Following “{question}”")
+
+        # An admin runs `articlebot ingest` on the same database: no bot process added these articles.
+        monkeypatch.setenv("ARTICLEBOT_INDEX", str(tmp_path / "command-line"))
+        monkeypatch.setenv("ARTICLEBOT_DATABASE_URL", postgres_url)
+        for name, text in (("bridge.txt", BRIDGE), ("library.txt", LIBRARY)):
+            (tmp_path / name).write_text(text)
+            status, out = await asyncio.to_thread(run, "ingest", str(tmp_path / name))
+            assert status == 0, out
+
+        def noticed(title: str) -> Callable[[FakeMessage], bool]:
+            return lambda m: "answers the question you follow" in m.content and m.embeds[0].get("title") == title
+
+        bridge = await fake_discord.wait_for_message(world.hill.general, check=noticed("Bridge closes"), timeout=60)
+        assert (
+            bridge.content.startswith(f"<@{world.reader.id}>") and "corroded steel" in bridge.embeds[0]["description"]
+        )
+        # Each process checks what arrives in order, so once the library is noticed both are done with the bridge.
+        await fake_discord.wait_for_message(world.hill.general, check=noticed("Library reopens"), timeout=60)
+        notices = [
+            m.embeds[0]["title"] for m in fake_discord.bot_messages(world.hill.general) if "you follow" in m.content
+        ]
+        assert notices == ["Bridge closes", "Library reopens"], "each noticed once, by one of the two processes"
+        assert not fake_discord.bot_messages(world.port.general), "Port town follows nothing"
