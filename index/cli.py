@@ -211,7 +211,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         from .measure.follow_eval import follow_eval, format_follows
 
         try:
-            followed = follow_eval(folder, args.settings, seed=args.seed)
+            followed = follow_eval(folder, args.settings, seed=args.seed, misses=args.misses)
         except (DatasetError, ModelError) as exc:
             raise CliError(str(exc)) from None
         print(json_line(followed.to_json()) if args.json else format_follows(followed), file=out)
@@ -547,7 +547,8 @@ def build_parser(
         type=Path,
         default=None,
         metavar="FILE",
-        help="write each question whose first quote is off target (JSON lines: gold and quotes shown)",
+        help="write each question whose first quote is off target (JSON lines: gold and quotes shown); "
+        "with --follows, each follow noticed off target or not noticed by its article",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)

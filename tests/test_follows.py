@@ -123,3 +123,16 @@ def test_eval_follows_scores_notices_on_a_dataset(dataset: Path, monkeypatch: py
     assert (report["answerable"], report["unanswerable"]) == (2, 3) and report["min_score"] == 0.3
     assert report["recall"] == 1.0 and report["precision"] == 1.0
     assert report["unanswerable_notified"] == 0.0
+
+
+def test_eval_follows_writes_the_follows_that_went_wrong(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARTICLEBOT_FOLLOW_MIN_SCORE", "1.0")  # a bar nothing reaches: no notice at all
+    misses = tmp_path / "misses.jsonl"
+    status, out = run("eval", str(dataset), "--follows", "--json", "--misses", str(misses))
+    assert status == 0, out
+    assert json.loads(out)["notices"] == 0
+    rows = [json.loads(line) for line in misses.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["article"] for r in rows) == ["a2", "a4"], "the two answerable follows, not noticed"
+    assert all(r["noticed_by"] is None and r["quotes"] == [] and r["answers"] for r in rows)

@@ -247,7 +247,7 @@ def on_target(
     return question.on_target(start, end, text)
 
 
-def _miss(q: EvalQuestion, mode: str, answer: Answer, cleaned: dict[str, str]) -> dict[str, Any]:
+def miss(q: EvalQuestion, mode: str, answer: Answer, cleaned: dict[str, str]) -> dict[str, Any]:
     """What a reader needs to see why a question was missed: the question, the gold and the quotes shown."""
     text = cleaned.get(q.article, "")
     return {
@@ -263,6 +263,11 @@ def _miss(q: EvalQuestion, mode: str, answer: Answer, cleaned: dict[str, str]) -
         ],
         "sources": [s.title for s in answer.sources],
     }
+
+
+def write_misses(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """The misses, one JSON object a line (`--misses`)."""
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
 def run_mode(
@@ -297,7 +302,7 @@ def run_mode(
         correct += bool(right[:1] and right[0])
         any_correct += any(right)
         if misses is not None and not (right[:1] and right[0]):
-            misses.append(_miss(q, mode, answer, cleaned or {}))
+            misses.append(miss(q, mode, answer, cleaned or {}))
     n = max(len(questions), 1)
     return ModeReport(
         r1 / n,
@@ -472,7 +477,7 @@ def evaluate(
             m: run_mode(data.index, answerable, m, data.ids, progress, missed, data.cleaned) for m in modes
         }
         if misses is not None and missed is not None:
-            misses.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in missed), encoding="utf-8")
+            write_misses(misses, missed)
         abstain: dict[str, float] | None = (
             {m: run_mode(data.index, outside, m, data.ids, progress).abstain_rate for m in modes}
             if unanswerable

@@ -12,6 +12,9 @@ arrives. Reported:
 - precision, any quote: the share of notices one of whose quotes (up to `top_k`, as the notice shows) is;
 - unanswerable notified: the share of follows about articles never added that got a notice;
 - the time to check one new article against every follow (all of the dataset's questions).
+With `misses`, each follow that went wrong is written out: a notice whose first quote is off target
+(`noticed_by` the article it came from), and an answerable follow its article did not notify
+(`noticed_by` null).
 """
 
 from __future__ import annotations
@@ -21,12 +24,22 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .. import ArticleIndex, FollowedQuestions, Settings, ingest_paths, scratch_store
-from .evaluate import DatasetError, EvalQuestion, halves, load_questions, on_target, read_jsonl, write_articles
+from .. import Answer, ArticleIndex, FollowedQuestions, Settings, ingest_paths, scratch_store
+from .evaluate import (
+    DatasetError,
+    EvalQuestion,
+    halves,
+    load_questions,
+    miss,
+    on_target,
+    read_jsonl,
+    write_articles,
+    write_misses,
+)
 from .percentiles import percentile
 
 
@@ -54,7 +67,7 @@ class FollowsReport:
 class _Notice:
     follow: int
     article: str  # the dataset id of the article that answered
-    quotes: tuple[tuple[int, int, str], ...]  # (start, end, text) of each quote, the first first
+    answer: Answer
 
 
 @dataclass
@@ -68,6 +81,8 @@ class FollowRun:
     ids: dict[str, str]
     #: The dataset's questions, in follow-id order (with their spans once the run is over).
     questions: list[EvalQuestion]
+    #: The arrived articles' texts as stored, by dataset id (once the run is over).
+    cleaned: dict[str, str] = field(default_factory=dict)
 
     def quotes_on_target(self, follow: int, article: str, quotes: Sequence[tuple[int, int, str]]) -> list[bool]:
         """For each (start, end, text) quote of a notice a follow got from an arrived article (its dataset id):
@@ -106,19 +121,24 @@ def following_while_articles_arrive(
                         yield step, name
 
             yield run, arrivals()
-            cleaned = {name: index.article(run.ids[name]).text for name in run.ids}  # type: ignore[union-attr]
+            run.cleaned = {name: index.article(run.ids[name]).text for name in run.ids}  # type: ignore[union-attr]
             # The same questions, in the same order, now with their spans in the cleaned texts.
-            run.questions = load_questions(folder, articles, cleaned)
+            run.questions = load_questions(folder, articles, run.cleaned)
         finally:
             index.close()
 
 
 def follow_eval(
-    folder: Path, settings: Settings, seed: int = 0, min_score: float | None = None, **checking: Any
+    folder: Path,
+    settings: Settings,
+    seed: int = 0,
+    min_score: float | None = None,
+    misses: Path | None = None,
+    **checking: Any,
 ) -> FollowsReport:
     """Follow every question of the dataset, add half 2's articles one at a time (shuffled by `seed`),
-    and score the notices (`min_score`: the bar, default the `follow_min_score` setting; `checking`:
-    the other arguments of `ArticleIndex.answers_for`)."""
+    and score the notices (`min_score`: the bar, default the `follow_min_score` setting; `misses`: write
+    the follows that went wrong there; `checking`: the other arguments of `ArticleIndex.answers_for`)."""
     bar = settings.follow_min_score if min_score is None else min_score
     notices: list[_Notice] = []
     checks: list[float] = []
@@ -128,15 +148,30 @@ def follow_eval(
             found = run.index.answers_for(run.follows, run.ids[name], min_score=bar, **checking)
             checks.append((time.perf_counter() - started) * 1000)
             for answered in found:
-                quotes = tuple((q.start, q.end, q.text) for q in answered.answer.quotes)
-                notices.append(_Notice(answered.follow, name, quotes))
+                notices.append(_Notice(answered.follow, name, answered.answer))
                 run.follows.remove(answered.follow)
     scored, ids = run.questions, run.ids
-    hits = {n.follow: run.quotes_on_target(n.follow, n.article, n.quotes) for n in notices}
+    hits = {
+        n.follow: run.quotes_on_target(n.follow, n.article, [(q.start, q.end, q.text) for q in n.answer.quotes])
+        for n in notices
+    }
     first = {follow: right[0] for follow, right in hits.items()}
     own = {n.follow for n in notices if n.article == scored[n.follow].article}
     answerable = [i for i, q in enumerate(scored) if q.article in ids]
     unanswerable = [i for i, q in enumerate(scored) if q.article not in ids]
+    if misses is not None:
+        silent = Answer("", False, (), ())
+        wrong: list[tuple[int, str | None, Answer]] = [
+            (n.follow, n.article, n.answer) for n in notices if not first[n.follow]
+        ]
+        unnoticed: list[tuple[int, str | None, Answer]] = [(i, None, silent) for i in answerable if i not in own]
+        write_misses(
+            misses,
+            [
+                {**miss(scored[i], "follows", answer, run.cleaned), "noticed_by": by}
+                for i, by, answer in sorted(wrong + unnoticed, key=lambda row: row[0])
+            ],
+        )
     return FollowsReport(
         bar,
         len(answerable),
