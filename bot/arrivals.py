@@ -1,8 +1,9 @@
 """New articles, as the cogs that add them (/add, watched links, feeds) tell the cogs that act on them
 (announcements, followed questions): one discord.py event, `on_articles_arrived`, with an `Arrival`.
 Articles other processes store in a shared PostgreSQL database (the command line, another bot process)
-arrive too, `via` "elsewhere", once this process's index has taken them (`listen_elsewhere`): every
-process then checks them, and the database's claims let exactly one post each notice.
+arrive too, `via` "elsewhere", once this process's index has taken them (`listen_elsewhere`); the
+followed questions are checked by the process that runs the article's server's shard (shard 0's for a
+shared article), and the database's claims let exactly one process post each notice however many check.
 
 An event rather than calls between cogs, as Red-DiscordBot's cogs tell each other: the cog that adds
 knows nothing of who listens, and a listener's slow work (reading the article against every followed

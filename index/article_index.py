@@ -144,8 +144,11 @@ class ArticleIndex:
 
     def when_stored_elsewhere(self, listener: Callable[[StoredElsewhere], None]) -> None:
         """Tell `listener` of each article other processes store in this database from now on (a shared
-        PostgreSQL database: the command line, another bot process), once searches here see it, on the
-        thread that follows their changes. What this process stores, its own add returns."""
+        PostgreSQL database: the command line, another bot process), once this process has taken it; it
+        replaces any listener set before. It is called on the thread that took the change (the one that
+        follows the database, or an add of this process that ran into it, holding the index's lock), so
+        it must hand the work on, never wait on the index. What this process stores, its own add returns;
+        what it takes in a rebuild after falling behind the change log is not told (a warning is logged)."""
 
         def taken(changes: list[Change]) -> None:
             for change in changes:

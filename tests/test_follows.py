@@ -11,6 +11,7 @@ import pytest
 from index import ArticleIndex, FollowedQuestions, Settings, parse_text
 from index.encoders.base import Encoder
 from tests.support.cli import run
+from tests.support.datasets import ARTICLES, QUESTIONS, write_dataset
 
 MUSEUM = parse_text(
     "Science museum\n\nA science museum opened downtown with a planetarium.\n\n"
@@ -136,3 +137,18 @@ def test_eval_follows_writes_the_follows_that_went_wrong(
     rows = [json.loads(line) for line in misses.read_text(encoding="utf-8").splitlines()]
     assert sorted(r["article"] for r in rows) == ["a2", "a4"], "the two answerable follows, not noticed"
     assert all(r["noticed_by"] is None and r["quotes"] == [] and r["answers"] for r in rows)
+
+
+def test_eval_follows_writes_a_notice_from_another_article_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A question about the museum article (a2) that only the strike article (a4) speaks to.
+    strayed = ("a2", "How many days did the dock workers stay on strike?", "Maria Lindqvist")
+    dataset = write_dataset(tmp_path / "dataset", ARTICLES, [*QUESTIONS, strayed], "answer_spans")
+    monkeypatch.setenv("ARTICLEBOT_FOLLOW_MIN_SCORE", "0.0")
+    misses = tmp_path / "misses.jsonl"
+    status, out = run("eval", str(dataset), "--follows", "--json", "--misses", str(misses))
+    assert status == 0, out
+    rows = [json.loads(line) for line in misses.read_text(encoding="utf-8").splitlines()]
+    assert [(r["question"], r["noticed_by"]) for r in rows] == [(strayed[1], "a4")], "once, as noticed off target"
+    assert rows[0]["quotes"][0]["title"] == "Harbour strike"

@@ -23,6 +23,7 @@ RULES = (
     (0.5, 0.0, False),
     (0.1, 0.0, True),
     (0.1, 0.0, False),
+    (0.15, 0.0, True),
     (0.2, 0.0, True),
     (0.2, 0.0, False),
     (0.3, 0.0, True),
@@ -104,7 +105,7 @@ def main() -> None:
         rule = bars(support, score, agreeing)
         n, recall, precision, any_quote, own, never_rate = replay(pairs, answerable, never, rule)
         print(
-            f"{support:7.1f}  {score:5.1f}  {'yes' if agreeing else 'no':>8}  {n:7.0f}  {recall:6.3f}  "
+            f"{support:7.2f}  {score:5.1f}  {'yes' if agreeing else 'no':>8}  {n:7.0f}  {recall:6.3f}  "
             f"{precision:9.3f}  {any_quote:9.3f}  {own:13.3f}  {never_rate:21.3f}"
         )
 

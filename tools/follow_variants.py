@@ -24,6 +24,7 @@ VARIANTS = (
     (0.1, 16, 0.35, False, False),
     (0.5, 16, 0.35, False, False),
     (0.1, 48, 0.3, False, True),
+    (0.1, 48, 0.3, False, False),
     (0.5, 48, 0.3, False, True),
     (0.5, 32, 0.3, True, True),
     (0.8, 32, 0.3, True, True),

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from index import Feed, FeedError, FeedPoller, PollResult
+from index import Feed, FeedError, FeedPoller, PollResult, Scope
 
 from ..arrivals import tell
 from ..permissions import manager_only
@@ -156,7 +156,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
         collection's feeds (from the command line) are shard 0's."""
         poller = self.poller()
         due = await asyncio.to_thread(poller.feeds.due, time.time())
-        own = [f for f in due if self.bot.serves(int(f.collection) if f.collection.isdigit() else None)]
+        own = [f for f in due if self.bot.serves(Scope.server_of(f.collection))]
         return await poller.poll_all(own)
 
     @poll_due.before_loop
@@ -165,9 +165,13 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
 
     def _arrived(self, result: PollResult) -> None:
         """Tell the listeners (announcements, followed questions) what a poll added."""
-        collection = result.feed.collection
-        guild_id = int(collection) if collection.isdigit() else None
-        tell(self.bot, guild_id, result.added, "feed", result.feed.title or result.feed.url)
+        tell(
+            self.bot,
+            Scope.server_of(result.feed.collection),
+            result.added,
+            "feed",
+            result.feed.title or result.feed.url,
+        )
 
     async def report(self, results: builtins.list[PollResult]) -> None:
         """Log what the polls added and tell the listeners; tell a server once when one of its feeds keeps

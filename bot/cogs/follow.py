@@ -194,6 +194,8 @@ class FollowCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_articles_arrived(self, arrival: Arrival) -> None:
+        if arrival.via == "elsewhere" and not self.bot.serves(arrival.guild_id):
+            return  # the process of its server's shard (shard 0's for a shared article) checks it
         self.arrivals.put(arrival)
 
     async def check(self, arrival: Arrival) -> int:

@@ -9,9 +9,9 @@ one that decides "not found" for a question asked now) is at or above a stricter
 (`Settings.follow_min_score`): a notice nobody asked for right now has to be right. The reader then
 reads only the articles' sentences for the follows that passed, to choose the quotes, and a notice is
 sent only when the two agree: the sentence the quote model without the reader likes best is in the
-first quote the reader chose. Where they disagree the first quote was on target for a third of news
-and half of SQuAD pairs, against eight and nine in ten where they agree (docs/evaluation.md, followed
-questions): too close to a coin for a notice nobody asked for.
+first quote the reader chose. Where they disagree, the first quote is on target far less often than
+where they agree (docs/evaluation.md, "Why the two must agree"): too often wrong for a notice nobody
+asked for.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class FollowAnswer:
     #: The quote model's probability, without the reader, that the first quote is on target.
     support: float
     #: The best sentence by that probability is in the first quote (the reader's choice) too.
-    agrees: bool = True
+    agrees: bool
 
 
 class FollowedQuestions:

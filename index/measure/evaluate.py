@@ -255,7 +255,7 @@ def miss(q: EvalQuestion, mode: str, answer: Answer, cleaned: dict[str, str]) ->
         "question": q.question,
         "article": q.article,
         "answers": list(q.answers),
-        "evidence": [text[e.start : e.end] for e in q.evidence],
+        "evidence": [text[e.start : e.end] for e in q.evidence] if text else [],  # unknown: never indexed
         "answered": answer.answered,
         "quotes": [
             {"text": x.text, "title": x.title, "paragraph": x.paragraph, "score": round(x.score, 4)}

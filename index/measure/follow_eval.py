@@ -12,9 +12,9 @@ arrives. Reported:
 - precision, any quote: the share of notices one of whose quotes (up to `top_k`, as the notice shows) is;
 - unanswerable notified: the share of follows about articles never added that got a notice;
 - the time to check one new article against every follow (all of the dataset's questions).
-With `misses`, each follow that went wrong is written out: a notice whose first quote is off target
-(`noticed_by` the article it came from), and an answerable follow its article did not notify
-(`noticed_by` null).
+With `misses`, each follow that went wrong is written out once: a notice whose first quote is off
+target (`noticed_by` the article it came from, which may be another than the follow's own), and an
+answerable follow that got no notice (`noticed_by` null).
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def follow_eval(
         wrong: list[tuple[int, str | None, Answer]] = [
             (n.follow, n.article, n.answer) for n in notices if not first[n.follow]
         ]
-        unnoticed: list[tuple[int, str | None, Answer]] = [(i, None, silent) for i in answerable if i not in own]
+        unnoticed: list[tuple[int, str | None, Answer]] = [(i, None, silent) for i in answerable if i not in first]
         write_misses(
             misses,
             [

@@ -10,6 +10,7 @@ together.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -18,6 +19,8 @@ from ..records import Change
 
 if TYPE_CHECKING:
     from .base import Store
+
+log = logging.getLogger(__name__)
 
 
 class DerivedIndex(Protocol):
@@ -55,7 +58,8 @@ class DerivedIndexes:
 
     `lock` is the index's: searches see either all of an add or none of it. `on_change` is told of each
     change taken, `on_reset` when the changes were too many to take one by one (all is rebuilt), and
-    `elsewhere`, if set, of the changes other processes committed, once taken (outside the lock)."""
+    `elsewhere`, if set, of the changes other processes committed, once taken: on the thread that took
+    them, which may be an add of this process that ran into them and still holds the lock."""
 
     def __init__(
         self,
@@ -114,8 +118,16 @@ class DerivedIndexes:
                 return  # closed
             changes = self.store.changes_after(self._seen)
             if changes is None:  # this process fell behind what the change log keeps
+                behind = self._seen
                 self._seen = self._catch_up(force=True)
                 self._on_reset()
+                if self.elsewhere is not None:
+                    log.warning(
+                        "fell behind the change log: what other processes stored between generations %d and %d "
+                        "was taken in a rebuild, and is not told",
+                        behind,
+                        self._seen,
+                    )
                 return
             taken = [c for c in changes if until is None or c.generation <= until]
             for change in taken:

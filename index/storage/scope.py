@@ -29,8 +29,8 @@ class Scope:
 
     @staticmethod
     def server_of(collection: str) -> int | None:
-        """The server whose collection this is; None for the shared one."""
-        return int(collection) if collection else None
+        """The server whose collection this is; None for the shared one (or any that names no server)."""
+        return int(collection) if collection.isdigit() else None
 
     @property
     def collections(self) -> tuple[str, ...] | None:
