@@ -5,15 +5,17 @@ Kept with the server data (bot/server_data.py: `servers.sqlite3` beside the inde
 ARTICLEBOT_DATABASE_URL, that database), so that follows survive restarts and every bot process sees
 them. A notice is claimed before it is sent, by inserting its (follow, story) row: with several
 processes on one database, the one whose insert went in sends it, and no other. Every read and write
-names its server.
+names its server, but the record of which articles' texts were checked against the follows (so that a
+start checks what was stored while no bot process was checking: the command line's adds, say).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from index import Database
+from index import ArticleVersion, Database
 
 from .stamps import now_stamp
 
@@ -36,6 +38,10 @@ CREATE TABLE IF NOT EXISTS follow_versions (
     guild_id BIGINT PRIMARY KEY,
     version BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS follow_checked (
+    article_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS follow_notices (
     follow_id BIGINT NOT NULL REFERENCES follows(id) ON DELETE CASCADE,
     story TEXT NOT NULL,
@@ -45,6 +51,8 @@ CREATE TABLE IF NOT EXISTS follow_notices (
 );
 """
 _COLUMNS = "id, guild_id, channel_id, user_id, question, keep_open, followed_at"
+#: The row of `follow_checked` that says articles have been checked here before (it names no article).
+_STARTED = ""
 #: A server's follows changed (one was made, changed, closed or reopened): its version goes up, so that a
 #: process holding them in memory reads them again (bot/cogs/follow.py), this one's change or another's.
 _CHANGED = (
@@ -190,6 +198,34 @@ class Follows:
                 "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''", (now_stamp(), follow_id)
             ):
                 self._db.change(_CHANGED, (follow_id,))
+
+    def checked(self, versions: Iterable[tuple[str, str]]) -> None:
+        """Record that these (article id, text hash) were checked against the follows."""
+        with self._lock, self._db.transaction():
+            self._db.change_many(
+                "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) "
+                "ON CONFLICT (article_id) DO UPDATE SET content_hash = excluded.content_hash",
+                [(_STARTED, ""), *versions],
+            )
+
+    def unchecked(self, stored: Sequence[ArticleVersion]) -> list[tuple[ArticleVersion, bool]]:
+        """Of the articles stored now, those whose text was never checked against the follows (each with
+        whether another text of it was): stored while no bot process was checking. The first time, every
+        article stored is taken as checked: follows are about what comes next, not a backlog. Forgets the
+        articles removed since."""
+        with self._lock, self._db.transaction():
+            seen = {str(r[0]): str(r[1]) for r in self._db.rows("SELECT article_id, content_hash FROM follow_checked")}
+            if _STARTED not in seen:
+                self._db.change_many(
+                    "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [(_STARTED, ""), *((a.id, a.content_hash) for a in stored)],
+                )
+                return []
+            gone = set(seen) - {a.id for a in stored} - {_STARTED}
+            if gone:
+                condition, args = self._db.one_of("article_id", sorted(gone))
+                self._db.change(f"DELETE FROM follow_checked WHERE {condition}", args)
+        return [(a, a.id in seen) for a in stored if seen.get(a.id) != a.content_hash]
 
     def version(self, guild_id: int) -> int:
         """A number that changes whenever a server's open follows do (in any process)."""

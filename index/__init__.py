@@ -18,7 +18,7 @@ from .ingest.feeds import Feed, FeedError, FeedList, FeedPoller, PollResult
 from .ingest.fetch import Fetched, Fetcher, FetchError, FetchPolicy
 from .ingest.load import ARTICLES_PER_BATCH, IngestReport, ensure_seeded, fetched_article, ingest_paths, load_url
 from .ingest.parse import SUPPORTED_TYPES, ArticleError, check_file, load_file, load_upload, parse_text
-from .records import AddResult, Article, StoredArticle, StoredElsewhere
+from .records import AddResult, Article, ArticleVersion, StoredArticle, StoredElsewhere
 from .search.fusion import MODES, Mode
 from .settings import Settings, SettingsError, load_dotenv_file
 from .storage.database import Database, open_database
@@ -33,6 +33,7 @@ __all__ = [
     "AddResult",
     "Answer",
     "Article",
+    "ArticleVersion",
     "ArticleError",
     "ArticleIndex",
     "BudgetExceeded",

@@ -30,7 +30,17 @@ from .encoders.load import load_encoder
 from .encoders.reader import reader_for
 from .ingest.budget import Deadline
 from .ingest.stories import StoryKeeper
-from .records import AddResult, AddStatus, Article, Change, Chunk, StoredArticle, StoredChunk, StoredElsewhere
+from .records import (
+    AddResult,
+    AddStatus,
+    Article,
+    ArticleVersion,
+    Change,
+    Chunk,
+    StoredArticle,
+    StoredChunk,
+    StoredElsewhere,
+)
 from .search.base import VectorIndex
 from .search.bm25 import LexicalIndex
 from .search.faiss_index import FaissVectorIndex
@@ -259,6 +269,11 @@ class ArticleIndex:
     def articles(self, scope: Scope = _EVERYTHING) -> list[StoredArticle]:
         """The articles `scope` sees, newest first."""
         return self.store.articles(scope.collections)
+
+    def article_versions(self) -> list[ArticleVersion]:
+        """Which text of each article is stored (oldest added first), to tell what changed since a
+        listing kept elsewhere: cheap, it reads no text."""
+        return self.store.article_versions()
 
     def article(self, article_id: str, scope: Scope = _EVERYTHING) -> StoredArticle | None:
         """The article with this id, if `scope` sees it."""

@@ -182,6 +182,15 @@ class AddResult:
     notes: tuple[str, ...] = ()
 
 
+class ArticleVersion(NamedTuple):
+    """Which text of an article is stored: enough to tell a new or changed article from one seen before."""
+
+    id: str
+    collection: str
+    content_hash: str
+    title: str
+
+
 @dataclass(frozen=True)
 class StoredElsewhere:
     """An article another process stored in a shared database (new, or a new text of a known one), as this

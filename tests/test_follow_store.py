@@ -12,6 +12,7 @@ import pytest
 
 from bot.follows import MAX_PER_MEMBER, Follows, TooManyFollows
 from bot.server_data import ServerData
+from index import ArticleVersion
 from tests.support.threads import at_once
 
 pytestmark = pytest.mark.both_stores
@@ -138,3 +139,18 @@ def test_a_servers_version_changes_with_its_open_follows_and_only_then(tmp_path:
         assert follows.unfollow(GUILD, ALICE, once.id) and changed()
         follows.end(kept.id)
         assert changed()
+
+
+def test_a_start_finds_the_articles_stored_since_the_follows_last_checked(tmp_path: Path, database_url: str) -> None:
+    fed, strike = ArticleVersion("fed", "", "h1", "Fed holds"), ArticleVersion("strike", "77", "h2", "Dock strike")
+    with follows_in(tmp_path, database_url) as follows:
+        assert follows.unchecked([fed, strike]) == [], "the first start takes what is stored as checked"
+    with follows_in(tmp_path, database_url) as follows:
+        museum = ArticleVersion("museum", "", "h3", "Museum opens")
+        changed = fed._replace(content_hash="h1b")
+        assert follows.unchecked([changed, strike, museum]) == [(changed, True), (museum, False)]
+        follows.checked([(changed.id, changed.content_hash)])
+        assert follows.unchecked([changed, strike, museum]) == [(museum, False)]
+        follows.checked([(museum.id, museum.content_hash)])
+        assert follows.unchecked([museum]) == [], "a removed article is forgotten"
+        assert follows.unchecked([museum, strike]) == [(strike, False)], "... and new if it is stored again"

@@ -23,7 +23,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import MAX_QUESTION_CHARS, FollowAnswer, FollowedQuestions, QuestionError, Scope, check_question
+from index import (
+    MAX_QUESTION_CHARS,
+    AddResult,
+    FollowAnswer,
+    FollowedQuestions,
+    QuestionError,
+    Scope,
+    check_question,
+)
 
 from ..arrivals import Arrival, ArrivalQueue
 from ..feedback import logged_with_feedback
@@ -84,10 +92,32 @@ class FollowCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(UnfollowButton)
+        missed = await self.missed()  # before any arrival is checked and recorded
         self.arrivals.start()
+        for arrival in missed:
+            self.arrivals.put(arrival)
 
     async def cog_unload(self) -> None:
         self.arrivals.stop()
+
+    async def missed(self) -> list[Arrival]:
+        """The articles of this process's shards stored while no bot process was checking them against the
+        followed questions (what the command line added while the bot was stopped, say), by server."""
+        try:
+            stored = await asyncio.to_thread(self.bot.service.index.article_versions)
+            unchecked = await asyncio.to_thread(self.follows.unchecked, stored)
+        except Exception:  # the next start tries again; meanwhile new articles are checked as they come
+            log.exception("could not read which articles the followed questions missed")
+            return []
+        by_server: dict[int | None, list[AddResult]] = {}
+        for article, known in unchecked:
+            guild_id = Scope.server_of(article.collection)
+            if self.bot.serves(guild_id):
+                result = AddResult(article.id, article.title, "updated" if known else "added", chunks=0)  # not counted
+                by_server.setdefault(guild_id, []).append(result)
+        if by_server:
+            log.info("checking %d articles stored while no process checked the followed questions", len(unchecked))
+        return [Arrival(guild_id, tuple(results), "elsewhere") for guild_id, results in by_server.items()]
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -215,6 +245,7 @@ class FollowCog(commands.Cog):
                     sent += await self._check_server(guild_id, article.id, article.story or article.id)
                 except Exception:  # one server's failure (its database rows, say) does not keep the others waiting
                     log.exception("checking the follows of server %s against article %s failed", guild_id, article.id)
+            await asyncio.to_thread(self.follows.checked, [(article.id, article.content_hash)])
         return sent
 
     async def _check_server(self, guild_id: int, article_id: str, story: str) -> int:

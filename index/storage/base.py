@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..records import ArticleRef, Change, NewArticle, SentenceRows, StoredArticle, StoredChunk
+from ..records import ArticleRef, ArticleVersion, Change, NewArticle, SentenceRows, StoredArticle, StoredChunk
 
 
 class Store(Protocol):
@@ -30,6 +30,8 @@ class Store(Protocol):
     def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]: ...
 
     def article(self, article_id: str) -> StoredArticle | None: ...
+
+    def article_versions(self) -> list[ArticleVersion]: ...
 
     def article_with_text(
         self, content_hash: str, collections: Sequence[str] | None = None

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import StoreError
 from ..records import (
     ArticleRef,
+    ArticleVersion,
     Change,
     NewArticle,
     SentenceRows,
@@ -196,6 +197,13 @@ class SQLStore:
             f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id {where} ORDER BY c.id", args
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def article_versions(self) -> list[ArticleVersion]:
+        """Every article's id, collection, text hash and title, without the texts."""
+        return [
+            ArticleVersion(*row)
+            for row in self.db.rows("SELECT id, collection, content_hash, title FROM articles ORDER BY added_at, id")
+        ]
 
     def article(self, article_id: str) -> StoredArticle | None:
         row = self.db.one(f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.id = ?", (article_id,))

@@ -4,9 +4,12 @@ and the answer's buttons; /unfollow stops a follow; another server sees none of 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.cogs.follow import FollowCog
+from index import parse_text
 from tests.support.discord.fake_discord import Permission
 from tests.support.discord.fake_payloads import FakeMessage, Overwrite
 from tests.support.discord.servers import Servers, final_text, interaction_done, restarted
@@ -91,6 +94,20 @@ async def test_a_follow_is_noticed_after_a_restart_with_the_right_quote_and_only
         ), "a notice is not a question asked (nor one not found)"
         hill = servers.bot.server_data.stats(int(b.id))
         assert (hill.following, hill.noticed) == (1, 0), "Hill town's follow is still open, and was not noticed"
+
+
+@pytest.mark.asyncio
+async def test_an_article_stored_while_no_bot_was_checking_is_noticed_when_the_bot_starts(servers: Servers) -> None:
+    await reply(servers, "follow", servers.a, servers.reader, question=QUESTION)
+    # What `articlebot ingest` does to the index folder meanwhile: it stores a shared article and tells no bot.
+    await asyncio.to_thread(servers.bot.service.index.add, parse_text(MUSEUM, "file:museum.txt"))
+
+    async with restarted(servers):
+        notice = await servers.fake.wait_for_message(
+            servers.a_general, check=lambda m: "answers the question you follow" in m.content, timeout=60
+        )
+        assert notice.content.startswith(f"<@{servers.reader.id}>")
+        assert "Maria Lindqvist designed the building" in notice.embeds[0]["description"]
 
 
 @pytest.mark.asyncio

@@ -452,5 +452,9 @@ async def test_articles_the_command_line_shares_while_both_processes_run_are_not
         assert notices == ["Bridge closes", "Library reopens"], "each noticed once"
         assert not fake_discord.bot_messages(world.port.general), "Port town follows nothing"
         # Shared articles are shard 0's to check: it posts the notices, though the follows are Hill town's.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 10  # a process logs its notice just after posting it
+        while pair.bots[0].output().count("notice for follow") < 2 and loop.time() < until:
+            await asyncio.sleep(0.05)
         logs = [bot.output() for bot in pair.bots]
         assert [log.count("notice for follow") for log in logs] == [2, 0], logs[1][-2000:]
