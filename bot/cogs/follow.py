@@ -116,7 +116,8 @@ class FollowCog(commands.Cog):
                 result = AddResult(article.id, article.title, "updated" if known else "added", chunks=0)  # not counted
                 by_server.setdefault(guild_id, []).append(result)
         if by_server:
-            log.info("checking %d articles stored while no process checked the followed questions", len(unchecked))
+            count = sum(len(results) for results in by_server.values())
+            log.info("checking %d articles stored while no process checked the followed questions", count)
         return [Arrival(guild_id, tuple(results), "elsewhere") for guild_id, results in by_server.items()]
 
     # -- commands ------------------------------------------------------------------------------
