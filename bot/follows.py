@@ -200,12 +200,13 @@ class Follows:
                 self._db.change(_CHANGED, (follow_id,))
 
     def checked(self, versions: Iterable[tuple[str, str]]) -> None:
-        """Record that these (article id, text hash) were checked against the follows."""
+        """Record that these (article id, text hash) were checked against the follows (not that a start
+        has read what was stored: only `unchecked` says that)."""
         with self._lock, self._db.transaction():
             self._db.change_many(
                 "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) "
                 "ON CONFLICT (article_id) DO UPDATE SET content_hash = excluded.content_hash",
-                [(_STARTED, ""), *versions],
+                list(versions),
             )
 
     def unchecked(self, stored: Sequence[ArticleVersion]) -> list[tuple[ArticleVersion, bool]]:
@@ -242,7 +243,8 @@ class Follows:
         """Copy every follow of `source` (another database), open or closed, with its notices, that this one
         lacks (the same server, member, question and time); (follows copied, follows already there, the
         servers of the copied ones). A follow keeps its id where that is free: the Unfollow buttons under
-        notices already sent name it."""
+        notices already sent name it. The record of the articles checked comes along into a database that
+        has none (a bot's first start there would take every article as checked)."""
         with source._lock:
             follows = source._db.rows(f"SELECT {_COLUMNS}, closed_at FROM follows ORDER BY id")
             notices: dict[int, list[tuple]] = {}
@@ -250,9 +252,15 @@ class Follows:
                 "SELECT follow_id, story, article_id, sent_at FROM follow_notices ORDER BY follow_id, story"
             ):
                 notices.setdefault(follow_id, []).append(tuple(notice))
+            checked = source._db.rows("SELECT article_id, content_hash FROM follow_checked")
         copied = there = 0
         guilds: set[int] = set()
         with self._lock, self._db.transaction():
+            if self._db.one("SELECT 1 FROM follow_checked WHERE article_id = ?", (_STARTED,)) is None:
+                self._db.change_many(
+                    "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    checked,
+                )
             have = set(self._db.rows("SELECT guild_id, user_id, question, followed_at FROM follows"))
             for old_id, guild_id, channel_id, user_id, question, keep_open, followed_at, closed_at in follows:
                 if (guild_id, user_id, question, followed_at) in have:

@@ -92,13 +92,20 @@ class FollowCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(UnfollowButton)
-        missed = await self.missed()  # before any arrival is checked and recorded
         self.arrivals.start()
-        for arrival in missed:
-            self.arrivals.put(arrival)
+        self._catching_up = asyncio.create_task(self._catch_up(), name="articlebot followed questions' catch-up")
 
     async def cog_unload(self) -> None:
+        self._catching_up.cancel()
         self.arrivals.stop()
+
+    async def _catch_up(self) -> None:
+        # Once ready, every listener is in place (this cog's, the index's for other processes' articles): an
+        # article stored from then on is told, and one stored before is in the listing (or both: checked
+        # twice, noticed once).
+        await self.bot.wait_until_ready()
+        for arrival in await self.missed():
+            self.arrivals.put(arrival)
 
     async def missed(self) -> list[Arrival]:
         """The articles of this process's shards stored while no bot process was checking them against the
@@ -246,7 +253,10 @@ class FollowCog(commands.Cog):
                     sent += await self._check_server(guild_id, article.id, article.story or article.id)
                 except Exception:  # one server's failure (its database rows, say) does not keep the others waiting
                     log.exception("checking the follows of server %s against article %s failed", guild_id, article.id)
-            await asyncio.to_thread(self.follows.checked, [(article.id, article.content_hash)])
+            try:
+                await asyncio.to_thread(self.follows.checked, [(article.id, article.content_hash)])
+            except Exception:  # the next start checks it again (its notices are claimed once): go on
+                log.exception("could not record that article %s was checked against the follows", article.id)
         return sent
 
     async def _check_server(self, guild_id: int, article_id: str, story: str) -> int:

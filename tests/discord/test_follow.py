@@ -108,6 +108,12 @@ async def test_an_article_stored_while_no_bot_was_checking_is_noticed_when_the_b
         )
         assert notice.content.startswith(f"<@{servers.reader.id}>")
         assert "Maria Lindqvist designed the building" in notice.embeds[0]["description"]
+        cog = cog_of(servers)
+        for _ in range(600):  # the check ends just after its notice is posted
+            if cog.arrivals.handled:
+                break
+            await asyncio.sleep(0.05)
+        assert await cog.missed() == [], "checked now: the next start finds nothing missed"
 
 
 @pytest.mark.asyncio

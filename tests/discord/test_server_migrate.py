@@ -11,12 +11,15 @@ import pytest
 
 from bot.cli import main
 from bot.server_data import FILE_NAME, ServerData
-from index import ArticleIndex
+from index import ArticleIndex, ArticleVersion
 
 PORT, HILL = 1_100_000_000_000_000_001, 1_100_000_000_000_000_002  # 64-bit, as Discord's ids are
 EDITOR, READER = 900_000_000_000_000_001, 900_000_000_000_000_002
 NEWS, LINKS, TALK = 800_000_000_000_000_001, 800_000_000_000_000_002, 800_000_000_000_000_003
 QUOTE = ("art-1", "Harbour reopens", "The harbour reopened on Monday after the storm.")
+#: An article stored before the bot first started, one checked against the follows since, one not yet.
+STORED, CHECKED = ArticleVersion("art-1", "", "h1", "Harbour reopens"), ArticleVersion("art-2", "", "h2", "Boats back")
+UNCHECKED = ArticleVersion("art-3", "", "h3", "Storm warning")
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -42,6 +45,8 @@ def fill(data: ServerData) -> int:
     harbour = data.follows.follow(PORT, NEWS, READER, "Has the harbour reopened?", keep_open=True)
     data.follows.claim(harbour.id, "story-1", "art-1")
     data.announcements.set_channel(HILL, TALK, EDITOR)
+    assert data.follows.unchecked([STORED]) == [], "the bot's first start"
+    data.follows.checked([(CHECKED.id, CHECKED.content_hash)])
     return boats
 
 
@@ -89,6 +94,10 @@ def test_the_servers_data_goes_to_postgresql_and_back(
     ) in out
     assert out.rstrip().endswith("verified")
     assert shown_in(tmp_path / "process", postgres_url) == before
+    with ServerData(tmp_path / "process", postgres_url) as moved_data:
+        assert moved_data.follows.unchecked([STORED, CHECKED, UNCHECKED]) == [(UNCHECKED, False)], (
+            "what was checked before the move is known there: only what was not is checked at the next start"
+        )
 
     status, out = run("migrate", "--to", postgres_url)  # again: nothing is copied twice
     assert status == 0
