@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS follow_notices (
 _COLUMNS = "id, guild_id, channel_id, user_id, question, keep_open, followed_at"
 #: The row of `follow_checked` that says articles have been checked here before (it names no article).
 _STARTED = ""
+_CHECKED_IF_NEW = "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) ON CONFLICT DO NOTHING"
 #: A server's follows changed (one was made, changed, closed or reopened): its version goes up, so that a
 #: process holding them in memory reads them again (bot/cogs/follow.py), this one's change or another's.
 _CHANGED = (
@@ -217,10 +218,7 @@ class Follows:
         with self._lock, self._db.transaction():
             seen = {str(r[0]): str(r[1]) for r in self._db.rows("SELECT article_id, content_hash FROM follow_checked")}
             if _STARTED not in seen:
-                self._db.change_many(
-                    "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    [(_STARTED, ""), *((a.id, a.content_hash) for a in stored)],
-                )
+                self._db.change_many(_CHECKED_IF_NEW, [(_STARTED, ""), *((a.id, a.content_hash) for a in stored)])
                 return []
             gone = set(seen) - {a.id for a in stored} - {_STARTED}
             if gone:
@@ -257,10 +255,7 @@ class Follows:
         guilds: set[int] = set()
         with self._lock, self._db.transaction():
             if self._db.one("SELECT 1 FROM follow_checked WHERE article_id = ?", (_STARTED,)) is None:
-                self._db.change_many(
-                    "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    checked,
-                )
+                self._db.change_many(_CHECKED_IF_NEW, checked)
             have = set(self._db.rows("SELECT guild_id, user_id, question, followed_at FROM follows"))
             for old_id, guild_id, channel_id, user_id, question, keep_open, followed_at, closed_at in follows:
                 if (guild_id, user_id, question, followed_at) in have:

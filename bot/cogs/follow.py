@@ -105,11 +105,11 @@ class FollowCog(commands.Cog):
         # twice, noticed once).
         await self.bot.wait_until_ready()
         for arrival in await self.missed():
-            self.arrivals.put(arrival)
+            await self.on_articles_arrived(arrival)
 
     async def missed(self) -> list[Arrival]:
-        """The articles of this process's shards stored while no bot process was checking them against the
-        followed questions (what the command line added while the bot was stopped, say), by server."""
+        """The articles stored while no bot process was checking them against the followed questions (what
+        the command line added while the bot was stopped, say), by server."""
         try:
             stored = await asyncio.to_thread(self.bot.service.index.article_versions)
             unchecked = await asyncio.to_thread(self.follows.unchecked, stored)
@@ -118,13 +118,10 @@ class FollowCog(commands.Cog):
             return []
         by_server: dict[int | None, list[AddResult]] = {}
         for article, known in unchecked:
-            guild_id = Scope.server_of(article.collection)
-            if self.bot.serves(guild_id):
-                result = AddResult(article.id, article.title, "updated" if known else "added", chunks=0)  # not counted
-                by_server.setdefault(guild_id, []).append(result)
-        if by_server:
-            count = sum(len(results) for results in by_server.values())
-            log.info("checking %d articles stored while no process checked the followed questions", count)
+            result = AddResult(article.id, article.title, "updated" if known else "added", chunks=0)  # not counted
+            by_server.setdefault(Scope.server_of(article.collection), []).append(result)
+        if unchecked:
+            log.info("found %d articles stored while no process checked the followed questions", len(unchecked))
         return [Arrival(guild_id, tuple(results), "elsewhere") for guild_id, results in by_server.items()]
 
     # -- commands ------------------------------------------------------------------------------
