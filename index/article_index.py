@@ -20,7 +20,7 @@ import numpy as np
 
 from .adding import Adder, Embedded
 from .answer.evidence import QuestionCues
-from .answer.follows import MOST_ASKED, NEAR_FLOOR, FollowAnswer, FollowedQuestions
+from .answer.follows import MOST_ASKED, NEAR_FLOOR, FollowAnswer, FollowedQuestions, same_question
 from .answer.followups import Turn, rewrite
 from .answer.recency import recency_days
 from .answer.results import Answer, Passage
@@ -383,33 +383,48 @@ class ArticleIndex:
             chunk_ids = self.store.article_chunk_ids(article_id)
             sentences = self.store.sentences(chunk_ids)
         found = []
+        weighed: dict[str, tuple[Answer, float, bool] | None] = {}  # by question: asked once, however many follow it
         for follow, _ in follows.near(sentences.vectors, floor, asked):
             followed = follows.get(follow)
             if followed is None:
                 continue  # unfollowed meanwhile
             question, vector = followed
-            query = self._query(question, vector)
-            with self._lock:
-                if self.store.article_chunk_ids(article_id) != chunk_ids:
-                    break  # re-added or removed meanwhile: its next version is checked when it is added
-                weighed = self._retriever.answer(
-                    query, self.settings.top_k, bar, "hybrid", scope, within=chunk_ids, with_reader=with_reader
-                )
-                if not weighed.answer.answered:
-                    continue
-                support = max(s.score if with_reader else s.support for s in weighed.candidates)
-                answer = (
-                    weighed
-                    if with_reader
-                    else self._retriever.answer(query, self.settings.top_k, 0.0, "hybrid", scope, within=chunk_ids)
-                ).answer
-            best = max(weighed.candidates, key=lambda s: s.support)
-            first = answer.quotes[0]
-            agrees = best.span.start < first.end and first.start < best.span.end
+            same = same_question(question)
+            if same not in weighed:
+                with self._lock:
+                    if self.store.article_chunk_ids(article_id) != chunk_ids:
+                        break  # re-added or removed meanwhile: its next version is checked when it is added
+                    weighed[same] = self._answer_within(
+                        self._query(question, vector), chunk_ids, scope, bar, with_reader
+                    )
+            verdict = weighed[same]
+            if verdict is None:
+                continue
+            answer, support, agrees = verdict
             if agreeing and not agrees:
                 continue
             found.append(FollowAnswer(follow, replace(answer, question=question), support, agrees))
         return found
+
+    def _answer_within(
+        self, query: Query, chunk_ids: list[int], scope: Scope, bar: float, with_reader: bool
+    ) -> tuple[Answer, float, bool] | None:
+        """A followed question asked of one article's chunks: (answer, probability that decided it, whether
+        the two rankings agree on the first quote), or None if that probability is under `bar`."""
+        weighed = self._retriever.answer(
+            query, self.settings.top_k, bar, "hybrid", scope, within=chunk_ids, with_reader=with_reader
+        )
+        if not weighed.answer.answered:
+            return None
+        support = max(s.score if with_reader else s.support for s in weighed.candidates)
+        answer = (
+            weighed
+            if with_reader
+            else self._retriever.answer(query, self.settings.top_k, 0.0, "hybrid", scope, within=chunk_ids)
+        ).answer
+        best = max(weighed.candidates, key=lambda s: s.support)
+        first = answer.quotes[0]
+        return answer, support, best.span.start < first.end and first.start < best.span.end
 
     def _query(self, question: str, vector: np.ndarray | None = None) -> Query:
         return Query(

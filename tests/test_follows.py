@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from index import ArticleIndex, FollowedQuestions, Settings, parse_text
+from index.answer.follows import MOST_ASKED
 from index.encoders.base import Encoder
 from tests.support.cli import run
 from tests.support.datasets import ARTICLES, QUESTIONS, write_dataset
@@ -113,6 +114,25 @@ def test_only_follows_near_something_the_article_says_are_asked_in_full() -> Non
     assert [f for f, _ in follows.near(sentences, floor=0.7, most=1)] == [3]
     follows.remove(3)
     assert [f for f, _ in follows.near(sentences, floor=0.7)] == [1]
+
+
+def test_a_question_many_members_follow_counts_once_towards_the_questions_asked_in_full() -> None:
+    follows = FollowedQuestions(3)
+    for member in range(1, 6):  # five members follow one question, spelt their own way
+        follows.add(member, "Who won?" if member % 2 else "  who WON? ", np.array([1.0, 0.0, 0.0]))
+    follows.add(9, "Who lost?", np.array([0.8, 0.6, 0.0]))
+    sentences = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+    assert [f for f, _ in follows.near(sentences, floor=0.5, most=1)] == [1, 2, 3, 4, 5]
+    assert [f for f, _ in follows.near(sentences, floor=0.5, most=2)] == [1, 2, 3, 4, 5, 9]
+
+
+def test_every_member_following_a_question_is_answered_however_many_follow_it(empty_index: ArticleIndex) -> None:
+    members = MOST_ASKED + 9
+    follows = follow(empty_index, ["Who designed the museum building?"] * members + ["How big is the planetarium?"])
+    answered = empty_index.answers_for(follows, empty_index.add(MUSEUM).article_id)
+    assert [a.follow for a in answered] == list(range(members))
+    assert {a.answer.quotes[0].text for a in answered} == {answered[0].answer.quotes[0].text}
+    assert "Maria Lindqvist" in answered[0].answer.quotes[0].text
 
 
 def test_eval_follows_scores_notices_on_a_dataset(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,8 @@
 Reading an article against every followed question of a server would cost the quote model's time
 per follow. So the follows' vectors are kept as one matrix, and one product with the new article's
 sentence vectors finds the few follows near enough to something it says (`FollowedQuestions.near`);
-only those are read against the article's own chunks (`ArticleIndex.answers_for`: no search), and a
+only those are read against the article's own chunks (`ArticleIndex.answers_for`: no search; a question
+many members follow is read once, for all of them, and counts once against the cap), and a
 follow is answered by the article when the quote model's probability for one of its sentences (the
 one that decides "not found" for a question asked now) is at or above a stricter bar
 (`Settings.follow_min_score`): a notice nobody asked for right now has to be right. The reader then
@@ -26,7 +27,8 @@ from .results import Answer
 #: A follow is asked in full only if one of the article's sentences is at least this near its question
 #: (cosine); on-target sentences of news questions lie above it (docs/evaluation.md, followed questions).
 NEAR_FLOOR = 0.35
-#: At most this many follows are asked in full per new article, the nearest first.
+#: At most this many questions are asked in full per new article, the nearest first (the follows of one
+#: question, however many members follow it, are asked once).
 MOST_ASKED = 16
 
 
@@ -40,6 +42,11 @@ class FollowAnswer:
     support: float
     #: The best sentence by that probability is in the first quote (the reader's choice) too.
     agrees: bool
+
+
+def same_question(question: str) -> str:
+    """What two follows share when they ask the same question (case and spacing aside)."""
+    return " ".join(question.casefold().split())
 
 
 class FollowedQuestions:
@@ -79,7 +86,8 @@ class FollowedQuestions:
         self, sentence_vectors: np.ndarray, floor: float = NEAR_FLOOR, most: int = MOST_ASKED
     ) -> list[tuple[int, float]]:
         """(follow id, cosine) of the follows whose question is at least `floor` near one of these
-        sentences (unit vectors, a row each), nearest first, at most `most`."""
+        sentences (unit vectors, a row each), nearest first, of at most `most` questions: every follow of
+        a question many members follow is there, counted once."""
         with self._lock:
             if self._stacked is None:
                 ids = list(self._follows)
@@ -90,5 +98,17 @@ class FollowedQuestions:
             return []
         nearest = (matrix @ np.asarray(sentence_vectors, dtype=np.float32).T).max(axis=1)
         chosen = np.flatnonzero(nearest >= floor)
-        chosen = chosen[np.argsort(-nearest[chosen], kind="stable")][:most]
-        return [(ids[i], float(nearest[i])) for i in chosen]
+        chosen = chosen[np.argsort(-nearest[chosen], kind="stable")]
+        questions: set[str] = set()
+        found = []
+        for i in chosen:
+            followed = self._follows.get(ids[i])
+            if followed is None:
+                continue  # unfollowed meanwhile
+            question = same_question(followed[0])
+            if question not in questions:
+                if len(questions) == most:
+                    continue  # a further question; its follows sharing one already chosen still come
+                questions.add(question)
+            found.append((ids[i], float(nearest[i])))
+        return found
