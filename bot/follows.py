@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS follow_notices (
 _COLUMNS = "id, guild_id, channel_id, user_id, question, keep_open, followed_at"
 #: The row of `follow_checked` that says articles have been checked here before (it names no article).
 _STARTED = ""
+#: The `sent_at` of a story the reply to /follow quoted: the follow is not noticed of it, and it is no notice.
+_IN_REPLY = ""
 _CHECKED_IF_NEW = "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) ON CONFLICT DO NOTHING"
 #: A server's follows changed (one was made, changed, closed or reopened): its version goes up, so that a
 #: process holding them in memory reads them again (bot/cogs/follow.py), this one's change or another's.
@@ -179,6 +181,16 @@ class Follows:
             return False
         return True
 
+    def told(self, follow_id: int, story: str, article_id: str) -> None:
+        """The reply to /follow quoted this story already: the follow is not noticed of it (a near-copy or a
+        new version of it arriving later is no news to its follower)."""
+        with self._lock, self._db.transaction():
+            self._db.change(
+                "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (follow_id, story) DO NOTHING",
+                (follow_id, story, article_id, _IN_REPLY),
+            )
+
     def release(self, follow_id: int, story: str) -> None:
         """Give back a claim whose notice could not be sent: the story may notify again, and a follow that
         its claim closed (closed when the notice was claimed) is open again."""
@@ -192,9 +204,12 @@ class Follows:
             ):
                 self._db.change(_CHANGED, (follow_id,))
 
-    def end(self, follow_id: int) -> None:
-        """Close a follow whatever its member: its channel is gone, or the bot may no longer post there."""
+    def end(self, follow_id: int, unsent: str | None = None) -> None:
+        """Close a follow whatever its member: its channel is gone, or the bot may no longer post there; the
+        notice claimed for story `unsent` was not sent, so it is not counted."""
         with self._lock, self._db.transaction():
+            if unsent is not None:
+                self._db.change("DELETE FROM follow_notices WHERE follow_id = ? AND story = ?", (follow_id, unsent))
             if self._db.change(
                 "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''", (now_stamp(), follow_id)
             ):
@@ -289,8 +304,9 @@ class Follows:
         with self._lock:
             row = self._db.one(
                 "SELECT (SELECT COUNT(*) FROM follows WHERE guild_id = ? AND closed_at = ''), "
-                "(SELECT COUNT(*) FROM follow_notices n JOIN follows f ON f.id = n.follow_id WHERE f.guild_id = ?)",
-                (guild_id, guild_id),
+                "(SELECT COUNT(*) FROM follow_notices n JOIN follows f ON f.id = n.follow_id "
+                "WHERE f.guild_id = ? AND n.sent_at <> ?)",
+                (guild_id, guild_id, _IN_REPLY),
             )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 

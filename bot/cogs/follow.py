@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("articlebot.audit")
 
 
-def quoted(question: str) -> str:
-    return f"“{escape(shorten(question, 200))}”"
+def quoted(question: str, most: int = 200) -> str:
+    return f"“{escape(shorten(question, most))}”"
 
 
 class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button], template=r"unfollow:(?P<follow>\d+)"):
@@ -145,12 +145,15 @@ class FollowCog(commands.Cog):
             await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
             return
         can = interaction.app_permissions
-        if not (can.send_messages and can.embed_links):
+        posts = can.send_messages_in_threads if isinstance(interaction.channel, discord.Thread) else can.send_messages
+        if not (posts and can.embed_links):
             await interaction.response.send_message(
                 "I can't post answers in this channel (Send Messages and Embed Links): follow it in one where I can.",
                 ephemeral=True,
             )
             return
+        # The database, then what the articles say now: more than Discord's three seconds at worst.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             follow = await asyncio.to_thread(
                 self.follows.follow,
@@ -161,22 +164,35 @@ class FollowCog(commands.Cog):
                 keep_open,
             )
         except TooManyFollows as exc:
-            await interaction.response.send_message(f"Sorry: {exc}.", ephemeral=True)
+            await interaction.edit_original_response(content=f"Sorry: {exc}.")
             return
         audit.info("follow %s by %s in server %s", follow.id, interaction.user.id, interaction.guild_id)
-        await interaction.response.defer(ephemeral=True, thinking=True)  # what the articles say now takes a search
         until = "every new story that answers it" if keep_open else "the first new article that answers it"
         text = f"Following {quoted(question)}: I'll post {until} in this channel, mentioning you. `/unfollow` stops it."
         # What the articles say now, as /ask would answer: a search, so it counts against the question cooldown.
         if not self.bot.cooldown.retry_after(interaction.user.id):
-            answer = await self.bot.service.ask(question, Scope.of_server(interaction.guild_id))
-            if answer.answered and answer.quotes:
-                first = answer.quotes[0]
-                text += (
-                    f"\nWhat the articles say now: “{escape(shorten(first.text, 400))}” "
-                    f"(**{escape(shorten(first.title, 150))}**); `/ask` shows more."
-                )
+            text += await self._said_now(follow, question, interaction.guild_id)
         await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+
+    async def _said_now(self, follow: Follow, question: str, guild_id: int) -> str:
+        """What the server's articles already say (a line for the reply to /follow, "" if nothing); the story
+        quoted is then no news to the follower: a copy of it arriving later notices nothing."""
+        scope = Scope.of_server(guild_id)
+        try:
+            answer = await self.bot.service.ask(question, scope)
+            if not (answer.answered and answer.quotes):
+                return ""
+            first = answer.quotes[0]
+            article = await self.bot.service.article(first.article_id, scope)
+            if article is not None:
+                await asyncio.to_thread(self.follows.told, follow.id, article.story or article.id, article.id)
+        except Exception:  # the follow is made all the same: say so, without what the articles say now
+            log.exception("could not tell follow %s what the articles say now", follow.id)
+            return ""
+        return (
+            f"\nWhat the articles say now: “{escape(shorten(first.text, 400))}” "
+            f"(**{escape(shorten(first.title, 150))}**); `/ask` shows more."
+        )
 
     @app_commands.guild_only()
     @app_commands.command(name="following", description="The questions you follow in this server")
@@ -186,8 +202,12 @@ class FollowCog(commands.Cog):
         if not mine:
             text = "You follow no question here. `/follow` one, and I'll tell you when an article answers it."
         else:
-            text = f"You follow {len(mine)} of at most {MAX_PER_MEMBER} questions here:\n" + "\n".join(
-                f"• {quoted(f.question)} in <#{f.channel_id}>, "
+            text = f"You follow {len(mine)} of at most {MAX_PER_MEMBER} questions here:\n"
+            # Every follow is listed in one message: each question gets its share of Discord's 2,000
+            # characters (a line's channel and mode take about 60).
+            room = max((2000 - len(text)) // len(mine) - 64, 30)
+            text += "\n".join(
+                f"• {quoted(f.question, room)} in <#{f.channel_id}>, "
                 f"{'every new story' if f.keep_open else 'until its first answer'}"
                 for f in mine
             )
@@ -321,7 +341,7 @@ class FollowCog(commands.Cog):
             )
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning("follow %s ends: cannot post in channel %s (%s)", follow.id, follow.channel_id, exc)
-            await asyncio.to_thread(self.follows.end, follow.id)
+            await asyncio.to_thread(self.follows.end, follow.id, story)
             return 0
         except Exception:  # Discord failed, or the connection: the claim goes back, unsent
             log.exception("could not post the notice of follow %s in channel %s", follow.id, follow.channel_id)

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from bot.cogs.follow import FollowCog
+from bot.follows import MAX_PER_MEMBER
 from index import parse_text
 from tests.support.discord.fake_discord import Permission
 from tests.support.discord.fake_payloads import FakeMessage, Overwrite
@@ -24,6 +25,12 @@ MUSEUM = (
 #: The same story from another outlet, lightly edited (index/ingest/stories.py: a near-copy).
 MUSEUM_COPY = MUSEUM.replace("Science museum opens", "New museum for the city").replace("12 euros", "14 euros")
 QUESTION = "Who designed the museum building?"
+#: Another story that answers it.
+HARBOUR_MUSEUM = (
+    "Harbour museum rebuilt\n\nThe maritime museum by the harbour reopened on Sunday after a fire.\n\n"
+    "The architect Jonas Berg designed the new museum building in glass and timber.\n\n"
+    "The old ferry terminal next door will become a cafe."
+)
 
 
 def cog_of(servers: Servers) -> FollowCog:
@@ -159,6 +166,7 @@ async def test_a_follow_whose_channel_the_bot_may_no_longer_post_in_ends(servers
     refused = servers.fake.take_violations()
     assert len(refused) == 1 and refused[0].startswith(f"POST /channels/{servers.a_general.id}/messages -> 403")
     assert servers.bot.server_data.follows.following(int(servers.a.id), int(servers.reader.id)) == [], "it ended"
+    assert servers.bot.server_data.stats(int(servers.a.id)).noticed == 0, "a notice never posted is not counted"
 
 
 @pytest.mark.asyncio
@@ -179,3 +187,31 @@ async def test_following_a_question_the_articles_answer_already_says_what_they_s
     assert followed.endswith(
         "(**North Korea's Kim Jong Un Congratulates Vladimir Putin on Election Win**); `/ask` shows more."
     )
+
+
+@pytest.mark.asyncio
+async def test_the_story_the_reply_to_follow_quoted_is_no_news_to_its_follower(servers: Servers) -> None:
+    await add_museum(servers)
+    followed = await reply(servers, "follow", servers.a, servers.reader, question=QUESTION, keep_open=True)
+    assert "What the articles say now: “The architect Maria Lindqvist designed the building" in followed
+    await add_museum(servers, "museum-copy.txt", MUSEUM_COPY)
+    assert notices(servers, servers.a_general) == [], "a copy of the story the reply quoted tells nothing new"
+    await add_museum(servers, "harbour.txt", HARBOUR_MUSEUM)
+    [notice] = notices(servers, servers.a_general)
+    assert "Jonas Berg" in notice.embeds[0]["description"], "a new story that answers it is news"
+    assert servers.bot.server_data.stats(int(servers.a.id)).noticed == 1, "the reply is not counted as a notice"
+
+
+@pytest.mark.asyncio
+async def test_following_lists_every_follow_however_long_the_questions(servers: Servers) -> None:
+    follows, guild, member = servers.bot.server_data.follows, int(servers.a.id), int(servers.reader.id)
+    channel = int(servers.a_general.id)
+    for n in range(MAX_PER_MEMBER):
+        long = f"Question {n:02}: " + "what did the minister say about the budget of the museum? " * 4
+        await asyncio.to_thread(follows.follow, guild, channel, member, long.strip(), n % 2 == 0)
+    listed = await reply(servers, "following", servers.a, servers.reader)
+    assert len(listed) <= 2000
+    lines = listed.split("\n")
+    assert lines[0] == f"You follow {MAX_PER_MEMBER} of at most {MAX_PER_MEMBER} questions here:"
+    assert [line[3:14] for line in lines[1:]] == [f"Question {n:02}" for n in range(MAX_PER_MEMBER)]
+    assert all(line.endswith(("every new story", "until its first answer")) for line in lines[1:])
