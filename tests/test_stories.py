@@ -9,7 +9,8 @@ import pytest
 from index import ArticleIndex, Scope
 from index.ingest.canonical import canonical_url, page_address
 from index.ingest.parse import parse_html, parse_text
-from index.ingest.stories import Signature
+from index.ingest.stories import MAX_STORY_CANDIDATES, Signature
+from index.records import article_key
 
 pytestmark = pytest.mark.both_stores  # the same tests on SQLite and on PostgreSQL
 
@@ -122,6 +123,30 @@ def test_copies_are_one_story_only_within_what_a_server_sees(empty_index: Articl
     assert empty_index.article(copy.article_id).story == copy.article_id
     answer = empty_index.ask("How long did the dock strike last?", scope=Scope("222"))
     assert answer.quotes[0].outlet == "Port News" and answer.quotes[0].also == ()
+
+
+def test_a_server_s_copy_joins_its_own_story_however_many_servers_carry_it(empty_index: ArticleIndex) -> None:
+    # A wire story each of many servers stored: one story per server, each a candidate for every copy.
+    # The server's own copy sorts after the others (candidates are ordered by id), so a cap applied
+    # before the check of what the server sees would leave it out.
+    wire, port = "https://wire.test/strike", "https://port.test/dockers"
+    servers = sorted((str(1000 + n) for n in range(100)), key=lambda server: article_key(wire, server))
+    others, own = servers[: MAX_STORY_CANDIDATES + 5], servers[-1]
+    original, copy = empty_index.embed(
+        [
+            parse_text(story("Strike ends", STRIKE, wire, "Wire", "2024-06-01"), wire),
+            parse_text(story("Dockers win", STRIKE.rsplit("\n\n", 1)[0], port, "Port News", "2024-06-02"), port),
+        ]
+    )
+    for server in [*others, own]:
+        empty_index.add_embedded([original], Scope(server))
+    first = article_key(wire, own)
+    assert all(article_key(wire, server) < first for server in others)
+
+    [added] = empty_index.add_embedded([copy], Scope(own))
+    assert empty_index.article(added.article_id).story == first
+    [elsewhere] = empty_index.add_embedded([copy], Scope(others[0]))
+    assert empty_index.article(elsewhere.article_id).story == article_key(wire, others[0])
 
 
 def test_the_other_outlets_are_named_in_the_discord_answer() -> None:

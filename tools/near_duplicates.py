@@ -67,7 +67,7 @@ def main(folders: list[Path]) -> None:
     corpus = articles(folders)
     signatures = [Signature.of(text) for _, text in corpus]
     index = StoryIndex()
-    index.add_many((str(n), s) for n, s in enumerate(signatures))
+    index.add_many((str(n), s, "") for n, s in enumerate(signatures))
     found: dict[str, list[bool]] = {}
     for n, (_, text) in enumerate(corpus):
         for kind, copy in variants(text, rng).items():

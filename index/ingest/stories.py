@@ -87,39 +87,46 @@ class Signature(NamedTuple):
 
 class StoryIndex:
     """Candidate copies of a text: LSH over the signatures of one article per story (the first stored),
-    so that a story told by many outlets is one entry, not many."""
+    so that a story told by many outlets is one entry, not many. Each entry keeps its article's collection
+    (part of the article's id, so it never changes), so that candidates are limited to what a collection
+    sees without reading the database."""
 
     def __init__(self) -> None:
         from datasketch import MinHashLSH
 
         self._lsh = MinHashLSH(threshold=CANDIDATE_JACCARD, num_perm=NUM_PERM)
-        self._keys: set[str] = set()
+        self._owners: dict[str, str] = {}
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._owners)
 
     def __contains__(self, article_id: str) -> bool:
-        return article_id in self._keys
+        return article_id in self._owners
 
-    def add(self, article_id: str, signature: Signature) -> None:
+    def add(self, article_id: str, signature: Signature, collection: str = "") -> None:
         self.remove(article_id)
         self._lsh.insert(article_id, signature.minhash())
-        self._keys.add(article_id)
+        self._owners[article_id] = collection
 
-    def add_many(self, rows: Iterable[tuple[str, Signature]]) -> None:
-        for article_id, signature in rows:
-            self.add(article_id, signature)
+    def add_many(self, rows: Iterable[tuple[str, Signature, str]]) -> None:
+        for article_id, signature, collection in rows:
+            self.add(article_id, signature, collection)
 
     def remove(self, article_id: str) -> None:
-        if article_id in self._keys:
+        if article_id in self._owners:
             self._lsh.remove(article_id)
-            self._keys.discard(article_id)
+            del self._owners[article_id]
 
-    def candidates(self, signature: Signature) -> list[str]:
-        return sorted(self._lsh.query(signature.minhash()))
+    def candidates(self, signature: Signature, scope: Scope | None = None) -> list[str]:
+        """The entries that may be copies of the text, by id; with `scope`, only those of the collections
+        it sees."""
+        found = self._lsh.query(signature.minhash())
+        return sorted(c for c in found if scope is None or scope.sees(self._owners[c]))
 
 
-#: Candidate copies checked per article added (a story told by many outlets has one candidate).
+#: Candidate copies checked per article added, of those its collection sees (a story told by many
+#: outlets is one candidate). A cap, because each is read from the database and compared: text that many
+#: stories share (a standing introduction, a template) could otherwise make one add read thousands.
 MAX_STORY_CANDIDATES = 20
 
 
@@ -145,24 +152,24 @@ class StoryKeeper:
                 self.store.set_signature(article_id, Signature.of(text).to_bytes())
             self._index = StoryIndex()
             self._index.add_many(
-                (article_id, Signature.from_bytes(packed))
-                for article_id, (_, story, packed) in self.store.signatures().items()
+                (article_id, Signature.from_bytes(packed), collection)
+                for article_id, (collection, story, packed) in self.store.signatures().items()
                 if story == article_id
             )
         return self._index
 
     def story_of(self, key: str, signature: Signature, collection: str) -> str:
         """The story an article of `collection` tells: that of a stored near-copy its collection sees, else
-        its own (`key`)."""
-        candidates = [c for c in self._stories.candidates(signature) if c != key][:MAX_STORY_CANDIDATES]
-        visible = Scope(collection)
-        best, story = SAME_STORY, key
-        for owner, candidate_story, packed in self.store.signatures(candidates).values():
-            if visible.sees(owner):
-                score = signature.containment(Signature.from_bytes(packed))
-                if score >= best:
-                    best, story = score, candidate_story
-        return story
+        its own (`key`). Only candidates the collection sees count towards the cap (a story carried by many
+        servers is a candidate in each of their collections), and the first in id order wins a tie."""
+        candidates = [c for c in self._stories.candidates(signature, Scope(collection)) if c != key]
+        candidates = candidates[:MAX_STORY_CANDIDATES]
+        stored = self.store.signatures(candidates)
+        scored = [
+            (signature.containment(Signature.from_bytes(stored[c][2])), stored[c][1]) for c in candidates if c in stored
+        ]
+        best, story = max(scored, key=lambda pair: pair[0], default=(0.0, key))
+        return story if best >= SAME_STORY else key
 
     def after(self, change: Change) -> None:
         """Keep the index's rule after a change: each story is found by its first stored article."""
@@ -172,10 +179,10 @@ class StoryKeeper:
         self._index.remove(article_id)
         stored = self.store.signatures([article_id]).get(article_id)
         if stored is not None and stored[1] == article_id:  # the first of its story: what later copies are found by
-            self._index.add(article_id, Signature.from_bytes(stored[2]))
+            self._index.add(article_id, Signature.from_bytes(stored[2]), stored[0])
         if change.old_story == article_id and (stored is None or stored[1] != article_id):
             # It was what its story's copies were found by; the next of them is now.
             for member in self.store.story_members(article_id, limit=1):
                 packed = self.store.signatures([member.id]).get(member.id)
                 if packed and member.id not in self._index:
-                    self._index.add(member.id, Signature.from_bytes(packed[2]))
+                    self._index.add(member.id, Signature.from_bytes(packed[2]), packed[0])
