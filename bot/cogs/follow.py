@@ -260,32 +260,40 @@ class FollowCog(commands.Cog):
             if arrival.guild_id is not None
             else await asyncio.to_thread(self.follows.guilds)  # a shared article: every server that follows
         )
-        sent = 0
+        articles = []
         for result in arrival.results:
             article = await self.bot.service.article(result.article_id, Scope.everything())
-            if article is None:
-                continue  # removed meanwhile
-            for guild_id in guilds:
-                try:
-                    sent += await self._check_server(guild_id, article.id, article.story or article.id)
-                except Exception:  # one server's failure (its database rows, say) does not keep the others waiting
-                    log.exception("checking the follows of server %s against article %s failed", guild_id, article.id)
+            if article is not None:  # else removed meanwhile
+                articles.append(article)
+        sent = 0
+        for guild_id in guilds:
             try:
-                await asyncio.to_thread(self.follows.checked, [(article.id, article.content_hash)])
-            except Exception:  # the next start checks it again (its notices are claimed once): go on
-                log.exception("could not record that article %s was checked against the follows", article.id)
+                sent += await self._check_server(guild_id, [(a.id, a.story or a.id) for a in articles])
+            except Exception:  # one server's failure (its database rows, say) does not keep the others waiting
+                log.exception("checking the follows of server %s against %s failed", guild_id, arrival.results)
+        try:
+            await asyncio.to_thread(self.follows.checked, [(a.id, a.content_hash) for a in articles])
+        except Exception:  # the next start checks them again (their notices are claimed once): go on
+            log.exception("could not record that %s were checked against the follows", [a.id for a in articles])
         return sent
 
-    async def _check_server(self, guild_id: int, article_id: str, story: str) -> int:
-        """Notify the follows of one server that an article (of `story`) answers; how many notices."""
+    async def _check_server(self, guild_id: int, articles: list[tuple[str, str]]) -> int:
+        """Notify the follows of one server that these (article, story) answer; how many notices. A follow
+        that several of them answer (a new feed's backlog, say) is noticed once, of the one that answers
+        it best: one arrival pings a member once at most."""
         questions, open_follows = await self._synced(guild_id)
         if not open_follows:
             return 0
-        found = await asyncio.to_thread(
-            self.bot.service.index.answers_for, questions, article_id, Scope.of_server(guild_id)
-        )
+        best: dict[int, tuple[FollowAnswer, str, str]] = {}  # by follow: (answer, story, article)
+        for article_id, story in articles:
+            found = await asyncio.to_thread(
+                self.bot.service.index.answers_for, questions, article_id, Scope.of_server(guild_id)
+            )
+            for answer in found:
+                if answer.follow not in best or answer.support > best[answer.follow][0].support:
+                    best[answer.follow] = (answer, story, article_id)
         sent = 0
-        for answer in found:
+        for answer, story, article_id in best.values():
             follow = open_follows.get(answer.follow)
             if follow is not None and await asyncio.to_thread(self.follows.claim, follow.id, story, article_id):
                 sent += await self._notify(follow, answer, story)

@@ -14,6 +14,7 @@ from index import parse_text
 from tests.support.discord.fake_discord import Permission
 from tests.support.discord.fake_payloads import FakeMessage, Overwrite
 from tests.support.discord.servers import Servers, final_text, interaction_done, restarted
+from tests.support.feed_site import FeedSite, serving_feeds
 
 pytestmark = pytest.mark.both_stores  # the same tests with the server data and index in SQLite and in PostgreSQL
 
@@ -215,3 +216,16 @@ async def test_following_lists_every_follow_however_long_the_questions(servers: 
     assert lines[0] == f"You follow {MAX_PER_MEMBER} of at most {MAX_PER_MEMBER} questions here:"
     assert [line[3:14] for line in lines[1:]] == [f"Question {n:02}" for n in range(MAX_PER_MEMBER)]
     assert all(line.endswith(("every new story", "until its first answer")) for line in lines[1:])
+
+
+@pytest.mark.asyncio
+async def test_a_new_feeds_backlog_pings_a_follower_once(servers: Servers) -> None:
+    question = "How many cracked girders did the engineers find on the bridge?"
+    await reply(servers, "follow", servers.a, servers.reader, question=question, keep_open=True)
+    cog = cog_of(servers)
+    with serving_feeds(FeedSite(items=6)) as base:  # six bridge reports, each of which answers it
+        added = await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        assert "6 new articles" in added or "6 articles" in added, added
+        await servers.fake.wait_for(lambda: cog.arrivals.handled or None, 60, "the check of the feed's articles")
+    [notice] = notices(servers, servers.a_general)
+    assert "cracked girders" in notice.embeds[0]["description"]
