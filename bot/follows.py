@@ -143,12 +143,14 @@ class Follows:
             rows = self._db.rows(f"SELECT {_COLUMNS} FROM follows WHERE closed_at = '' {where} ORDER BY id", args)
         return [_follow(r) for r in rows]
 
-    def unfollow(self, guild_id: int, user_id: int, follow_id: int) -> bool:
-        """Stop a member's follow in this server; False if the member has no such open follow here."""
+    def unfollow(self, guild_id: int, user_id: int | None, follow_id: int) -> bool:
+        """Stop a member's follow in this server (`user_id` None: whoever's, as a manager may); False if there is
+        no such open follow here."""
+        whose, args = ("AND user_id = ?", (user_id,)) if user_id is not None else ("", ())
         with self._lock, self._db.transaction():
             closed = self._db.change(
-                "UPDATE follows SET closed_at = ? WHERE id = ? AND guild_id = ? AND user_id = ? AND closed_at = ''",
-                (now_stamp(), follow_id, guild_id, user_id),
+                f"UPDATE follows SET closed_at = ? WHERE id = ? AND guild_id = ? {whose} AND closed_at = ''",
+                (now_stamp(), follow_id, guild_id, *args),
             )
             if closed:
                 self._db.change(_CHANGED, (follow_id,))

@@ -66,13 +66,20 @@ class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button], template=r"unfol
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: ArticleBot = interaction.client
+        # Its follower, or a manager: a follow whose member left or misuses it is stopped from its notice.
+        manager = interaction.permissions.manage_guild
         stopped = interaction.guild_id is not None and await asyncio.to_thread(
-            bot.server_data.follows.unfollow, interaction.guild_id, interaction.user.id, self.follow_id
+            bot.server_data.follows.unfollow,
+            interaction.guild_id,
+            None if manager else interaction.user.id,
+            self.follow_id,
         )
+        if stopped:
+            audit.info("follow %s stopped by %s from its notice", self.follow_id, interaction.user.id)
         await interaction.response.send_message(
             "No longer following that question."
             if stopped
-            else "Only its follower can stop this follow, and only while it is open (`/following` lists yours).",
+            else "Only its follower (or a manager) can stop this follow, and only while it is open.",
             ephemeral=True,
         )
 

@@ -148,7 +148,7 @@ async def test_unfollow_stops_a_follow_and_an_open_follow_can_be_stopped_from_it
     await add_museum(servers, "museum-copy.txt", MUSEUM_COPY)
     assert len(notices(servers, servers.a_general)) == 1, "one notice per story: a near-copy adds none"
     pressed = await servers.fake.send_component(notice, _custom_id(notice, "Unfollow"), user=servers.reader)
-    assert (await pressed.wait_for_original()).content.startswith("Only its follower can stop this follow")
+    assert (await pressed.wait_for_original()).content.startswith("Only its follower (or a manager) can stop")
     pressed = await servers.fake.send_component(notice, _custom_id(notice, "Unfollow"), user=servers.editor)
     assert (await pressed.wait_for_original()).content == "No longer following that question."
     assert (await reply(servers, "following", a, servers.editor)).startswith("You follow no question here")
@@ -229,3 +229,13 @@ async def test_a_new_feeds_backlog_pings_a_follower_once(servers: Servers) -> No
         await servers.fake.wait_for(lambda: cog.arrivals.handled or None, 60, "the check of the feed's articles")
     [notice] = notices(servers, servers.a_general)
     assert "cracked girders" in notice.embeds[0]["description"]
+
+
+@pytest.mark.asyncio
+async def test_a_manager_can_stop_a_members_follow_from_its_notice(servers: Servers) -> None:
+    await reply(servers, "follow", servers.a, servers.reader, question=QUESTION, keep_open=True)
+    await add_museum(servers)
+    [notice] = notices(servers, servers.a_general)
+    pressed = await servers.fake.send_component(notice, _custom_id(notice, "Unfollow"), user=servers.editor)
+    assert (await pressed.wait_for_original()).content == "No longer following that question."
+    assert (await reply(servers, "following", servers.a, servers.reader)).startswith("You follow no question here")
