@@ -149,6 +149,17 @@ class ArticleBot(commands.AutoShardedBot):
             return await self.tree.sync(guild=guild)
         return await self.tree.sync()
 
+    async def tell_privately(self, user_id: int, text: str) -> bool:
+        """Tell a member something in a direct message (what the bot stopped doing for them, and why); False
+        if Discord refused it (their privacy settings, say): logged, nothing else to do."""
+        try:
+            user = self.get_user(user_id) or await self.fetch_user(user_id)
+            await user.send(text, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("could not tell %s privately", user_id, exc_info=True)
+            return False
+        return True
+
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: questions in messages are the AskCog's."""
 

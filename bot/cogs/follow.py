@@ -357,6 +357,14 @@ class FollowCog(commands.Cog):
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning("follow %s ends: cannot post in channel %s (%s)", follow.id, follow.channel_id, exc)
             await asyncio.to_thread(self.follows.end, follow.id, story)
+            guild = self.bot.get_guild(follow.guild_id)
+            await self.bot.tell_privately(
+                follow.user_id,
+                f"I can no longer post in <#{follow.channel_id}>"
+                + (f" of **{escape(guild.name)}**" if guild else "")
+                + f", so I stopped following {quoted(follow.question)} for you. "
+                "`/follow` it again in a channel where I can post.",
+            )
             return 0
         except Exception:  # Discord failed, or the connection: the claim goes back, unsent
             log.exception("could not post the notice of follow %s in channel %s", follow.id, follow.channel_id)

@@ -168,6 +168,11 @@ async def test_a_follow_whose_channel_the_bot_may_no_longer_post_in_ends(servers
     assert len(refused) == 1 and refused[0].startswith(f"POST /channels/{servers.a_general.id}/messages -> 403")
     assert servers.bot.server_data.follows.following(int(servers.a.id), int(servers.reader.id)) == [], "it ended"
     assert servers.bot.server_data.stats(int(servers.a.id)).noticed == 0, "a notice never posted is not counted"
+    [told] = servers.fake.bot_messages(servers.fake.dm_channel(servers.reader))
+    assert told.content == (
+        f"I can no longer post in <#{servers.a_general.id}> of **Port town**, so I stopped following “{QUESTION}” "
+        "for you. `/follow` it again in a channel where I can post."
+    )
 
 
 @pytest.mark.asyncio
