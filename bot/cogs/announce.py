@@ -6,15 +6,15 @@ near-copy of a story already announced (index/ingest/stories.py) edits that post
 of posting again; an article already known (an update) posts nothing. One feed poll announces at most
 ANNOUNCED_AT_ONCE articles and says in one line how many more came (a new feed's backlog does not flood
 the channel). Posts go out one at a time from one queue, so they keep their order, and discord.py
-waits as Discord's rate-limit headers say. A channel the bot cannot post in stops the announcements
-and is reported once, privately, to the manager who chose it.
+waits as Discord's rate-limit headers say. A channel the bot cannot post in, or may not embed links in,
+stops the announcements and is reported once, privately, to the manager who chose it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import discord
 from discord import app_commands
@@ -34,10 +34,23 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("articlebot.audit")
 #: Articles announced from one add or feed poll at most; the rest are counted in one line.
 ANNOUNCED_AT_ONCE = 5
+#: Why announcing stopped in a channel, as the manager who chose it is told.
+GONE, MAY_NOT_POST, MAY_NOT_EMBED = "the channel is gone", "I may not post there", "I may not embed links there"
+#: Discord's answer to a message with nothing in it: what an announcement is once Discord has dropped its embed
+#: because the bot lacks Embed Links.
+EMPTY_MESSAGE = 50006
 
 
 class _Broken(Exception):
     """The bot cannot post in the announce channel (reported): announcing stops there."""
+
+
+def refusal(permissions: discord.Permissions) -> str:
+    """Why the bot cannot announce in a channel where it holds `permissions`; "" if it can. An announcement
+    is an embed: without Embed Links, Discord drops it and the post is empty."""
+    if not (permissions.view_channel and permissions.send_messages):
+        return MAY_NOT_POST
+    return MAY_NOT_EMBED if not permissions.embed_links else ""
 
 
 @app_commands.guild_only()
@@ -66,8 +79,7 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
     @manager_only()
     async def set(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         assert interaction.guild is not None
-        mine = channel.permissions_for(interaction.guild.me)
-        if not (mine.view_channel and mine.send_messages and mine.embed_links):
+        if refusal(channel.permissions_for(interaction.guild.me)):
             await interaction.response.send_message(
                 f"I can't post in {channel.mention}: give me View Channel, Send Messages and Embed Links there first.",
                 ephemeral=True,
@@ -107,6 +119,7 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
             return
         new = arrival.new
         try:
+            await self._check(where)
             for result in new[:ANNOUNCED_AT_ONCE]:
                 await self._announce(where, result)
             more = len(new) - ANNOUNCED_AT_ONCE
@@ -146,20 +159,38 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
             except discord.HTTPException as exc:  # deleted by someone, say: the story was announced all the same
                 log.info("could not edit the announcement %s in %s: %s", claim.message_id, claim.channel_id, exc)
 
+    async def _check(self, where: AnnounceChannel) -> None:
+        """_Broken if the bot's cache of the server shows that it cannot announce in the channel, so that no
+        post is tried and dropped. Without the server or channel cached, Discord's answer to a post tells."""
+        guild = self.bot.get_guild(where.guild_id)
+        channel = guild.get_channel(where.channel_id) if guild else None
+        if guild is not None and channel is not None:
+            reason = refusal(channel.permissions_for(guild.me))
+            if reason:
+                await self._broke(where, reason)
+
     async def _send(self, where: AnnounceChannel, **message: Any) -> discord.Message | None:
         """Post in the announce channel; None if Discord failed this once. _Broken if the bot cannot post
         there (reported once to who chose the channel)."""
         channel = self.bot.get_partial_messageable(where.channel_id, guild_id=where.guild_id)
         try:
             return await channel.send(allowed_mentions=NO_MENTIONS, **message)
-        except (discord.Forbidden, discord.NotFound) as exc:
-            reason = "the channel is gone" if isinstance(exc, discord.NotFound) else "I may not post there"
-            if await asyncio.to_thread(self.announcements.broke, where.guild_id, where.channel_id, reason):
-                await self._report(where, reason)
-            raise _Broken from None
-        except discord.HTTPException:
+        except discord.NotFound:
+            await self._broke(where, GONE)
+        except discord.Forbidden:
+            await self._broke(where, MAY_NOT_POST)
+        except discord.HTTPException as exc:
+            if exc.code == EMPTY_MESSAGE:
+                await self._broke(where, MAY_NOT_EMBED)
             log.warning("could not announce in channel %s", where.channel_id, exc_info=True)
             return None
+
+    async def _broke(self, where: AnnounceChannel, reason: str) -> NoReturn:
+        """Stop announcing in the channel, tell who chose it (once, however many posts find it broken), and
+        raise _Broken."""
+        if await asyncio.to_thread(self.announcements.broke, where.guild_id, where.channel_id, reason):
+            await self._report(where, reason)
+        raise _Broken
 
     async def _report(self, where: AnnounceChannel, reason: str) -> None:
         """Tell the manager who chose the announce channel, privately, that announcing stopped and why."""

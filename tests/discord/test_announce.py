@@ -162,3 +162,38 @@ async def test_a_channel_the_bot_cannot_post_in_is_reported_once_to_who_chose_it
         f"I could not announce new articles in <#{servers.a_news.id}> of **Port town**: I may not post there. "
         "Announcements are paused until a manager runs `/announce set` again."
     )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bot_told", [True, False], ids=["bot-told-of-the-change", "bot-not-told"])
+async def test_a_channel_where_the_bot_may_not_embed_links_is_reported_once(servers: Servers, bot_told: bool) -> None:
+    """Without Embed Links Discord drops an announcement's embed and refuses the empty post: the manager is
+    told why, as for any channel the bot cannot post in. When the bot knows its permissions there, it does
+    not even try."""
+    await announce_in_news(servers)
+    bot_member = servers.a.members[servers.fake.bot_user.id]
+    servers.a_news.overwrites[bot_member.id] = (1, Overwrite(deny=Permission.EMBED_LINKS))
+    if bot_told:
+        await servers.fake.update_channel(servers.a_news)
+    site = FeedSite(items=2)
+    with serving_feeds(site) as base:
+        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        await handled(servers, 1)
+        feeds = servers.bot.get_cog("FeedsCog")
+        assert isinstance(feeds, FeedsCog)
+        site.items.append(2)
+        [feed] = servers.bot.service.feeds.feeds(servers.a.id)
+        await feeds.report(await feeds.poller().poll_all([feed]))
+        await handled(servers, 2)
+    assert servers.fake.bot_messages(servers.a_news) == []
+    refused = servers.fake.take_violations()
+    if bot_told:
+        assert refused == [], "nothing was tried"
+    else:
+        assert refused == [f"POST /channels/{servers.a_news.id}/messages -> 400" + refused[0].split("-> 400", 1)[1]]
+        assert "Cannot send an empty message" in refused[0]
+    [told] = servers.fake.bot_messages(servers.fake.dm_channel(servers.editor))
+    assert told.content == (
+        f"I could not announce new articles in <#{servers.a_news.id}> of **Port town**: I may not embed links "
+        "there. Announcements are paused until a manager runs `/announce set` again."
+    )
