@@ -4,9 +4,11 @@ its feeds and watched channels bring.
 Each new article is one post: its title linked, outlet and date, its lede quoted word for word. A
 near-copy of a story already announced (index/ingest/stories.py) edits that post ("also in …") instead
 of posting again; an article already known (an update) posts nothing. One feed poll announces at most
-ANNOUNCED_AT_ONCE articles and says in one line how many more came (a new feed's backlog does not flood
-the channel). Posts go out one at a time from one queue, so they keep their order, and discord.py
-waits as Discord's rate-limit headers say. A channel the bot cannot post in, or may not embed links in,
+ANNOUNCED_AT_ONCE articles, its newest, after one line saying how many older ones came (a new feed's
+backlog does not flood the channel). The channel reads in time order, as a feed reader's does: a poll's
+articles are posted oldest first, and a message's watched links in the order they were posted. Posts go
+out one at a time from one queue, so they keep their order, and discord.py waits as Discord's
+rate-limit headers say. A channel the bot cannot post in, or may not embed links in,
 stops the announcements and is reported once, privately, to the manager who chose it.
 """
 
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import AddResult, Scope
+from index import Scope, StoredArticle
 
 from ..announcements import AnnounceChannel, Announcements
 from ..arrivals import Arrival, ArrivalQueue
@@ -43,6 +47,20 @@ EMPTY_MESSAGE = 50006
 
 class _Broken(Exception):
     """The bot cannot post in the announce channel (reported): announcing stops there."""
+
+
+def oldest_first(articles: Sequence[StoredArticle]) -> list[StoredArticle]:
+    """`articles` of one arrival (as a feed lists them, newest first) in the order they were published, as a
+    channel reads: by the day each was published; an undated one counts as published when it came, and
+    those of one day keep the feed's order, reversed."""
+
+    def day(article: StoredArticle) -> date:
+        try:
+            return date.fromisoformat(article.published[:10])
+        except ValueError:
+            return date.max
+
+    return sorted(reversed(articles), key=day)  # a stable sort: a day's articles keep the reversed order
 
 
 def refusal(permissions: discord.Permissions) -> str:
@@ -117,26 +135,24 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
         where = await asyncio.to_thread(self.announcements.channel, arrival.guild_id)
         if where is None or where.broken:
             return
-        new = arrival.new
+        # A feed lists its newest items first: of a backlog, the newest are announced.
+        chosen, left = arrival.new[:ANNOUNCED_AT_ONCE], len(arrival.new) - ANNOUNCED_AT_ONCE
         try:
             await self._check(where)
-            for result in new[:ANNOUNCED_AT_ONCE]:
-                await self._announce(where, result)
-            more = len(new) - ANNOUNCED_AT_ONCE
-            if more > 0:
-                text = f"… and {plural(more, 'more article')}" + (
-                    f" from **{escape(shorten(arrival.source, 200))}**" if arrival.source else ""
-                )
-                await self._send(where, content=f"{text}: `/sources` lists them.", suppress_embeds=True)
+            scope = Scope.of_server(where.guild_id)
+            found = [await self.bot.service.article(result.article_id, scope) for result in chosen]
+            if left > 0:  # first: the channel reads in time order, and these came before the ones announced
+                source = f" from **{escape(shorten(arrival.source, 200))}**" if arrival.source else ""
+                text = f"Not announced here: {plural(left, 'older article')}{source}; `/sources` lists every article."
+                await self._send(where, content=text, suppress_embeds=True)
+            for article in oldest_first([a for a in found if a is not None]):  # None: removed meanwhile
+                await self._announce(where, article)
         except _Broken:
             pass  # reported; nothing more is posted there until the channel is set again
 
-    async def _announce(self, where: AnnounceChannel, result: AddResult) -> None:
+    async def _announce(self, where: AnnounceChannel, article: StoredArticle) -> None:
         """Post (or edit, for a near-copy) the announcement of one article."""
         scope = Scope.of_server(where.guild_id)
-        article = await self.bot.service.article(result.article_id, scope)
-        if article is None:
-            return  # removed meanwhile
         story = article.story or article.id
         claim = await asyncio.to_thread(self.announcements.claim, where.guild_id, story, article.id, where.channel_id)
         if claim.action == "post":
