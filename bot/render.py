@@ -55,18 +55,20 @@ def escape(text: str) -> str:
     return "\\" + text if text.startswith("#") else text
 
 
-def _is_web(url: str) -> bool:
-    """Whether Discord may link to `url` (an http(s) address; a file path or a feed's odd scheme may not)."""
-    return url.startswith(("https://", "http://"))
+def web_url(url: str) -> str | None:
+    """`url` as Discord may link to it, None if it may not (a file path, a feed's odd scheme). Characters a URL
+    may not hold (a space, a quote, a non-ASCII letter) are percent-encoded: Discord refuses a whole message
+    whose embed url is not well formed, and a masked link would end at a space."""
+    if not url.startswith(("https://", "http://")):
+        return None
+    return url_quote(url, safe=":/?#[]@!$&'*+,;=%~")
 
 
 def link(title: str, url: str) -> str:
     """A bold title, linked to `url` when it is an http(s) address."""
     label = _BRACKET.sub(r"\\\1", escape(title))
-    if _is_web(url):
-        safe = url_quote(url, safe=":/?#[]@!$&'*+,;=%~")
-        return f"**[{label}]({safe})**"
-    return f"**{label}**"
+    address = web_url(url)
+    return f"**[{label}]({address})**" if address else f"**{label}**"
 
 
 def plural(count: int, word: str, words: str = "") -> str:
@@ -82,7 +84,7 @@ def _titled(title: str, url: str, description: str) -> discord.Embed:
     """An embed about one article: its title, linked when it has a web address."""
     return discord.Embed(
         title=shorten(title, EMBED_TITLE_LIMIT) or "Untitled",
-        url=url if _is_web(url) else None,
+        url=web_url(url),
         description=description,
         colour=ANSWER_COLOUR,
     )
@@ -209,7 +211,8 @@ def render_article(article: StoredArticle, opening_chars: int = 600) -> discord.
             embed.add_field(name=name, value=shorten(escape(value), EMBED_FIELD_VALUE_LIMIT))
     words = len(article.text.split())
     embed.add_field(name="Length", value=f"{plural(words, 'word')}, {plural(article.chunks, 'passage')}")
-    if article.url:
-        embed.add_field(name="Link", value=shorten(article.url, EMBED_FIELD_VALUE_LIMIT), inline=False)
+    if article.url:  # shown as text, which Discord turns into a link up to the first space
+        address = web_url(article.url) or article.url
+        embed.add_field(name="Link", value=shorten(address, EMBED_FIELD_VALUE_LIMIT), inline=False)
     embed.set_footer(text=f"id {article.id}")
     return embed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,10 +13,12 @@ from bot.render import (
     MESSAGE_EMBED_CHARS_LIMIT,
     MESSAGE_EMBEDS_LIMIT,
     escape,
+    render_announcement,
     render_answer,
+    render_article,
     shorten,
 )
-from index import Answer, Quote, SourceMatch
+from index import Answer, Quote, SourceMatch, StoredArticle
 
 
 def quote(text: str, article: int, title: str = "Title", url: str = "https://news.test/a") -> Quote:
@@ -84,3 +88,33 @@ def test_not_found_lists_sources_with_links() -> None:
     [[embed]] = render_answer(answer)
     assert embed.title == "Nothing found"
     assert "**[A \\[bracketed\\] title](https://news.test/a)** — Outlet · 2024-01-01" in (embed.description or "")
+
+
+def test_an_address_discord_would_refuse_is_linked_percent_encoded_everywhere() -> None:
+    """Discord refuses a whole message whose embed url holds a space (the article would never be announced,
+    nor an answer quoting it shown): every link to an article is encoded alike."""
+    url = "https://news.test/port/harbour strike?q=quai d'ü"
+    encoded = "https://news.test/port/harbour%20strike?q=quai%20d'%C3%BC"
+    article = StoredArticle(
+        id="a1",
+        title="Harbour strike ends",
+        text="Dock workers went back to work.",
+        source=url,
+        url=url,
+        outlet="Port News",
+        author="",
+        published="2024-01-01",
+        content_hash="hash",
+        collection="server:1",
+        added_by="1",
+        added_at="2024-01-01T00:00:00+00:00",
+        chunks=1,
+    )
+    assert render_announcement(article).url == encoded
+    [[answer]] = render_answer(Answer("q", True, (quote("Dock workers went back to work.", 1, url=url),), ()))
+    assert answer.url == encoded
+    [[not_found]] = render_answer(Answer("q", False, (), (SourceMatch("a1", "Strike", url, "", "", 0.1),)))
+    assert f"**[Strike]({encoded})**" in (not_found.description or "")
+    assert {"name": "Link", "value": encoded, "inline": False} in render_article(article).to_dict()["fields"]
+    already = "https://news.test/port/harbour%20strike"
+    assert render_announcement(replace(article, url=already)).url == already, "not encoded twice"

@@ -84,7 +84,8 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
             await interaction.edit_original_response(content=f"Couldn't follow that feed: {shorten(str(exc), 1500)}")
             return
         # Read below, now; the schedule takes over after one interval (so that the two do not read it at once).
-        feed = poller.feeds.add(
+        feed = await asyncio.to_thread(
+            poller.feeds.add,
             str(interaction.guild_id),
             url,
             parsed.title,
@@ -112,7 +113,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
     @app_commands.command(name="list", description="The feeds this server follows, when they were last read")
     @manager_only()
     async def list(self, interaction: discord.Interaction) -> None:
-        feeds = self.bot.service.feeds.feeds(str(interaction.guild_id))
+        feeds = await asyncio.to_thread(self.bot.service.feeds.feeds, str(interaction.guild_id))
         text = "\n".join(f"• {describe(f)}" for f in feeds) if feeds else "No feeds yet. Add one with `/feeds add`."
         await interaction.response.send_message(
             shorten(text, 2000), ephemeral=True, allowed_mentions=NO_MENTIONS, suppress_embeds=True
@@ -122,7 +123,7 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
     @app_commands.describe(url="The feed (pick one from the list)")
     @manager_only()
     async def remove(self, interaction: discord.Interaction, url: str) -> None:
-        removed = self.bot.service.feeds.remove(str(interaction.guild_id), url)
+        removed = await asyncio.to_thread(self.bot.service.feeds.remove, str(interaction.guild_id), url)
         if removed:
             audit.info("feed remove %s by %s in server %s", url, interaction.user.id, interaction.guild_id)
         await interaction.response.send_message(
@@ -135,9 +136,10 @@ class FeedsCog(commands.GroupCog, group_name="feeds", group_description="RSS and
         self, interaction: discord.Interaction, current: str
     ) -> builtins.list[app_commands.Choice[str]]:
         wanted = current.strip().casefold()
+        feeds = await asyncio.to_thread(self.bot.service.feeds.feeds, str(interaction.guild_id))
         return [
             app_commands.Choice(name=shorten(f.title or f.url, 100), value=str(f.id))  # a URL may exceed 100
-            for f in self.bot.service.feeds.feeds(str(interaction.guild_id))
+            for f in feeds
             if wanted in (f.title + f.url).casefold()
         ][:25]
 

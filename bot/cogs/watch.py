@@ -2,8 +2,9 @@
 
 Managers choose the channels (`/watch add`, `/watch remove`, `/watch list`; kept per server in
 bot/server_data.py). Links are queued and fetched a few at a time, so a member pasting thirty links
-delays no answer; each server may add `links_per_hour` links an hour. The author sees the outcome
-as a reaction on their message (added, already there, could not add, over the hourly limit); a
+delays no answer; the listeners (announcements among them) still learn of a message's articles in the
+order its links were posted. Each server may add `links_per_hour` links an hour. The author sees the
+outcome as a reaction on their message (added, already there, could not add, over the hourly limit); a
 failure's reason comes as a short reply that deletes itself.
 """
 
@@ -20,7 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import ArticleError, Deadline, Scope
+from index import AddResult, ArticleError, Deadline, Scope
 
 from ..arrivals import tell
 from ..permissions import manager_only
@@ -55,6 +56,26 @@ def links_in(text: str) -> list[str]:
     return list(dict.fromkeys(link for link in found if len(link) > len("https://")))[:LINKS_PER_MESSAGE]
 
 
+class _InOrder:
+    """Tells the listeners of one message's articles in the order its links were posted, whichever fetch
+    ends first (so that they are announced in that order): an article waits for those of the links before it."""
+
+    def __init__(self, bot: ArticleBot, guild_id: int, links: int) -> None:
+        self._bot, self._guild_id = bot, guild_id
+        self._results: list[AddResult | None] = [None] * links
+        self._settled = [False] * links
+        self._next = 0
+
+    def settle(self, link: int, result: AddResult | None) -> None:
+        """The `link`th link is dealt with: `result` what adding it did, None if it gave no article."""
+        self._results[link], self._settled[link] = result, True
+        while self._next < len(self._settled) and self._settled[self._next]:
+            ready = self._results[self._next]
+            if ready is not None:
+                tell(self._bot, self._guild_id, [ready], "link")
+            self._next += 1
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class WatchCog(commands.GroupCog, group_name="watch", group_description="Channels whose posted links are added"):
@@ -65,7 +86,8 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
-        self.queue: asyncio.Queue[tuple[discord.Message, str]] = asyncio.Queue(maxsize=QUEUED_AT_MOST)
+        #: A link, its message, and where it stands among the message's links.
+        self.queue: asyncio.Queue[tuple[discord.Message, str, _InOrder, int]] = asyncio.Queue(maxsize=QUEUED_AT_MOST)
         self._workers: list[asyncio.Task[None]] = []
         self._recent: dict[int, deque[float]] = defaultdict(deque)  # per server: when its links were taken
 
@@ -144,9 +166,10 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
                 f"added {self.bot.settings.links_per_hour} links in the last hour, the most "
                 "it may. Try again later, or use `/add`.",
             )
-        for link in taken:
+        in_order = _InOrder(self.bot, message.guild.id, len(taken))
+        for n, link in enumerate(taken):
             try:
-                self.queue.put_nowait((message, link))
+                self.queue.put_nowait((message, link, in_order, n))
             except asyncio.QueueFull:
                 await self._react(message, LIMITED)
                 await self._explain(message, "Too many links are waiting to be read; post this one again later.")
@@ -154,13 +177,15 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
 
     async def _work(self) -> None:
         while True:
-            message, link = await self.queue.get()
+            message, link, in_order, n = await self.queue.get()
+            result = None
             try:
-                await self._take(message, link)
+                result = await self._take(message, link)
             except Exception:
                 log.exception("adding link %s from message %s failed", link, message.id)
                 await self._react(message, FAILED)
             finally:
+                in_order.settle(n, result)
                 self.queue.task_done()
 
     def _within_limit(self, guild_id: int) -> bool:
@@ -173,7 +198,8 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
         recent.append(now)
         return True
 
-    async def _take(self, message: discord.Message, link: str) -> None:
+    async def _take(self, message: discord.Message, link: str) -> AddResult | None:
+        """Fetch and add the article of `link` (None if it could not be); the author sees the outcome."""
         assert message.guild is not None
         service = self.bot.service
         deadline = Deadline(self.bot.settings.add_timeout, "adding the link")
@@ -183,7 +209,7 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
         except ArticleError as exc:
             await self._react(message, FAILED)
             await self._explain(message, f"Couldn't add that link: {shorten(str(exc), 1500)}")
-            return
+            return None
         audit.info(
             "add %s %r (%s) by %s in server %s from a watched channel: %s",
             result.article_id,
@@ -194,7 +220,7 @@ class WatchCog(commands.GroupCog, group_name="watch", group_description="Channel
             result.status,
         )
         await self._react(message, ADDED if result.status in ("added", "updated") else KNOWN)
-        tell(self.bot, message.guild.id, [result], "link")
+        return result
 
     async def _react(self, message: discord.Message, emoji: str) -> None:
         try:

@@ -1,16 +1,19 @@
-"""Announcements over the fake Discord: a feed's new articles are announced once each, in order and
-within Discord's rate limit, its backlog capped with one line; a near-copy of an announced story from a
-watched link edits the post ("also in …"); a channel the bot cannot post in is reported once to the
-manager who chose it and not tried again."""
+"""Announcements over the fake Discord: a feed's new articles are announced once each, oldest first and
+within Discord's rate limit, its backlog capped with one line; a message's links in the order they were
+posted; a near-copy of an announced story from a watched link edits the post ("also in …"); a channel
+the bot cannot post in, or embed links in, is reported once to the manager who chose it and not tried
+again."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from bot.cogs.announce import ANNOUNCED_AT_ONCE, AnnounceCog
 from bot.cogs.feeds import FeedsCog
+from index import Scope
 from tests.support.discord.fake_discord import Permission
 from tests.support.discord.fake_payloads import FakeMessage, Overwrite
 from tests.support.discord.servers import Servers, final_text
@@ -32,6 +35,10 @@ STRIKE_WIRE = STRIKE.replace("by the evening shift", "by late afternoon")
 FERRY = (
     "The island ferry will sail every forty minutes from next week, the operator said, after two new boats "
     "joined the fleet. Fares stay the same for residents, and bicycles travel free outside the morning rush."
+)
+BRIDGE = (
+    "The old swing bridge over the harbour mouth closes for three months of repairs from Monday, the council "
+    "said. Cars will be diverted over the ring road, and a temporary footbridge opens for walkers and cyclists."
 )
 
 
@@ -89,14 +96,17 @@ async def test_a_feeds_articles_are_announced_once_in_order_within_the_rate_limi
         await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
         await handled(servers, 1)
         posts = servers.fake.bot_messages(servers.a_news)
-        newest = [f"Bridge report {n}" for n in range(7, 7 - ANNOUNCED_AT_ONCE, -1)]
-        assert titles(posts) == [*newest, "… and 3 more articles from **Port News**: `/sources` lists them."]
-        first = posts[0].embeds[0]
-        assert first["url"] == f"{base}/item/7"
-        assert first["description"] == (
+        newest_last = [f"Bridge report {n}" for n in range(8 - ANNOUNCED_AT_ONCE, 8)]
+        assert titles(posts) == [
+            "Not announced here: 3 older articles from **Port News**; `/sources` lists every article.",
+            *newest_last,
+        ]
+        last = posts[-1].embeds[0]
+        assert last["url"] == f"{base}/item/7"
+        assert last["description"] == (
             "> Engineers inspected bridge number 7 over the river on Monday and found 9 cracked girders, the council said."
         )
-        assert first["footer"]["text"].startswith("Port News · 2023-1")
+        assert last["footer"]["text"].startswith("Port News · 2023-1")
 
         feeds = servers.bot.get_cog("FeedsCog")
         assert isinstance(feeds, FeedsCog)
@@ -112,6 +122,65 @@ async def test_a_feeds_articles_are_announced_once_in_order_within_the_rate_limi
         stats = await (await servers.command("stats", servers.a, servers.editor)).wait_for_original()
         assert stats.embeds[0]["description"].endswith(f"{ANNOUNCED_AT_ONCE + 2} stories announced.")
     assert servers.fake.bot_messages(servers.b_general) == [], "another server's feed is not announced here"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("dated", [True, False], ids=["dated", "undated"])
+async def test_a_polls_articles_are_posted_oldest_first(servers: Servers, dated: bool) -> None:
+    """The channel reads in time order, the newest post the newest story: by the articles' dates when the
+    feed gives them (whatever order it lists them in), else in the reverse of the feed's order."""
+    await announce_in_news(servers)
+    site = FeedSite(items=4)
+    site.dated = dated
+    # Item n is dated n days after item 0; the feed lists the items from the last: dated, 3 1 2 0.
+    site.items = [0, 2, 1, 3] if dated else [0, 1, 2, 3]
+    with serving_feeds(site) as base:
+        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        await handled(servers, 1)
+    posts = servers.fake.bot_messages(servers.a_news)
+    assert titles(posts) == [f"Bridge report {n}" for n in range(4)]
+    assert all(("2023-1" in p.embeds[0]["footer"]["text"]) == dated for p in posts)
+
+
+@pytest.mark.asyncio
+async def test_a_messages_links_are_announced_in_the_order_they_were_posted(servers: Servers) -> None:
+    """Links are read a few at a time: the first link's page answering last does not put its post last."""
+    answer = threading.Event()
+
+    class Handler(QuietHandler):
+        pages = {
+            "/port/strike": page("Harbour strike ends", "Port News", STRIKE),
+            "/port/ferry": page("Ferry timetable changes", "Port News", FERRY),
+            "/port/bridge": page("Bridge closed for repairs", "Port News", BRIDGE),
+        }
+
+        def do_GET(self) -> None:
+            if self.path == "/port/strike":
+                answer.wait(60)
+            self.serve_page()
+
+    await announce_in_news(servers)
+    await (await servers.command("watch add", servers.a, servers.editor, channel=servers.a_general)).wait_for_original()
+    scope = Scope.of_server(int(servers.a.id))
+
+    def stored() -> bool | None:
+        titles = {a.title for a in servers.bot.service.index.articles(scope)}
+        return {"Ferry timetable changes", "Bridge closed for repairs"} <= titles or None
+
+    with serving(Handler) as site:
+        try:
+            await servers.fake.send_message(
+                servers.a_general, servers.reader, f"Today: {site}/port/strike {site}/port/ferry {site}/port/bridge"
+            )
+            await servers.fake.wait_for(stored, 60, "the second and third links' articles stored")
+        finally:
+            answer.set()  # the first link's page answers only now
+        await handled(servers, 3)
+    assert titles(servers.fake.bot_messages(servers.a_news)) == [
+        "Harbour strike ends",
+        "Ferry timetable changes",
+        "Bridge closed for repairs",
+    ]
 
 
 @pytest.mark.asyncio
@@ -161,4 +230,39 @@ async def test_a_channel_the_bot_cannot_post_in_is_reported_once_to_who_chose_it
     assert told.content == (
         f"I could not announce new articles in <#{servers.a_news.id}> of **Port town**: I may not post there. "
         "Announcements are paused until a manager runs `/announce set` again."
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bot_told", [True, False], ids=["bot-told-of-the-change", "bot-not-told"])
+async def test_a_channel_where_the_bot_may_not_embed_links_is_reported_once(servers: Servers, bot_told: bool) -> None:
+    """Without Embed Links Discord drops an announcement's embed and refuses the empty post: the manager is
+    told why, as for any channel the bot cannot post in. When the bot knows its permissions there, it does
+    not even try."""
+    await announce_in_news(servers)
+    bot_member = servers.a.members[servers.fake.bot_user.id]
+    servers.a_news.overwrites[bot_member.id] = (1, Overwrite(deny=Permission.EMBED_LINKS))
+    if bot_told:
+        await servers.fake.update_channel(servers.a_news)
+    site = FeedSite(items=2)
+    with serving_feeds(site) as base:
+        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        await handled(servers, 1)
+        feeds = servers.bot.get_cog("FeedsCog")
+        assert isinstance(feeds, FeedsCog)
+        site.items.append(2)
+        [feed] = servers.bot.service.feeds.feeds(servers.a.id)
+        await feeds.report(await feeds.poller().poll_all([feed]))
+        await handled(servers, 2)
+    assert servers.fake.bot_messages(servers.a_news) == []
+    refused = servers.fake.take_violations()
+    if bot_told:
+        assert refused == [], "nothing was tried"
+    else:
+        assert refused == [f"POST /channels/{servers.a_news.id}/messages -> 400" + refused[0].split("-> 400", 1)[1]]
+        assert "Cannot send an empty message" in refused[0]
+    [told] = servers.fake.bot_messages(servers.fake.dm_channel(servers.editor))
+    assert told.content == (
+        f"I could not announce new articles in <#{servers.a_news.id}> of **Port town**: I may not embed links "
+        "there. Announcements are paused until a manager runs `/announce set` again."
     )

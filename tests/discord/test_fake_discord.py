@@ -380,6 +380,24 @@ async def test_bot_without_send_permission_gets_403(fake_discord: FakeDiscord) -
 
 
 @pytest.mark.asyncio
+async def test_a_bot_without_embed_links_loses_its_embeds_and_learns_of_changed_overwrites(world: World) -> None:
+    fake, bot = world.fake, world.bot
+    bot_member = world.guild.members[fake.bot_user.id]
+    world.channel.overwrites[bot_member.id] = (1, Overwrite(deny=Permission.EMBED_LINKS))
+    channel = bot.get_channel(int(world.channel.id))
+    assert isinstance(channel, discord.TextChannel) and channel.guild.me is not None
+    assert channel.permissions_for(channel.guild.me).embed_links, "the bot's cache does not know yet"
+    sent = await channel.send("see", embed=discord.Embed(title="Quote"))
+    assert sent.embeds == [] and sent.content == "see"
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send(embed=discord.Embed(title="Quote"))
+    assert caught.value.code == 50006
+    assert "Cannot send an empty message" in fake.take_violations()[0]
+    await fake.update_channel(world.channel)
+    await fake.wait_for(lambda: not channel.permissions_for(channel.guild.me).embed_links or None, 5, "the update")
+
+
+@pytest.mark.asyncio
 async def test_privileged_intent_not_enabled_is_refused(fake_discord: FakeDiscord) -> None:
     fake_discord.privileged_intents = 0
     intents = discord.Intents.default()

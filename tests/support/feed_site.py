@@ -24,6 +24,8 @@ class FeedSite:
     def __init__(self, items: int = 20) -> None:
         self.items = list(range(items))
         self.missing: set[int] = set()
+        #: Whether the items have a date (item n's: n days after the first's).
+        self.dated = True
         #: The feed itself answers HTTP 500 while this is set.
         self.broken = False
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -37,8 +39,8 @@ class FeedSite:
     def feed(self) -> bytes:
         entries = "".join(
             f"<item><title>Bridge report {n}</title><link>{self.base}/item/{n}</link><guid>{self.base}/item/{n}</guid>"
-            f"<pubDate>{formatdate(1_700_000_000 + n * 86_400, usegmt=True)}</pubDate>"
-            f"<author>desk@port.test (River Desk)</author>"
+            + (f"<pubDate>{formatdate(1_700_000_000 + n * 86_400, usegmt=True)}</pubDate>" if self.dated else "")
+            + f"<author>desk@port.test (River Desk)</author>"
             f"<description>&lt;p&gt;Engineers inspected bridge number {n} over the river and found {n + 2} cracked "
             f"girders, the council said on Monday.&lt;/p&gt;</description></item>"
             for n in reversed(self.items)

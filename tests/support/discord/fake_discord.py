@@ -539,6 +539,12 @@ class FakeDiscord:
             del data["unavailable"]
             await session.dispatch("GUILD_CREATE", data)
 
+    async def update_channel(self, channel: FakeChannel) -> None:
+        """Tell the bot that ``channel`` changed (its permission overwrites, say): a CHANNEL_UPDATE to its guild's
+        shard. Changes made without it reach the REST routes only, as when the bot's cache is behind."""
+        for session in self._sessions_for(channel.guild_id):
+            await session.dispatch("CHANNEL_UPDATE", channel.to_json())
+
     def _sessions_for(self, guild_id: str | None) -> list[_GatewaySession]:
         """The connections Discord sends a guild's events to (None: direct messages)."""
         return [session for session in self._sessions.values() if session.serves(guild_id)]
@@ -1397,6 +1403,9 @@ class FakeDiscord:
             flags=(body.get("flags") or 0) & _SETTABLE_FLAGS,
             sent=body,
         )
+        if body.get("embeds") and not self._bot_permissions(channel) & Permission.EMBED_LINKS:
+            # Discord drops the embeds of a bot without Embed Links; a message of embeds alone is then empty (50006).
+            body = {key: value for key, value in body.items() if key != "embeds"}
         self._apply_body(msg, body, request[_FILES], channel)
         await self._store_and_dispatch(msg)
         return _json_response(msg.to_json(), headers=rate)
