@@ -71,6 +71,11 @@ def link(title: str, url: str) -> str:
     return f"**[{label}]({address})**" if address else f"**{label}**"
 
 
+def channel_in(channel_id: int, guild: discord.Guild | None) -> str:
+    """A channel named for a direct message, which shows no server of its own: "<#id> of **Server**"."""
+    return f"<#{channel_id}>" + (f" of **{escape(guild.name)}**" if guild else "")
+
+
 def plural(count: int, word: str, words: str = "") -> str:
     """`count` and `word`, or its plural (`words`; default `word` + "s")."""
     return f"{count:,} {word if count == 1 else words or word + 's'}"

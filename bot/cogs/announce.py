@@ -29,7 +29,7 @@ from index import Scope, StoredArticle
 from ..announcements import AnnounceChannel, Announcements
 from ..arrivals import Arrival, ArrivalQueue
 from ..permissions import manager_only
-from ..render import NO_MENTIONS, escape, plural, render_announcement, shorten
+from ..render import NO_MENTIONS, channel_in, escape, plural, render_announcement, shorten
 
 if TYPE_CHECKING:
     from ..client import ArticleBot
@@ -210,15 +210,9 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
 
     async def _report(self, where: AnnounceChannel, reason: str) -> None:
         """Tell the manager who chose the announce channel, privately, that announcing stopped and why."""
-        guild = self.bot.get_guild(where.guild_id)
         text = (
-            f"I could not announce new articles in <#{where.channel_id}>"
-            + (f" of **{escape(guild.name)}**" if guild else "")
-            + f": {reason}. Announcements are paused until a manager runs `/announce set` again."
+            f"I could not announce new articles in {channel_in(where.channel_id, self.bot.get_guild(where.guild_id))}"
+            f": {reason}. Announcements are paused until a manager runs `/announce set` again."
         )
         log.warning("announcements in channel %s of server %s stopped: %s", where.channel_id, where.guild_id, reason)
-        try:
-            user = self.bot.get_user(where.set_by) or await self.bot.fetch_user(where.set_by)
-            await user.send(text, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException:
-            log.warning("could not tell %s that announcements stopped", where.set_by, exc_info=True)
+        await self.bot.tell_privately(where.set_by, text)

@@ -36,7 +36,7 @@ from index import (
 from ..arrivals import Arrival, ArrivalQueue
 from ..feedback import logged_with_feedback
 from ..follows import MAX_PER_MEMBER, Follow, Follows, TooManyFollows
-from ..render import NO_MENTIONS, escape, render_answer, shorten
+from ..render import NO_MENTIONS, channel_in, escape, render_answer, shorten
 
 if TYPE_CHECKING:
     from ..client import ArticleBot
@@ -357,13 +357,10 @@ class FollowCog(commands.Cog):
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning("follow %s ends: cannot post in channel %s (%s)", follow.id, follow.channel_id, exc)
             await asyncio.to_thread(self.follows.end, follow.id, story)
-            guild = self.bot.get_guild(follow.guild_id)
             await self.bot.tell_privately(
                 follow.user_id,
-                f"I can no longer post in <#{follow.channel_id}>"
-                + (f" of **{escape(guild.name)}**" if guild else "")
-                + f", so I stopped following {quoted(follow.question)} for you. "
-                "`/follow` it again in a channel where I can post.",
+                f"I can no longer post in {channel_in(follow.channel_id, self.bot.get_guild(follow.guild_id))}, so I "
+                f"stopped following {quoted(follow.question)} for you. `/follow` it again in a channel where I can post.",
             )
             return 0
         except Exception:  # Discord failed, or the connection: the claim goes back, unsent
