@@ -81,6 +81,20 @@ async def announce_in_news(servers: Servers) -> None:
     assert reply.ephemeral and reply.content.startswith("New articles from this server's feeds and watched channels")
 
 
+async def add_a_feed_and_poll_it_again(servers: Servers) -> None:
+    """Port town adds a feed of two articles; a third comes, and the feed is polled again."""
+    site = FeedSite(items=2)
+    with serving_feeds(site) as base:
+        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        await handled(servers, 1)
+        feeds = servers.bot.get_cog("FeedsCog")
+        assert isinstance(feeds, FeedsCog)
+        site.items.append(2)
+        [feed] = servers.bot.service.feeds.feeds(servers.a.id)
+        await feeds.report(await feeds.poller().poll_all([feed]))
+        await handled(servers, 2)
+
+
 def titles(posts: list[FakeMessage]) -> list[str]:
     return [p.embeds[0]["title"] if p.embeds else p.content for p in posts]
 
@@ -213,16 +227,7 @@ async def test_a_channel_the_bot_cannot_post_in_is_reported_once_to_who_chose_it
     await announce_in_news(servers)
     bot_member = servers.a.members[servers.fake.bot_user.id]
     servers.a_news.overwrites[bot_member.id] = (1, Overwrite(deny=Permission.SEND_MESSAGES))
-    site = FeedSite(items=2)
-    with serving_feeds(site) as base:
-        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
-        await handled(servers, 1)
-        feeds = servers.bot.get_cog("FeedsCog")
-        assert isinstance(feeds, FeedsCog)
-        site.items.append(2)
-        [feed] = servers.bot.service.feeds.feeds(servers.a.id)
-        await feeds.report(await feeds.poller().poll_all([feed]))
-        await handled(servers, 2)
+    await add_a_feed_and_poll_it_again(servers)
     refused = servers.fake.take_violations()
     assert refused == [f"POST /channels/{servers.a_news.id}/messages -> 403" + refused[0].split("-> 403", 1)[1]]
     assert len(refused) == 1, "tried once, not again for the next poll"
@@ -244,16 +249,7 @@ async def test_a_channel_where_the_bot_may_not_embed_links_is_reported_once(serv
     servers.a_news.overwrites[bot_member.id] = (1, Overwrite(deny=Permission.EMBED_LINKS))
     if bot_told:
         await servers.fake.update_channel(servers.a_news)
-    site = FeedSite(items=2)
-    with serving_feeds(site) as base:
-        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
-        await handled(servers, 1)
-        feeds = servers.bot.get_cog("FeedsCog")
-        assert isinstance(feeds, FeedsCog)
-        site.items.append(2)
-        [feed] = servers.bot.service.feeds.feeds(servers.a.id)
-        await feeds.report(await feeds.poller().poll_all([feed]))
-        await handled(servers, 2)
+    await add_a_feed_and_poll_it_again(servers)
     assert servers.fake.bot_messages(servers.a_news) == []
     refused = servers.fake.take_violations()
     if bot_told:
