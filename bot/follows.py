@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from index import ArticleVersion, Database
+from index import ArticleVersion, Database, same_question
 
 from .stamps import now_stamp
 
@@ -53,8 +53,9 @@ CREATE TABLE IF NOT EXISTS follow_notices (
 _COLUMNS = "id, guild_id, channel_id, user_id, question, keep_open, followed_at"
 #: The row of `follow_checked` that says articles have been checked here before (it names no article).
 _STARTED = ""
-#: The `sent_at` of a story the reply to /follow quoted: the follow is not noticed of it, and it is no notice.
-_IN_REPLY = ""
+#: The `sent_at` of a story a follower was told of without a notice of its own (quoted in the reply to
+#: /follow, or named in another story's notice): the follow is not noticed of it, and it counts as no notice.
+_TOLD = ""
 _CHECKED_IF_NEW = "INSERT INTO follow_checked (article_id, content_hash) VALUES (?, ?) ON CONFLICT DO NOTHING"
 #: A server's follows changed (one was made, changed, closed or reopened): its version goes up, so that a
 #: process holding them in memory reads them again (bot/cogs/follow.py), this one's change or another's.
@@ -95,25 +96,21 @@ class Follows:
         self._lock = threading.Lock()
 
     def follow(self, guild_id: int, channel_id: int, user_id: int, question: str, keep_open: bool) -> Follow:
-        """Follow a question; the member's open follow of the same question if there is one (now notified
+        """Follow a question; the member's open follow of the same question (case and spacing aside) if there is one (now notified
         in this channel, open or not as asked). TooManyFollows past MAX_PER_MEMBER."""
         with self._lock, self._db.transaction():
-            same = self._db.one(
-                "SELECT id FROM follows WHERE guild_id = ? AND user_id = ? AND question = ? AND closed_at = ''",
-                (guild_id, user_id, question),
+            mine = self._db.rows(
+                "SELECT id, question FROM follows WHERE guild_id = ? AND user_id = ? AND closed_at = ''",
+                (guild_id, user_id),
             )
+            same = next((int(i) for i, asked in mine if same_question(asked) == same_question(question)), None)
             if same is not None:
                 self._db.change(
-                    "UPDATE follows SET channel_id = ?, keep_open = ? WHERE id = ?",
-                    (channel_id, int(keep_open), same[0]),
+                    "UPDATE follows SET channel_id = ?, keep_open = ? WHERE id = ?", (channel_id, int(keep_open), same)
                 )
-                follow_id = int(same[0])
+                follow_id = same
             else:
-                count = self._db.one(
-                    "SELECT COUNT(*) FROM follows WHERE guild_id = ? AND user_id = ? AND closed_at = ''",
-                    (guild_id, user_id),
-                )
-                if count is not None and count[0] >= MAX_PER_MEMBER:
+                if len(mine) >= MAX_PER_MEMBER:
                     raise TooManyFollows(f"you follow {MAX_PER_MEMBER} questions here already; /unfollow one first")
                 row = self._db.one(
                     "INSERT INTO follows (guild_id, channel_id, user_id, question, keep_open, followed_at) "
@@ -156,15 +153,18 @@ class Follows:
                 self._db.change(_CHANGED, (follow_id,))
         return closed > 0
 
-    def claim(self, follow_id: int, story: str, article_id: str) -> bool:
+    def claim(self, follow_id: int, story: str, article_id: str, named: bool = False) -> bool:
         """Claim the notice of a follow for a story, before sending it: True for exactly one caller, and
-        only while the follow is open; a follow that closes after its first answer is closed by it."""
+        only while the follow is open; a follow that closes after its first answer is closed by it. A story
+        `named` in the notice of another (the same arrival's) is claimed so, and not counted as a notice."""
         try:
             with self._lock, self._db.transaction():
                 row = self._db.one("SELECT keep_open FROM follows WHERE id = ? AND closed_at = ''", (follow_id,))
                 if row is None:
                     return False
-                stamp = now_stamp()  # the notice's and the close's: `release` knows a close by its notice
+                # The notice's and the close's: `release` knows a close by its notice. A story `named` in another
+                # story's notice is told, not noticed.
+                stamp = _TOLD if named else now_stamp()
                 claimed = self._db.one(
                     "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (follow_id, story) DO NOTHING RETURNING follow_id",
@@ -175,7 +175,7 @@ class Follows:
                 # A follow that closes after one answer is closed by its notice. Of two processes claiming
                 # it at once for two stories, PostgreSQL lets the second find it closed: that one rolls back.
                 closing = "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''"
-                if not row[0]:
+                if not row[0] and not named:
                     if self._db.change(closing, (stamp, follow_id)) == 0:
                         raise _ClosedMeanwhile
                     self._db.change(_CHANGED, (follow_id,))
@@ -190,7 +190,7 @@ class Follows:
             self._db.change(
                 "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (follow_id, story) DO NOTHING",
-                (follow_id, story, article_id, _IN_REPLY),
+                (follow_id, story, article_id, _TOLD),
             )
 
     def release(self, follow_id: int, story: str) -> None:
@@ -206,12 +206,12 @@ class Follows:
             ):
                 self._db.change(_CHANGED, (follow_id,))
 
-    def end(self, follow_id: int, unsent: str | None = None) -> None:
+    def end(self, follow_id: int, unsent: Sequence[str] = ()) -> None:
         """Close a follow whatever its member: its channel is gone, or the bot may no longer post there; the
-        notice claimed for story `unsent` was not sent, so it is not counted."""
+        notice claimed for the stories `unsent` was not sent, so it is not counted."""
         with self._lock, self._db.transaction():
-            if unsent is not None:
-                self._db.change("DELETE FROM follow_notices WHERE follow_id = ? AND story = ?", (follow_id, unsent))
+            for story in unsent:
+                self._db.change("DELETE FROM follow_notices WHERE follow_id = ? AND story = ?", (follow_id, story))
             if self._db.change(
                 "UPDATE follows SET closed_at = ? WHERE id = ? AND closed_at = ''", (now_stamp(), follow_id)
             ):
@@ -308,7 +308,7 @@ class Follows:
                 "SELECT (SELECT COUNT(*) FROM follows WHERE guild_id = ? AND closed_at = ''), "
                 "(SELECT COUNT(*) FROM follow_notices n JOIN follows f ON f.id = n.follow_id "
                 "WHERE f.guild_id = ? AND n.sent_at <> ?)",
-                (guild_id, guild_id, _IN_REPLY),
+                (guild_id, guild_id, _TOLD),
             )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 

@@ -5,7 +5,7 @@ what is not named here is the index's own business.
 """
 
 from .adding import Embedded
-from .answer.follows import FollowAnswer, FollowedQuestions
+from .answer.follows import FollowAnswer, FollowedQuestions, same_question
 from .answer.followups import Turn, proper_names, rewrite
 from .answer.recency import SinceError, parse_since
 from .answer.results import Answer, Passage, Quote, SourceMatch
@@ -49,6 +49,7 @@ __all__ = [
     "Fetcher",
     "FollowAnswer",
     "FollowedQuestions",
+    "same_question",
     "IndexStats",
     "IngestReport",
     "Mode",

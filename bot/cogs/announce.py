@@ -135,17 +135,18 @@ class AnnounceCog(commands.GroupCog, group_name="announce", group_description="A
         where = await asyncio.to_thread(self.announcements.channel, arrival.guild_id)
         if where is None or where.broken:
             return
-        # A feed lists its newest items first: of a backlog, the newest are announced.
-        chosen, left = arrival.new[:ANNOUNCED_AT_ONCE], len(arrival.new) - ANNOUNCED_AT_ONCE
         try:
             await self._check(where)
             scope = Scope.of_server(where.guild_id)
-            found = [await self.bot.service.article(result.article_id, scope) for result in chosen]
+            found = [await self.bot.service.article(result.article_id, scope) for result in arrival.new]
+            # Of a backlog, the newest are announced, whatever order the feed lists them in.
+            ordered = oldest_first([a for a in found if a is not None])  # None: removed meanwhile
+            chosen, left = ordered[-ANNOUNCED_AT_ONCE:], len(ordered) - ANNOUNCED_AT_ONCE
             if left > 0:  # first: the channel reads in time order, and these came before the ones announced
                 source = f" from **{escape(shorten(arrival.source, 200))}**" if arrival.source else ""
                 text = f"Not announced here: {plural(left, 'older article')}{source}; `/sources` lists every article."
                 await self._send(where, content=text, suppress_embeds=True)
-            for article in oldest_first([a for a in found if a is not None]):  # None: removed meanwhile
+            for article in chosen:
                 await self._announce(where, article)
         except _Broken:
             pass  # reported; nothing more is posted there until the channel is set again

@@ -31,11 +31,13 @@ from index import (
     QuestionError,
     Scope,
     check_question,
+    same_question,
 )
 
 from ..arrivals import Arrival, ArrivalQueue
 from ..feedback import logged_with_feedback
 from ..follows import MAX_PER_MEMBER, Follow, Follows, TooManyFollows
+from ..permissions import may_manage
 from ..render import NO_MENTIONS, channel_in, escape, render_answer, shorten
 
 if TYPE_CHECKING:
@@ -67,7 +69,9 @@ class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button], template=r"unfol
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: ArticleBot = interaction.client
         # Its follower, or a manager: a follow whose member left or misuses it is stopped from its notice.
-        manager = interaction.permissions.manage_guild
+        manager = isinstance(interaction.user, discord.Member) and may_manage(
+            interaction.user, bot.settings.manager_role
+        )
         stopped = interaction.guild_id is not None and await asyncio.to_thread(
             bot.server_data.follows.unfollow,
             interaction.guild_id,
@@ -209,15 +213,19 @@ class FollowCog(commands.Cog):
         if not mine:
             text = "You follow no question here. `/follow` one, and I'll tell you when an article answers it."
         else:
-            text = f"You follow {len(mine)} of at most {MAX_PER_MEMBER} questions here:\n"
-            # Every follow is listed in one message: each question gets its share of Discord's 2,000
-            # characters (a line's channel and mode take about 60).
-            room = max((2000 - len(text)) // len(mine) - 64, 30)
-            text += "\n".join(
-                f"• {quoted(f.question, room)} in <#{f.channel_id}>, "
-                f"{'every new story' if f.keep_open else 'until its first answer'}"
-                for f in mine
-            )
+            head = f"You follow {len(mine)} of at most {MAX_PER_MEMBER} questions here:\n"
+            # Every follow is listed in one message: the questions are shortened alike until it fits in
+            # Discord's 2,000 characters (markdown escapes lengthen some).
+            room = 200
+            while True:
+                text = head + "\n".join(
+                    f"• {quoted(f.question, room)} in <#{f.channel_id}>, "
+                    f"{'every new story' if f.keep_open else 'until its first answer'}"
+                    for f in mine
+                )
+                if len(text) <= 2000 or room <= 20:
+                    break
+                room -= 10
         await interaction.response.send_message(shorten(text, 2000), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.guild_only()
@@ -228,7 +236,7 @@ class FollowCog(commands.Cog):
         mine = await asyncio.to_thread(self.follows.following, interaction.guild_id, interaction.user.id)
         # The autocomplete gives the follow's id; a question typed out is matched by its text.
         chosen = [f for f in mine if str(f.id) == question] or [
-            f for f in mine if f.question.casefold() == question.strip().casefold()
+            f for f in mine if same_question(f.question) == same_question(question)
         ]
         stopped = bool(chosen) and await asyncio.to_thread(
             self.follows.unfollow, interaction.guild_id, interaction.user.id, chosen[0].id
@@ -286,25 +294,46 @@ class FollowCog(commands.Cog):
 
     async def _check_server(self, guild_id: int, articles: list[tuple[str, str]]) -> int:
         """Notify the follows of one server that these (article, story) answer; how many notices. A follow
-        that several of them answer (a new feed's backlog, say) is noticed once, of the one that answers
-        it best: one arrival pings a member once at most."""
+        that several of them answer (a new feed's backlog, say) gets one notice: the quote of the one that
+        answers it best, naming the other new stories that answer it too."""
         questions, open_follows = await self._synced(guild_id)
         if not open_follows:
             return 0
-        best: dict[int, tuple[FollowAnswer, str, str]] = {}  # by follow: (answer, story, article)
+        answers: dict[int, list[tuple[FollowAnswer, str, str]]] = {}  # by follow: (answer, story, article)
         for article_id, story in articles:
-            found = await asyncio.to_thread(
-                self.bot.service.index.answers_for, questions, article_id, Scope.of_server(guild_id)
-            )
+            try:
+                found = await asyncio.to_thread(
+                    self.bot.service.index.answers_for, questions, article_id, Scope.of_server(guild_id)
+                )
+            except Exception:  # the arrival's other articles are checked all the same
+                log.exception("checking the follows of server %s against article %s failed", guild_id, article_id)
+                continue
             for answer in found:
-                if answer.follow not in best or answer.support > best[answer.follow][0].support:
-                    best[answer.follow] = (answer, story, article_id)
+                answers.setdefault(answer.follow, []).append((answer, story, article_id))
         sent = 0
-        for answer, story, article_id in best.values():
-            follow = open_follows.get(answer.follow)
-            if follow is not None and await asyncio.to_thread(self.follows.claim, follow.id, story, article_id):
-                sent += await self._notify(follow, answer, story)
+        for follow_id, answered in answers.items():
+            follow = open_follows.get(follow_id)
+            if follow is None:
+                continue
+            try:
+                sent += await self._notify_new(follow, sorted(answered, key=lambda a: -a[0].support))
+            except Exception:  # one follow's failure (its database row, say) does not keep the others waiting
+                log.exception("noticing follow %s failed", follow_id)
         return sent
+
+    async def _notify_new(self, follow: Follow, found: list[tuple[FollowAnswer, str, str]]) -> int:
+        """Claim the stories of `found` (best first) the follow was not told of yet, and notice it of them in
+        one post (1 if posted); a follow that closes after its first answer takes the first one only."""
+        claimed: list[tuple[FollowAnswer, str]] = []
+        for answer, story, article_id in found:
+            if await asyncio.to_thread(self.follows.claim, follow.id, story, article_id, named=bool(claimed)):
+                claimed.append((answer, story))
+                if not follow.keep_open:
+                    break  # its claim closed it
+        if not claimed:
+            return 0
+        also = [answer.answer.quotes[0].title for answer, _ in claimed[1:]]
+        return await self._notify(follow, claimed[0][0], [story for _, story in claimed], also)
 
     async def _synced(self, guild_id: int) -> tuple[FollowedQuestions, dict[int, Follow]]:
         """The server's followed questions as the database holds them now, with their vectors (read again
@@ -330,16 +359,24 @@ class FollowCog(commands.Cog):
         self._open[guild_id] = (version, open_follows)
         return questions, open_follows
 
-    async def _notify(self, follow: Follow, found: FollowAnswer, story: str) -> int:
-        """Post the notice of a follow (claimed for `story`) in the channel where it was followed; 1 if it was
-        posted. A channel that is gone, or where the bot may no longer post, ends the follow; another
-        failure gives the claim back, so that a later story may notify it."""
+    async def _notify(self, follow: Follow, found: FollowAnswer, stories: list[str], also: list[str]) -> int:
+        """Post the notice of a follow (claimed for `stories`: the answer's, then those of the titles `also`
+        answering it) in the channel where it was followed; 1 if it was posted. A channel that is gone, or
+        where the bot may no longer post, ends the follow; another failure gives the claims back, so that
+        a later story may notify it."""
         answer = found.answer
         after = (
             "I'll tell you of new stories too."
             if follow.keep_open
             else "That was this follow's answer; `/follow` it again to hear of new stories."
         )
+        if also:
+            after = (
+                "New articles answering it too: "
+                + shorten(", ".join(f"**{escape(shorten(title, 150))}**" for title in also), 600)
+                + ". "
+                + after
+            )
         channel = self.bot.get_partial_messageable(follow.channel_id, guild_id=follow.guild_id)
         try:
             view = await logged_with_feedback(
@@ -356,7 +393,7 @@ class FollowCog(commands.Cog):
             )
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning("follow %s ends: cannot post in channel %s (%s)", follow.id, follow.channel_id, exc)
-            await asyncio.to_thread(self.follows.end, follow.id, story)
+            await asyncio.to_thread(self.follows.end, follow.id, stories)
             await self.bot.tell_privately(
                 follow.user_id,
                 f"I can no longer post in {channel_in(follow.channel_id, self.bot.get_guild(follow.guild_id))}, so I "
@@ -365,7 +402,8 @@ class FollowCog(commands.Cog):
             return 0
         except Exception:  # Discord failed, or the connection: the claim goes back, unsent
             log.exception("could not post the notice of follow %s in channel %s", follow.id, follow.channel_id)
-            await asyncio.to_thread(self.follows.release, follow.id, story)
+            for story in stories:
+                await asyncio.to_thread(self.follows.release, follow.id, story)
             return 0
         audit.info(
             "notice for follow %s in server %s: article %s", follow.id, follow.guild_id, answer.quotes[0].article_id

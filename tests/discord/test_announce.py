@@ -157,6 +157,22 @@ async def test_a_polls_articles_are_posted_oldest_first(servers: Servers, dated:
 
 
 @pytest.mark.asyncio
+async def test_of_a_backlog_listed_oldest_first_the_newest_are_announced(servers: Servers) -> None:
+    await announce_in_news(servers)
+    site = FeedSite(items=8)
+    site.dated = True
+    site.items.reverse()  # the feed lists item 0, the oldest, first
+    with serving_feeds(site) as base:
+        await final_text(await servers.command("feeds add", servers.a, servers.editor, url=f"{base}/feed.xml"))
+        await handled(servers, 1)
+    posts = servers.fake.bot_messages(servers.a_news)
+    assert titles(posts) == [
+        "Not announced here: 3 older articles from **Port News**; `/sources` lists every article.",
+        *[f"Bridge report {n}" for n in range(8 - ANNOUNCED_AT_ONCE, 8)],
+    ]
+
+
+@pytest.mark.asyncio
 async def test_a_messages_links_are_announced_in_the_order_they_were_posted(servers: Servers) -> None:
     """Links are read a few at a time: the first link's page answering last does not put its post last."""
     answer = threading.Event()

@@ -5,12 +5,15 @@ and the answer's buttons; /unfollow stops a follow; another server sees none of 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from typing import Any
 
 import pytest
 
+from bot.arrivals import Arrival
 from bot.cogs.follow import FollowCog
 from bot.follows import MAX_PER_MEMBER
-from index import parse_text
+from index import FollowAnswer, Scope, parse_text
 from tests.support.discord.fake_discord import Permission
 from tests.support.discord.fake_payloads import FakeMessage, Overwrite
 from tests.support.discord.servers import Servers, final_text, interaction_done, restarted
@@ -213,7 +216,7 @@ async def test_following_lists_every_follow_however_long_the_questions(servers: 
     follows, guild, member = servers.bot.server_data.follows, int(servers.a.id), int(servers.reader.id)
     channel = int(servers.a_general.id)
     for n in range(MAX_PER_MEMBER):
-        long = f"Question {n:02}: " + "what did the minister say about the budget of the museum? " * 4
+        long = f"Question {n:02}: " + "*_*_*_*_ " * 20  # markdown, escaped when shown: longer
         await asyncio.to_thread(follows.follow, guild, channel, member, long.strip(), n % 2 == 0)
     listed = await reply(servers, "following", servers.a, servers.reader)
     assert len(listed) <= 2000
@@ -224,7 +227,7 @@ async def test_following_lists_every_follow_however_long_the_questions(servers: 
 
 
 @pytest.mark.asyncio
-async def test_a_new_feeds_backlog_pings_a_follower_once(servers: Servers) -> None:
+async def test_a_new_feeds_backlog_pings_a_follower_once_naming_the_other_answers(servers: Servers) -> None:
     question = "How many cracked girders did the engineers find on the bridge?"
     await reply(servers, "follow", servers.a, servers.reader, question=question, keep_open=True)
     cog = cog_of(servers)
@@ -234,6 +237,9 @@ async def test_a_new_feeds_backlog_pings_a_follower_once(servers: Servers) -> No
         await servers.fake.wait_for(lambda: cog.arrivals.handled or None, 60, "the check of the feed's articles")
     [notice] = notices(servers, servers.a_general)
     assert "cracked girders" in notice.embeds[0]["description"]
+    named = notice.content.split("New articles answering it too: ", 1)[1].split(". I'll tell you", 1)[0]
+    assert named.startswith("**Bridge report") and notice.embeds[0]["title"] not in named
+    assert servers.bot.server_data.stats(int(servers.a.id)).noticed == 1, "one notice, however many stories it names"
 
 
 @pytest.mark.asyncio
@@ -244,3 +250,31 @@ async def test_a_manager_can_stop_a_members_follow_from_its_notice(servers: Serv
     pressed = await servers.fake.send_component(notice, _custom_id(notice, "Unfollow"), user=servers.editor)
     assert (await pressed.wait_for_original()).content == "No longer following that question."
     assert (await reply(servers, "following", servers.a, servers.reader)).startswith("You follow no question here")
+
+
+@pytest.mark.asyncio
+async def test_an_arrival_notices_its_new_story_beside_a_copy_of_one_already_told(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_museum(servers)
+    await reply(servers, "follow", servers.a, servers.reader, question=QUESTION, keep_open=True)  # quotes the museum
+    index, port = servers.bot.service.index, Scope.of_server(int(servers.a.id))
+    added = [
+        await asyncio.to_thread(index.add, parse_text(text, f"file:{name}"), port)
+        for name, text in (("museum-copy.txt", MUSEUM_COPY), ("harbour.txt", HARBOUR_MUSEUM))
+    ]
+    # The copy of the story the reply quoted answers best (whatever the model says of these two texts).
+    copy = added[0].article_id
+    real = index.answers_for
+
+    def copy_first(*args: Any, **kwargs: Any) -> list[FollowAnswer]:
+        found = real(*args, **kwargs)
+        return [dataclasses.replace(f, support=1.0) if args[1] == copy else f for f in found]
+
+    monkeypatch.setattr(index, "answers_for", copy_first)
+    await cog_of(servers).check(Arrival(int(servers.a.id), tuple(added), "feed"))  # one poll brings both
+    [notice] = notices(servers, servers.a_general)
+    assert "Jonas Berg" in notice.embeds[0]["description"], (
+        "the new story, though the told one's copy may answer better"
+    )
+    assert "New articles answering it too" not in notice.content
