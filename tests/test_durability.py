@@ -128,6 +128,7 @@ def test_adds_and_asks_at_once_corrupt_nothing(empty_index: ArticleIndex) -> Non
     assert len(empty_index.articles()) == 16
     check_consistent(empty_index)
     empty_index.save()
-    reopened = ArticleIndex(empty_index.folder, empty_index.encoder, empty_index.settings)
-    check_consistent(reopened)
-    assert "item13" in reopened.ask("What does report number 13 say?").quotes[0].text
+    empty_index.close()
+    with ArticleIndex(empty_index.folder, empty_index.encoder, empty_index.settings) as reopened:
+        check_consistent(reopened)
+        assert "item13" in reopened.ask("What does report number 13 say?").quotes[0].text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +24,30 @@ BRIDGE = (
 MUSEUM = "Museum opens\n\nA new science museum opened downtown with a planetarium and a hall of dinosaur skeletons."
 
 
-def reopen(index: ArticleIndex) -> ArticleIndex:
-    """A fresh ArticleIndex on the same folder, as a restarted process would open it."""
-    index.close()
-    return ArticleIndex(index.folder, index.encoder, index.settings)
+Reopen = Callable[[ArticleIndex], ArticleIndex]
+
+
+@pytest.fixture
+def reopen() -> Iterator[Reopen]:
+    """Open a fresh ArticleIndex on an index's folder, as a restarted process would (closing the index
+    given, if it is not closed yet); every one opened is closed after the test."""
+    opened: list[ArticleIndex] = []
+
+    def again(index: ArticleIndex) -> ArticleIndex:
+        index.close()
+        opened.append(ArticleIndex(index.folder, index.encoder, index.settings))
+        return opened[-1]
+
+    yield again
+    for index in opened:
+        index.close()
 
 
 def top_article(index: ArticleIndex, question: str) -> str:
     return index.search(question, k=1)[0].article_id
 
 
-def test_save_and_load_round_trip(empty_index: ArticleIndex) -> None:
+def test_save_and_load_round_trip(empty_index: ArticleIndex, reopen: Reopen) -> None:
     bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
     museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
     empty_index.save()
@@ -47,7 +61,7 @@ def test_save_and_load_round_trip(empty_index: ArticleIndex) -> None:
     assert after[0].score == pytest.approx(before[0].score, abs=1e-5)
 
 
-def test_remove_takes_an_article_out_of_search_and_survives_reload(empty_index: ArticleIndex) -> None:
+def test_remove_takes_an_article_out_of_search_and_survives_reload(empty_index: ArticleIndex, reopen: Reopen) -> None:
     bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
     museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
     assert top_article(empty_index, "corroded steel bridge") == bridge.article_id
@@ -62,7 +76,7 @@ def test_remove_takes_an_article_out_of_search_and_survives_reload(empty_index: 
     assert len(loaded.vectors) == loaded.stats().chunks
 
 
-def test_a_crash_before_save_loses_nothing_that_was_added(empty_index: ArticleIndex) -> None:
+def test_a_crash_before_save_loses_nothing_that_was_added(empty_index: ArticleIndex, reopen: Reopen) -> None:
     # The database commits each add; a stale vector file (from before the crash) is rebuilt.
     empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
     empty_index.save()
@@ -71,7 +85,9 @@ def test_a_crash_before_save_loses_nothing_that_was_added(empty_index: ArticleIn
     assert top_article(loaded, "dinosaur skeletons planetarium") == museum.article_id
 
 
-def test_a_crash_while_saving_leaves_the_previous_index_loadable(empty_index: ArticleIndex, monkeypatch) -> None:
+def test_a_crash_while_saving_leaves_the_previous_index_loadable(
+    empty_index: ArticleIndex, monkeypatch, reopen: Reopen
+) -> None:
     bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
     empty_index.save()
     empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
@@ -91,15 +107,15 @@ def test_a_crash_while_saving_leaves_the_previous_index_loadable(empty_index: Ar
 
 
 @pytest.mark.sqlite_only  # PostgreSQL keeps the vectors itself: there is no vector file
-def test_a_damaged_vector_file_is_rebuilt_from_the_database(empty_index: ArticleIndex) -> None:
-    check_damage_is_repaired(empty_index, "vectors.faiss", b"garbage")
+def test_a_damaged_vector_file_is_rebuilt_from_the_database(empty_index: ArticleIndex, reopen: Reopen) -> None:
+    check_damage_is_repaired(empty_index, reopen, "vectors.faiss", b"garbage")
 
 
-def test_a_damaged_lexical_index_is_rebuilt_from_the_database(empty_index: ArticleIndex) -> None:
-    check_damage_is_repaired(empty_index, "lexical/meta.json", b"{ not json")
+def test_a_damaged_lexical_index_is_rebuilt_from_the_database(empty_index: ArticleIndex, reopen: Reopen) -> None:
+    check_damage_is_repaired(empty_index, reopen, "lexical/meta.json", b"{ not json")
 
 
-def check_damage_is_repaired(empty_index: ArticleIndex, pattern: str, garbage: bytes) -> None:
+def check_damage_is_repaired(empty_index: ArticleIndex, reopen: Reopen, pattern: str, garbage: bytes) -> None:
     museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
     empty_index.save()
     [saved] = empty_index.folder.glob(pattern)
@@ -161,7 +177,9 @@ def test_copies_within_one_batch_are_recognised(empty_index: ArticleIndex) -> No
     assert len(empty_index.articles()) == 2
 
 
-def test_a_reopened_index_uses_its_lexical_index_as_it_is(empty_index: ArticleIndex, monkeypatch) -> None:
+def test_a_reopened_index_uses_its_lexical_index_as_it_is(
+    empty_index: ArticleIndex, monkeypatch, reopen: Reopen
+) -> None:
     bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
     empty_index.add(parse_text(MUSEUM, "file:museum.txt"))  # no save needed: each change is committed
 
@@ -187,7 +205,7 @@ index.add(parse_text(what, "file:zoo.txt")) if action == "add" else index.remove
 
 
 def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(
-    empty_index: ArticleIndex, database_url: str
+    empty_index: ArticleIndex, database_url: str, reopen: Reopen
 ) -> None:
     import subprocess
     import sys
@@ -204,7 +222,7 @@ def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(
             env={**os.environ, "ARTICLEBOT_DATABASE_URL": database_url},
         )
         assert child.returncode == 3, child.stderr
-    loaded = ArticleIndex(empty_index.folder, empty_index.encoder, empty_index.settings)
+    loaded = reopen(empty_index)
     assert {a.title for a in loaded.articles()} == {"Zoo", "Museum opens"}
     assert len(loaded.lexical) == loaded.stats().chunks
     assert (
@@ -224,7 +242,7 @@ def test_lexical_scores_follow_adds_and_removes_without_a_save(empty_index: Arti
     assert all(p.lexical == 0 for p in empty_index.search("corroded steel", k=5))
 
 
-def test_chunk_ids_are_never_reused(empty_index: ArticleIndex) -> None:
+def test_chunk_ids_are_never_reused(empty_index: ArticleIndex, reopen: Reopen) -> None:
     empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
     museum = empty_index.add(parse_text(MUSEUM, "file:museum.txt"))
     museum_ids = empty_index.store.article_chunk_ids(museum.article_id)
