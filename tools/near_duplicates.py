@@ -86,7 +86,8 @@ def main(folders: list[Path]) -> None:
     print("| --- | --- | --- |")
     for kind, hits in found.items():
         print(f"| {kind} | {len(hits)} | {sum(hits) / len(hits):.3f} |")
-    print(f"| different articles (pairs) | {pairs} | {merged / pairs:.4f} merged |")
+    if pairs:  # one article has none
+        print(f"| different articles (pairs) | {pairs} | {merged / pairs:.4f} merged |")
 
 
 if __name__ == "__main__":
