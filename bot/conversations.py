@@ -35,6 +35,10 @@ class Conversations:
         while len(self._turns) > self._size:
             self._turns.popitem(last=False)
 
+    def answered_with(self, message_id: int) -> bool:
+        """Whether the bot sent one of its recent answers as this message."""
+        return message_id in self._turns
+
     def before(self, message: discord.Message) -> Turn | None:
         """The turn `message` follows: the answer it replies to, else the last answer in its thread."""
         reference = message.reference

@@ -18,9 +18,12 @@ if TYPE_CHECKING:
 
     from .client import ArticleBot
 
+#: What the custom id of every answer's feedback button starts with: how an answer is known after a restart.
+FEEDBACK_PREFIX = "feedback:"
+
 
 class FeedbackButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"feedback:(?P<question>\d+):(?P<vote>up|down)"
+    discord.ui.DynamicItem[discord.ui.Button], template=FEEDBACK_PREFIX + r"(?P<question>\d+):(?P<vote>up|down)"
 ):
     def __init__(self, question_id: int, helpful: bool) -> None:
         super().__init__(
@@ -28,7 +31,7 @@ class FeedbackButton(
                 label="Helpful" if helpful else "Not helpful",
                 style=discord.ButtonStyle.secondary,
                 emoji="\N{THUMBS UP SIGN}" if helpful else "\N{THUMBS DOWN SIGN}",
-                custom_id=f"feedback:{question_id}:{'up' if helpful else 'down'}",
+                custom_id=f"{FEEDBACK_PREFIX}{question_id}:{'up' if helpful else 'down'}",
             )
         )
         self.question_id = question_id

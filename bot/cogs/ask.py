@@ -14,7 +14,7 @@ from discord.ext import commands
 from index import MAX_QUESTION_CHARS, QuestionError, Scope, SinceError, check_question, parse_since
 
 from ..cooldown import cooldown_message
-from ..feedback import logged_with_feedback
+from ..feedback import FEEDBACK_PREFIX, logged_with_feedback
 from ..permissions import manager_only
 from ..render import FAILED_REPLY, NO_MENTIONS, answer_text, render_answer, shorten
 
@@ -39,6 +39,14 @@ class AskCog(commands.Cog):
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
+
+    def _is_answer(self, message: discord.Message) -> bool:
+        """One of the bot's answers: remembered, or (after a restart) carrying an answer's feedback buttons."""
+        return self.bot.conversations.answered_with(message.id) or any(
+            str(getattr(item, "custom_id", "")).startswith(FEEDBACK_PREFIX)
+            for row in message.components
+            for item in getattr(row, "children", ())
+        )
 
     @app_commands.command(name="ask", description="Ask the articles a question; the answer quotes them word for word")
     @app_commands.describe(
@@ -89,14 +97,17 @@ class AskCog(commands.Cog):
         me = self.bot.user
         if me is None or message.author.bot:
             return
-        mentioned = me in message.mentions
+        replied = message.reference.resolved if message.reference else None
+        replied_to_me = isinstance(replied, discord.Message) and replied.author.id == me.id
+        # A reply pings the author it replies to: only a mention written out asks the bot when the reply is to
+        # one of its messages that is no answer (an announcement: "great piece!" is no question).
+        mentioned = me in message.mentions and (not replied_to_me or bool(re.search(rf"<@!?{me.id}>", message.content)))
         in_ask_channel = message.channel.id in self.bot.settings.ask_channels
         private = message.guild is None
         in_own_thread = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
-        # A reply to the bot's own message is addressed to it, its ping switched off ("@OFF") or not.
-        replied = message.reference.resolved if message.reference else None
-        reply_to_me = isinstance(replied, discord.Message) and replied.author.id == me.id
-        if not (mentioned or in_ask_channel or private or in_own_thread or reply_to_me):
+        # A reply to one of the bot's answers (or followed questions' notices) follows it up, its ping on or off.
+        reply_to_answer = isinstance(replied, discord.Message) and replied_to_me and self._is_answer(replied)
+        if not (mentioned or in_ask_channel or private or in_own_thread or reply_to_answer):
             return
         question = question_from(message, me.id)
         if not question:

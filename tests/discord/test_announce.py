@@ -6,6 +6,7 @@ again."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -278,3 +279,24 @@ async def test_a_channel_where_the_bot_may_not_embed_links_is_reported_once(serv
         f"I could not announce new articles in <#{servers.a_news.id}> of **Port town**: I may not embed links "
         "there. Announcements are paused until a manager runs `/announce set` again."
     )
+
+
+@pytest.mark.asyncio
+async def test_a_reply_to_an_announcement_is_no_question_unless_it_mentions_the_bot(
+    servers: Servers, site: str
+) -> None:
+    await announce_in_news(servers)
+    await (await servers.command("watch add", servers.a, servers.editor, channel=servers.a_general)).wait_for_original()
+    await servers.fake.send_message(servers.a_general, servers.reader, f"Strike over: {site}/port/strike")
+    await handled(servers, 1)
+    [post] = servers.fake.bot_messages(servers.a_news)
+    fake = servers.fake
+    await fake.send_message(servers.a_news, servers.reader, "great piece!", reply_to=post)  # pings the bot
+    await asyncio.sleep(1.0)
+    assert fake.threads == [] and fake.bot_messages(servers.a_news) == [post], "no thread, no 'Nothing found'"
+    await fake.send_message(
+        servers.a_news, servers.reader, f"<@{fake.bot_user.id}> how long did the strike last?", reply_to=post
+    )
+    [thread] = await fake.wait_for(lambda: list(fake.threads) or None, 30, "the answer's thread")
+    answer = await fake.wait_for_message(thread, timeout=30)
+    assert "nine-day strike" in answer.embeds[0]["description"]
