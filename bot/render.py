@@ -190,18 +190,33 @@ def render_sources_page(articles: Sequence[StoredArticle], page: int) -> discord
     pages = page_count(len(articles))
     page = min(max(page, 0), pages - 1)
     chunk = articles[page * SOURCES_PER_PAGE : (page + 1) * SOURCES_PER_PAGE]
-    lines = [
-        f"{link(shorten(a.title, 200), a.url)}\n{byline(a.outlet, a.published, plural(a.chunks, 'passage'))}\n"
-        + (f"added by <@{a.added_by}> on {a.added_at[:10]}" if a.added_by.isdigit() else "shared with every server")
-        for a in chunk
-    ]
+    linked = set(range(len(chunk)))
+    while True:
+        description = "\n\n".join(
+            f"{link(shorten(a.title, 200), a.url if n in linked else '')}\n"
+            f"{byline(a.outlet, a.published, plural(a.chunks, 'passage'))}\n{_provenance(a)}"
+            for n, a in enumerate(chunk)
+        )
+        if len(description) <= EMBED_DESCRIPTION_LIMIT or not linked:
+            break
+        # Long addresses (percent-encoded, or with tracking) would pass Discord's limit: the longest lose
+        # their link first (/source shows any article's).
+        linked.remove(max(linked, key=lambda n: len(chunk[n].url)))
     embed = discord.Embed(
         title=f"Articles I can quote ({len(articles)})",
-        description="\n\n".join(lines) if lines else "No articles yet.",
+        description=shorten(description, EMBED_DESCRIPTION_LIMIT) if chunk else "No articles yet.",
         colour=ANSWER_COLOUR,
     )
     embed.set_footer(text=f"Page {page + 1} of {pages}")
     return embed
+
+
+def _provenance(article: StoredArticle) -> str:
+    """Who added an article to the server's collection, and when; or that every server has it."""
+    if not article.collection:
+        return "shared with every server"
+    who = f" by <@{article.added_by}>" if article.added_by.isdigit() else ""
+    return f"added{who} on {article.added_at[:10]}"
 
 
 def page_count(items: int) -> int:

@@ -16,6 +16,7 @@ from bot.render import (
     render_announcement,
     render_answer,
     render_article,
+    render_sources_page,
     shorten,
 )
 from index import Answer, Quote, SourceMatch, StoredArticle
@@ -118,3 +119,37 @@ def test_an_address_discord_would_refuse_is_linked_percent_encoded_everywhere() 
     assert {"name": "Link", "value": encoded, "inline": False} in render_article(article).to_dict()["fields"]
     already = "https://news.test/port/harbour%20strike"
     assert render_announcement(replace(article, url=already)).url == already, "not encoded twice"
+
+
+def stored(n: int, url: str, collection: str = "1", added_by: str = "42") -> StoredArticle:
+    return StoredArticle(
+        id=f"a{n}",
+        title=f"Новости дня {n}",
+        text="Text.",
+        source=url,
+        url=url,
+        outlet="Outlet",
+        author="",
+        published="2024-01-01",
+        content_hash="hash",
+        collection=collection,
+        added_by=added_by,
+        added_at="2024-01-02T00:00:00+00:00",
+        chunks=3,
+    )
+
+
+def test_a_page_of_sources_with_long_addresses_fits_in_an_embed_keeping_what_links_it_can() -> None:
+    cyrillic = "https://news.test/" + "новости-" * 50  # about 500 characters once percent-encoded
+    articles = [stored(n, f"{cyrillic}{n}" if n % 2 else f"https://news.test/{n}") for n in range(10)]
+    description = render_sources_page(articles, 0).description or ""
+    assert len(description) <= EMBED_DESCRIPTION_LIMIT
+    assert description.count("**[") >= 5, "the short addresses stay linked"
+    assert all(f"Новости дня {n}" in description for n in range(10)), "every article is listed"
+
+
+def test_sources_say_who_added_an_article_to_the_server_and_which_every_server_has() -> None:
+    own, shared = stored(1, "https://news.test/1"), stored(2, "https://news.test/2", collection="", added_by="7")
+    description = render_sources_page([own, shared], 0).description or ""
+    assert "added by <@42> on 2024-01-02" in description
+    assert description.count("shared with every server") == 1 and "<@7>" not in description
