@@ -26,6 +26,8 @@ from .follows import Follows
 from .stamps import now_stamp
 
 FILE_NAME = "servers.sqlite3"
+#: The server of a forgotten question log's placeholder row (`ServerData.forget`): none.
+FORGOTTEN = 0
 
 _Row = tuple[Any, ...]
 
@@ -328,7 +330,7 @@ class ServerData:
             copied_questions += new
             copied_votes += new_votes
             there += old
-            if new:
+            if new and guild_id != FORGOTTEN:  # copied all the same: it keeps its id taken there too
                 changed.add(guild_id)
         copied_follows, follows_there, following = self.follows.copy_from(source.follows)
         changed |= following
@@ -405,9 +407,21 @@ class ServerData:
         return added, added_votes, there
 
     def forget(self, guild_id: int) -> int:
-        """Delete a server's question log and its votes; how many questions were deleted."""
-        with self._lock:
-            return self._db.change("DELETE FROM questions WHERE guild_id = ?", (guild_id,))
+        """Delete a server's question log and its votes; how many questions were deleted. The newest one's
+        row stays, emptied and of no server (`FORGOTTEN`): SQLite numbers a new row after the highest id
+        left, so without it a new question could take the id an old answer's feedback buttons name."""
+        with self._lock, self._db.transaction():
+            newest = self._db.one("SELECT MAX(id) FROM questions WHERE guild_id = ?", (guild_id,))
+            if newest is None or newest[0] is None:
+                return 0
+            deleted = self._db.change("DELETE FROM questions WHERE guild_id = ? AND id < ?", (guild_id, newest[0]))
+            self._db.change("DELETE FROM votes WHERE question_id = ?", (newest[0],))
+            self._db.change(
+                "UPDATE questions SET guild_id = ?, channel_id = 0, user_id = 0, question = '', searched = '', "
+                "cited = '[]' WHERE id = ?",
+                (FORGOTTEN, newest[0]),
+            )
+            return deleted + 1
 
     def close(self) -> None:
         with self._lock:

@@ -153,6 +153,18 @@ def test_server_data_keeps_64_bit_ids_and_the_order_of_watching(tmp_path: Path, 
         again.close()
 
 
+def test_a_forgotten_answer_s_buttons_never_vote_on_a_new_question(tmp_path: Path, database_url: str) -> None:
+    with ServerData(tmp_path, database_url) as data:
+        old = [data.log_question(GUILD, 1, 2, f"Question {n}?", f"Question {n}?", True, []) for n in range(3)]
+        assert data.forget(GUILD) == 3
+        new = data.log_question(GUILD, 1, 2, "A new question?", "A new question?", True, [])
+        assert new not in old, "an id an old answer's buttons name is never given again"
+        assert not data.vote(old[-1], GUILD, 7, helpful=False)
+        stats = data.stats(GUILD)
+        assert (stats.asked, stats.not_helpful) == (1, 0)
+        assert data.forget(GUILD) == 1 and data.forget(GUILD) == 0
+
+
 def test_an_older_servers_file_keeps_its_watched_channels_in_order(tmp_path: Path) -> None:
     old = sqlite3.connect(tmp_path / SERVERS_FILE)
     old.executescript(
