@@ -299,7 +299,7 @@ class ServerData:
                 "SELECT guild_id, channel_id, added_by FROM watched_channels ORDER BY guild_id, seq, channel_id"
             )
             settings = source._db.rows("SELECT guild_id, answer_threads FROM server_settings ORDER BY guild_id")
-            guilds = {g for (g,) in source._db.rows("SELECT DISTINCT guild_id FROM questions")}
+            guilds = {g for (g,) in source._db.rows("SELECT DISTINCT guild_id FROM questions")} - {FORGOTTEN}
         changed: set[int] = set()
         copied_watched = copied_settings = there = 0
         for guild_id, channel_id, added_by in watched:
@@ -330,7 +330,7 @@ class ServerData:
             copied_questions += new
             copied_votes += new_votes
             there += old
-            if new and guild_id != FORGOTTEN:  # copied all the same: it keeps its id taken there too
+            if new:
                 changed.add(guild_id)
         copied_follows, follows_there, following = self.follows.copy_from(source.follows)
         changed |= following
