@@ -79,8 +79,8 @@ class IndexService:
         return await asyncio.to_thread(self.index.ask, question, scope=scope, after=after)
 
     async def articles(self, scope: Scope) -> list[StoredArticle]:
-        """The articles `scope` sees, newest first."""
-        return await asyncio.to_thread(self.index.articles, scope)
+        """The articles `scope` sees, newest first, without their texts (a listing: `article` gives one whole)."""
+        return await asyncio.to_thread(self.index.articles, scope, False)
 
     async def article(self, article_id: str, scope: Scope) -> StoredArticle | None:
         return await asyncio.to_thread(self.index.article, article_id, scope)

@@ -266,9 +266,10 @@ class ArticleIndex:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def articles(self, scope: Scope = _EVERYTHING) -> list[StoredArticle]:
-        """The articles `scope` sees, newest first."""
-        return self.store.articles(scope.collections)
+    def articles(self, scope: Scope = _EVERYTHING, text: bool = True) -> list[StoredArticle]:
+        """The articles `scope` sees, newest first; without `text` their texts are left out (""): a listing
+        of thousands reads a few bytes of each, not its whole text."""
+        return self.store.articles(scope.collections, text)
 
     def article_versions(self) -> list[ArticleVersion]:
         """Which text of each article is stored (oldest added first), to tell what changed since a

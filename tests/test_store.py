@@ -233,6 +233,14 @@ def test_a_crash_between_the_database_and_the_lexical_save_is_repaired(
     assert top_article(loaded, "dinosaur planetarium") == museum.article_id
 
 
+def test_a_listing_leaves_the_texts_out(empty_index: ArticleIndex) -> None:
+    bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
+    [listed] = empty_index.articles(text=False)
+    [whole] = empty_index.articles()
+    assert listed.text == "" and whole.text.startswith("The council voted")
+    assert listed == whole.__class__(**{**whole.__dict__, "text": ""}) and listed.id == bridge.article_id
+
+
 def test_lexical_scores_follow_adds_and_removes_without_a_save(empty_index: ArticleIndex) -> None:
     bridge = empty_index.add(parse_text(BRIDGE, "file:bridge.txt"))
     assert empty_index.search("corroded steel", k=1)[0].lexical > 0

@@ -57,7 +57,8 @@ class SourcesCog(commands.Cog):
         found = await self.bot.service.article(article, scope)
         if found is None:  # typed a title instead of picking a suggestion
             wanted = article.strip().casefold()
-            found = next((a for a in await self.bot.service.articles(scope) if a.title.casefold() == wanted), None)
+            titled = next((a for a in await self.bot.service.articles(scope) if a.title.casefold() == wanted), None)
+            found = titled and await self.bot.service.article(titled.id, scope)  # the listing has no text
         if found is None:
             await interaction.response.send_message(
                 f"I have no article called “{shorten(article, 200)}”. `/sources` lists them all.",

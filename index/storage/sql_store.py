@@ -179,13 +179,15 @@ class SQLStore:
     def __len__(self) -> int:
         return int(self.db.rows("SELECT COUNT(*) FROM articles")[0][0])
 
-    def articles(self, collections: Sequence[str] | None = None) -> list[StoredArticle]:
-        """The articles of these collections (default: all), newest first."""
+    def articles(self, collections: Sequence[str] | None = None, text: bool = True) -> list[StoredArticle]:
+        """The articles of these collections (default: all), newest first; without `text`, their texts are
+        left out (""), for a listing."""
         where, args = self.articles_where(collections)
+        columns = ARTICLE_COLUMNS if text else ARTICLE_COLUMNS.replace("a.text", "''", 1)
         return [
             StoredArticle(*row)
             for row in self.db.rows(
-                f"SELECT {ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args
+                f"SELECT {columns} FROM articles a {where} ORDER BY a.published DESC, a.added_at DESC", args
             )
         ]
 

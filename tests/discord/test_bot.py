@@ -207,6 +207,11 @@ async def test_source_autocompletes_titles_and_shows_details(server: Server) -> 
     assert fields["Outlet"] == "Newsweek" and fields["Author"] == "Tracy Lee" and fields["Date"] == "2018-03-20"
     assert fields["Length"].endswith("10 passages")
     assert embed["description"].startswith("> North Korean leader Kim Jong Un")
+    typed = await server.fake.send_command(  # a title typed out, not picked: found in the listing
+        "source", user=server.alice, channel=server.general, options={"article": SEED_TITLE.upper()}
+    )
+    [embed] = (await typed.wait_for_original()).embeds
+    assert embed["title"] == SEED_TITLE and embed["description"].startswith("> North Korean leader Kim Jong Un")
 
     missing = await server.fake.send_command(
         "source", user=server.alice, channel=server.general, options={"article": "No such story"}
