@@ -29,9 +29,16 @@ HINT = (
 )
 
 
+def own_mention(message: discord.Message, bot_id: int) -> re.Pattern[str]:
+    """The bot's mention as written in a message: its user, or its own role (Discord offers both under its
+    name when one types @)."""
+    role = message.guild.self_role if message.guild else None
+    return re.compile(rf"<@!?{bot_id}>" + (rf"|<@&{role.id}>" if role else ""))
+
+
 def question_from(message: discord.Message, bot_id: int) -> str:
     """The message text without the bot's own mention(s)."""
-    return re.sub(rf"<@!?{bot_id}>", " ", message.content).strip()
+    return own_mention(message, bot_id).sub(" ", message.content).strip()
 
 
 class AskCog(commands.Cog):
@@ -101,7 +108,8 @@ class AskCog(commands.Cog):
         replied_to_me = isinstance(replied, discord.Message) and replied.author.id == me.id
         # A reply pings the author it replies to: only a mention written out asks the bot when the reply is to
         # one of its messages that is no answer (an announcement: "great piece!" is no question).
-        mentioned = me in message.mentions and (not replied_to_me or bool(re.search(rf"<@!?{me.id}>", message.content)))
+        written = bool(own_mention(message, me.id).search(message.content))
+        mentioned = (me in message.mentions and not replied_to_me) or written
         in_ask_channel = message.channel.id in self.bot.settings.ask_channels
         private = message.guild is None
         in_own_thread = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id

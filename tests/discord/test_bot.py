@@ -228,6 +228,16 @@ async def test_a_mention_is_answered_as_a_reply_without_the_message_content_inte
         await check_mention_reply(server)
 
 
+@pytest.mark.asyncio
+async def test_a_mention_of_the_bot_s_own_role_asks_it_too(server: Server) -> None:
+    fake = server.fake
+    role = next(r for r in server.guild.roles.values() if r.managed)  # Discord offers it beside the bot under "@"
+    question = await fake.send_message(server.general, server.alice, f"<@&{role.id}> How did China react?")
+    reply = await fake.wait_for_message(server.general, timeout=30)
+    assert reply.referenced is question and reply.embeds[0]["description"].startswith(f"> {XI_SENTENCE}")
+    assert not reply.content.startswith("Searching for"), "the role's mention is no part of the question"
+
+
 async def check_mention_reply(server: Server) -> None:
     fake = server.fake
     question = await fake.send_message(server.general, server.alice, f"{fake.bot_user.mention} How did China react?")
