@@ -91,37 +91,8 @@ def test_not_found_lists_sources_with_links() -> None:
     assert "**[A \\[bracketed\\] title](https://news.test/a)** — Outlet · 2024-01-01" in (embed.description or "")
 
 
-def test_an_address_discord_would_refuse_is_linked_percent_encoded_everywhere() -> None:
-    """Discord refuses a whole message whose embed url holds a space (the article would never be announced,
-    nor an answer quoting it shown): every link to an article is encoded alike."""
-    url = "https://news.test/port/harbour strike?q=quai d'ü"
-    encoded = "https://news.test/port/harbour%20strike?q=quai%20d'%C3%BC"
-    article = StoredArticle(
-        id="a1",
-        title="Harbour strike ends",
-        text="Dock workers went back to work.",
-        source=url,
-        url=url,
-        outlet="Port News",
-        author="",
-        published="2024-01-01",
-        content_hash="hash",
-        collection="server:1",
-        added_by="1",
-        added_at="2024-01-01T00:00:00+00:00",
-        chunks=1,
-    )
-    assert render_announcement(article).url == encoded
-    [[answer]] = render_answer(Answer("q", True, (quote("Dock workers went back to work.", 1, url=url),), ()))
-    assert answer.url == encoded
-    [[not_found]] = render_answer(Answer("q", False, (), (SourceMatch("a1", "Strike", url, "", "", 0.1),)))
-    assert f"**[Strike]({encoded})**" in (not_found.description or "")
-    assert {"name": "Link", "value": encoded, "inline": False} in render_article(article).to_dict()["fields"]
-    already = "https://news.test/port/harbour%20strike"
-    assert render_announcement(replace(article, url=already)).url == already, "not encoded twice"
-
-
 def stored(n: int, url: str, collection: str = "1", added_by: str = "42") -> StoredArticle:
+    """An article as the index lists it, of server 1 unless said."""
     return StoredArticle(
         id=f"a{n}",
         title=f"Новости дня {n}",
@@ -137,6 +108,24 @@ def stored(n: int, url: str, collection: str = "1", added_by: str = "42") -> Sto
         added_at="2024-01-02T00:00:00+00:00",
         chunks=3,
     )
+
+
+def test_an_address_discord_would_refuse_is_linked_percent_encoded_everywhere() -> None:
+    """Discord refuses a whole message whose embed url holds a space (the article would never be announced,
+    nor an answer quoting it shown): every link to an article is encoded alike."""
+    url = "https://news.test/port/harbour strike?q=quai d'ü"
+    encoded = "https://news.test/port/harbour%20strike?q=quai%20d'%C3%BC"
+    article = replace(
+        stored(1, url), title="Harbour strike ends", text="Dock workers went back to work.", outlet="Port News"
+    )
+    assert render_announcement(article).url == encoded
+    [[answer]] = render_answer(Answer("q", True, (quote("Dock workers went back to work.", 1, url=url),), ()))
+    assert answer.url == encoded
+    [[not_found]] = render_answer(Answer("q", False, (), (SourceMatch("a1", "Strike", url, "", "", 0.1),)))
+    assert f"**[Strike]({encoded})**" in (not_found.description or "")
+    assert {"name": "Link", "value": encoded, "inline": False} in render_article(article).to_dict()["fields"]
+    already = "https://news.test/port/harbour%20strike"
+    assert render_announcement(replace(article, url=already)).url == already, "not encoded twice"
 
 
 def test_a_page_of_sources_with_long_addresses_fits_in_an_embed_keeping_what_links_it_can() -> None:
