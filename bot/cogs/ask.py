@@ -58,7 +58,7 @@ class AskCog(commands.Cog):
     @app_commands.command(name="ask", description="Ask the articles a question; the answer quotes them word for word")
     @app_commands.describe(
         question="What you want to know",
-        private="Show the answer only to you",
+        private="Show the answer only to you (the question is still logged for the server's /stats)",
         since="Only articles published since then: 7d, 2w, 3m or a date like 2024-03-01",
     )
     async def ask(
