@@ -223,7 +223,8 @@ def test_closing_an_index_ends_its_listener_and_its_connections(postgres_url: st
     index.close()
     assert time.monotonic() - started < 1.0
     assert not [t for t in threading.enumerate() if t.name == "articlebot-changes" and t not in before]
-    assert _other_connections(postgres_url) == 0
+    # A server process leaves pg_stat_activity a moment after its client hung up.
+    within(VISIBLE_WITHIN, lambda: _other_connections(postgres_url) == 0)
 
 
 def test_questions_do_not_fail_after_the_server_dropped_the_connections(
