@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import discord
@@ -10,7 +11,7 @@ from discord.ext import commands
 
 from index import Scope
 
-from ..pagination import PageView
+from ..pagination import PageButton, disable_after, page_buttons, register_book
 from ..render import (
     NO_MENTIONS,
     page_count,
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from ..client import ArticleBot
 
 AUTOCOMPLETE_CHOICES = 25
+#: The name /sources' page buttons turn pages by (bot/pagination.py).
+BOOK = "sources"
 CHOICE_NAME_LIMIT = 100
 
 
@@ -31,24 +34,35 @@ class SourcesCog(commands.Cog):
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
+        self._expiring: set[asyncio.Task[None]] = set()  # the timers that disable page buttons
+
+    async def cog_load(self) -> None:
+        register_book(BOOK, self.sources_page)
+        self.bot.add_dynamic_items(PageButton)  # the pages turn after a restart too
+
+    async def cog_unload(self) -> None:
+        for task in self._expiring:
+            task.cancel()
+
+    async def sources_page(self, interaction: discord.Interaction, page: int) -> tuple[discord.Embed, int, int]:
+        """Page `page` of the articles the interaction's server sees, as they are now: (embed, page, pages)."""
+        articles = await self.bot.service.articles(Scope.of_server(interaction.guild_id))
+        pages = page_count(len(articles))
+        page = min(max(page, 0), pages - 1)
+        return render_sources_page(articles, page), page, pages
 
     @app_commands.command(name="sources", description="List the articles I can quote, newest first")
     @app_commands.describe(page="The page to start at")
     async def sources(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 10_000] = 1) -> None:
-        articles = await self.bot.service.articles(Scope.of_server(interaction.guild_id))
-        pages = page_count(len(articles))
-        view = PageView(
-            interaction.user.id,
-            lambda p: render_sources_page(articles, p),
-            pages,
-            page - 1,
-            timeout=self.bot.settings.page_timeout,
-        )
+        embed, shown, pages = await self.sources_page(interaction, page - 1)
         if pages == 1:
-            await interaction.response.send_message(embed=view.render(view.page), allowed_mentions=NO_MENTIONS)
+            await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
             return
-        await interaction.response.send_message(embed=view.render(view.page), view=view, allowed_mentions=NO_MENTIONS)
-        view.message = await interaction.original_response()
+        buttons = page_buttons(BOOK, interaction.user.id, shown, pages)
+        await interaction.response.send_message(embed=embed, view=buttons, allowed_mentions=NO_MENTIONS)
+        timer = asyncio.create_task(disable_after(interaction, BOOK, self.bot.settings.page_timeout))
+        self._expiring.add(timer)
+        timer.add_done_callback(self._expiring.discard)
 
     @app_commands.command(name="source", description="Show one article's details")
     @app_commands.describe(article="The article's title (pick one from the list)")

@@ -23,6 +23,7 @@ from index import ArticleIndex
 from index.ingest.parse import parse_text
 from tests.support.discord.fake_discord import FakeDiscord, running_client
 from tests.support.discord.fake_payloads import FakeChannel, FakeGuild, FakeMessage, FakeUser
+from tests.support.discord.servers import Servers, restarted
 from tests.support.texts import SEED_TITLE, XI_SENTENCE
 
 
@@ -188,6 +189,22 @@ async def test_sources_pages_turn_only_for_the_asker_and_stop_after_a_timeout(
         await s.fake.wait_for(
             lambda: button(message, "Previous").get("disabled"), 10, "buttons disabled by the timeout"
         )
+
+
+@pytest.mark.asyncio
+async def test_sources_pages_turn_after_a_restart_for_the_asker_only(servers: Servers) -> None:
+    for n in range(12):
+        text = f"Local story {n:02}\n\nThe town council met {n} times to discuss the park."
+        await asyncio.to_thread(servers.bot.service.index.add, parse_text(text, f"file:story{n}.txt"))
+    listed = await (await servers.command("sources", servers.a, servers.reader)).wait_for_original()
+    assert listed.embeds[0]["footer"]["text"] == "Page 1 of 2"
+    async with restarted(servers):
+        refused = await servers.fake.send_component(listed, button(listed, "Next")["custom_id"], user=servers.editor)
+        assert (await refused.wait_for_original()).content.startswith("Only the person who ran the command")
+        turned = await servers.fake.send_component(listed, button(listed, "Next")["custom_id"], user=servers.reader)
+        assert (await turned.wait_for_response()).type == 7  # the message updated in place
+        assert listed.embeds[0]["footer"]["text"] == "Page 2 of 2"
+        assert button(listed, "Next")["disabled"] and not button(listed, "Previous")["disabled"]
 
 
 @pytest.mark.asyncio
