@@ -32,6 +32,10 @@ _SPACE = re.compile(r"\s")
 _BRACKET = re.compile(r"(?<!\\)([\[\]])")
 
 
+#: How an answer's text begins when it says what was searched (a follow-up, rewritten).
+SEARCHING = "Searching for: "
+
+
 def shorten(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters at a sentence end, else between words, plus an ellipsis."""
     if len(text) <= limit:
@@ -107,6 +111,18 @@ def _quote_block(quote: Quote, limit: int) -> str:
     return f"> {escape(shorten(quote.text, limit))}\n*paragraph {quote.paragraph}*"
 
 
+def first_quote_shown(embed: discord.Embed) -> str:
+    """The first quote an answer's embed shows (as `_quote_block` writes it), its escapes undone; "" if none."""
+    line = next((line for line in (embed.description or "").splitlines() if line.startswith("> ")), "")
+    return re.sub(r"\\(.)", r"\1", line[2:]).removesuffix(ELLIPSIS).strip()
+
+
+def searched_shown(content: str) -> str:
+    """What an answer's text says was searched (`answer_text`'s first line); "" if it says nothing."""
+    first = content.split("\n", 1)[0]
+    return first.removeprefix(SEARCHING) if first.startswith(SEARCHING) else ""
+
+
 def _article_embed(quotes: Sequence[Quote], mark_undated: bool = False) -> discord.Embed:
     first = quotes[0]
     limit = EMBED_DESCRIPTION_LIMIT // len(quotes)
@@ -168,7 +184,7 @@ def render_answer(answer: Answer) -> list[list[discord.Embed]]:
 
 def answer_text(answer: Answer) -> str | None:
     """What is said above an answer's embeds: what was searched for a follow-up, and a note on dates."""
-    lines = [f"Searching for: {shorten(answer.searched, 300)}" if answer.searched else "", answer.note]
+    lines = [f"{SEARCHING}{shorten(answer.searched, 300)}" if answer.searched else "", answer.note]
     return "\n".join(line for line in lines if line) or None
 
 

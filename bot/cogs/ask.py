@@ -11,12 +11,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import MAX_QUESTION_CHARS, QuestionError, Scope, SinceError, check_question, parse_since
+from index import MAX_QUESTION_CHARS, QuestionError, Scope, SinceError, Turn, check_question, parse_since
 
 from ..cooldown import cooldown_message
 from ..feedback import FEEDBACK_PREFIX, logged_with_feedback
 from ..permissions import manager_only
-from ..render import FAILED_REPLY, NO_MENTIONS, answer_text, render_answer, shorten
+from ..render import (
+    FAILED_REPLY,
+    NO_MENTIONS,
+    answer_text,
+    first_quote_shown,
+    render_answer,
+    searched_shown,
+    shorten,
+)
 
 if TYPE_CHECKING:
     from ..client import ArticleBot
@@ -46,6 +54,30 @@ class AskCog(commands.Cog):
 
     def __init__(self, bot: ArticleBot) -> None:
         self.bot = bot
+
+    async def _turn_from_before_a_restart(
+        self, message: discord.Message, replied: discord.Message | None
+    ) -> Turn | None:
+        """The turn a follow-up follows when the bot does not remember it (it restarted since), read back from
+        Discord: the answer replied to, else the bot's last answer in this thread; what it searched (its
+        "Searching for" line, else the thread's name, else the question it answered) and its first quote."""
+        me = self.bot.user
+        try:
+            answer = replied or await anext(
+                (m async for m in message.channel.history(limit=20, before=message) if m.author == me and m.embeds),
+                None,
+            )
+            if answer is None or not answer.embeds:
+                return None
+            searched = searched_shown(answer.content)
+            if not searched and isinstance(answer.channel, discord.Thread):
+                searched = answer.channel.name  # a thread is named after what its first answer searched
+            if not searched and answer.reference and answer.reference.message_id:
+                asked = await message.channel.fetch_message(answer.reference.message_id)
+                searched = question_from(asked, me.id) if me else ""
+        except discord.HTTPException:  # gone, or not ours to read: searched as it stands
+            return None
+        return Turn(searched, first_quote_shown(answer.embeds[0])) if searched else None
 
     def _is_answer(self, message: discord.Message) -> bool:
         """One of the bot's answers: remembered, or (after a restart) carrying an answer's feedback buttons."""
@@ -133,10 +165,12 @@ class AskCog(commands.Cog):
             return
         try:
             async with message.channel.typing():
+                after = self.bot.conversations.before(message)
+                if after is None and (in_own_thread or reply_to_answer):
+                    answered = replied if reply_to_answer and isinstance(replied, discord.Message) else None
+                    after = await self._turn_from_before_a_restart(message, answered)
                 answer = await self.bot.service.ask(
-                    question,
-                    Scope.of_server(message.guild.id if message.guild else None),
-                    after=self.bot.conversations.before(message),
+                    question, Scope.of_server(message.guild.id if message.guild else None), after=after
                 )
             view = await logged_with_feedback(
                 self.bot, message.guild.id if message.guild else None, message.channel.id, message.author.id, answer

@@ -473,6 +473,18 @@ async def test_a_reply_to_an_answer_with_its_mention_off_is_answered_in_a_thread
 
 
 @pytest.mark.asyncio
+async def test_a_follow_up_in_a_thread_follows_its_answer_after_a_restart(servers: Servers) -> None:
+    fake = servers.fake
+    await fake.send_message(servers.a_general, servers.reader, f"{fake.bot_user.mention} How did China react?")
+    [thread] = await fake.wait_for(lambda: list(fake.threads) or None, 30, "the answer's thread")
+    await fake.wait_for_message(thread, timeout=30)
+    async with restarted(servers):  # the bot remembers no turn now: it reads the thread back
+        await fake.send_message(thread, servers.reader, "what about Kim Jong Un?")
+        follow_up = await fake.wait_for_message(thread, timeout=30)
+        assert follow_up.content == "Searching for: How did Kim Jong Un react?"
+
+
+@pytest.mark.asyncio
 async def test_the_bot_logs_once_per_server_the_permissions_it_uses_but_lacks(
     fake_discord: FakeDiscord, seed_index: ArticleIndex, caplog
 ) -> None:

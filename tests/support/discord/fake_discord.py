@@ -1780,7 +1780,10 @@ class FakeDiscord:
                 members = [
                     m for m in guild.members.values() if intents & Intent.GUILD_MEMBERS or m.user is self.bot_user
                 ]
-                await session.dispatch("GUILD_CREATE", guild.to_json(members=members))
+                data = guild.to_json(members=members)
+                # As Discord does: the guild's active threads, so a restarted bot knows its own.
+                data["threads"] = [t.to_json() for t in self.threads if t.guild_id == guild.id]
+                await session.dispatch("GUILD_CREATE", data)
         self.ready_shards.append(session.shard)
         self._ready.set()
         await self._notify()
