@@ -96,8 +96,8 @@ class Follows:
         self._lock = threading.Lock()
 
     def follow(self, guild_id: int, channel_id: int, user_id: int, question: str, keep_open: bool) -> Follow:
-        """Follow a question; the member's open follow of the same question (case and spacing aside) if there is one (now notified
-        in this channel, open or not as asked). TooManyFollows past MAX_PER_MEMBER."""
+        """Follow a question; the member's open follow of the same question (case and spacing aside) if there
+        is one (now notified in this channel, open or not as asked). TooManyFollows past MAX_PER_MEMBER."""
         with self._lock, self._db.transaction():
             mine = self._db.rows(
                 "SELECT id, question FROM follows WHERE guild_id = ? AND user_id = ? AND closed_at = ''",
@@ -156,7 +156,8 @@ class Follows:
     def claim(self, follow_id: int, story: str, article_id: str, named: bool = False) -> bool:
         """Claim the notice of a follow for a story, before sending it: True for exactly one caller, and
         only while the follow is open; a follow that closes after its first answer is closed by it. A story
-        `named` in the notice of another (the same arrival's) is claimed so, and not counted as a notice."""
+        the follower was told of otherwise (`named` in the notice of another story of the same arrival, or
+        quoted by the reply to /follow) is claimed so: never noticed, and not counted as a notice."""
         try:
             with self._lock, self._db.transaction():
                 row = self._db.one("SELECT keep_open FROM follows WHERE id = ? AND closed_at = ''", (follow_id,))
@@ -182,16 +183,6 @@ class Follows:
         except _ClosedMeanwhile:
             return False
         return True
-
-    def told(self, follow_id: int, story: str, article_id: str) -> None:
-        """The reply to /follow quoted this story already: the follow is not noticed of it (a near-copy or a
-        new version of it arriving later is no news to its follower)."""
-        with self._lock, self._db.transaction():
-            self._db.change(
-                "INSERT INTO follow_notices (follow_id, story, article_id, sent_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (follow_id, story) DO NOTHING",
-                (follow_id, story, article_id, _TOLD),
-            )
 
     def release(self, follow_id: int, story: str) -> None:
         """Give back a claim whose notice could not be sent: the story may notify again, and a follow that

@@ -196,7 +196,8 @@ class FollowCog(commands.Cog):
             first = answer.quotes[0]
             article = await self.bot.service.article(first.article_id, scope)
             if article is not None:
-                await asyncio.to_thread(self.follows.told, follow.id, article.story or article.id, article.id)
+                story = article.story or article.id
+                await asyncio.to_thread(self.follows.claim, follow.id, story, article.id, named=True)
         except Exception:  # the follow is made all the same: say so, without what the articles say now
             log.exception("could not tell follow %s what the articles say now", follow.id)
             return ""

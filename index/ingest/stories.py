@@ -103,7 +103,7 @@ class StoryIndex:
     def __contains__(self, article_id: str) -> bool:
         return article_id in self._owners
 
-    def add(self, article_id: str, signature: Signature, collection: str = "") -> None:
+    def add(self, article_id: str, signature: Signature, collection: str) -> None:
         self.remove(article_id)
         self._lsh.insert(article_id, signature.minhash())
         self._owners[article_id] = collection
